@@ -1,0 +1,62 @@
+# One entry point for humans and CI: `make demo`, `make test`, `make lint`, `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(BIN)):$(PATH)
+SAMPLE ?= examples/sample-call.zip
+CARGO_TEST_FLAGS ?= --release
+
+.PHONY: all venv build demo test test-rust test-python lint bench fuzz system-deps clean
+
+all: build
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/python -m pip install -q "maturin>=1.7,<2"
+
+# Builds the Rust extension in release mode into the venv, with the test extras.
+build: venv
+	$(BIN)/maturin develop --release --extras test,lint -q
+
+# System packages the tests need (GStreamer to make test captures); a no-op when present.
+system-deps:
+	bash scripts/install-system-deps.sh
+
+demo: build
+	@echo "== rawcore list-tracks --input-file $(SAMPLE)"
+	$(BIN)/rawcore list-tracks --input-file $(SAMPLE)
+	@echo
+	@echo "== participants (--format users)"
+	$(BIN)/rawcore list-tracks --input-file $(SAMPLE) --format users
+	@echo
+	@echo "== audio tracks as JSON (--format json --track-type audio), first track"
+	$(BIN)/rawcore list-tracks --input-file $(SAMPLE) --format json --track-type audio \
+	  | $(BIN)/python -c 'import json,sys; d=json.load(sys.stdin); t=d["tracks"][0]; t.pop("segments"); print(json.dumps(t, indent=2))'
+
+test-rust:
+	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)
+
+test-python: build
+	$(BIN)/python -m pytest
+
+test: system-deps test-rust test-python
+
+lint: build
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(BIN)/ruff check python tests scripts benches
+	$(BIN)/ruff format --check python
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest rawcore._core
+
+bench: system-deps build
+	cargo bench -p rawcore-core --bench parse
+	$(BIN)/python -m pytest benches --benchmark-enable --benchmark-only -q
+
+clean:
+	rm -rf $(VENV) target .pytest_cache .benchmarks

@@ -1,0 +1,3 @@
+from rawcore.cli import main
+
+main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rawcore's tests need, only when something is missing.
+# GStreamer makes the test captures with its own RTP payloaders (an independent reference).
+set -euo pipefail
+
+need=()
+command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
+for el in rtpopuspay:gstreamer1.0-plugins-good vp8enc:gstreamer1.0-plugins-good \
+          opusenc:gstreamer1.0-plugins-base x264enc:gstreamer1.0-plugins-ugly \
+          rtpstreampay:gstreamer1.0-plugins-good av1enc:gstreamer1.0-plugins-bad; do
+  if ! gst-inspect-1.0 "${el%%:*}" >/dev/null 2>&1; then need+=("${el##*:}"); fi
+done
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+mapfile -t need < <(printf '%s\n' "${need[@]}" gstreamer1.0-plugins-base gstreamer1.0-plugins-bad | sort -u)
+echo "installing system packages: ${need[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "not root: install them with: sudo apt-get install ${need[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
