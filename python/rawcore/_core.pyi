@@ -1,0 +1,213 @@
+"""Typed interface of the compiled core (`rawcore._core`).
+
+Every function takes a whole capture as a read-only bytes-like object (`bytes`, an `mmap`
+opened for reading, a `memoryview`) and releases the GIL while it works. Writable buffers
+are copied first. Errors are raised as `rawcore.errors.CaptureError` / `SdpError`.
+"""
+
+from typing_extensions import Buffer
+from typing import final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+@final
+class FileHeader:
+    """The rtpdump file header: where the capture was recorded and when it started."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def start_unix_us(self) -> int:
+        """Capture start (the header's timeval) in microseconds since the Unix epoch."""
+    @property
+    def source(self) -> int: ...
+    @property
+    def source_port(self) -> int: ...
+
+@final
+class StreamStats:
+    """Statistics of one RTP stream (one SSRC) of a capture."""
+
+    @property
+    def ssrc(self) -> int: ...
+    @property
+    def payload_type(self) -> int: ...
+    @property
+    def clock_rate(self) -> int | None: ...
+    @property
+    def packets(self) -> int:
+        """RTP packets seen for this SSRC, duplicates and padding-only ones included."""
+    @property
+    def bytes(self) -> int:
+        """Payload bytes (padding excluded) of those packets."""
+    @property
+    def expected(self) -> int:
+        """Packets the sequence number span says were sent."""
+    @property
+    def lost(self) -> int:
+        """Packets never received, after RTX recovery."""
+    @property
+    def recovered_rtx(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def reordered(self) -> int: ...
+    @property
+    def late(self) -> int:
+        """Packets that arrived after the reorder window had moved past them."""
+    @property
+    def padding_only(self) -> int: ...
+    @property
+    def jitter(self) -> float:
+        """RFC 3550 interarrival jitter in RTP timestamp units."""
+    @property
+    def jitter_ms(self) -> float | None: ...
+    @property
+    def first_arrival_ms(self) -> int:
+        """Arrival offset from the capture start, in ms."""
+    @property
+    def last_arrival_ms(self) -> int: ...
+    @property
+    def first_seq(self) -> int:
+        """Extended (unwrapped) sequence number; counting starts one cycle up (65536), so only
+        differences are meaningful."""
+    @property
+    def last_seq(self) -> int: ...
+    @property
+    def first_rtp_ts(self) -> int:
+        """Extended (unwrapped) RTP timestamp, counted from one cycle up (2**32)."""
+    @property
+    def last_rtp_ts(self) -> int: ...
+    @property
+    def first_rtp_ts_raw(self) -> int: ...
+    @property
+    def marker_count(self) -> int: ...
+    @property
+    def sender_reports(self) -> int: ...
+    @property
+    def is_rtx(self) -> bool: ...
+    @property
+    def rtp_duration_s(self) -> float | None: ...
+
+@final
+class SenderReport:
+    """One RTCP Sender Report found in a capture."""
+
+    @property
+    def ssrc(self) -> int: ...
+    @property
+    def ntp(self) -> int: ...
+    @property
+    def ntp_unix_ms(self) -> float: ...
+    @property
+    def rtp_ts(self) -> int: ...
+    @property
+    def arrival_ms(self) -> int: ...
+    @property
+    def packet_count(self) -> int: ...
+    @property
+    def octet_count(self) -> int: ...
+
+@final
+class CaptureReport:
+    """What one pass over a capture learned."""
+
+    @property
+    def header(self) -> FileHeader: ...
+    @property
+    def streams(self) -> list[StreamStats]: ...
+    @property
+    def sender_reports(self) -> list[SenderReport]: ...
+    @property
+    def cnames(self) -> list[tuple[int, str]]: ...
+    @property
+    def bye_ssrcs(self) -> list[int]: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def rtp_records(self) -> int: ...
+    @property
+    def rtcp_records(self) -> int: ...
+    @property
+    def truncated_records(self) -> int: ...
+    @property
+    def invalid_records(self) -> int: ...
+    @property
+    def warnings(self) -> list[tuple[int, str]]:
+        """(byte offset, message) pairs: problems that did not stop the pass."""
+
+@final
+class RtpMap:
+    @property
+    def payload_type(self) -> int: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def clock_rate(self) -> int: ...
+    @property
+    def channels(self) -> int | None: ...
+
+@final
+class ExtMap:
+    @property
+    def id(self) -> int: ...
+    @property
+    def direction(self) -> str | None: ...
+    @property
+    def uri(self) -> str: ...
+
+@final
+class MediaDescription:
+    @property
+    def kind(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def formats(self) -> list[int]: ...
+    @property
+    def rtpmaps(self) -> list[RtpMap]: ...
+    @property
+    def fmtps(self) -> list[tuple[int, str]]: ...
+    @property
+    def rtx(self) -> list[tuple[int, int]]:
+        """(RTX payload type, original payload type) pairs from `a=fmtp:<pt> apt=<n>`."""
+    @property
+    def extmaps(self) -> list[ExtMap]: ...
+    @property
+    def ssrcs(self) -> list[tuple[int, str]]: ...
+    @property
+    def direction(self) -> str | None: ...
+    @property
+    def mid(self) -> str | None: ...
+
+@final
+class Sdp:
+    @property
+    def media(self) -> list[MediaDescription]: ...
+
+def analyze_capture(
+    data: Buffer,
+    *,
+    rtx_apt: list[tuple[int, int]] | None = None,
+    clock_rates: list[tuple[int, int]] | None = None,
+    reorder_window: int = 512,
+) -> CaptureReport:
+    """Parse a whole rtpdump capture: per-SSRC stats, Sender Reports, CNAMEs, warnings.
+
+    Raises `CaptureError` only when the file header is unusable; damaged records become
+    warnings and counters.
+    """
+
+def capture_columns(data: Buffer) -> dict[str, npt.NDArray[np.generic]]:
+    """Per-packet columns (arrival_ms, ssrc, payload_type, seq, ext_seq, timestamp, marker,
+    payload_len) as NumPy arrays, one row per valid RTP record in file order."""
+
+def parse_sdp(text: str) -> Sdp:
+    """Parse an SDP document (rtpmap, fmtp, rtx apt, extmap, ssrc)."""

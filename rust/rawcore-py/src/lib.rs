@@ -1,0 +1,84 @@
+//! `rawcore._core`: the thin binding over `rawcore-core`.
+//!
+//! Every call here takes a whole capture (any read-only buffer: `bytes`, `mmap`, a
+//! `memoryview`), releases the GIL for the work, and hands back small frozen classes or
+//! NumPy columns. No Python object is made per packet, and errors go through the one
+//! mapping in `errors.rs`.
+
+mod buffer;
+mod errors;
+mod types;
+
+use numpy::IntoPyArray;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rawcore_core as core;
+
+use crate::buffer::ReadOnlyBytes;
+use crate::errors::{capture_err, sdp_err};
+use crate::types::{CaptureReport, Sdp};
+
+fn config(
+    rtx_apt: Option<Vec<(u8, u8)>>,
+    clock_rates: Option<Vec<(u8, u32)>>,
+    reorder_window: usize,
+) -> core::AnalyzeConfig {
+    core::AnalyzeConfig {
+        rtx_apt: rtx_apt.unwrap_or_default(),
+        clock_rates: clock_rates.unwrap_or_default(),
+        reorder_window,
+    }
+}
+
+/// Parse a whole rtpdump capture and return its per-stream statistics.
+#[pyfunction]
+#[pyo3(signature = (data, *, rtx_apt=None, clock_rates=None, reorder_window=512))]
+fn analyze_capture(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    rtx_apt: Option<Vec<(u8, u8)>>,
+    clock_rates: Option<Vec<(u8, u32)>>,
+    reorder_window: usize,
+) -> PyResult<CaptureReport> {
+    let cfg = config(rtx_apt, clock_rates, reorder_window);
+    let bytes = ReadOnlyBytes::get(data)?;
+    let report = bytes.with_slice(py, |slice| core::analyze_capture(slice, &cfg));
+    py.check_signals()?;
+    CaptureReport::convert(py, report.map_err(capture_err)?)
+}
+
+/// Per-packet columns of a capture as NumPy arrays, one row per valid RTP record.
+#[pyfunction]
+fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let bytes = ReadOnlyBytes::get(data)?;
+    let cols = bytes
+        .with_slice(py, core::capture_columns)
+        .map_err(capture_err)?;
+    py.check_signals()?;
+    let out = PyDict::new(py);
+    out.set_item("arrival_ms", cols.arrival_ms.into_pyarray(py))?;
+    out.set_item("ssrc", cols.ssrc.into_pyarray(py))?;
+    out.set_item("payload_type", cols.payload_type.into_pyarray(py))?;
+    out.set_item("seq", cols.seq.into_pyarray(py))?;
+    out.set_item("ext_seq", cols.ext_seq.into_pyarray(py))?;
+    out.set_item("timestamp", cols.timestamp.into_pyarray(py))?;
+    out.set_item("marker", cols.marker.into_pyarray(py))?;
+    out.set_item("payload_len", cols.payload_len.into_pyarray(py))?;
+    Ok(out)
+}
+
+/// Parse an SDP document.
+#[pyfunction]
+fn parse_sdp(py: Python<'_>, text: &str) -> PyResult<Sdp> {
+    Sdp::convert(py, core::Sdp::parse(text).map_err(sdp_err)?)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(analyze_capture, m)?)?;
+    m.add_function(wrap_pyfunction!(capture_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_sdp, m)?)?;
+    types::register(m)?;
+    Ok(())
+}
