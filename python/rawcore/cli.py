@@ -1,0 +1,325 @@
+"""The `rawcore` command line: stream-cli's raw-recording commands, names and flags.
+
+Every command takes one input (`--input-file`, `--input-dir` or `--input-s3`). Errors end as
+one line on stderr and a documented exit code, never a traceback: see `ExitCode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any, NoReturn, TextIO
+
+from rawcore import __version__
+from rawcore.errors import (
+    InputError,
+    OutputError,
+    RawcoreError,
+    RemoteError,
+    SourceNotFoundError,
+)
+from rawcore.model import Recording, Track, open_recording
+
+LIST_TRACKS_SCHEMA = "rawcore.list-tracks/1"
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (documented in the README)."""
+
+    OK = 0
+    INTERNAL = 1  # a bug in rawcore: please report it
+    USAGE = 2  # bad command line
+    INPUT = 3  # unreadable, unsafe or missing input
+    REMOTE = 4  # S3 / HTTP failure
+    OUTPUT = 5  # cannot write the output
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"rawcore: error: {message}\n")
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--input-file", metavar="PATH", help="a ZIP or tar(.gz) archive")
+    group.add_argument("--input-dir", metavar="PATH", help="an extracted recording directory")
+    group.add_argument(
+        "--input-s3", metavar="URL", help="s3://bucket/key or a presigned HTTPS URL"
+    )
+    p.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="S3-compatible endpoint (default: $RAWCORE_S3_ENDPOINT, else AWS)",
+    )
+    p.add_argument("--cache-dir", metavar="PATH", help="download cache (default ~/.cache/rawcore)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no warnings on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rawcore",
+        description="Turn raw call recordings (rtpdump + SDP archives) into media.",
+    )
+    parser.add_argument("--version", action="version", version=f"rawcore {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    lt = sub.add_parser(
+        "list-tracks",
+        help="discover the participants, sessions and tracks of a recording",
+        description="List the tracks of a raw recording with their timing and packet stats.",
+    )
+    _add_input(lt)
+    lt.add_argument(
+        "--format",
+        choices=["table", "json", "users", "sessions", "tracks"],
+        default="table",
+        help="table (default), json, or one id per line: users, sessions, tracks",
+    )
+    lt.add_argument(
+        "--track-type",
+        choices=["audio", "video", "screenshare", "all"],
+        default="all",
+        help="only tracks of this kind (screenshare: screen-share video and audio)",
+    )
+    lt.set_defaults(func=cmd_list_tracks)
+    return parser
+
+
+# --- list-tracks ------------------------------------------------------------------------
+
+
+def _select(tracks: Sequence[Track], track_type: str) -> list[Track]:
+    if track_type == "all":
+        return list(tracks)
+    if track_type == "screenshare":
+        return [t for t in tracks if t.screenshare]
+    return [t for t in tracks if t.kind == track_type]
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def track_json(track: Track) -> dict[str, Any]:
+    """One track in the stable list-tracks JSON schema (documented in the README)."""
+    stats = track.stats
+    return {
+        "participant_id": track.participant_id,
+        "session_id": track.session_id,
+        "track_id": track.track_id,
+        "kind": track.kind,
+        "track_type": track.track_type,
+        "screenshare": track.screenshare,
+        "codec": track.codec,
+        "segment_count": len(track.segments),
+        "start_unix_ms": track.start_unix_ms,
+        "end_unix_ms": track.end_unix_ms,
+        "start": _iso(track.start_unix_ms),
+        "end": _iso(track.end_unix_ms),
+        "duration_ms": track.duration_ms,
+        "packets": stats.packets,
+        "bytes": stats.bytes,
+        "expected_packets": stats.expected,
+        "lost_packets": stats.lost,
+        "loss_pct": round(stats.loss_pct, 3),
+        "recovered_rtx": stats.recovered_rtx,
+        "duplicates": stats.duplicates,
+        "reordered": stats.reordered,
+        "late": stats.late,
+        "jitter_ms": None if stats.jitter_ms is None else round(stats.jitter_ms, 3),
+        "sender_reports": stats.sender_reports,
+        "ssrcs": list(stats.ssrcs),
+        "segments": [
+            {
+                "base_filename": s.base_filename,
+                "capture": s.capture,
+                "sdp": s.sdp,
+                "codec": s.codec,
+                "clock_rate": s.clock_rate,
+                "start_unix_ms": s.start_unix_ms,
+                "end_unix_ms": s.end_unix_ms,
+                "duration_ms": s.duration_ms,
+                "packets": s.stats.packets,
+                "lost_packets": s.stats.lost,
+                "capture_bytes": s.capture_size,
+            }
+            for s in track.segments
+        ],
+    }
+
+
+def recording_json(rec: Recording, tracks: Sequence[Track]) -> dict[str, Any]:
+    users = list(dict.fromkeys(t.participant_id for t in tracks))
+    sessions = list(dict.fromkeys((t.participant_id, t.session_id) for t in tracks))
+    return {
+        "schema": LIST_TRACKS_SCHEMA,
+        "source": rec.source,
+        "metadata_source": rec.metadata_source,
+        "call": {
+            "call_type": rec.call_type,
+            "call_id": rec.call_id,
+            "call_session_id": rec.call_session_id,
+            "call_start_unix_ms": rec.call_start_unix_ms,
+            "start_unix_ms": rec.start_unix_ms,
+            "end_unix_ms": rec.end_unix_ms,
+        },
+        "participant_count": len(users),
+        "session_count": len(sessions),
+        "track_count": len(tracks),
+        "tracks": [track_json(t) for t in tracks],
+        "warnings": list(rec.warnings),
+    }
+
+
+def _fmt_duration(ms: int) -> str:
+    s, ms = divmod(ms, 1000)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}.{ms // 100}" if h else f"{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _table(rec: Recording, tracks: Sequence[Track], out: TextIO) -> None:
+    base = rec.start_unix_ms or 0
+    header = (
+        "USER", "SESSION", "TRACK", "TYPE", "CODEC", "SCREEN", "SEGS", "START", "DURATION",
+        "PACKETS", "LOSS%", "JITTER",
+    )
+    rows = []
+    for t in tracks:
+        st = t.stats
+        rows.append((
+            t.participant_id,
+            t.session_id,
+            t.track_id,
+            t.kind,
+            t.codec or "?",
+            "yes" if t.screenshare else "no",
+            str(len(t.segments)),
+            "+" + _fmt_duration(max(0, (t.start_unix_ms or base) - base)),
+            _fmt_duration(t.duration_ms),
+            str(st.packets),
+            f"{st.loss_pct:.2f}",
+            "-" if st.jitter_ms is None else f"{st.jitter_ms:.1f}ms",
+        ))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    numeric = {6, 9, 10, 11}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    call = rec.call_id or "(unknown call)"
+    users = len({t.participant_id for t in tracks})
+    sessions = len({(t.participant_id, t.session_id) for t in tracks})
+    out.write(
+        f"Call {rec.call_type or '?'}:{call}  started {_iso(rec.start_unix_ms) or '?'}  "
+        f"{users} participant(s), {sessions} session(s), {len(tracks)} track(s)\n\n"
+    )
+    out.write(line(header) + "\n")
+    for r in rows:
+        out.write(line(r) + "\n")
+
+
+def cmd_list_tracks(args: argparse.Namespace, rec: Recording) -> int:
+    tracks = _select(rec.tracks, args.track_type)
+    out = sys.stdout
+    if args.format == "json":
+        json.dump(recording_json(rec, tracks), out, indent=2)
+        out.write("\n")
+    elif args.format == "users":
+        for user in dict.fromkeys(t.participant_id for t in tracks):
+            out.write(user + "\n")
+    elif args.format == "sessions":
+        for session in dict.fromkeys(t.session_id for t in tracks):
+            out.write(session + "\n")
+    elif args.format == "tracks":
+        for track_id in dict.fromkeys(t.track_id for t in tracks):
+            out.write(track_id + "\n")
+    else:
+        _table(rec, tracks, out)
+    return ExitCode.OK
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def _source(args: argparse.Namespace) -> str:
+    return str(args.input_file or args.input_dir or args.input_s3)
+
+
+def _progress_printer() -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\ranalysing captures {done}/{total}")
+        if done == total:
+            sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+
+    return show
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    if args.input_dir is not None and not Path(args.input_dir).is_dir():
+        if not Path(args.input_dir).exists():
+            raise SourceNotFoundError(f"{args.input_dir}: no such directory")
+        raise InputError(f"{args.input_dir}: not a directory (use --input-file for archives)")
+    if args.input_file is not None and Path(args.input_file).is_dir():
+        raise InputError(f"{args.input_file}: is a directory (use --input-dir)")
+    with open_recording(
+        _source(args),
+        s3_endpoint=args.s3_endpoint,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        progress=_progress_printer(),
+    ) as rec:
+        if not args.quiet:
+            for warning in rec.warnings:
+                print(f"rawcore: warning: {warning}", file=sys.stderr)
+        code: int = args.func(args, rec)
+        return code
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    try:
+        code = run(argv)
+    except (SourceNotFoundError, InputError) as exc:
+        print(f"rawcore: error: {exc}", file=sys.stderr)
+        code = ExitCode.INPUT
+    except RemoteError as exc:
+        print(f"rawcore: error: {exc}", file=sys.stderr)
+        code = ExitCode.REMOTE
+    except OutputError as exc:
+        print(f"rawcore: error: {exc}", file=sys.stderr)
+        code = ExitCode.OUTPUT
+    except RawcoreError as exc:
+        print(f"rawcore: error: {exc}", file=sys.stderr)
+        code = ExitCode.INPUT
+    except KeyboardInterrupt:
+        print("rawcore: interrupted", file=sys.stderr)
+        code = 130
+    except BrokenPipeError:
+        code = ExitCode.OK
+    except Exception as exc:  # a bug: one line, and how to get the details
+        print(
+            f"rawcore: internal error: {type(exc).__name__}: {exc} "
+            "(set RAWCORE_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        import os
+
+        if os.environ.get("RAWCORE_DEBUG"):
+            raise
+        code = ExitCode.INTERNAL
+    sys.exit(code)

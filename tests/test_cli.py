@@ -1,0 +1,232 @@
+"""The `rawcore` CLI: stream-cli's list-tracks command lines, output formats, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers.gst import gst_available
+from helpers.recording import RecordingInfo, multiparty_call, pack_targz, pack_zip
+
+from rawcore.cli import ExitCode, main
+
+pytestmark = pytest.mark.skipif(not gst_available(), reason="GStreamer is not installed")
+
+
+@pytest.fixture(scope="module")
+def call(tmp_path_factory: pytest.TempPathFactory) -> RecordingInfo:
+    return multiparty_call(tmp_path_factory.mktemp("cli") / "rec", duration_s=4.0)
+
+
+@pytest.fixture(scope="module")
+def recording_tar_gz(call: RecordingInfo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pack_targz(call.root, tmp_path_factory.mktemp("cli-archives") / "recording.tar.gz")
+
+
+@pytest.fixture(scope="module")
+def recording_zip(call: RecordingInfo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pack_zip(call.root, tmp_path_factory.mktemp("cli-zip") / "recording.zip")
+
+
+def rawcore(*args: str | Path) -> tuple[int, str, str]:
+    """Run the installed console script, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "rawcore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    code = exc.value.code
+    assert isinstance(code, int)
+    return code, out, err
+
+
+# Every list-tracks line of the Stream raw-recording guide, with `rawcore` in place of
+# `stream-cli video raw-recording`.
+GUIDE_LINES = [
+    "list-tracks --input-file recording.tar.gz",
+    "list-tracks --input-file recording.tar.gz --format json",
+    "list-tracks --input-file recording.tar.gz --format users",
+    "list-tracks --input-file recording.tar.gz --track-type audio",
+    "list-tracks --input-file call.tar.gz --format users",
+]
+
+
+@pytest.mark.parametrize("line", GUIDE_LINES)
+def test_guide_command_lines_run(
+    line: str, recording_tar_gz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [str(recording_tar_gz) if a.endswith(".tar.gz") else a for a in shlex.split(line)]
+    code, out, err = run_main(capsys, *args)
+    assert code == ExitCode.OK, err
+    assert out.strip()
+
+
+def test_users_sessions_tracks_formats_print_one_id_per_line(
+    call: RecordingInfo, recording_zip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, users, _ = run_main(capsys, "list-tracks", "--input-file", recording_zip, "--format", "users")
+    assert users.splitlines() == ["user_1", "user_2", "user_3"]
+    _, sessions, _ = run_main(
+        capsys, "list-tracks", "--input-file", recording_zip, "--format", "sessions"
+    )
+    assert sessions.splitlines() == ["session_1", "session_2"]
+    _, tracks, _ = run_main(
+        capsys, "list-tracks", "--input-file", recording_zip, "--format", "tracks"
+    )
+    assert sorted(tracks.splitlines()) == sorted(t.track_id for t in call.tracks())
+
+
+@pytest.mark.parametrize(
+    ("track_type", "expected"),
+    [
+        ("audio", {"TRACK_TYPE_AUDIO", "TRACK_TYPE_SCREEN_SHARE_AUDIO"}),
+        ("video", {"TRACK_TYPE_VIDEO", "TRACK_TYPE_SCREEN_SHARE"}),
+        ("screenshare", {"TRACK_TYPE_SCREEN_SHARE", "TRACK_TYPE_SCREEN_SHARE_AUDIO"}),
+    ],
+)
+def test_track_type_filter(
+    track_type: str,
+    expected: set[str],
+    recording_zip: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_main(
+        capsys, "list-tracks", "--input-file", recording_zip, "--format", "json",
+        "--track-type", track_type,
+    )
+    assert code == 0
+    assert {t["track_type"] for t in json.loads(out)["tracks"]} == expected
+
+
+def test_json_schema_is_complete_and_matches_truth(
+    call: RecordingInfo, call_dir_arg: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(capsys, "list-tracks", *call_dir_arg, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["schema"] == "rawcore.list-tracks/1"
+    assert doc["call"]["call_id"] == "call-123"
+    assert (doc["participant_count"], doc["session_count"]) == (3, 4)
+    assert doc["track_count"] == len(call.tracks())
+    keys = {
+        "participant_id", "session_id", "track_id", "kind", "track_type", "screenshare",
+        "codec", "segment_count", "start_unix_ms", "end_unix_ms", "start", "end", "duration_ms",
+        "packets", "bytes", "expected_packets", "lost_packets", "loss_pct", "recovered_rtx",
+        "duplicates", "reordered", "late", "jitter_ms", "sender_reports", "ssrcs", "segments",
+    }
+    for entry in doc["tracks"]:
+        assert set(entry) == keys
+        truth = call.track(entry["participant_id"], entry["segments"][0]["base_filename"],
+                           entry["session_id"])
+        assert entry["packets"] == truth.unique_packets
+        assert entry["codec"] == truth.codec
+        assert entry["duration_ms"] == truth.last_arrival_unix_ms - truth.first_arrival_unix_ms
+
+
+@pytest.fixture
+def call_dir_arg(call: RecordingInfo) -> list[str]:
+    return ["--input-dir", str(call.root)]
+
+
+def test_table_lists_every_track_with_stats(
+    call: RecordingInfo, call_dir_arg: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(capsys, "list-tracks", *call_dir_arg)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("Call default:call-123")
+    header = lines[2].split()
+    assert header[:5] == ["USER", "SESSION", "TRACK", "TYPE", "CODEC"]
+    assert {"LOSS%", "JITTER", "PACKETS", "DURATION"} <= set(header)
+    assert len(lines) == 3 + len(call.tracks())
+
+
+def test_console_script_runs_as_a_subprocess(recording_zip: Path) -> None:
+    code, out, err = rawcore("list-tracks", "--input-file", recording_zip, "--format", "users")
+    assert (code, err) == (0, "")
+    assert out.split() == ["user_1", "user_2", "user_3"]
+
+
+# --- errors: one line, the right exit code ------------------------------------------------
+
+
+def _hostile_zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("../evil.rtpdump", b"x")
+    return path
+
+
+def _symlink_tar(path: Path) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo("user/session/audio_1.rtpdump")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tf.addfile(info)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_args", "code", "message"),
+    [
+        (lambda p: ["--input-file", p / "nope.zip"], ExitCode.INPUT, "nope.zip"),
+        (lambda p: ["--input-dir", p / "nodir"], ExitCode.INPUT, "no such directory"),
+        (lambda p: ["--input-file", _hostile_zip(p / "evil.zip")], ExitCode.INPUT, "evil"),
+        (lambda p: ["--input-file", _symlink_tar(p / "link.tar.gz")], ExitCode.INPUT, "link"),
+        (lambda p: ["--input-dir", p], ExitCode.INPUT, "no .rtpdump captures"),
+        (lambda p: ["--input-file", p], ExitCode.INPUT, "is a directory"),
+        (
+            lambda p: ["--input-file", (p / "junk.zip").write_bytes(b"PK\x03\x04junk") and
+                       p / "junk.zip"],
+            ExitCode.INPUT,
+            "junk.zip",
+        ),
+    ],
+    ids=["missing-file", "missing-dir", "zip-slip", "tar-symlink", "empty-dir", "dir-as-file",
+         "corrupt-zip"],
+)
+def test_bad_inputs_fail_with_one_line(
+    tmp_path: Path, make_args: object, code: int, message: str
+) -> None:
+    args = make_args(tmp_path)  # type: ignore[operator]
+    rc, out, err = rawcore("list-tracks", *args)
+    assert rc == code, err
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("rawcore: error: "), err
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list-tracks"],
+        ["list-tracks", "--input-file", "a.zip", "--input-dir", "b"],
+        ["list-tracks", "--input-file", "a.zip", "--format", "xml"],
+        ["no-such-command"],
+    ],
+    ids=["no-input", "two-inputs", "bad-format", "bad-command"],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    rc, _, err = rawcore(*args)
+    assert rc == ExitCode.USAGE
+    assert "Traceback" not in err
+
+
+def test_later_commands_are_not_stubbed() -> None:
+    rc, _, err = rawcore("extract-audio", "--input-file", "x.zip", "--output", "out")
+    assert rc == ExitCode.USAGE
+    assert "invalid choice" in err
