@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from helpers.rtpdump import CapturedPacket, write_rtpdump
-
 from rawcore import _core
 
 _RTP = struct.Struct(">BBHII")
@@ -31,8 +30,13 @@ def _packets(
     for i in range(minutes * 60 * pps):
         if rng.random() < 0.005:
             continue
-        header = _RTP.pack(0x80, 96 | (0x80 if i % 4 == 3 else 0), (40000 + i) & 0xFFFF,
-                           (i * step) & 0xFFFFFFFF, 0x1234)
+        header = _RTP.pack(
+            0x80,
+            96 | (0x80 if i % 4 == 3 else 0),
+            (40000 + i) & 0xFFFF,
+            (i * step) & 0xFFFFFFFF,
+            0x1234,
+        )
         pkt = CapturedPacket(arrival_ms=i * 1000 // pps + rng.randrange(3), data=header + body)
         if held is not None:
             yield pkt
@@ -49,16 +53,22 @@ def _packets(
 @pytest.fixture(scope="module")
 def opus_hour(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bench") / "opus_60min.rtpdump"
-    write_rtpdump(path, _packets(minutes=60, pps=50, payload=90, clock=48000, seed=1),
-                  start_unix=1_772_359_200.0)
+    write_rtpdump(
+        path,
+        _packets(minutes=60, pps=50, payload=90, clock=48000, seed=1),
+        start_unix=1_772_359_200.0,
+    )
     return path
 
 
 @pytest.fixture(scope="module")
 def video_10min(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bench") / "video_10min.rtpdump"
-    write_rtpdump(path, _packets(minutes=10, pps=120, payload=1100, clock=90000, seed=2),
-                  start_unix=1_772_359_200.0)
+    write_rtpdump(
+        path,
+        _packets(minutes=10, pps=120, payload=1100, clock=90000, seed=2),
+        start_unix=1_772_359_200.0,
+    )
     return path
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from helpers.gst import gst_available
 from helpers.recording import RecordingInfo, multiparty_call, pack_targz, pack_zip
-
 from rawcore.cli import ExitCode, main
 
 pytestmark = pytest.mark.skipif(not gst_available(), reason="GStreamer is not installed")
@@ -78,7 +77,9 @@ def test_guide_command_lines_run(
 def test_users_sessions_tracks_formats_print_one_id_per_line(
     call: RecordingInfo, recording_zip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, users, _ = run_main(capsys, "list-tracks", "--input-file", recording_zip, "--format", "users")
+    _, users, _ = run_main(
+        capsys, "list-tracks", "--input-file", recording_zip, "--format", "users"
+    )
     assert users.splitlines() == ["user_1", "user_2", "user_3"]
     _, sessions, _ = run_main(
         capsys, "list-tracks", "--input-file", recording_zip, "--format", "sessions"
@@ -105,8 +106,14 @@ def test_track_type_filter(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, _ = run_main(
-        capsys, "list-tracks", "--input-file", recording_zip, "--format", "json",
-        "--track-type", track_type,
+        capsys,
+        "list-tracks",
+        "--input-file",
+        recording_zip,
+        "--format",
+        "json",
+        "--track-type",
+        track_type,
     )
     assert code == 0
     assert {t["track_type"] for t in json.loads(out)["tracks"]} == expected
@@ -123,15 +130,38 @@ def test_json_schema_is_complete_and_matches_truth(
     assert (doc["participant_count"], doc["session_count"]) == (3, 4)
     assert doc["track_count"] == len(call.tracks())
     keys = {
-        "participant_id", "session_id", "track_id", "kind", "track_type", "screenshare",
-        "codec", "segment_count", "start_unix_ms", "end_unix_ms", "start", "end", "duration_ms",
-        "packets", "bytes", "expected_packets", "lost_packets", "loss_pct", "recovered_rtx",
-        "duplicates", "reordered", "late", "jitter_ms", "sender_reports", "ssrcs", "segments",
+        "participant_id",
+        "session_id",
+        "track_id",
+        "kind",
+        "track_type",
+        "screenshare",
+        "codec",
+        "segment_count",
+        "start_unix_ms",
+        "end_unix_ms",
+        "start",
+        "end",
+        "duration_ms",
+        "packets",
+        "bytes",
+        "expected_packets",
+        "lost_packets",
+        "loss_pct",
+        "recovered_rtx",
+        "duplicates",
+        "reordered",
+        "late",
+        "jitter_ms",
+        "sender_reports",
+        "ssrcs",
+        "segments",
     }
     for entry in doc["tracks"]:
         assert set(entry) == keys
-        truth = call.track(entry["participant_id"], entry["segments"][0]["base_filename"],
-                           entry["session_id"])
+        truth = call.track(
+            entry["participant_id"], entry["segments"][0]["base_filename"], entry["session_id"]
+        )
         assert entry["packets"] == truth.unique_packets
         assert entry["codec"] == truth.codec
         assert entry["duration_ms"] == truth.last_arrival_unix_ms - truth.first_arrival_unix_ms
@@ -189,14 +219,23 @@ def _symlink_tar(path: Path) -> Path:
         (lambda p: ["--input-dir", p], ExitCode.INPUT, "no .rtpdump captures"),
         (lambda p: ["--input-file", p], ExitCode.INPUT, "is a directory"),
         (
-            lambda p: ["--input-file", (p / "junk.zip").write_bytes(b"PK\x03\x04junk") and
-                       p / "junk.zip"],
+            lambda p: [
+                "--input-file",
+                (p / "junk.zip").write_bytes(b"PK\x03\x04junk") and p / "junk.zip",
+            ],
             ExitCode.INPUT,
             "junk.zip",
         ),
     ],
-    ids=["missing-file", "missing-dir", "zip-slip", "tar-symlink", "empty-dir", "dir-as-file",
-         "corrupt-zip"],
+    ids=[
+        "missing-file",
+        "missing-dir",
+        "zip-slip",
+        "tar-symlink",
+        "empty-dir",
+        "dir-as-file",
+        "corrupt-zip",
+    ],
 )
 def test_bad_inputs_fail_with_one_line(
     tmp_path: Path, make_args: object, code: int, message: str

@@ -10,7 +10,6 @@ import pytest
 from helpers.gst import gst_available, opus_packets, vp8_packets
 from helpers.impair import inject_garbage, rewrite, schedule, with_sender_reports
 from helpers.rtpdump import CapturedPacket, parse_rtp_header, write_rtpdump
-
 from rawcore import _core
 from rawcore.errors import CaptureError, InputError, RawcoreError, SdpError
 
@@ -46,8 +45,9 @@ def test_opus_stats_match_injected_impairments(
     ts_offset: int | None,
 ) -> None:
     sent = rewrite(opus_packets(5.0), seq_offset=seq_offset, ts_offset=ts_offset)
-    sched = schedule(sent, 48_000, seed=3, loss=loss, reorder=reorder, duplicate=duplicate,
-                     jitter_ms=5)
+    sched = schedule(
+        sent, 48_000, seed=3, loss=loss, reorder=reorder, duplicate=duplicate, jitter_ms=5
+    )
     path = capture(tmp_path, sched.packets)
     report = _core.analyze_capture(path.read_bytes(), clock_rates=[(111, 48_000)])
     (stream,) = report.streams
@@ -68,8 +68,14 @@ def test_opus_stats_match_injected_impairments(
 @needs_gst
 def test_sender_reports_and_cname_are_collected(tmp_path: Path) -> None:
     sched = schedule(vp8_packets(3.0), 90_000, seed=1)
-    with_srs = with_sender_reports(sched.packets, clock_rate=90_000, start_unix=START,
-                                   anchor=sched.stats.anchor, interval_s=1.0, ntp_offset_s=1.5)
+    with_srs = with_sender_reports(
+        sched.packets,
+        clock_rate=90_000,
+        start_unix=START,
+        anchor=sched.stats.anchor,
+        interval_s=1.0,
+        ntp_offset_s=1.5,
+    )
     report = _core.analyze_capture(capture(tmp_path, with_srs.packets).read_bytes())
     assert report.rtcp_records == len(with_srs.reports) > 0
     assert len(report.sender_reports) == len(with_srs.reports)
@@ -111,8 +117,16 @@ def test_any_bytes_like_buffer_is_accepted(tmp_path: Path, kind: str) -> None:
 def test_columns_are_numpy_arrays_in_file_order(tmp_path: Path) -> None:
     sched = schedule(opus_packets(1.0), 48_000, seed=4, reorder=0.2)
     cols = _core.capture_columns(capture(tmp_path, sched.packets).read_bytes())
-    assert set(cols) == {"arrival_ms", "ssrc", "payload_type", "seq", "ext_seq", "timestamp",
-                         "marker", "payload_len"}
+    assert set(cols) == {
+        "arrival_ms",
+        "ssrc",
+        "payload_type",
+        "seq",
+        "ext_seq",
+        "timestamp",
+        "marker",
+        "payload_len",
+    }
     assert all(isinstance(a, np.ndarray) and len(a) == len(sched.packets) for a in cols.values())
     assert cols["seq"].dtype == np.uint16 and cols["ext_seq"].dtype == np.uint64
     assert cols["seq"].tolist() == [parse_rtp_header(p.data).seq for p in sched.packets]
@@ -141,8 +155,9 @@ def test_truncated_tail_is_a_warning_with_the_byte_offset(tmp_path: Path) -> Non
     data = path.read_bytes()[:-10]
     report = _core.analyze_capture(data)
     assert report.records == 2
-    assert any(str(len(data) - (len(pkt) + 8 - 10)) in msg or off > 0
-               for off, msg in report.warnings)
+    assert any(
+        str(len(data) - (len(pkt) + 8 - 10)) in msg or off > 0 for off, msg in report.warnings
+    )
 
 
 def test_non_buffer_argument_is_a_type_error() -> None:
@@ -164,10 +179,13 @@ def test_sdp_is_parsed_completely() -> None:
     video, audio = _core.parse_sdp(SDP).media
     assert (video.kind, video.formats) == ("video", [96, 97])
     assert [(r.payload_type, r.encoding, r.clock_rate) for r in video.rtpmaps] == [
-        (96, "VP8", 90_000), (97, "rtx", 90_000)]
+        (96, "VP8", 90_000),
+        (97, "rtx", 90_000),
+    ]
     assert video.rtx == [(97, 96)]
     assert [(e.id, e.direction, e.uri) for e in video.extmaps] == [
-        (3, "sendonly", "urn:3gpp:video-orientation")]
+        (3, "sendonly", "urn:3gpp:video-orientation")
+    ]
     assert video.ssrcs == [(42, "cname:abc")]
     assert audio.rtpmaps[0].channels == 2
     assert audio.fmtps == [(111, "minptime=10;useinbandfec=1")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from rawcore.errors import MetadataError
 from rawcore.metadata import is_metadata_name, parse_session_metadata, parse_time_ms
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import rawcore
 from helpers.gst import gst_available
 from helpers.recording import (
     Impairments,
@@ -20,8 +21,6 @@ from helpers.recording import (
     pack_targz,
     pack_zip,
 )
-
-import rawcore
 from rawcore.errors import InputError, RawcoreError
 
 pytestmark = pytest.mark.skipif(not gst_available(), reason="GStreamer is not installed")
@@ -33,9 +32,7 @@ def call(tmp_path_factory: pytest.TempPathFactory) -> RecordingInfo:
 
 
 @pytest.fixture(scope="session")
-def call_sources(
-    call: RecordingInfo, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Path]:
+def call_sources(call: RecordingInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("archives")
     return {
         "dir": call.root,
@@ -153,10 +150,15 @@ def test_metadata_naming_a_missing_capture_warns_and_keeps_the_rest(tmp_path: Pa
 
 def test_segments_sharing_a_track_id_form_one_track(tmp_path: Path) -> None:
     spec = [
-        TrackSpec("audio", "opus", source=OpusSource(1.0), base_filename="audio_1",
-                  track_id="mic"),
-        TrackSpec("audio", "opus", source=OpusSource(1.0), base_filename="audio_2",
-                  track_id="mic", start_offset_s=2.0),
+        TrackSpec("audio", "opus", source=OpusSource(1.0), base_filename="audio_1", track_id="mic"),
+        TrackSpec(
+            "audio",
+            "opus",
+            source=OpusSource(1.0),
+            base_filename="audio_2",
+            track_id="mic",
+            start_offset_s=2.0,
+        ),
     ]
     build_recording(tmp_path, [SessionSpec("u", "s", spec)])
     with rawcore.open_recording(tmp_path) as rec:
@@ -198,7 +200,7 @@ def test_recordings_without_captures_are_input_errors(
 ) -> None:
     src = tmp_path / "rec"
     make(src)
-    with pytest.raises(error, match="no .rtpdump captures"):
+    with pytest.raises(error, match=r"no \.rtpdump captures"):
         rawcore.open_recording(src)
 
 
@@ -229,7 +231,9 @@ def test_flat_layout_with_prefixed_metadata_names(tmp_path: Path) -> None:
 
 def test_lossy_impairments_are_counted(tmp_path: Path) -> None:
     spec = TrackSpec(
-        "audio", "opus", source=OpusSource(4.0),
+        "audio",
+        "opus",
+        source=OpusSource(4.0),
         impairments=Impairments(loss=0.05, reorder=0.05, duplicate=0.03, seed=7),
     )
     info = build_recording(tmp_path, [SessionSpec("u", "s", [spec])])

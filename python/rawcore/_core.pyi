@@ -5,11 +5,26 @@ opened for reading, a `memoryview`) and releases the GIL while it works. Writabl
 are copied first. Errors are raised as `rawcore.errors.CaptureError` / `SdpError`.
 """
 
-from typing_extensions import Buffer
 from typing import final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Buffer
+
+__all__ = [
+    "CaptureReport",
+    "ExtMap",
+    "FileHeader",
+    "MediaDescription",
+    "RtpMap",
+    "Sdp",
+    "SenderReport",
+    "StreamStats",
+    "__version__",
+    "analyze_capture",
+    "capture_columns",
+    "parse_sdp",
+]
 
 __version__: str
 

@@ -47,9 +47,7 @@ def _add_input(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--input-file", metavar="PATH", help="a ZIP or tar(.gz) archive")
     group.add_argument("--input-dir", metavar="PATH", help="an extracted recording directory")
-    group.add_argument(
-        "--input-s3", metavar="URL", help="s3://bucket/key or a presigned HTTPS URL"
-    )
+    group.add_argument("--input-s3", metavar="URL", help="s3://bucket/key or a presigned HTTPS URL")
     p.add_argument(
         "--s3-endpoint",
         metavar="URL",
@@ -187,32 +185,45 @@ def _fmt_duration(ms: int) -> str:
 def _table(rec: Recording, tracks: Sequence[Track], out: TextIO) -> None:
     base = rec.start_unix_ms or 0
     header = (
-        "USER", "SESSION", "TRACK", "TYPE", "CODEC", "SCREEN", "SEGS", "START", "DURATION",
-        "PACKETS", "LOSS%", "JITTER",
+        "USER",
+        "SESSION",
+        "TRACK",
+        "TYPE",
+        "CODEC",
+        "SCREEN",
+        "SEGS",
+        "START",
+        "DURATION",
+        "PACKETS",
+        "LOSS%",
+        "JITTER",
     )
     rows = []
     for t in tracks:
         st = t.stats
-        rows.append((
-            t.participant_id,
-            t.session_id,
-            t.track_id,
-            t.kind,
-            t.codec or "?",
-            "yes" if t.screenshare else "no",
-            str(len(t.segments)),
-            "+" + _fmt_duration(max(0, (t.start_unix_ms or base) - base)),
-            _fmt_duration(t.duration_ms),
-            str(st.packets),
-            f"{st.loss_pct:.2f}",
-            "-" if st.jitter_ms is None else f"{st.jitter_ms:.1f}ms",
-        ))
+        rows.append(
+            (
+                t.participant_id,
+                t.session_id,
+                t.track_id,
+                t.kind,
+                t.codec or "?",
+                "yes" if t.screenshare else "no",
+                str(len(t.segments)),
+                "+" + _fmt_duration(max(0, (t.start_unix_ms or base) - base)),
+                _fmt_duration(t.duration_ms),
+                str(st.packets),
+                f"{st.loss_pct:.2f}",
+                "-" if st.jitter_ms is None else f"{st.jitter_ms:.1f}ms",
+            )
+        )
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     numeric = {6, 9, 10, 11}
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     call = rec.call_id or "(unknown call)"

@@ -371,7 +371,9 @@ def _infer_track_type(cap: _Capture, kind: Kind | None) -> str:
 
 
 def _match_segment(
-    seg: SegmentMetadata, meta_dir: str, by_dir_base: dict[tuple[str, str], _Capture],
+    seg: SegmentMetadata,
+    meta_dir: str,
+    by_dir_base: dict[tuple[str, str], _Capture],
     by_base: dict[str, list[_Capture]],
 ) -> _Capture | None:
     """Exact base-name match: the metadata's own folder first, else a unique match anywhere."""

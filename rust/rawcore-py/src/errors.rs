@@ -9,10 +9,13 @@ use pyo3::PyErr;
 import_exception!(rawcore.errors, CaptureError);
 import_exception!(rawcore.errors, SdpError);
 
+// By value so it fits `map_err` directly.
+#[allow(clippy::needless_pass_by_value)]
 pub fn capture_err(e: rawcore_core::RtpdumpError) -> PyErr {
     CaptureError::new_err(e.to_string())
 }
 
+#[allow(clippy::needless_pass_by_value)]
 pub fn sdp_err(e: rawcore_core::SdpError) -> PyErr {
     SdpError::new_err(e.to_string())
 }

@@ -2,7 +2,7 @@
 //!
 //! Every call here takes a whole capture (any read-only buffer: `bytes`, `mmap`, a
 //! `memoryview`), releases the GIL for the work, and hands back small frozen classes or
-//! NumPy columns. No Python object is made per packet, and errors go through the one
+//! `NumPy` columns. No Python object is made per packet, and errors go through the one
 //! mapping in `errors.rs`.
 
 mod buffer;
@@ -47,7 +47,7 @@ fn analyze_capture(
     CaptureReport::convert(py, report.map_err(capture_err)?)
 }
 
-/// Per-packet columns of a capture as NumPy arrays, one row per valid RTP record.
+/// Per-packet columns of a capture as `NumPy` arrays, one row per valid RTP record.
 #[pyfunction]
 fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let bytes = ReadOnlyBytes::get(data)?;
