@@ -54,9 +54,11 @@ lint: build
 	$(BIN)/mypy
 	$(BIN)/python -m mypy.stubtest rawcore._core
 
-bench: system-deps build
-	cargo bench -p rawcore-core --bench parse
+bench: build
+	bash scripts/install-system-deps.sh --bench
+	cargo bench -p rawcore-core
 	$(BIN)/python -m pytest benches --benchmark-enable --benchmark-only -q
+	$(BIN)/python benches/peers.py --minutes 60
 
 clean:
 	rm -rf $(VENV) target .pytest_cache .benchmarks

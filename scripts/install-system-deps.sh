@@ -7,11 +7,17 @@ need=()
 command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools)
 for el in rtpopuspay:gstreamer1.0-plugins-good vp8enc:gstreamer1.0-plugins-good \
           opusenc:gstreamer1.0-plugins-base x264enc:gstreamer1.0-plugins-ugly \
-          rtpstreampay:gstreamer1.0-plugins-good av1enc:gstreamer1.0-plugins-bad; do
+          rtpstreampay:gstreamer1.0-plugins-good av1enc:gstreamer1.0-plugins-bad \
+          pcapparse:gstreamer1.0-plugins-bad avdec_h264:gstreamer1.0-libav; do
   if ! gst-inspect-1.0 "${el%%:*}" >/dev/null 2>&1; then need+=("${el##*:}"); fi
 done
+# `--bench` adds the peers measured side by side in BENCHMARKS.md and GNU time for peak RSS.
+if [ "${1:-}" = "--bench" ]; then
+  command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
+  [ -x /usr/bin/time ] || need+=(time)
+fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-mapfile -t need < <(printf '%s\n' "${need[@]}" gstreamer1.0-plugins-base gstreamer1.0-plugins-bad | sort -u)
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 echo "installing system packages: ${need[*]}"
 if [ "$(id -u)" -ne 0 ]; then
   echo "not root: install them with: sudo apt-get install ${need[*]}" >&2
