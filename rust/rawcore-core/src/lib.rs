@@ -4,11 +4,18 @@
 //! ([`rtp`], [`rtcp`]), extends sequence numbers and timestamps across rollover ([`seq`]),
 //! restores packet order ([`reorder`]), reads the session descriptions that say what the payload
 //! types mean ([`sdp`]) and condenses a capture into per-stream statistics ([`stats`],
-//! [`analyze`]). It opens no files, reads no clocks and starts no threads; callers hand it byte
+//! [`analyze`]). For extraction it places audio packets on an exact timeline ([`audio`]),
+//! validates codec payloads ([`depacketize`]), decodes telephony codecs ([`codec`]) and muxes into
+//! Matroska, WebM and Ogg ([`mux`]); [`extract`] ties these together. It opens no files, reads no clocks and starts no threads; callers hand it byte
 //! slices. No input can make it panic: malformed data becomes a typed error or a warning that
 //! names the byte offset.
 
 pub mod analyze;
+pub mod audio;
+pub mod codec;
+pub mod depacketize;
+pub mod extract;
+pub mod mux;
 pub mod reorder;
 pub mod rtcp;
 pub mod rtp;
@@ -21,6 +28,15 @@ pub use analyze::{
     analyze_capture, capture_columns, AnalyzeConfig, CaptureColumns, CaptureReport, CaptureWarning,
     SenderReportRecord,
 };
+pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
+pub use depacketize::{DepacketizeError, Depacketizer};
+pub use extract::{
+    decode_pcm, extract_opus, AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport,
+    AudioSegmentInput, ExtractError,
+};
+pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
+pub use mux::ogg::OggOpusWriter;
+pub use mux::{MuxError, OpusHead};
 pub use rtcp::RtcpError;
 pub use rtp::RtpError;
 pub use rtpdump::{FileHeader, RtpdumpError};

@@ -1,0 +1,752 @@
+//! Where every audio packet of a track sits on the output timeline, and what fills the holes.
+//!
+//! [`AudioTimeline`] is a pure state machine over the packets of one track. Packets go in in
+//! arrival order, one segment (capture) after another; it extends their sequence numbers and
+//! timestamps, restores sequence order with a [`ReorderBuffer`] and emits [`AudioEvent`]s in
+//! output order. A packet's place is its RTP timestamp relative to the segment's first packet,
+//! plus the segment's offset, converted to output samples, so the decoded length equals the
+//! wall-clock span. A hole before a packet is DTX when no sequence number is missing (the sender
+//! simply stopped sending), loss when some are, and a pause between segments; each kind is filled
+//! or, when its option is off, closed up by pulling later packets earlier. A packet that starts
+//! before the end of what was written cannot be trimmed (Opus frames are atomic): it is dropped
+//! when it lies entirely inside written time, otherwise written at the end and counted as
+//! overlap. A timestamp that leaps far from what the arrival times allow is a sender reset: the
+//! track is re-anchored on arrival time instead of producing hours of fill.
+
+use crate::reorder::{ReorderBuffer, MAX_WINDOW};
+use crate::seq::{SeqUnwrapper, TsUnwrapper};
+
+/// Warnings kept before the rest are only counted.
+pub const MAX_WARNINGS: usize = 20;
+
+/// Why a stretch of the output holds no packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapCause {
+    /// The sender paused (discontinuous transmission): sequence numbers are contiguous.
+    Dtx,
+    /// Packets were lost: sequence numbers are missing.
+    Loss,
+    /// Time between segments (captures) of the track.
+    Pause,
+}
+
+/// What the timeline emits, in output order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioEvent<'a> {
+    /// A packet to write at `pts` (output samples) that plays for `duration` samples.
+    Frame {
+        /// Position on the output timeline, in output samples.
+        pts: u64,
+        /// Output samples the packet decodes to.
+        duration: u64,
+        /// The payload.
+        data: &'a [u8],
+    },
+    /// A hole to fill with concealment or silence.
+    Fill {
+        /// Where the hole starts, in output samples.
+        pts: u64,
+        /// Its length in output samples.
+        duration: u64,
+        /// Why it is there.
+        cause: GapCause,
+    },
+}
+
+/// How the timeline places packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineConfig {
+    /// RTP clock rate of the payload type.
+    pub rtp_clock: u32,
+    /// Output samples per second (differs from the RTP clock for G.722).
+    pub sample_rate: u32,
+    /// Fill holes caused by loss and pauses between segments.
+    pub fill_gaps: bool,
+    /// Fill holes caused by DTX.
+    pub fix_dtx: bool,
+    /// Packets the reorder buffer waits for a missing one.
+    pub reorder_window: usize,
+    /// A timestamp running ahead of the arrival times by more than this is a sender reset.
+    pub max_forward_jump_ms: u64,
+    /// A timestamp falling behind the written timeline by more than this is a sender reset.
+    pub max_backward_jump_ms: u64,
+}
+
+impl TimelineConfig {
+    /// Defaults for a codec clock: gaps filled, a 64-packet window, 6 h forward / 2 s backward
+    /// reset thresholds. Forward jumps are measured against arrival time, so a long DTX pause,
+    /// during which arrival time advances just as much, never counts as a reset.
+    #[must_use]
+    pub fn new(rtp_clock: u32, sample_rate: u32) -> Self {
+        Self {
+            rtp_clock: rtp_clock.max(1),
+            sample_rate: sample_rate.max(1),
+            fill_gaps: true,
+            fix_dtx: true,
+            reorder_window: 64,
+            max_forward_jump_ms: 6 * 3_600_000,
+            max_backward_jump_ms: 2_000,
+        }
+    }
+}
+
+/// One packet of the track, as captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioPacket<'a> {
+    /// Sequence number as sent.
+    pub seq: u16,
+    /// RTP timestamp as sent.
+    pub timestamp: u32,
+    /// Arrival, ms since the capture start.
+    pub arrival_ms: u32,
+    /// Output samples the payload decodes to.
+    pub duration: u64,
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+/// What the timeline did, in output samples unless stated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimelineReport {
+    /// Packets offered.
+    pub packets_in: u64,
+    /// Packets written as frames.
+    pub frames: u64,
+    /// Holes filled, by cause: (count, samples).
+    pub dtx_filled: (u64, u64),
+    /// Loss holes filled.
+    pub loss_filled: (u64, u64),
+    /// Pauses between segments filled.
+    pub pause_filled: (u64, u64),
+    /// Samples removed from the timeline because their holes were not to be filled.
+    pub closed_up: u64,
+    /// Sequence numbers never received.
+    pub packets_lost: u64,
+    /// Packets received twice.
+    pub duplicates: u64,
+    /// Packets that arrived after their place had been passed.
+    pub late: u64,
+    /// Packets dropped because they lay entirely inside already-written time.
+    pub overlap_dropped: u64,
+    /// How far packets were pushed past their timestamps because written time overlapped them.
+    pub overlap: u64,
+    /// Sender timestamp resets re-anchored on arrival time.
+    pub resets: u64,
+    /// Position of the first frame.
+    pub first_pts: Option<u64>,
+    /// End of the last frame or fill: the output's length.
+    pub end: u64,
+    /// What looked wrong, at most [`MAX_WARNINGS`].
+    pub warnings: Vec<String>,
+    /// Warnings beyond [`MAX_WARNINGS`], only counted.
+    pub warnings_dropped: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Held<'a> {
+    ts: u64,
+    arrival_ms: u32,
+    duration: u64,
+    payload: &'a [u8],
+}
+
+/// Where the current segment's timestamps are anchored on the output.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    ts: u64,
+    pts: i128,
+}
+
+#[derive(Debug)]
+struct Segment<'a> {
+    offset: u64,
+    seqs: SeqUnwrapper,
+    tss: TsUnwrapper,
+    reorder: ReorderBuffer<Held<'a>>,
+    anchor: Option<Anchor>,
+    /// Samples pulled earlier because holes were closed up.
+    shift: i128,
+    /// Position and arrival of the previous frame.
+    prev: Option<(u64, u32)>,
+    /// Whether the reorder buffer has filled once and releases packets.
+    primed: bool,
+}
+
+/// Places the packets of one audio track on the output timeline.
+#[derive(Debug)]
+pub struct AudioTimeline<'a> {
+    cfg: TimelineConfig,
+    segment: Option<Segment<'a>>,
+    /// End of everything emitted so far.
+    expected: u64,
+    started: bool,
+    pushed_by: u64,
+    report: TimelineReport,
+}
+
+impl<'a> AudioTimeline<'a> {
+    /// A timeline that starts at output sample 0.
+    #[must_use]
+    pub fn new(cfg: TimelineConfig) -> Self {
+        Self {
+            cfg,
+            segment: None,
+            expected: 0,
+            started: false,
+            pushed_by: 0,
+            report: TimelineReport::default(),
+        }
+    }
+
+    /// Starts a segment whose first packet sits at `offset` output samples. Ends the previous
+    /// segment first.
+    pub fn begin_segment<E>(
+        &mut self,
+        offset: u64,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.end_segment(sink)?;
+        self.segment = Some(Segment {
+            offset,
+            seqs: SeqUnwrapper::new(),
+            tss: TsUnwrapper::new(),
+            reorder: ReorderBuffer::new(self.cfg.reorder_window),
+            anchor: None,
+            shift: 0,
+            prev: None,
+            primed: false,
+        });
+        Ok(())
+    }
+
+    /// Offers the next packet in arrival order; events it releases go to `sink`.
+    pub fn push<E>(
+        &mut self,
+        packet: AudioPacket<'a>,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.segment.is_none() {
+            self.begin_segment(0, sink)?;
+        }
+        self.report.packets_in += 1;
+        let Some(seg) = self.segment.as_mut() else {
+            return Ok(());
+        };
+        let seq = seg.seqs.unwrap(packet.seq);
+        let ts = seg.tss.unwrap(packet.timestamp).0;
+        seg.reorder.push(
+            seq,
+            Held {
+                ts,
+                arrival_ms: packet.arrival_ms,
+                duration: packet.duration,
+                payload: packet.payload,
+            },
+        );
+        // Nothing leaves before the window first fills: a segment's first packets may arrive
+        // out of order too, and once a packet is released nothing before it can follow.
+        if !seg.primed {
+            if seg.reorder.len() < self.cfg.reorder_window.clamp(1, MAX_WINDOW) {
+                return Ok(());
+            }
+            seg.primed = true;
+        }
+        while let Some(popped) = self.segment.as_mut().and_then(|s| s.reorder.pop()) {
+            self.place(popped.item, popped.lost_before, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Releases every packet the current segment still holds.
+    pub fn end_segment<E>(
+        &mut self,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(popped) = self.segment.as_mut().and_then(|s| s.reorder.pop_forced()) {
+            self.place(popped.item, popped.lost_before, sink)?;
+        }
+        if let Some(seg) = self.segment.take() {
+            self.report.packets_lost += seg.reorder.lost();
+            self.report.duplicates += seg.reorder.duplicates();
+            self.report.late += seg.reorder.late();
+        }
+        Ok(())
+    }
+
+    /// Ends the last segment and returns what happened.
+    pub fn finish<E>(
+        mut self,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<TimelineReport, E> {
+        self.end_segment(sink)?;
+        self.report.end = self.expected;
+        Ok(self.report)
+    }
+
+    /// The end of everything emitted so far, in output samples.
+    #[must_use]
+    pub fn end(&self) -> u64 {
+        self.expected
+    }
+
+    fn warn(&mut self, message: impl FnOnce() -> String) {
+        if self.report.warnings.len() < MAX_WARNINGS {
+            self.report.warnings.push(message());
+        } else {
+            self.report.warnings_dropped += 1;
+        }
+    }
+
+    fn samples(&self, ms: i128) -> i128 {
+        ms * i128::from(self.cfg.sample_rate) / 1000
+    }
+
+    /// Decides where a packet released in sequence order goes, emitting fills before it.
+    fn place<E>(
+        &mut self,
+        held: Held<'a>,
+        lost_before: u64,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let rate = i128::from(self.cfg.sample_rate);
+        let clock = i128::from(self.cfg.rtp_clock);
+        let expected = i128::from(self.expected);
+        let max_forward = self.samples(i128::from(self.cfg.max_forward_jump_ms));
+        let max_backward = self.samples(i128::from(self.cfg.max_backward_jump_ms));
+        let Some(seg) = self.segment.as_mut() else {
+            return Ok(());
+        };
+        let first_in_segment = seg.anchor.is_none();
+        let anchor = *seg.anchor.get_or_insert(Anchor {
+            ts: held.ts,
+            pts: i128::from(seg.offset),
+        });
+        let delta = i128::from(held.ts) - i128::from(anchor.ts);
+        let mut nominal = anchor.pts + (delta * rate).div_euclid(clock) - seg.shift;
+        let prev = seg.prev;
+
+        if let Some((prev_pts, prev_arrival)) = prev {
+            let arrival_adv = i128::from(held.arrival_ms) - i128::from(prev_arrival);
+            let arrival_samples = arrival_adv * rate / 1000;
+            let ts_adv = nominal - i128::from(prev_pts);
+            let ahead = ts_adv - arrival_samples;
+            let forward = ahead > max_forward;
+            let backward = nominal < expected - max_backward;
+            if forward || backward {
+                let at = (i128::from(prev_pts) + arrival_samples.max(0)).max(expected);
+                let shift = seg.shift;
+                seg.anchor = Some(Anchor {
+                    ts: held.ts,
+                    pts: at + shift,
+                });
+                self.report.resets += 1;
+                let jump_ms = ts_adv * 1000 / rate;
+                self.warn(|| {
+                    format!(
+                        "sender timestamp jumped {jump_ms} ms while arrival advanced {arrival_adv} ms: \
+                         re-anchored on arrival time"
+                    )
+                });
+                nominal = at;
+            }
+        }
+
+        match nominal.cmp(&expected) {
+            std::cmp::Ordering::Greater => {
+                let gap = (nominal - expected) as u64;
+                let cause = if first_in_segment {
+                    GapCause::Pause
+                } else if lost_before > 0 {
+                    GapCause::Loss
+                } else {
+                    GapCause::Dtx
+                };
+                self.hole(gap, cause, sink)?;
+                self.pushed_by = 0;
+            }
+            std::cmp::Ordering::Less => {
+                if nominal + i128::from(held.duration) <= expected {
+                    self.report.overlap_dropped += 1;
+                    return Ok(());
+                }
+                let by = (expected - nominal) as u64;
+                // A sender running steadily behind pushes every packet by the same amount: count
+                // the overlap once, when it grows.
+                self.report.overlap += by.saturating_sub(self.pushed_by);
+                self.pushed_by = by;
+            }
+            std::cmp::Ordering::Equal => self.pushed_by = 0,
+        }
+
+        let pts = self.expected;
+        sink(AudioEvent::Frame {
+            pts,
+            duration: held.duration,
+            data: held.payload,
+        })?;
+        self.started = true;
+        self.report.frames += 1;
+        self.report.first_pts.get_or_insert(pts);
+        self.expected += held.duration;
+        if let Some(seg) = self.segment.as_mut() {
+            seg.prev = Some((pts, held.arrival_ms));
+        }
+        Ok(())
+    }
+
+    /// Fills a hole before the next frame, or closes it up when its kind is not to be filled.
+    fn hole<E>(
+        &mut self,
+        gap: u64,
+        cause: GapCause,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let fill = match cause {
+            GapCause::Dtx => self.cfg.fix_dtx,
+            GapCause::Loss | GapCause::Pause => self.cfg.fill_gaps,
+        };
+        if fill {
+            sink(AudioEvent::Fill {
+                pts: self.expected,
+                duration: gap,
+                cause,
+            })?;
+            let counter = match cause {
+                GapCause::Dtx => &mut self.report.dtx_filled,
+                GapCause::Loss => &mut self.report.loss_filled,
+                GapCause::Pause => &mut self.report.pause_filled,
+            };
+            counter.0 += 1;
+            counter.1 += gap;
+            self.expected += gap;
+        } else {
+            if let Some(seg) = self.segment.as_mut() {
+                seg.shift += i128::from(gap);
+            }
+            self.report.closed_up += gap;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::type_complexity)] // test tables are tuples named by their doc comments
+mod tests {
+    use super::*;
+
+    /// `(seq, ts, arrival_ms, duration)`; payloads are irrelevant to placement.
+    type P = (u16, u32, u32, u64);
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Ev {
+        F(u64, u64),
+        G(u64, u64, GapCause),
+    }
+    use Ev::{F, G};
+    use GapCause::{Dtx, Loss, Pause};
+
+    fn run(cfg: &TimelineConfig, segments: &[(u64, &[P])]) -> (Vec<Ev>, TimelineReport) {
+        let mut events = Vec::new();
+        let mut sink = |e: AudioEvent<'_>| {
+            events.push(match e {
+                AudioEvent::Frame { pts, duration, .. } => F(pts, duration),
+                AudioEvent::Fill {
+                    pts,
+                    duration,
+                    cause,
+                } => G(pts, duration, cause),
+            });
+            Ok::<_, ()>(())
+        };
+        let mut tl = AudioTimeline::new(cfg.clone());
+        for &(offset, packets) in segments {
+            tl.begin_segment(offset, &mut sink).expect("sink");
+            for &(seq, timestamp, arrival_ms, duration) in packets {
+                let p = AudioPacket {
+                    seq,
+                    timestamp,
+                    arrival_ms,
+                    duration,
+                    payload: &[],
+                };
+                tl.push(p, &mut sink).expect("sink");
+            }
+        }
+        let report = tl.finish(&mut sink).expect("sink");
+        (events, report)
+    }
+
+    fn opus() -> TimelineConfig {
+        TimelineConfig::new(48_000, 48_000)
+    }
+
+    /// Packets of `dur` samples from `seq0`/`ts0`, arriving on time.
+    fn steady(seq0: u16, ts0: u32, n: u16, dur: u32) -> Vec<P> {
+        (0..n)
+            .map(|i| {
+                let ts = ts0.wrapping_add(u32::from(i) * dur);
+                let ms = u32::from(i) * dur / 48;
+                (seq0.wrapping_add(i), ts, ms, u64::from(dur))
+            })
+            .collect()
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)] // one table of cases reads best in one piece
+    fn placement_cases() {
+        struct Case {
+            name: &'static str,
+            cfg: TimelineConfig,
+            segments: Vec<(u64, Vec<P>)>,
+            want: Vec<Ev>,
+            /// `(end, resets, packets_lost, duplicates, overlap_dropped)`
+            counters: (u64, u64, u64, u64, u64),
+        }
+        let no_dtx = TimelineConfig {
+            fix_dtx: false,
+            ..opus()
+        };
+        let no_gaps = TimelineConfig {
+            fill_gaps: false,
+            ..opus()
+        };
+        let cases = vec![
+            Case {
+                name: "contiguous packets follow each other without fill",
+                cfg: opus(),
+                segments: vec![(0, steady(100, 5_000, 3, 960))],
+                want: vec![F(0, 960), F(960, 960), F(1_920, 960)],
+                counters: (2_880, 0, 0, 0, 0),
+            },
+            Case {
+                name: "a 2 s timestamp jump with contiguous seq is filled as DTX",
+                cfg: opus(),
+                segments: vec![(0, vec![(1, 0, 0, 960), (2, 960 + 96_000, 2_020, 960)])],
+                want: vec![F(0, 960), G(960, 96_000, Dtx), F(96_960, 960)],
+                counters: (97_920, 0, 0, 0, 0),
+            },
+            Case {
+                name: "missing sequence numbers make the hole a loss",
+                cfg: opus(),
+                segments: vec![(0, vec![(1, 0, 0, 960), (4, 2_880, 60, 960)])],
+                want: vec![F(0, 960), G(960, 1_920, Loss), F(2_880, 960)],
+                counters: (3_840, 0, 2, 0, 0),
+            },
+            Case {
+                name: "fix_dtx off closes DTX holes up",
+                cfg: no_dtx.clone(),
+                segments: vec![(
+                    0,
+                    vec![
+                        (1, 0, 0, 960),
+                        (2, 96_960, 2_020, 960),
+                        (3, 97_920, 2_040, 960),
+                    ],
+                )],
+                want: vec![F(0, 960), F(960, 960), F(1_920, 960)],
+                counters: (2_880, 0, 0, 0, 0),
+            },
+            Case {
+                name: "fix_dtx off still fills losses",
+                cfg: no_dtx,
+                segments: vec![(0, vec![(1, 0, 0, 960), (3, 1_920, 40, 960)])],
+                want: vec![F(0, 960), G(960, 960, Loss), F(1_920, 960)],
+                counters: (2_880, 0, 1, 0, 0),
+            },
+            Case {
+                name: "fill_gaps off closes losses up but fills DTX",
+                cfg: no_gaps.clone(),
+                segments: vec![(
+                    0,
+                    vec![(1, 0, 0, 960), (3, 1_920, 40, 960), (4, 3_840, 80, 960)],
+                )],
+                want: vec![F(0, 960), F(960, 960), G(1_920, 960, Dtx), F(2_880, 960)],
+                counters: (3_840, 0, 1, 0, 0),
+            },
+            Case {
+                name: "10, 20, 40 and 60 ms packets are placed by their own durations",
+                cfg: opus(),
+                segments: vec![(
+                    0,
+                    vec![
+                        (1, 0, 0, 480),
+                        (2, 480, 10, 960),
+                        (3, 1_440, 30, 1_920),
+                        (4, 3_360, 70, 2_880),
+                    ],
+                )],
+                want: vec![F(0, 480), F(480, 960), F(1_440, 1_920), F(3_360, 2_880)],
+                counters: (6_240, 0, 0, 0, 0),
+            },
+            Case {
+                name: "sequence and timestamp wraps are seamless",
+                cfg: opus(),
+                segments: vec![(0, steady(65_534, u32::MAX - 959, 4, 960))],
+                want: vec![F(0, 960), F(960, 960), F(1_920, 960), F(2_880, 960)],
+                counters: (3_840, 0, 0, 0, 0),
+            },
+            Case {
+                name: "reordered and duplicated packets come out once, in order",
+                cfg: opus(),
+                segments: vec![(
+                    0,
+                    vec![
+                        (1, 0, 0, 960),
+                        (3, 1_920, 40, 960),
+                        (2, 960, 41, 960),
+                        (3, 1_920, 42, 960),
+                        (4, 2_880, 60, 960),
+                    ],
+                )],
+                want: vec![F(0, 960), F(960, 960), F(1_920, 960), F(2_880, 960)],
+                counters: (3_840, 0, 0, 1, 0),
+            },
+            Case {
+                name: "a timestamp reset is re-anchored on arrival time",
+                cfg: opus(),
+                segments: vec![(
+                    0,
+                    vec![
+                        (1, 1_000_000, 0, 960),
+                        (2, 1_000_960, 20, 960),
+                        (3, 7, 40, 960),
+                        (4, 967, 60, 960),
+                    ],
+                )],
+                want: vec![F(0, 960), F(960, 960), F(1_920, 960), F(2_880, 960)],
+                counters: (3_840, 1, 0, 0, 0),
+            },
+            Case {
+                name: "a forward leap of 12 h within 20 ms of arrival is a reset, not 12 h of fill",
+                cfg: opus(),
+                segments: vec![(0, vec![(1, 0, 0, 960), (2, 960 + 48_000 * 43_200, 20, 960)])],
+                want: vec![F(0, 960), F(960, 960)],
+                counters: (1_920, 1, 0, 0, 0),
+            },
+            Case {
+                name: "a packet entirely inside written time is dropped, a partial one pushed",
+                cfg: opus(),
+                segments: vec![(0, vec![(1, 0, 0, 960), (2, 0, 20, 960), (3, 480, 40, 960)])],
+                want: vec![F(0, 960), F(960, 960)],
+                counters: (1_920, 0, 0, 0, 1),
+            },
+            Case {
+                name: "segments sit at their offsets with the pause between filled",
+                cfg: opus(),
+                segments: vec![
+                    (0, steady(1, 0, 2, 960)),
+                    (48_000, steady(9_000, 123_456, 2, 960)),
+                ],
+                want: vec![
+                    F(0, 960),
+                    F(960, 960),
+                    G(1_920, 46_080, Pause),
+                    F(48_000, 960),
+                    F(48_960, 960),
+                ],
+                counters: (49_920, 0, 0, 0, 0),
+            },
+            Case {
+                name: "fill_gaps off closes the pause between segments",
+                cfg: no_gaps,
+                segments: vec![
+                    (0, steady(1, 0, 1, 960)),
+                    (48_000, steady(9_000, 5, 1, 960)),
+                ],
+                want: vec![F(0, 960), F(960, 960)],
+                counters: (1_920, 0, 0, 0, 0),
+            },
+            Case {
+                name: "a first segment with an offset starts with a pause",
+                cfg: opus(),
+                segments: vec![(4_800, steady(1, 0, 1, 960))],
+                want: vec![G(0, 4_800, Pause), F(4_800, 960)],
+                counters: (5_760, 0, 0, 0, 0),
+            },
+            Case {
+                name: "G.722 timestamps count at 8 kHz while samples run at 16 kHz",
+                cfg: TimelineConfig::new(8_000, 16_000),
+                segments: vec![(
+                    0,
+                    vec![(1, 0, 0, 320), (2, 160, 20, 320), (3, 800, 100, 320)],
+                )],
+                want: vec![F(0, 320), F(320, 320), G(640, 960, Dtx), F(1_600, 320)],
+                counters: (1_920, 0, 0, 0, 0),
+            },
+        ];
+        for case in cases {
+            let segments: Vec<(u64, &[P])> = case
+                .segments
+                .iter()
+                .map(|(o, p)| (*o, p.as_slice()))
+                .collect();
+            let (events, report) = run(&case.cfg, &segments);
+            assert_eq!(events, case.want, "{}", case.name);
+            let counters = (
+                report.end,
+                report.resets,
+                report.packets_lost,
+                report.duplicates,
+                report.overlap_dropped,
+            );
+            assert_eq!(counters, case.counters, "{}: counters", case.name);
+        }
+    }
+
+    #[test]
+    fn a_three_hour_dtx_pause_is_one_exact_fill() {
+        let hours3 = 3 * 3_600 * 48_000;
+        let packets = [(1, 0, 0, 960), (2, 960 + hours3, 10_800_020, 960)];
+        let (events, report) = run(&opus(), &[(0, &packets)]);
+        assert_eq!(
+            events,
+            [
+                F(0, 960),
+                G(960, u64::from(hours3), Dtx),
+                F(960 + u64::from(hours3), 960)
+            ]
+        );
+        assert_eq!(report.resets, 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shuffles_and_duplicates_within_the_window_keep_the_span(
+            n in 2usize..200,
+            durs in proptest::collection::vec(proptest::sample::select(vec![480u32, 960, 1_920, 2_880]), 200),
+            swaps in proptest::collection::vec((0usize..200, 0usize..8), 0..8),
+            dups in proptest::collection::vec(0usize..200, 0..20),
+            seq0 in proptest::prelude::any::<u16>(),
+            ts0 in proptest::prelude::any::<u32>(),
+        ) {
+            let mut ts = ts0;
+            let mut packets: Vec<P> = (0..n)
+                .map(|i| {
+                    let p = (seq0.wrapping_add(i as u16), ts, i as u32 * 20, u64::from(durs[i]));
+                    ts = ts.wrapping_add(durs[i]);
+                    p
+                })
+                .collect();
+            let span: u64 = packets.iter().map(|p| p.3).sum();
+            // Displace packets by less than the window and repeat a few.
+            for (at, by) in swaps {
+                let a = at % n;
+                let b = (a + by).min(n - 1);
+                packets.swap(a, b);
+            }
+            for d in dups {
+                let p = packets[d % n];
+                packets.insert((d % n + 3).min(packets.len()), p);
+            }
+            let (events, report) = run(&opus(), &[(0, &packets)]);
+            let mut end = 0;
+            for e in &events {
+                let (pts, dur) = match *e { F(p, d) | G(p, d, _) => (p, d) };
+                proptest::prop_assert_eq!(pts, end, "events are contiguous and monotonic");
+                end = pts + dur;
+            }
+            proptest::prop_assert_eq!(end, span);
+            proptest::prop_assert_eq!(report.frames, n as u64);
+        }
+    }
+}

@@ -1,0 +1,894 @@
+//! A streaming Matroska / WebM writer.
+//!
+//! Layout: EBML header, then a Segment holding a SeekHead (Info, Tracks and, once known, Cues),
+//! Info (1 ms timestamp scale, duration), Tracks, Clusters of SimpleBlocks and finally Cues. The
+//! Segment is opened with an "unknown" size so a file cut short still plays; [`MatroskaWriter::finish`]
+//! writes the Cues and patches the Segment size, the duration and the Cues seek entry in place.
+//! Each cluster is assembled in memory (at most [`CLUSTER_MAX_MS`] of media or about
+//! [`CLUSTER_MAX_BYTES`]) and written with its exact size, so memory stays flat in the duration;
+//! only the cue list grows, one entry per cluster.
+//!
+//! Timestamps go in as nanoseconds and are rounded to the nearest millisecond block by block,
+//! each from its own exact value, so rounding never accumulates: 20 ms Opus frames land exactly,
+//! 2.5 ms frames alternate between 2 and 3 ms steps around their true positions.
+
+use std::io::{Seek, SeekFrom, Write};
+
+use super::ebml::{
+    size_len, write_bytes, write_float, write_id, write_master, write_size, write_size_fixed,
+    write_uint, write_uint_fixed, write_void, UNKNOWN_SIZE,
+};
+use super::{MuxError, OpusHead};
+
+/// Element IDs used by the writer (with their marker bits, as the spec lists them).
+pub mod ids {
+    #![allow(missing_docs)]
+    pub const EBML: u32 = 0x1A45_DFA3;
+    pub const EBML_VERSION: u32 = 0x4286;
+    pub const EBML_READ_VERSION: u32 = 0x42F7;
+    pub const EBML_MAX_ID_LENGTH: u32 = 0x42F2;
+    pub const EBML_MAX_SIZE_LENGTH: u32 = 0x42F3;
+    pub const DOC_TYPE: u32 = 0x4282;
+    pub const DOC_TYPE_VERSION: u32 = 0x4287;
+    pub const DOC_TYPE_READ_VERSION: u32 = 0x4285;
+    pub const VOID: u32 = 0xEC;
+    pub const SEGMENT: u32 = 0x1853_8067;
+    pub const SEEK_HEAD: u32 = 0x114D_9B74;
+    pub const SEEK: u32 = 0x4DBB;
+    pub const SEEK_ID: u32 = 0x53AB;
+    pub const SEEK_POSITION: u32 = 0x53AC;
+    pub const INFO: u32 = 0x1549_A966;
+    pub const TIMESTAMP_SCALE: u32 = 0x2A_D7B1;
+    pub const DURATION: u32 = 0x4489;
+    pub const MUXING_APP: u32 = 0x4D80;
+    pub const WRITING_APP: u32 = 0x5741;
+    pub const TRACKS: u32 = 0x1654_AE6B;
+    pub const TRACK_ENTRY: u32 = 0xAE;
+    pub const TRACK_NUMBER: u32 = 0xD7;
+    pub const TRACK_UID: u32 = 0x73C5;
+    pub const TRACK_TYPE: u32 = 0x83;
+    pub const CODEC_ID: u32 = 0x86;
+    pub const CODEC_PRIVATE: u32 = 0x63A2;
+    pub const CODEC_DELAY: u32 = 0x56AA;
+    pub const SEEK_PRE_ROLL: u32 = 0x56BB;
+    pub const VIDEO: u32 = 0xE0;
+    pub const PIXEL_WIDTH: u32 = 0xB0;
+    pub const PIXEL_HEIGHT: u32 = 0xBA;
+    pub const AUDIO: u32 = 0xE1;
+    pub const SAMPLING_FREQUENCY: u32 = 0xB5;
+    pub const CHANNELS: u32 = 0x9F;
+    pub const BIT_DEPTH: u32 = 0x6264;
+    pub const CLUSTER: u32 = 0x1F43_B675;
+    pub const TIMESTAMP: u32 = 0xE7;
+    pub const SIMPLE_BLOCK: u32 = 0xA3;
+    pub const CUES: u32 = 0x1C53_BB6B;
+    pub const CUE_POINT: u32 = 0xBB;
+    pub const CUE_TIME: u32 = 0xB3;
+    pub const CUE_TRACK_POSITIONS: u32 = 0xB7;
+    pub const CUE_TRACK: u32 = 0xF7;
+    pub const CUE_CLUSTER_POSITION: u32 = 0xF1;
+}
+
+/// A cluster is closed before its blocks span this much time.
+pub const CLUSTER_MAX_MS: i64 = 5_000;
+/// A cluster is closed once its blocks reach this many bytes.
+pub const CLUSTER_MAX_BYTES: usize = 1 << 20;
+/// Opus streams are decoded this long before a seek target to converge (RFC 7845 §4.6).
+const OPUS_SEEK_PRE_ROLL_NS: u64 = 80_000_000;
+/// Bytes of one Seek entry with an 8-byte position: 3 + (2+1+4) + (2+1+8).
+const SEEK_ENTRY_LEN: usize = 21;
+
+/// Which flavour of the format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocType {
+    /// Full Matroska: any codec.
+    Matroska,
+    /// WebM: Opus, VP8, VP9 and AV1 only.
+    Webm,
+}
+
+impl DocType {
+    fn name(self) -> &'static [u8] {
+        match self {
+            Self::Matroska => b"matroska",
+            Self::Webm => b"webm",
+        }
+    }
+}
+
+/// A track and what its decoder needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackEntry {
+    /// Opus audio; the head becomes `CodecPrivate`, its pre-skip the `CodecDelay`.
+    Opus(OpusHead),
+    /// FLAC audio; `codec_private` is `fLaC` followed by the metadata blocks.
+    Flac {
+        /// Samples per second.
+        sample_rate: u32,
+        /// Channels.
+        channels: u8,
+        /// Bits per sample.
+        bit_depth: u8,
+        /// `fLaC` and the metadata blocks (STREAMINFO first).
+        codec_private: Vec<u8>,
+    },
+    /// Interleaved little-endian signed integer PCM.
+    Pcm {
+        /// Samples per second.
+        sample_rate: u32,
+        /// Channels.
+        channels: u8,
+        /// Bits per sample.
+        bit_depth: u8,
+    },
+    /// VP8 video.
+    Vp8 {
+        /// Width in pixels.
+        width: u16,
+        /// Height in pixels.
+        height: u16,
+    },
+    /// VP9 video.
+    Vp9 {
+        /// Width in pixels.
+        width: u16,
+        /// Height in pixels.
+        height: u16,
+    },
+    /// H.264 video in AVC (length-prefixed) form.
+    Avc {
+        /// Width in pixels.
+        width: u16,
+        /// Height in pixels.
+        height: u16,
+        /// The `AVCDecoderConfigurationRecord`.
+        avcc: Vec<u8>,
+    },
+    /// AV1 video.
+    Av1 {
+        /// Width in pixels.
+        width: u16,
+        /// Height in pixels.
+        height: u16,
+        /// The `AV1CodecConfigurationRecord`.
+        av1c: Vec<u8>,
+    },
+}
+
+impl TrackEntry {
+    /// The Matroska codec ID.
+    #[must_use]
+    pub fn codec_id(&self) -> &'static str {
+        match self {
+            Self::Opus(_) => "A_OPUS",
+            Self::Flac { .. } => "A_FLAC",
+            Self::Pcm { .. } => "A_PCM/INT/LIT",
+            Self::Vp8 { .. } => "V_VP8",
+            Self::Vp9 { .. } => "V_VP9",
+            Self::Avc { .. } => "V_MPEG4/ISO/AVC",
+            Self::Av1 { .. } => "V_AV1",
+        }
+    }
+
+    /// Whether the track is video.
+    #[must_use]
+    pub fn is_video(&self) -> bool {
+        matches!(
+            self,
+            Self::Vp8 { .. } | Self::Vp9 { .. } | Self::Avc { .. } | Self::Av1 { .. }
+        )
+    }
+
+    fn allowed_in_webm(&self) -> bool {
+        matches!(
+            self,
+            Self::Opus(_) | Self::Vp8 { .. } | Self::Vp9 { .. } | Self::Av1 { .. }
+        )
+    }
+
+    fn write(&self, out: &mut Vec<u8>, number: u64) {
+        use ids::{
+            AUDIO, BIT_DEPTH, CHANNELS, CODEC_DELAY, CODEC_ID, CODEC_PRIVATE, PIXEL_HEIGHT,
+            PIXEL_WIDTH, SAMPLING_FREQUENCY, SEEK_PRE_ROLL, TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE,
+            TRACK_UID, VIDEO,
+        };
+        let audio = |out: &mut Vec<u8>, rate: u32, channels: u8, depth: Option<u8>| {
+            write_master(out, AUDIO, |a| {
+                write_float(a, SAMPLING_FREQUENCY, f64::from(rate));
+                write_uint(a, CHANNELS, u64::from(channels));
+                if let Some(depth) = depth {
+                    write_uint(a, BIT_DEPTH, u64::from(depth));
+                }
+            });
+        };
+        let video = |out: &mut Vec<u8>, width: u16, height: u16| {
+            write_master(out, VIDEO, |v| {
+                write_uint(v, PIXEL_WIDTH, u64::from(width));
+                write_uint(v, PIXEL_HEIGHT, u64::from(height));
+            });
+        };
+        write_master(out, TRACK_ENTRY, |t| {
+            write_uint(t, TRACK_NUMBER, number);
+            write_uint(t, TRACK_UID, number);
+            write_uint(t, TRACK_TYPE, if self.is_video() { 1 } else { 2 });
+            write_bytes(t, CODEC_ID, self.codec_id().as_bytes());
+            match self {
+                Self::Opus(head) => {
+                    write_bytes(t, CODEC_PRIVATE, &head.to_bytes());
+                    let delay_ns = u64::from(head.pre_skip) * 1_000_000_000 / 48_000;
+                    write_uint(t, CODEC_DELAY, delay_ns);
+                    write_uint(t, SEEK_PRE_ROLL, OPUS_SEEK_PRE_ROLL_NS);
+                    audio(t, 48_000, head.channels, None);
+                }
+                Self::Flac {
+                    sample_rate,
+                    channels,
+                    bit_depth,
+                    codec_private,
+                } => {
+                    write_bytes(t, CODEC_PRIVATE, codec_private);
+                    audio(t, *sample_rate, *channels, Some(*bit_depth));
+                }
+                Self::Pcm {
+                    sample_rate,
+                    channels,
+                    bit_depth,
+                } => audio(t, *sample_rate, *channels, Some(*bit_depth)),
+                Self::Vp8 { width, height } | Self::Vp9 { width, height } => {
+                    video(t, *width, *height);
+                }
+                Self::Avc {
+                    width,
+                    height,
+                    avcc: private,
+                }
+                | Self::Av1 {
+                    width,
+                    height,
+                    av1c: private,
+                } => {
+                    write_bytes(t, CODEC_PRIVATE, private);
+                    video(t, *width, *height);
+                }
+            }
+        });
+    }
+}
+
+/// A cue: a cluster a player can seek to.
+#[derive(Debug, Clone, Copy)]
+struct Cue {
+    time_ms: u64,
+    track: u64,
+    cluster_pos: u64,
+}
+
+/// The cluster being assembled.
+#[derive(Debug)]
+struct OpenCluster {
+    time_ms: i64,
+    /// The track a cue for this cluster points at, if the cluster deserves one.
+    cue_track: Option<u64>,
+}
+
+/// Writes a Matroska or WebM file frame by frame.
+#[derive(Debug)]
+pub struct MatroskaWriter<W: Write + Seek> {
+    out: W,
+    /// Absolute position of the Segment's size field and of its body.
+    segment_size_pos: u64,
+    segment_body_pos: u64,
+    /// Absolute position of the reserved Cues seek entry and of the Duration float.
+    cues_seek_pos: u64,
+    duration_pos: u64,
+    /// Bytes written so far, relative to where the writer started.
+    written: u64,
+    start: u64,
+    tracks: Vec<TrackEntry>,
+    has_video: bool,
+    last_ns: Vec<Option<u64>>,
+    cluster: Option<OpenCluster>,
+    blocks: Vec<u8>,
+    cues: Vec<Cue>,
+    end_ns: u64,
+    duration_ns: Option<u64>,
+}
+
+impl<W: Write + Seek> MatroskaWriter<W> {
+    /// Writes the headers for `tracks` (frames refer to them by index) and opens the Segment.
+    pub fn new(mut out: W, doc: DocType, tracks: Vec<TrackEntry>) -> Result<Self, MuxError> {
+        use ids::{
+            DOC_TYPE, DOC_TYPE_READ_VERSION, DOC_TYPE_VERSION, DURATION, EBML, EBML_MAX_ID_LENGTH,
+            EBML_MAX_SIZE_LENGTH, EBML_READ_VERSION, EBML_VERSION, INFO, MUXING_APP, SEEK,
+            SEEK_HEAD, SEEK_ID, SEEK_POSITION, SEGMENT, TIMESTAMP_SCALE, TRACKS, WRITING_APP,
+        };
+        if tracks.is_empty() {
+            return Err(MuxError::NoTracks);
+        }
+        if doc == DocType::Webm {
+            if let Some(t) = tracks.iter().find(|t| !t.allowed_in_webm()) {
+                return Err(MuxError::NotInWebm {
+                    codec: t.codec_id(),
+                });
+            }
+        }
+        let start = out.stream_position().map_err(MuxError::io("file start"))?;
+        let mut head = Vec::with_capacity(512);
+        write_master(&mut head, EBML, |e| {
+            write_uint(e, EBML_VERSION, 1);
+            write_uint(e, EBML_READ_VERSION, 1);
+            write_uint(e, EBML_MAX_ID_LENGTH, 4);
+            write_uint(e, EBML_MAX_SIZE_LENGTH, 8);
+            write_bytes(e, DOC_TYPE, doc.name());
+            write_uint(e, DOC_TYPE_VERSION, 4);
+            write_uint(e, DOC_TYPE_READ_VERSION, 2);
+        });
+        write_id(&mut head, SEGMENT);
+        let segment_size_pos = head.len() as u64;
+        head.extend_from_slice(&UNKNOWN_SIZE);
+        let segment_body = head.len();
+
+        // Info and Tracks are built first so the SeekHead can point at them from the start.
+        let mut info = Vec::with_capacity(64);
+        let mut duration_in_info = 0;
+        write_master(&mut info, INFO, |i| {
+            write_uint(i, TIMESTAMP_SCALE, 1_000_000);
+            write_bytes(i, MUXING_APP, b"rawcore");
+            write_bytes(i, WRITING_APP, b"rawcore");
+            write_float(i, DURATION, 0.0);
+            duration_in_info = i.len() - 8;
+        });
+        let mut track_bytes = Vec::with_capacity(256);
+        write_master(&mut track_bytes, TRACKS, |t| {
+            for (i, track) in tracks.iter().enumerate() {
+                track.write(t, i as u64 + 1);
+            }
+        });
+        let seek_head_body = 3 * SEEK_ENTRY_LEN;
+        let seek_head_len = 4 + size_len(seek_head_body as u64) + seek_head_body;
+        let info_rel = seek_head_len as u64;
+        let tracks_rel = info_rel + info.len() as u64;
+        let seek_entry = |out: &mut Vec<u8>, id: u32, pos: u64| {
+            write_master(out, SEEK, |s| {
+                write_bytes(s, SEEK_ID, &id.to_be_bytes());
+                write_uint_fixed(s, SEEK_POSITION, pos);
+            });
+        };
+        write_id(&mut head, SEEK_HEAD);
+        write_size(&mut head, seek_head_body as u64);
+        seek_entry(&mut head, INFO, info_rel);
+        seek_entry(&mut head, TRACKS, tracks_rel);
+        let cues_seek_pos = head.len() as u64;
+        write_void(&mut head, SEEK_ENTRY_LEN);
+        // Info's header is 5 bytes (4-byte ID, 1-byte size) ahead of its body.
+        let duration_pos = head.len() as u64 + 5 + duration_in_info as u64;
+        head.extend_from_slice(&info);
+        head.extend_from_slice(&track_bytes);
+        out.write_all(&head).map_err(MuxError::io("headers"))?;
+
+        Ok(Self {
+            out,
+            segment_size_pos: start + segment_size_pos,
+            segment_body_pos: start + segment_body as u64,
+            cues_seek_pos: start + cues_seek_pos,
+            duration_pos: start + duration_pos,
+            written: head.len() as u64,
+            start,
+            has_video: tracks.iter().any(TrackEntry::is_video),
+            last_ns: vec![None; tracks.len()],
+            tracks,
+            cluster: None,
+            blocks: Vec::with_capacity(64 * 1024),
+            cues: Vec::new(),
+            end_ns: 0,
+            duration_ns: None,
+        })
+    }
+
+    /// Sets the duration written to Info; without it the last block's timestamp is used.
+    pub fn set_duration_ns(&mut self, duration_ns: u64) {
+        self.duration_ns = Some(duration_ns);
+    }
+
+    /// Writes one frame of `track` (an index into the tracks given to [`new`](Self::new)).
+    /// Timestamps must not decrease within a track; interleaving tracks is the caller's job.
+    pub fn write_frame(
+        &mut self,
+        track: usize,
+        timestamp_ns: u64,
+        data: &[u8],
+        keyframe: bool,
+    ) -> Result<(), MuxError> {
+        self.write_block(track, timestamp_ns, &[data], keyframe)
+    }
+
+    /// Writes several frames of `track` as one laced SimpleBlock at `timestamp_ns` (the first
+    /// frame's time; the others follow by their codec duration). Equal sizes use fixed-size
+    /// lacing, others Xiph lacing. Used for runs of tiny frames such as Opus gap fillers, where
+    /// per-block overhead would outweigh the frames.
+    pub fn write_laced(
+        &mut self,
+        track: usize,
+        timestamp_ns: u64,
+        frames: &[&[u8]],
+        keyframe: bool,
+    ) -> Result<(), MuxError> {
+        if frames.is_empty() || frames.len() > 256 {
+            return Err(MuxError::BadLace {
+                frames: frames.len(),
+            });
+        }
+        self.write_block(track, timestamp_ns, frames, keyframe)
+    }
+
+    fn write_block(
+        &mut self,
+        track: usize,
+        timestamp_ns: u64,
+        frames: &[&[u8]],
+        keyframe: bool,
+    ) -> Result<(), MuxError> {
+        let tracks = self.last_ns.len();
+        let last = self
+            .last_ns
+            .get_mut(track)
+            .ok_or(MuxError::NoSuchTrack { track, tracks })?;
+        if let Some(previous_ns) = *last {
+            if timestamp_ns < previous_ns {
+                return Err(MuxError::NonMonotonic {
+                    track,
+                    previous_ns,
+                    timestamp_ns,
+                });
+            }
+        }
+        *last = Some(timestamp_ns);
+        self.end_ns = self.end_ns.max(timestamp_ns);
+        let ms =
+            i64::try_from(timestamp_ns.saturating_add(500_000) / 1_000_000).unwrap_or(i64::MAX);
+        let is_video = self.tracks.get(track).is_some_and(TrackEntry::is_video);
+        let video_key = is_video && keyframe;
+        let needs_new = match &self.cluster {
+            None => true,
+            Some(c) => {
+                let rel = ms.saturating_sub(c.time_ms);
+                rel >= CLUSTER_MAX_MS
+                    || rel < i64::from(i16::MIN)
+                    || self.blocks.len() >= CLUSTER_MAX_BYTES
+                    || (video_key && !self.blocks.is_empty())
+            }
+        };
+        if needs_new {
+            self.close_cluster()?;
+            // Audio-only files get a cue per cluster; with video, only clusters that open on a
+            // video keyframe are seek targets.
+            let cue_track = if self.has_video {
+                video_key.then_some(track as u64 + 1)
+            } else {
+                Some(track as u64 + 1)
+            };
+            self.cluster = Some(OpenCluster {
+                time_ms: ms,
+                cue_track,
+            });
+        }
+        let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
+        let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
+        self.append_simple_block(track as u64 + 1, rel, frames, keyframe);
+        Ok(())
+    }
+
+    fn append_simple_block(&mut self, track_number: u64, rel: i16, frames: &[&[u8]], key: bool) {
+        let payload: usize = frames.iter().map(|f| f.len()).sum();
+        let equal = frames.windows(2).all(|w| w[0].len() == w[1].len());
+        let lace_header = match frames {
+            [_] => 0,
+            _ if equal => 1,
+            _ => {
+                1 + frames
+                    .iter()
+                    .take(frames.len() - 1)
+                    .map(|f| f.len() / 255 + 1)
+                    .sum::<usize>()
+            }
+        };
+        let number_len = size_len(track_number);
+        let size = number_len + 3 + lace_header + payload;
+        let b = &mut self.blocks;
+        write_id(b, ids::SIMPLE_BLOCK);
+        write_size(b, size as u64);
+        write_size(b, track_number);
+        b.extend_from_slice(&rel.to_be_bytes());
+        let lacing = match frames {
+            [_] => 0,
+            _ if equal => 0x04,
+            _ => 0x02,
+        };
+        b.push(if key { 0x80 } else { 0 } | lacing);
+        if frames.len() > 1 {
+            b.push((frames.len() - 1) as u8);
+            if !equal {
+                for f in frames.iter().take(frames.len() - 1) {
+                    b.resize(b.len() + f.len() / 255, 255);
+                    b.push((f.len() % 255) as u8);
+                }
+            }
+        }
+        for f in frames {
+            b.extend_from_slice(f);
+        }
+    }
+
+    fn close_cluster(&mut self) -> Result<(), MuxError> {
+        let Some(cluster) = self.cluster.take() else {
+            return Ok(());
+        };
+        let cluster_pos = self.written - (self.segment_body_pos - self.start);
+        let mut head = Vec::with_capacity(24);
+        let mut time = Vec::with_capacity(10);
+        let time_ms = u64::try_from(cluster.time_ms).unwrap_or(0);
+        write_uint(&mut time, ids::TIMESTAMP, time_ms);
+        write_id(&mut head, ids::CLUSTER);
+        write_size(&mut head, (time.len() + self.blocks.len()) as u64);
+        head.extend_from_slice(&time);
+        self.out
+            .write_all(&head)
+            .and_then(|()| self.out.write_all(&self.blocks))
+            .map_err(MuxError::io("cluster"))?;
+        self.written += (head.len() + self.blocks.len()) as u64;
+        self.blocks.clear();
+        if let Some(track) = cluster.cue_track {
+            self.cues.push(Cue {
+                time_ms,
+                track,
+                cluster_pos,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the last cluster and the Cues, patches sizes, duration and seek index, and hands
+    /// the output back positioned at its end.
+    pub fn finish(mut self) -> Result<W, MuxError> {
+        use ids::{
+            CUES, CUE_CLUSTER_POSITION, CUE_POINT, CUE_TIME, CUE_TRACK, CUE_TRACK_POSITIONS, SEEK,
+            SEEK_ID, SEEK_POSITION,
+        };
+        self.close_cluster()?;
+        let segment_rel = self.segment_body_pos - self.start;
+        let mut seek_entry = Vec::with_capacity(SEEK_ENTRY_LEN);
+        if !self.cues.is_empty() {
+            let cues_rel = self.written - segment_rel;
+            let mut cues = Vec::with_capacity(self.cues.len() * 24);
+            write_master(&mut cues, CUES, |c| {
+                for cue in &self.cues {
+                    write_master(c, CUE_POINT, |p| {
+                        write_uint(p, CUE_TIME, cue.time_ms);
+                        write_master(p, CUE_TRACK_POSITIONS, |t| {
+                            write_uint(t, CUE_TRACK, cue.track);
+                            write_uint(t, CUE_CLUSTER_POSITION, cue.cluster_pos);
+                        });
+                    });
+                }
+            });
+            self.out.write_all(&cues).map_err(MuxError::io("cues"))?;
+            self.written += cues.len() as u64;
+            write_master(&mut seek_entry, SEEK, |s| {
+                write_bytes(s, SEEK_ID, &CUES.to_be_bytes());
+                write_uint_fixed(s, SEEK_POSITION, cues_rel);
+            });
+        }
+        let end = self.start + self.written;
+        let mut segment_size = Vec::with_capacity(8);
+        write_size_fixed(&mut segment_size, self.written - segment_rel, 8);
+        let duration_ns = self.duration_ns.unwrap_or(self.end_ns);
+        let duration_in_scale = duration_ns as f64 / 1e6;
+        let patches: [(u64, &[u8]); 3] = [
+            (self.segment_size_pos, &segment_size),
+            (self.duration_pos, &duration_in_scale.to_be_bytes()),
+            (self.cues_seek_pos, &seek_entry),
+        ];
+        for (pos, bytes) in patches {
+            if bytes.is_empty() {
+                continue;
+            }
+            self.out
+                .seek(SeekFrom::Start(pos))
+                .and_then(|_| self.out.write_all(bytes))
+                .map_err(MuxError::io("patched header"))?;
+        }
+        self.out
+            .seek(SeekFrom::Start(end))
+            .and_then(|_| self.out.flush())
+            .map_err(MuxError::io("file end"))?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::type_complexity)] // test tables are tuples named by their doc comments
+mod tests {
+    use super::super::ebml::reader::{parse, Element};
+    use super::*;
+    use std::io::Cursor;
+
+    fn opus_track() -> TrackEntry {
+        TrackEntry::Opus(OpusHead::default())
+    }
+
+    /// Parses a finished file into (EBML header, Segment).
+    fn tree(data: &[u8]) -> (Element, Element) {
+        let top = parse(data, 0..data.len());
+        assert_eq!(top.len(), 2, "EBML header and one Segment");
+        (top[0].clone(), top[1].clone())
+    }
+
+    /// `(cluster time, [(relative block time, frame bytes, flags)])` per cluster.
+    fn clusters(data: &[u8], segment: &Element) -> Vec<(u64, Vec<(i16, Vec<u8>, u8)>)> {
+        segment
+            .all(ids::CLUSTER)
+            .map(|c| {
+                let time = c
+                    .find(ids::TIMESTAMP)
+                    .expect("cluster timestamp")
+                    .uint(data);
+                let blocks = c
+                    .all(ids::SIMPLE_BLOCK)
+                    .map(|b| {
+                        let body = &data[b.body.clone()];
+                        (
+                            i16::from_be_bytes([body[1], body[2]]),
+                            body[4..].to_vec(),
+                            body[3],
+                        )
+                    })
+                    .collect();
+                (time, blocks)
+            })
+            .collect()
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)] // one file checked element by element reads best in one piece
+    fn audio_file_parses_back_with_patched_sizes_duration_and_cues() {
+        let mut w = MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, vec![opus_track()])
+            .expect("header");
+        // 12 s of 20 ms frames: three clusters of at most 5 s.
+        for i in 0..600u64 {
+            w.write_frame(0, i * 20_000_000, &[0xFC, i as u8], true)
+                .expect("frame");
+        }
+        w.set_duration_ns(12_000_000_000);
+        let data = w.finish().expect("finish").into_inner();
+        let (ebml, segment) = tree(&data);
+        let doc = ebml.find(ids::DOC_TYPE).expect("doctype");
+        assert_eq!(&data[doc.body.clone()], b"webm");
+        assert_eq!(
+            ebml.find(ids::DOC_TYPE_VERSION).map(|e| e.uint(&data)),
+            Some(4)
+        );
+        assert_eq!(
+            ebml.find(ids::DOC_TYPE_READ_VERSION).map(|e| e.uint(&data)),
+            Some(2)
+        );
+        assert_eq!(
+            segment.body.end,
+            data.len(),
+            "segment size patched to the file end"
+        );
+        let size_field = &data[segment.start + 4..segment.body.start];
+        assert_ne!(
+            size_field, UNKNOWN_SIZE,
+            "segment size patched, no longer unknown"
+        );
+        let size = size_field[1..]
+            .iter()
+            .fold(0u64, |a, &b| a << 8 | u64::from(b));
+        assert_eq!(size as usize, data.len() - segment.body.start);
+
+        let info = segment.find(ids::INFO).expect("info");
+        assert_eq!(
+            info.find(ids::TIMESTAMP_SCALE).map(|e| e.uint(&data)),
+            Some(1_000_000)
+        );
+        assert_eq!(
+            info.find(ids::DURATION).map(|e| e.float(&data)),
+            Some(12_000.0)
+        );
+
+        let track = &segment.find(ids::TRACKS).expect("tracks").children[0];
+        let codec = track.find(ids::CODEC_ID).expect("codec id");
+        assert_eq!(&data[codec.body.clone()], b"A_OPUS");
+        let private = track.find(ids::CODEC_PRIVATE).expect("OpusHead");
+        assert_eq!(&data[private.body.clone()], OpusHead::default().to_bytes());
+        assert_eq!(
+            track.find(ids::SEEK_PRE_ROLL).map(|e| e.uint(&data)),
+            Some(80_000_000)
+        );
+
+        let got = clusters(&data, &segment);
+        assert_eq!(
+            got.iter().map(|c| c.0).collect::<Vec<_>>(),
+            [0, 5_000, 10_000]
+        );
+        assert_eq!(got[1].1[0].0, 0, "first block of a cluster is at its time");
+        assert_eq!(got[0].1[249].0, 4_980);
+        assert_eq!(got.iter().map(|c| c.1.len()).sum::<usize>(), 600);
+        assert!(
+            got.iter().flat_map(|c| &c.1).all(|b| b.2 & 0x80 != 0),
+            "keyframe flags"
+        );
+
+        // Every SeekHead entry and every cue points at the element it names.
+        let seg_start = segment.body.start;
+        let seek_head = segment.find(ids::SEEK_HEAD).expect("seek head");
+        let mut targets = Vec::new();
+        for seek in seek_head.all(ids::SEEK) {
+            let id = seek.find(ids::SEEK_ID).expect("id").uint(&data) as u32;
+            let pos = seek.find(ids::SEEK_POSITION).expect("pos").uint(&data) as usize;
+            let at = segment
+                .children
+                .iter()
+                .find(|e| e.start == seg_start + pos)
+                .expect("seek target is an element start");
+            assert_eq!(at.id, id);
+            targets.push(id);
+        }
+        assert_eq!(targets, [ids::INFO, ids::TRACKS, ids::CUES]);
+        let cues = segment.find(ids::CUES).expect("cues");
+        let cue_clusters: Vec<(u64, u32)> = cues
+            .all(ids::CUE_POINT)
+            .map(|p| {
+                let time = p.find(ids::CUE_TIME).expect("time").uint(&data);
+                let pos = p
+                    .find(ids::CUE_TRACK_POSITIONS)
+                    .and_then(|t| t.find(ids::CUE_CLUSTER_POSITION))
+                    .expect("position")
+                    .uint(&data) as usize;
+                let cluster = segment
+                    .children
+                    .iter()
+                    .find(|e| e.start == seg_start + pos)
+                    .expect("cue points at an element");
+                let cluster_time = cluster.find(ids::TIMESTAMP).expect("ts").uint(&data);
+                assert_eq!(cluster_time, time, "cue time is the cluster's time");
+                (time, cluster.id)
+            })
+            .collect();
+        assert_eq!(
+            cue_clusters,
+            [
+                (0, ids::CLUSTER),
+                (5_000, ids::CLUSTER),
+                (10_000, ids::CLUSTER)
+            ]
+        );
+    }
+
+    #[test]
+    fn block_timestamps_round_each_frame_without_drift() {
+        struct Case {
+            name: &'static str,
+            frame_ns: u64,
+            frames: u64,
+            want_first: &'static [i16],
+            want_last: i16,
+        }
+        let cases = [
+            Case {
+                name: "20 ms frames land exactly",
+                frame_ns: 20_000_000,
+                frames: 100,
+                want_first: &[0, 20, 40, 60],
+                want_last: 1_980,
+            },
+            Case {
+                name: "2.5 ms frames alternate 2 and 3 ms steps and never drift",
+                frame_ns: 2_500_000,
+                frames: 1_000,
+                want_first: &[0, 3, 5, 8, 10],
+                want_last: 2_498,
+            },
+        ];
+        for case in cases {
+            let mut w = MatroskaWriter::new(
+                Cursor::new(Vec::new()),
+                DocType::Matroska,
+                vec![opus_track()],
+            )
+            .expect("header");
+            for i in 0..case.frames {
+                w.write_frame(0, i * case.frame_ns, &[0xF8], true)
+                    .expect("frame");
+            }
+            let data = w.finish().expect("finish").into_inner();
+            let (_, segment) = tree(&data);
+            let times: Vec<i16> = clusters(&data, &segment)
+                .into_iter()
+                .flat_map(|(t, blocks)| blocks.into_iter().map(move |b| t as i16 + b.0))
+                .collect();
+            assert_eq!(
+                &times[..case.want_first.len()],
+                case.want_first,
+                "{}",
+                case.name
+            );
+            assert_eq!(times.last().copied(), Some(case.want_last), "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn laced_blocks_and_video_keyframe_clusters() {
+        let tracks = vec![
+            TrackEntry::Vp8 {
+                width: 640,
+                height: 360,
+            },
+            opus_track(),
+        ];
+        let mut w =
+            MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, tracks).expect("header");
+        w.write_frame(0, 0, b"key", true).expect("video key");
+        w.write_laced(1, 0, &[&[0xFB, 6], &[0xFB, 6]], true)
+            .expect("fixed lace");
+        w.write_laced(1, 240_000_000, &[&[1; 300], &[2]], true)
+            .expect("xiph lace");
+        w.write_frame(0, 33_000_000, b"delta", false)
+            .expect("video delta");
+        w.write_frame(0, 1_000_000_000, b"key2", true)
+            .expect("second key");
+        let data = w.finish().expect("finish").into_inner();
+        let (_, segment) = tree(&data);
+        let got = clusters(&data, &segment);
+        assert_eq!(got.len(), 2, "a video keyframe opens a cluster");
+        let blocks = &got[0].1;
+        assert_eq!(blocks[1].2 & 0x06, 0x04, "equal frames use fixed lacing");
+        assert_eq!(blocks[1].1, [1, 0xFB, 6, 0xFB, 6]);
+        assert_eq!(blocks[2].2 & 0x06, 0x02, "unequal frames use Xiph lacing");
+        assert_eq!(&blocks[2].1[..3], [1, 255, 45], "300 = 255 + 45");
+        assert_eq!(blocks[3].2 & 0x80, 0, "delta frame not flagged key");
+        let cues = segment.find(ids::CUES).expect("cues");
+        assert_eq!(
+            cues.all(ids::CUE_POINT).count(),
+            2,
+            "one cue per keyframe cluster"
+        );
+    }
+
+    #[test]
+    fn misuse_is_a_typed_error() {
+        let new = |doc, tracks| MatroskaWriter::new(Cursor::new(Vec::new()), doc, tracks);
+        assert!(matches!(
+            new(DocType::Matroska, vec![]),
+            Err(MuxError::NoTracks)
+        ));
+        let pcm = TrackEntry::Pcm {
+            sample_rate: 8_000,
+            channels: 1,
+            bit_depth: 16,
+        };
+        assert!(matches!(
+            new(DocType::Webm, vec![pcm.clone()]),
+            Err(MuxError::NotInWebm {
+                codec: "A_PCM/INT/LIT"
+            })
+        ));
+        let mut w = new(DocType::Matroska, vec![pcm]).expect("pcm in matroska");
+        assert!(matches!(
+            w.write_frame(1, 0, &[0], true),
+            Err(MuxError::NoSuchTrack {
+                track: 1,
+                tracks: 1
+            })
+        ));
+        w.write_frame(0, 10, &[0], true).expect("first");
+        assert!(matches!(
+            w.write_frame(0, 5, &[0], true),
+            Err(MuxError::NonMonotonic { .. })
+        ));
+        assert!(matches!(
+            w.write_laced(0, 20, &[], true),
+            Err(MuxError::BadLace { frames: 0 })
+        ));
+    }
+}
