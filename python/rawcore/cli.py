@@ -22,7 +22,9 @@ from rawcore.errors import (
     RemoteError,
     SourceNotFoundError,
 )
+from rawcore.extract import AUDIO_FORMATS, Selection, extract_audio
 from rawcore.model import Recording, Track, open_recording
+from rawcore.output import ManifestEntry
 
 LIST_TRACKS_SCHEMA = "rawcore.list-tracks/1"
 
@@ -36,6 +38,7 @@ class ExitCode(IntEnum):
     INPUT = 3  # unreadable, unsafe or missing input
     REMOTE = 4  # S3 / HTTP failure
     OUTPUT = 5  # cannot write the output
+    PARTIAL = 6  # some outputs written, others failed (see the warnings)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,7 +87,93 @@ def build_parser() -> argparse.ArgumentParser:
         help="only tracks of this kind (screenshare: screen-share video and audio)",
     )
     lt.set_defaults(func=cmd_list_tracks)
+
+    ea = sub.add_parser(
+        "extract-audio",
+        help="extract each participant's audio with exact timing, gaps and DTX filled",
+        description=(
+            "Write one audio file per session (or per participant with --stitch) whose "
+            "timeline matches the call: DTX silences, losses and pauses are filled."
+        ),
+    )
+    _add_input(ea)
+    _add_output(ea)
+    _add_filters(ea)
+    ea.add_argument(
+        "--fill-gaps", type=_flag, nargs="?", const=True, default=True, metavar="BOOL",
+        help="fill losses and pauses with silence (default: true)",
+    )
+    ea.add_argument(
+        "--fix-dtx", type=_flag, nargs="?", const=True, default=True, metavar="BOOL",
+        help="fill DTX silences so audio does not shrink (default: true)",
+    )
+    ea.add_argument(
+        "--format", choices=list(AUDIO_FORMATS), default="mkv",
+        help="container: mkv (default), mka, webm, ogg (Ogg Opus)",
+    )
+    ea.add_argument(
+        "--stitch", action="store_true",
+        help="one continuous file per participant across sessions and rejoins",
+    )
+    ea.set_defaults(func=cmd_extract_audio)
     return parser
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--user-id", metavar="ID", help="only this participant")
+    group.add_argument("--session-id", metavar="ID", help="only this user session")
+    group.add_argument("--track-id", metavar="ID", help="only this track")
+
+
+def _selection(args: argparse.Namespace, rec: Recording) -> Selection:
+    sel = Selection(user_id=args.user_id, session_id=args.session_id, track_id=args.track_id)
+    if not any(sel.admits(t) for t in rec.tracks):
+        what = (
+            f"user {args.user_id!r}" if args.user_id is not None
+            else f"session {args.session_id!r}" if args.session_id is not None
+            else f"track {args.track_id!r}" if args.track_id is not None
+            else "the filter"
+        )
+        raise InputError(f"no tracks match {what}")
+    return sel
+
+
+def _report_outputs(entries: Sequence[ManifestEntry], warnings: Sequence[str], quiet: bool) -> int:
+    for entry in entries:
+        print(entry.path)
+    if not quiet:
+        for warning in warnings:
+            print(f"rawcore: warning: {warning}", file=sys.stderr)
+    failed = any(w.endswith("; not written") for w in warnings)
+    return ExitCode.PARTIAL if failed else ExitCode.OK
+
+
+def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
+    entries, warnings = extract_audio(
+        rec,
+        args.output,
+        selection=_selection(args, rec),
+        fmt=args.format,
+        fill_gaps=args.fill_gaps,
+        fix_dtx=args.fix_dtx,
+        stitch=args.stitch,
+        on_done=_progress_printer("writing audio"),
+    )
+    return _report_outputs(entries, warnings, args.quiet)
 
 
 # --- list-tracks ------------------------------------------------------------------------
@@ -265,12 +354,12 @@ def _source(args: argparse.Namespace) -> str:
     return str(args.input_file or args.input_dir or args.input_s3)
 
 
-def _progress_printer() -> Any:
+def _progress_printer(label: str = "analysing captures") -> Any:
     if not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\ranalysing captures {done}/{total}")
+        sys.stderr.write(f"\r{label} {done}/{total}")
         if done == total:
             sys.stderr.write("\r\x1b[K")
         sys.stderr.flush()

@@ -101,6 +101,8 @@ class Segment:
     stats: TrackStats
     metadata: SegmentMetadata | None = None
     capture_size: int = 0
+    payload_type: int | None = None  # the media payload type (RTX excluded)
+    channels: int | None = None  # from the SDP rtpmap, when it says
 
     @property
     def duration_ms(self) -> int:
@@ -246,12 +248,15 @@ class _SdpInfo:
     rtx_apt: tuple[tuple[int, int], ...]
     clock_rates: tuple[tuple[int, int], ...]
     codecs: dict[int, str]
+    channels: dict[int, int]
 
 
 @dataclass(frozen=True)
 class _Analysis:
     codec: str | None
     clock_rate: int | None
+    payload_type: int | None
+    channels: int | None
     kind: Kind | None
     stats: TrackStats
     first_arrival_unix_ms: int | None
@@ -264,7 +269,7 @@ def _kind_from_track_type(track_type: str) -> Kind:
 
 
 def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpInfo:
-    empty = _SdpInfo(None, (), (), {})
+    empty = _SdpInfo(None, (), (), {}, {})
     if name is None:
         return empty
     try:
@@ -276,6 +281,7 @@ def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpIn
     rtx: list[tuple[int, int]] = []
     rates: list[tuple[int, int]] = []
     codecs: dict[int, str] = {}
+    channels: dict[int, int] = {}
     kind: Kind | None = None
     for media in sdp.media:
         if kind is None and media.kind in ("audio", "video"):
@@ -284,7 +290,9 @@ def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpIn
         for rtpmap in media.rtpmaps:
             rates.append((rtpmap.payload_type, rtpmap.clock_rate))
             codecs[rtpmap.payload_type] = rtpmap.encoding.lower()
-    return _SdpInfo(kind, tuple(rtx), tuple(rates), codecs)
+            if rtpmap.channels is not None:
+                channels[rtpmap.payload_type] = rtpmap.channels
+    return _SdpInfo(kind, tuple(rtx), tuple(rates), codecs, channels)
 
 
 def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
@@ -319,7 +327,9 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
     main = max(media, key=lambda s: s.packets, default=None)
     codec = None
     clock_rate = None
+    payload_type = None
     if main is not None:
+        payload_type = main.payload_type
         enc = sdp.codecs.get(main.payload_type)
         codec = _CODEC_NAMES.get(enc, enc) if enc else None
         clock_rate = main.clock_rate
@@ -329,6 +339,8 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
     return _Analysis(
         codec=codec,
         clock_rate=clock_rate,
+        payload_type=payload_type,
+        channels=None if payload_type is None else sdp.channels.get(payload_type),
         kind=sdp.kind,
         stats=stats,
         first_arrival_unix_ms=None if first is None else start_ms + first,
@@ -573,6 +585,8 @@ def _segment_of(cap: _Capture, meta: SegmentMetadata | None, analysis: _Analysis
         stats=analysis.stats,
         metadata=meta,
         capture_size=cap.size,
+        payload_type=analysis.payload_type,
+        channels=analysis.channels,
     )
 
 

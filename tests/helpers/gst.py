@@ -257,6 +257,47 @@ def opus_packets(
     return _cached("opus", args, make)
 
 
+_PCM_CHAINS = {
+    # codec: (audio rate, encoder, payloader)
+    "pcmu": (8_000, "mulawenc", "rtppcmupay"),
+    "pcma": (8_000, "alawenc", "rtppcmapay"),
+    "g722": (16_000, "avenc_g722", "rtpg722pay"),
+}
+
+
+def pcm_packets(
+    codec: str,
+    duration_s: float,
+    *,
+    tone_bursts: Sequence[tuple[float, float, float]] | None = None,
+    ssrc: int = 0x0A0D_2001,
+    pt: int | None = None,
+    seq_offset: int | None = None,
+    ts_offset: int | None = None,
+) -> list[bytes]:
+    """G.711 (`pcmu`, `pcma`) or G.722 RTP packets from GStreamer's encoders and payloaders,
+    20 ms each, for dial-in style tracks. G.722's RTP clock is 8 kHz (RFC 3551)."""
+    rate, encoder, payloader = _PCM_CHAINS[codec]
+    _require(encoder, payloader, "rtpstreampay", "rawaudioparse", "audioresample")
+    pt = {"pcmu": 0, "pcma": 8, "g722": 9}[codec] if pt is None else pt
+    seq, ts = _offsets(ssrc, seq_offset, ts_offset)
+    bursts = None if tone_bursts is None else [tuple(map(float, b)) for b in tone_bursts]
+    args = {"codec": codec, "duration_s": duration_s, "tone_bursts": bursts, "ssrc": ssrc,
+            "pt": pt, "seq": seq, "ts": ts}
+
+    def make() -> list[bytes]:
+        chain = (
+            "rawaudioparse use-sink-caps=false format=pcm pcm-format=s16le "
+            f"sample-rate={_OPUS_RATE} num-channels=1 ! audioconvert ! audioresample ! "
+            f"audio/x-raw,rate={rate},channels=1 ! {encoder} ! "
+            f"{payloader} min-ptime=20000000 max-ptime=20000000 "
+            f"{_payloader_props(pt, ssrc, seq, ts)}"
+        )
+        return _run(chain, _pcm_signal(duration_s, 1, tone_bursts))
+
+    return _cached("pcm", args, make)
+
+
 # ---------------------------------------------------------------------------------------------
 # Video
 

@@ -29,24 +29,26 @@ impl ReadOnlyBytes {
         }
     }
 
-    /// Run `f` over the bytes with the GIL released.
-    pub fn with_slice<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&[u8]) -> T + Send) -> T {
+    /// The bytes, valid for as long as `self` holds the buffer export.
+    pub fn as_slice(&self) -> &[u8] {
         match self {
             Self::Borrowed(buf) => {
                 let len = buf.len_bytes();
                 if len == 0 {
-                    return py.detach(|| f(&[]));
+                    return &[];
                 }
-                let ptr = buf.buf_ptr() as usize;
-                py.detach(move || {
-                    // SAFETY: `buf` holds the exporter's buffer alive for this whole call, the
-                    // exporter declared it read-only and C-contiguous, and `len` is its size in
-                    // bytes; nothing can write to it or free it while we hold the export.
-                    let slice = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
-                    f(slice)
-                })
+                // SAFETY: `buf` keeps the exporter's buffer alive (and un-resizable) while
+                // `self` lives, which bounds the returned lifetime; the exporter declared it
+                // read-only and C-contiguous, and `len` is its size in bytes.
+                unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, len) }
             }
-            Self::Copied(v) => py.detach(|| f(v)),
+            Self::Copied(v) => v,
         }
+    }
+
+    /// Run `f` over the bytes with the GIL released.
+    pub fn with_slice<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&[u8]) -> T + Send) -> T {
+        let slice = self.as_slice();
+        py.detach(|| f(slice))
     }
 }

@@ -5,11 +5,15 @@
 
 use pyo3::import_exception;
 use pyo3::PyErr;
+use rawcore_core::{ExtractError, MuxError};
 
+import_exception!(rawcore.errors, RawcoreError);
+import_exception!(rawcore.errors, InputError);
 import_exception!(rawcore.errors, CaptureError);
 import_exception!(rawcore.errors, SdpError);
+import_exception!(rawcore.errors, OutputError);
 
-// By value so it fits `map_err` directly.
+// By value so they fit `map_err` directly.
 #[allow(clippy::needless_pass_by_value)]
 pub fn capture_err(e: rawcore_core::RtpdumpError) -> PyErr {
     CaptureError::new_err(e.to_string())
@@ -18,4 +22,18 @@ pub fn capture_err(e: rawcore_core::RtpdumpError) -> PyErr {
 #[allow(clippy::needless_pass_by_value)]
 pub fn sdp_err(e: rawcore_core::SdpError) -> PyErr {
     SdpError::new_err(e.to_string())
+}
+
+#[allow(clippy::needless_pass_by_value)]
+pub fn extract_err(e: ExtractError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        ExtractError::Capture { .. } | ExtractError::NoPackets { .. } => CaptureError::new_err(msg),
+        ExtractError::UnsupportedCodec { .. }
+        | ExtractError::NegativeOffset { .. }
+        | ExtractError::Mux(MuxError::NotInWebm { .. }) => InputError::new_err(msg),
+        ExtractError::Mux(MuxError::Io { .. }) => OutputError::new_err(msg),
+        // The writer's own invariants (track numbers, monotonic time, lacing): a bug here.
+        ExtractError::Mux(_) | ExtractError::Stopped { .. } => RawcoreError::new_err(msg),
+    }
 }

@@ -7,6 +7,7 @@
 
 mod buffer;
 mod errors;
+mod extract;
 mod types;
 
 use numpy::IntoPyArray;
@@ -79,6 +80,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_capture, m)?)?;
     m.add_function(wrap_pyfunction!(capture_columns, m)?)?;
     m.add_function(wrap_pyfunction!(parse_sdp, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::extract_audio, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::decode_pcm, m)?)?;
+    m.add_class::<extract::AudioReport>()?;
     types::register(m)?;
     Ok(())
 }

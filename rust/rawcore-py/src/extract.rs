@@ -1,0 +1,243 @@
+//! Audio extraction calls: whole tracks in, one written file (or PCM chunks) out.
+//!
+//! The output file is opened here because the core only takes a `Write + Seek`; which file,
+//! and renaming it into place when complete, is the Python layer's business.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use numpy::IntoPyArray;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use rawcore_core as core;
+use rawcore_core::{AudioCodec, AudioContainer, AudioExtractConfig, AudioSegmentInput};
+
+use crate::buffer::ReadOnlyBytes;
+use crate::errors::{extract_err, OutputError};
+
+/// What one audio extraction did: packets, repairs and the output's timeline.
+#[pyclass(frozen, get_all, module = "rawcore._core")]
+pub struct AudioReport {
+    payload_type: u8,
+    sample_rate: u32,
+    channels: u8,
+    packets_in: u64,
+    packets_written: u64,
+    fill_frames: u64,
+    dtx_gaps: u64,
+    dtx_filled_ms: f64,
+    loss_gaps: u64,
+    loss_filled_ms: f64,
+    pause_gaps: u64,
+    pause_filled_ms: f64,
+    closed_up_ms: f64,
+    packets_lost: u64,
+    duplicates: u64,
+    late: u64,
+    malformed: u64,
+    padding_only: u64,
+    overlap_dropped: u64,
+    overlap_ms: f64,
+    resets: u64,
+    rtcp_records: u64,
+    other_records: u64,
+    invalid_records: u64,
+    first_pts_ms: f64,
+    last_pts_ms: f64,
+    duration_ms: f64,
+    warnings: Vec<String>,
+}
+
+impl From<core::AudioExtractReport> for AudioReport {
+    fn from(r: core::AudioExtractReport) -> Self {
+        Self {
+            payload_type: r.payload_type,
+            sample_rate: r.sample_rate,
+            channels: r.channels,
+            packets_in: r.packets_in,
+            packets_written: r.packets_written,
+            fill_frames: r.fill_frames,
+            dtx_gaps: r.dtx_gaps,
+            dtx_filled_ms: r.dtx_filled_ms,
+            loss_gaps: r.loss_gaps,
+            loss_filled_ms: r.loss_filled_ms,
+            pause_gaps: r.pause_gaps,
+            pause_filled_ms: r.pause_filled_ms,
+            closed_up_ms: r.closed_up_ms,
+            packets_lost: r.packets_lost,
+            duplicates: r.duplicates,
+            late: r.late,
+            malformed: r.malformed,
+            padding_only: r.padding_only,
+            overlap_dropped: r.overlap_dropped,
+            overlap_ms: r.overlap_ms,
+            resets: r.resets,
+            rtcp_records: r.rtcp_records,
+            other_records: r.other_records,
+            invalid_records: r.invalid_records,
+            first_pts_ms: r.first_pts_ms,
+            last_pts_ms: r.last_pts_ms,
+            duration_ms: r.duration_ms,
+            warnings: r.warnings,
+        }
+    }
+}
+
+#[pymethods]
+impl AudioReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "AudioReport(packets_written={}, duration_ms={:.1}, dtx_filled_ms={:.1}, \
+             loss_filled_ms={:.1}, pause_filled_ms={:.1})",
+            self.packets_written,
+            self.duration_ms,
+            self.dtx_filled_ms,
+            self.loss_filled_ms,
+            self.pause_filled_ms
+        )
+    }
+}
+
+fn codec(name: &str) -> PyResult<AudioCodec> {
+    match name.to_ascii_lowercase().as_str() {
+        "opus" => Ok(AudioCodec::Opus),
+        "pcmu" => Ok(AudioCodec::Pcmu),
+        "pcma" => Ok(AudioCodec::Pcma),
+        "g722" => Ok(AudioCodec::G722),
+        other => Err(PyValueError::new_err(format!("unknown audio codec {other:?}"))),
+    }
+}
+
+fn container(name: &str) -> PyResult<AudioContainer> {
+    match name {
+        "matroska" => Ok(AudioContainer::Matroska),
+        "webm" => Ok(AudioContainer::Webm),
+        "ogg" => Ok(AudioContainer::Ogg),
+        other => Err(PyValueError::new_err(format!(
+            "unknown container {other:?} (matroska, webm, ogg)"
+        ))),
+    }
+}
+
+fn buffers(segments: &[(Bound<'_, PyAny>, i64)]) -> PyResult<Vec<(ReadOnlyBytes, i64)>> {
+    segments
+        .iter()
+        .map(|(buf, offset)| Ok((ReadOnlyBytes::get(buf)?, *offset)))
+        .collect()
+}
+
+fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<AudioSegmentInput<'_>> {
+    held.iter()
+        .map(|(b, offset_ms)| AudioSegmentInput {
+            capture: b.as_slice(),
+            offset_ms: *offset_ms,
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+fn config(
+    codec_name: &str,
+    container_name: &str,
+    payload_type: Option<u8>,
+    channels: u8,
+    fill_gaps: bool,
+    fix_dtx: bool,
+    reorder_window: usize,
+) -> PyResult<AudioExtractConfig> {
+    Ok(AudioExtractConfig {
+        payload_type,
+        codec: codec(codec_name)?,
+        channels,
+        fill_gaps,
+        fix_dtx,
+        container: container(container_name)?,
+        reorder_window,
+    })
+}
+
+/// Write one Opus track (its segments placed at their offsets, in ms) to `path`.
+#[pyfunction]
+#[pyo3(signature = (segments, path, *, codec="opus", container="matroska", payload_type=None,
+                    channels=2, fill_gaps=true, fix_dtx=true, reorder_window=512))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+pub fn extract_audio(
+    py: Python<'_>,
+    segments: Vec<(Bound<'_, PyAny>, i64)>,
+    path: PathBuf,
+    codec: &str,
+    container: &str,
+    payload_type: Option<u8>,
+    channels: u8,
+    fill_gaps: bool,
+    fix_dtx: bool,
+    reorder_window: usize,
+) -> PyResult<AudioReport> {
+    let cfg = config(
+        codec,
+        container,
+        payload_type,
+        channels,
+        fill_gaps,
+        fix_dtx,
+        reorder_window,
+    )?;
+    let held = buffers(&segments)?;
+    let file = File::create(&path)
+        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
+    let segs = inputs(&held);
+    let report = py.detach(|| core::extract_opus(&segs, &cfg, BufWriter::new(file)));
+    py.check_signals()?;
+    Ok(AudioReport::from(report.map_err(extract_err)?))
+}
+
+/// Decode a G.711/G.722 track to 16-bit PCM, handing `sink` one NumPy chunk at a time.
+#[pyfunction]
+#[pyo3(signature = (segments, sink, *, codec, payload_type=None, fill_gaps=true, fix_dtx=true,
+                    reorder_window=512))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+pub fn decode_pcm(
+    py: Python<'_>,
+    segments: Vec<(Bound<'_, PyAny>, i64)>,
+    sink: Py<PyAny>,
+    codec: &str,
+    payload_type: Option<u8>,
+    fill_gaps: bool,
+    fix_dtx: bool,
+    reorder_window: usize,
+) -> PyResult<AudioReport> {
+    let cfg = config(
+        codec,
+        "matroska",
+        payload_type,
+        1,
+        fill_gaps,
+        fix_dtx,
+        reorder_window,
+    )?;
+    let held = buffers(&segments)?;
+    let segs = inputs(&held);
+    // An exception raised by the sink stops the decode and is re-raised as it was.
+    let mut sink_error: Option<PyErr> = None;
+    let report = py.detach(|| {
+        core::decode_pcm(&segs, &cfg, |chunk: &[i16]| {
+            Python::attach(|py| {
+                let array = chunk.to_vec().into_pyarray(py);
+                let result = sink
+                    .call1(py, (array,))
+                    .and_then(|_| py.check_signals());
+                result.map_err(|e| {
+                    sink_error = Some(e);
+                    core::ExtractError::Stopped {
+                        reason: "the PCM sink raised".to_owned(),
+                    }
+                })
+            })
+        })
+    });
+    if let Some(err) = sink_error {
+        return Err(err);
+    }
+    Ok(AudioReport::from(report.map_err(extract_err)?))
+}
