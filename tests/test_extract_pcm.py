@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rawcore
 from helpers.audio_truth import av_available, decode_audio, tone_onsets
 from helpers.gst import gst_available, pcm_packets
 from helpers.recording import Impairments, SessionSpec, TrackSpec, build_recording
-
-import rawcore
 from rawcore.extract import extract_audio
 
 pytestmark = pytest.mark.skipif(
@@ -23,8 +22,12 @@ BURSTS = [(0.5, 0.5, 700.0), (2.25, 0.5, 1100.0)]
 
 def dial_in(root: Path, codec: str, *, loss: float = 0.0) -> float:
     packets = pcm_packets(codec, 3.0, tone_bursts=BURSTS)
-    spec = TrackSpec("audio", codec, packets=packets,  # type: ignore[arg-type]
-                     impairments=Impairments(loss=loss, seed=5))
+    spec = TrackSpec(
+        "audio",
+        codec,
+        packets=packets,  # type: ignore[arg-type]
+        impairments=Impairments(loss=loss, seed=5),
+    )
     build_recording(root, [SessionSpec("phone", "call_leg", [spec])])
     return len(packets) * 0.020  # 20 ms packets: the true span
 
@@ -60,8 +63,9 @@ def test_lost_g711_packets_become_silence_of_the_same_length(tmp_path: Path) -> 
 
 def test_webm_cannot_hold_pcm_and_says_so(tmp_path: Path) -> None:
     dial_in(tmp_path / "rec", "pcma")
-    with rawcore.open_recording(tmp_path / "rec") as rec, pytest.raises(
-        rawcore.InputError, match="WebM cannot hold"
+    with (
+        rawcore.open_recording(tmp_path / "rec") as rec,
+        pytest.raises(rawcore.InputError, match="WebM cannot hold"),
     ):
         extract_audio(rec, tmp_path / "out", fmt="webm")
     assert [p.name for p in (tmp_path / "out").iterdir()] == []

@@ -5,6 +5,8 @@ opened for reading, a `memoryview`) and releases the GIL while it works. Writabl
 are copied first. Errors are raised as `rawcore.errors.CaptureError` / `SdpError`.
 """
 
+import os
+from collections.abc import Callable, Sequence
 from typing import final
 
 import numpy as np
@@ -12,6 +14,7 @@ import numpy.typing as npt
 from typing_extensions import Buffer
 
 __all__ = [
+    "AudioReport",
     "CaptureReport",
     "ExtMap",
     "FileHeader",
@@ -23,6 +26,8 @@ __all__ = [
     "__version__",
     "analyze_capture",
     "capture_columns",
+    "decode_pcm",
+    "extract_audio",
     "parse_sdp",
 ]
 
@@ -226,3 +231,100 @@ def capture_columns(data: Buffer) -> dict[str, npt.NDArray[np.generic]]:
 
 def parse_sdp(text: str) -> Sdp:
     """Parse an SDP document (rtpmap, fmtp, rtx apt, extmap, ssrc)."""
+
+@final
+class AudioReport:
+    """What one audio extraction did: packets, repairs and the output's timeline (ms floats)."""
+
+    @property
+    def payload_type(self) -> int: ...
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def packets_in(self) -> int: ...
+    @property
+    def packets_written(self) -> int: ...
+    @property
+    def fill_frames(self) -> int: ...
+    @property
+    def dtx_gaps(self) -> int: ...
+    @property
+    def dtx_filled_ms(self) -> float: ...
+    @property
+    def loss_gaps(self) -> int: ...
+    @property
+    def loss_filled_ms(self) -> float: ...
+    @property
+    def pause_gaps(self) -> int: ...
+    @property
+    def pause_filled_ms(self) -> float: ...
+    @property
+    def closed_up_ms(self) -> float:
+        """Time removed because its gaps were not to be filled."""
+    @property
+    def packets_lost(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def late(self) -> int: ...
+    @property
+    def malformed(self) -> int: ...
+    @property
+    def padding_only(self) -> int: ...
+    @property
+    def overlap_dropped(self) -> int: ...
+    @property
+    def overlap_ms(self) -> float: ...
+    @property
+    def resets(self) -> int:
+        """Sender timestamp resets re-anchored on arrival time."""
+    @property
+    def rtcp_records(self) -> int: ...
+    @property
+    def other_records(self) -> int: ...
+    @property
+    def invalid_records(self) -> int: ...
+    @property
+    def first_pts_ms(self) -> float: ...
+    @property
+    def last_pts_ms(self) -> float: ...
+    @property
+    def duration_ms(self) -> float: ...
+    @property
+    def warnings(self) -> list[str]: ...
+
+def extract_audio(
+    segments: Sequence[tuple[Buffer, int]],
+    path: str | os.PathLike[str],
+    *,
+    codec: str = "opus",
+    container: str = "matroska",
+    payload_type: int | None = None,
+    channels: int = 2,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    reorder_window: int = 512,
+) -> AudioReport:
+    """Write one Opus track to `path` (`container`: matroska, webm or ogg).
+
+    `segments` are (capture, offset in ms on the output timeline) pairs. Every packet sits at
+    its RTP timestamp; DTX (`fix_dtx`) and losses/pauses (`fill_gaps`) are filled with frames
+    the decoder conceals. Raises `CaptureError` when no packet can be used, `OutputError` when
+    the file cannot be written.
+    """
+
+def decode_pcm(
+    segments: Sequence[tuple[Buffer, int]],
+    sink: Callable[[npt.NDArray[np.int16]], object],
+    *,
+    codec: str,
+    payload_type: int | None = None,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    reorder_window: int = 512,
+) -> AudioReport:
+    """Decode a G.711 (`pcmu`, `pcma`) or G.722 track to 16-bit mono PCM on the same timeline,
+    calling `sink` with one chunk at a time (gaps are zeros). An exception raised by `sink`
+    stops the decode and propagates."""

@@ -100,19 +100,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(ea)
     _add_filters(ea)
     ea.add_argument(
-        "--fill-gaps", type=_flag, nargs="?", const=True, default=True, metavar="BOOL",
+        "--fill-gaps",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
         help="fill losses and pauses with silence (default: true)",
     )
     ea.add_argument(
-        "--fix-dtx", type=_flag, nargs="?", const=True, default=True, metavar="BOOL",
+        "--fix-dtx",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
         help="fill DTX silences so audio does not shrink (default: true)",
     )
     ea.add_argument(
-        "--format", choices=list(AUDIO_FORMATS), default="mkv",
+        "--format",
+        choices=list(AUDIO_FORMATS),
+        default="mkv",
         help="container: mkv (default), mka, webm, ogg (Ogg Opus)",
     )
     ea.add_argument(
-        "--stitch", action="store_true",
+        "--stitch",
+        action="store_true",
         help="one continuous file per participant across sessions and rejoins",
     )
     ea.set_defaults(func=cmd_extract_audio)
@@ -143,9 +156,12 @@ def _selection(args: argparse.Namespace, rec: Recording) -> Selection:
     sel = Selection(user_id=args.user_id, session_id=args.session_id, track_id=args.track_id)
     if not any(sel.admits(t) for t in rec.tracks):
         what = (
-            f"user {args.user_id!r}" if args.user_id is not None
-            else f"session {args.session_id!r}" if args.session_id is not None
-            else f"track {args.track_id!r}" if args.track_id is not None
+            f"user {args.user_id!r}"
+            if args.user_id is not None
+            else f"session {args.session_id!r}"
+            if args.session_id is not None
+            else f"track {args.track_id!r}"
+            if args.track_id is not None
             else "the filter"
         )
         raise InputError(f"no tracks match {what}")

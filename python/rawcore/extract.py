@@ -80,8 +80,7 @@ def _placed(tracks: Sequence[Track]) -> tuple[tuple[tuple[Segment, int], ...], i
     starts = [s.start_unix_ms for s in segments if s.start_unix_ms is not None]
     t0 = min(starts) if starts else None
     placed = tuple(
-        (s, 0 if t0 is None or s.start_unix_ms is None else s.start_unix_ms - t0)
-        for s in segments
+        (s, 0 if t0 is None or s.start_unix_ms is None else s.start_unix_ms - t0) for s in segments
     )
     return placed, t0
 
@@ -209,7 +208,11 @@ def _write_flac(
 
 
 def _run_job(
-    rec: Recording, job: AudioJob, out_dir: Path, fmt: AudioFormat, fill_gaps: bool,
+    rec: Recording,
+    job: AudioJob,
+    out_dir: Path,
+    fmt: AudioFormat,
+    fill_gaps: bool,
     fix_dtx: bool,
 ) -> ManifestEntry:
     archive = rec.archive

@@ -122,9 +122,9 @@ def write_manifest(
         old = json.loads(path.read_text())
         if isinstance(old, dict) and old.get("schema") == MANIFEST_SCHEMA:
             for item in old.get("outputs", []):
-                if isinstance(item, dict) and isinstance(item.get("path"), str):
-                    if (out_dir / item["path"]).exists():
-                        outputs[item["path"]] = item
+                keep = isinstance(item, dict) and isinstance(item.get("path"), str)
+                if keep and (out_dir / item["path"]).exists():
+                    outputs[item["path"]] = item
             commands = [c for c in old.get("commands", []) if isinstance(c, str)]
     except (OSError, ValueError):
         pass

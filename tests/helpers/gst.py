@@ -282,8 +282,15 @@ def pcm_packets(
     pt = {"pcmu": 0, "pcma": 8, "g722": 9}[codec] if pt is None else pt
     seq, ts = _offsets(ssrc, seq_offset, ts_offset)
     bursts = None if tone_bursts is None else [tuple(map(float, b)) for b in tone_bursts]
-    args = {"codec": codec, "duration_s": duration_s, "tone_bursts": bursts, "ssrc": ssrc,
-            "pt": pt, "seq": seq, "ts": ts}
+    args = {
+        "codec": codec,
+        "duration_s": duration_s,
+        "tone_bursts": bursts,
+        "ssrc": ssrc,
+        "pt": pt,
+        "seq": seq,
+        "ts": ts,
+    }
 
     def make() -> list[bytes]:
         chain = (
