@@ -277,7 +277,13 @@ def rawcore_argv(track: Track, out: Path) -> list[str] | None:
     """rawcore in a child process (so its RSS is measured like the others'), or None."""
     if track.kind != "audio" or rawcore_extract_audio() is None:
         return None
-    return [sys.executable, __file__, "--run-rawcore", str(track.rtpdump), str(out)]
+    # A bare interpreter that imports only the core, like a backend worker calling the API.
+    code = (
+        "import mmap, sys; from rawcore import _core; "
+        "f = open(sys.argv[1], 'rb'); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); "
+        "_core.extract_audio([(m, 0)], sys.argv[2], container='matroska')"
+    )
+    return [sys.executable, "-c", code, str(track.rtpdump), str(out)]
 
 
 def rawcore_cli_argv(track: Track, out: Path) -> list[str] | None:

@@ -7,7 +7,6 @@ packet statistics, every capture analysed by the Rust core.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from rawcore.errors import (
@@ -24,12 +23,8 @@ from rawcore.errors import (
     UnsafeArchiveError,
 )
 
-try:
-    __version__ = version("rawcore")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+local"
-
 if TYPE_CHECKING:
+    __version__: str
     from rawcore.model import (
         Participant,
         Recording,
@@ -47,7 +42,12 @@ _MODEL_NAMES = frozenset(
 
 def __getattr__(name: str) -> Any:
     # The model pulls in the compiled core; importing it lazily keeps `rawcore.errors` and
-    # `rawcore.archive` usable on their own.
+    # `rawcore.archive` usable on their own. The version comes from the compiled core too
+    # (the same Cargo version), which is faster to import than package metadata.
+    if name == "__version__":
+        from rawcore import _core
+
+        return _core.__version__
     if name in _MODEL_NAMES:
         from rawcore import model
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, NoReturn, TextIO
 
-from rawcore import __version__
+from rawcore import _core
 from rawcore.errors import (
     InputError,
     OutputError,
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rawcore",
         description="Turn raw call recordings (rtpdump + SDP archives) into media.",
     )
-    parser.add_argument("--version", action="version", version=f"rawcore {__version__}")
+    parser.add_argument("--version", action="version", version=f"rawcore {_core.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     lt = sub.add_parser(
