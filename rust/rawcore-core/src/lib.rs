@@ -60,3 +60,14 @@ pub enum Error {
     #[error(transparent)]
     Sdp(#[from] SdpError),
 }
+pub mod bitstream;
+pub mod video;
+pub use video::{
+    assemble_video, VideoCodec, VideoDepacketizer, VideoError, VideoEvent, VideoExtractConfig,
+    VideoFrame, VideoReport,
+};
+pub mod extract_video;
+pub use depacketize::h264::NalFormat;
+pub use depacketize::vp9::SpatialLayerPolicy;
+pub use extract_video::{extract_video, VideoSegmentInput};
+pub use video::{Rotation, VideoAssembler, VideoGap};

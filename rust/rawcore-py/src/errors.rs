@@ -13,18 +13,14 @@ import_exception!(rawcore.errors, CaptureError);
 import_exception!(rawcore.errors, SdpError);
 import_exception!(rawcore.errors, OutputError);
 
-// By value so they fit `map_err` directly.
-#[allow(clippy::needless_pass_by_value)]
 pub fn capture_err(e: rawcore_core::RtpdumpError) -> PyErr {
     CaptureError::new_err(e.to_string())
 }
 
-#[allow(clippy::needless_pass_by_value)]
 pub fn sdp_err(e: rawcore_core::SdpError) -> PyErr {
     SdpError::new_err(e.to_string())
 }
 
-#[allow(clippy::needless_pass_by_value)]
 pub fn extract_err(e: ExtractError) -> PyErr {
     let msg = e.to_string();
     match e {

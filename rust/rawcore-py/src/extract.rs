@@ -105,7 +105,9 @@ fn codec(name: &str) -> PyResult<AudioCodec> {
         "pcmu" => Ok(AudioCodec::Pcmu),
         "pcma" => Ok(AudioCodec::Pcma),
         "g722" => Ok(AudioCodec::G722),
-        other => Err(PyValueError::new_err(format!("unknown audio codec {other:?}"))),
+        other => Err(PyValueError::new_err(format!(
+            "unknown audio codec {other:?}"
+        ))),
     }
 }
 
@@ -192,7 +194,7 @@ pub fn extract_audio(
     Ok(AudioReport::from(report.map_err(extract_err)?))
 }
 
-/// Decode a G.711/G.722 track to 16-bit PCM, handing `sink` one NumPy chunk at a time.
+/// Decode a G.711/G.722 track to 16-bit PCM, handing `sink` one `NumPy` chunk at a time.
 #[pyfunction]
 #[pyo3(signature = (segments, sink, *, codec, payload_type=None, fill_gaps=true, fix_dtx=true,
                     reorder_window=512))]
@@ -224,9 +226,7 @@ pub fn decode_pcm(
         core::decode_pcm(&segs, &cfg, |chunk: &[i16]| {
             Python::attach(|py| {
                 let array = chunk.to_vec().into_pyarray(py);
-                let result = sink
-                    .call1(py, (array,))
-                    .and_then(|_| py.check_signals());
+                let result = sink.call1(py, (array,)).and_then(|_| py.check_signals());
                 result.map_err(|e| {
                     sink_error = Some(e);
                     core::ExtractError::Stopped {

@@ -5,6 +5,9 @@
 //! `NumPy` columns. No Python object is made per packet, and errors go through the one
 //! mapping in `errors.rs`.
 
+// `#[pyfunction]` arguments arrive as owned values extracted from Python objects.
+#![allow(clippy::needless_pass_by_value)]
+
 mod buffer;
 mod errors;
 mod extract;

@@ -67,3 +67,7 @@ pub trait Depacketizer {
         None
     }
 }
+pub mod av1;
+pub mod h264;
+pub mod vp8;
+pub mod vp9;

@@ -1,0 +1,337 @@
+//! AV1 OBUs (AV1 spec 5.3), the sequence header (5.5) and the `av1C` record (AV1-ISOBMFF 2.3).
+//!
+//! rawcore rewrites OBUs into the low-overhead bitstream format (every OBU with a size field),
+//! so it needs the OBU header layout; from the sequence header it takes the maximum frame size
+//! and the fields the `AV1CodecConfigurationRecord` repeats; from a frame header only
+//! `show_existing_frame` and `frame_type`, which precede everything else.
+
+use super::{read_leb128, BitReader, BitstreamError};
+
+/// OBU types rawcore treats specially.
+pub mod obu_type {
+    /// Sequence header.
+    pub const SEQUENCE_HEADER: u8 = 1;
+    /// Temporal delimiter (dropped: Matroska and WebM store temporal units without it).
+    pub const TEMPORAL_DELIMITER: u8 = 2;
+    /// Frame header.
+    pub const FRAME_HEADER: u8 = 3;
+    /// Frame (header and tile group).
+    pub const FRAME: u8 = 6;
+    /// Redundant frame header.
+    pub const REDUNDANT_FRAME_HEADER: u8 = 7;
+    /// Tile list (dropped: only for large-scale tile decoding, never in RTP streams to play).
+    pub const TILE_LIST: u8 = 8;
+}
+
+/// An OBU split into its parts, borrowing the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Obu<'a> {
+    /// `obu_type`.
+    pub obu_type: u8,
+    /// The header byte and, when present, the extension byte, size flag as found.
+    pub header: &'a [u8],
+    /// The OBU payload.
+    pub payload: &'a [u8],
+}
+
+/// Splits one OBU from the start of `data`. With `obu_has_size_field` the payload is the coded
+/// size and the rest of `data` is returned as the remainder; without it the payload runs to the
+/// end of `data` (the RTP element boundary says where the OBU ends).
+pub fn split_obu(data: &[u8]) -> Result<(Obu<'_>, &[u8]), BitstreamError> {
+    let &first = data.first().ok_or(BitstreamError::Exhausted {
+        what: "OBU header",
+        bit: 0,
+    })?;
+    if first & 0x80 != 0 {
+        return Err(BitstreamError::Invalid {
+            what: "OBU forbidden bit",
+            value: 1,
+        });
+    }
+    let has_extension = first & 0x04 != 0;
+    let has_size = first & 0x02 != 0;
+    let header_len = 1 + usize::from(has_extension);
+    let header = data.get(..header_len).ok_or(BitstreamError::Exhausted {
+        what: "OBU extension header",
+        bit: 8,
+    })?;
+    let rest = data.get(header_len..).unwrap_or_default();
+    let (payload, remainder) = if has_size {
+        let (size, used) = read_leb128(rest)?;
+        let body = rest.get(used..).unwrap_or_default();
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let payload = body.get(..size).ok_or(BitstreamError::Exhausted {
+            what: "OBU payload shorter than its size field",
+            bit: data.len() * 8,
+        })?;
+        (payload, body.get(size..).unwrap_or_default())
+    } else {
+        (rest, &[][..])
+    };
+    Ok((
+        Obu {
+            obu_type: first >> 3 & 0x0F,
+            header,
+            payload,
+        },
+        remainder,
+    ))
+}
+
+/// The fields of a sequence header that rawcore uses.
+#[allow(clippy::struct_excessive_bools)] // one field per flag of the wire format
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SequenceHeader {
+    /// `seq_profile`.
+    pub profile: u8,
+    /// `seq_level_idx[0]`.
+    pub level_idx0: u8,
+    /// `seq_tier[0]`.
+    pub tier0: bool,
+    /// `reduced_still_picture_header`: every frame is a keyframe without a frame type.
+    pub reduced_still_picture_header: bool,
+    /// `high_bitdepth`.
+    pub high_bitdepth: bool,
+    /// `twelve_bit`.
+    pub twelve_bit: bool,
+    /// `mono_chrome`.
+    pub monochrome: bool,
+    /// `subsampling_x`.
+    pub subsampling_x: bool,
+    /// `subsampling_y`.
+    pub subsampling_y: bool,
+    /// `chroma_sample_position`.
+    pub chroma_sample_position: u8,
+    /// `max_frame_width_minus_1 + 1`.
+    pub max_width: u32,
+    /// `max_frame_height_minus_1 + 1`.
+    pub max_height: u32,
+}
+
+/// Parses a sequence header OBU payload.
+#[allow(clippy::too_many_lines)] // the syntax is one long sequence of fields
+pub fn parse_sequence_header(payload: &[u8]) -> Result<SequenceHeader, BitstreamError> {
+    let mut r = BitReader::new(payload, "AV1 sequence header");
+    let mut s = SequenceHeader {
+        profile: r.bits(3)? as u8,
+        ..SequenceHeader::default()
+    };
+    if s.profile > 2 {
+        return Err(BitstreamError::Invalid {
+            what: "seq_profile",
+            value: u64::from(s.profile),
+        });
+    }
+    let _still_picture = r.bit()?;
+    s.reduced_still_picture_header = r.bit()?;
+    let mut decoder_model_info_present = false;
+    let mut buffer_delay_length = 0;
+    if s.reduced_still_picture_header {
+        s.level_idx0 = r.bits(5)? as u8;
+    } else {
+        if r.bit()? {
+            // timing_info
+            r.skip(64)?;
+            if r.bit()? {
+                let _num_ticks_per_picture_minus_1 = r.uvlc()?;
+            }
+            decoder_model_info_present = r.bit()?;
+            if decoder_model_info_present {
+                buffer_delay_length = r.bits(5)? + 1;
+                r.skip(32 + 5 + 5)?;
+            }
+        }
+        let initial_display_delay_present = r.bit()?;
+        let operating_points = r.bits(5)? + 1;
+        for i in 0..operating_points {
+            r.skip(12)?; // operating_point_idc
+            let level = r.bits(5)? as u8;
+            let tier = if level > 7 { r.bit()? } else { false };
+            if i == 0 {
+                s.level_idx0 = level;
+                s.tier0 = tier;
+            }
+            if decoder_model_info_present && r.bit()? {
+                r.skip(2 * buffer_delay_length as usize + 1)?;
+            }
+            if initial_display_delay_present && r.bit()? {
+                r.skip(4)?;
+            }
+        }
+    }
+    let width_bits = r.bits(4)? + 1;
+    let height_bits = r.bits(4)? + 1;
+    s.max_width = r.bits(width_bits)? + 1;
+    s.max_height = r.bits(height_bits)? + 1;
+    let mut enable_order_hint = false;
+    if !s.reduced_still_picture_header && r.bit()? {
+        r.skip(4 + 3)?; // frame id lengths
+    }
+    r.skip(3)?; // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+    if !s.reduced_still_picture_header {
+        r.skip(4)?; // interintra, masked compound, warped motion, dual filter
+        enable_order_hint = r.bit()?;
+        if enable_order_hint {
+            r.skip(2)?; // jnt_comp, ref_frame_mvs
+        }
+        let force_screen_content_tools = if r.bit()? { 2 } else { r.bits(1)? };
+        if force_screen_content_tools > 0 && !r.bit()? {
+            r.skip(1)?; // seq_force_integer_mv
+        }
+        if enable_order_hint {
+            r.skip(3)?;
+        }
+    }
+    r.skip(3)?; // superres, cdef, restoration
+                // color_config
+    s.high_bitdepth = r.bit()?;
+    if s.profile == 2 && s.high_bitdepth {
+        s.twelve_bit = r.bit()?;
+    }
+    s.monochrome = if s.profile == 1 { false } else { r.bit()? };
+    let (mut primaries, mut transfer, mut matrix) = (2, 2, 2);
+    if r.bit()? {
+        primaries = r.bits(8)?;
+        transfer = r.bits(8)?;
+        matrix = r.bits(8)?;
+    }
+    if s.monochrome {
+        s.subsampling_x = true;
+        s.subsampling_y = true;
+        return Ok(s);
+    }
+    // sRGB: BT.709 primaries, sRGB transfer, identity matrix.
+    if primaries == 1 && transfer == 13 && matrix == 0 {
+        return Ok(s);
+    }
+    let _color_range = r.bit()?;
+    match s.profile {
+        0 => (s.subsampling_x, s.subsampling_y) = (true, true),
+        1 => {}
+        _ => {
+            if s.twelve_bit {
+                s.subsampling_x = r.bit()?;
+                if s.subsampling_x {
+                    s.subsampling_y = r.bit()?;
+                }
+            } else {
+                s.subsampling_x = true;
+            }
+        }
+    }
+    if s.subsampling_x && s.subsampling_y {
+        s.chroma_sample_position = r.bits(2)? as u8;
+    }
+    let _ = enable_order_hint;
+    Ok(s)
+}
+
+/// Whether a frame (or frame header) OBU payload starts a keyframe: `frame_type == KEY_FRAME`
+/// and not `show_existing_frame`. Needs the sequence header for the reduced header form.
+pub fn frame_is_key(payload: &[u8], seq: &SequenceHeader) -> Result<bool, BitstreamError> {
+    if seq.reduced_still_picture_header {
+        return Ok(true);
+    }
+    let mut r = BitReader::new(payload, "AV1 frame header");
+    if r.bit()? {
+        return Ok(false); // show_existing_frame
+    }
+    Ok(r.bits(2)? == 0)
+}
+
+/// Builds the `AV1CodecConfigurationRecord` for a sequence header OBU (written in the
+/// low-overhead format, header included).
+#[must_use]
+pub fn build_av1c(seq: &SequenceHeader, sequence_header_obu: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + sequence_header_obu.len());
+    out.push(0x81); // marker, version 1
+    out.push(seq.profile << 5 | (seq.level_idx0 & 0x1F));
+    out.push(
+        u8::from(seq.tier0) << 7
+            | u8::from(seq.high_bitdepth) << 6
+            | u8::from(seq.twelve_bit) << 5
+            | u8::from(seq.monochrome) << 4
+            | u8::from(seq.subsampling_x) << 3
+            | u8::from(seq.subsampling_y) << 2
+            | (seq.chroma_sample_position & 3),
+    );
+    out.push(0); // no initial presentation delay
+    out.extend_from_slice(sequence_header_obu);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    // Case tables spell their row types inline, next to the rows.
+    #![allow(clippy::type_complexity, clippy::items_after_statements)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The start of `tests/data/av1_160x90_4tu.obu`: temporal delimiter, then the sequence header.
+    const STREAM_START: &[u8] = &[
+        0x12, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x03, 0xb4, 0xfd, 0x9e, 0x06, 0xd7, 0xc8, 0x02,
+    ];
+
+    #[test]
+    fn libaom_sequence_header() {
+        let (td, rest) = split_obu(STREAM_START).expect("temporal delimiter");
+        assert_eq!(
+            (td.obu_type, td.payload.len()),
+            (obu_type::TEMPORAL_DELIMITER, 0)
+        );
+        let (sh, _) = split_obu(rest).expect("sequence header");
+        assert_eq!(sh.obu_type, obu_type::SEQUENCE_HEADER);
+        let seq = parse_sequence_header(sh.payload).expect("valid header");
+        assert_eq!((seq.max_width, seq.max_height), (160, 90));
+        assert_eq!(
+            (seq.profile, seq.monochrome, seq.subsampling_x),
+            (0, false, true)
+        );
+        let av1c = build_av1c(&seq, &rest[..13]);
+        assert_eq!(av1c[0], 0x81);
+        assert_eq!(av1c[1] >> 5, 0, "profile 0");
+        assert_eq!(av1c[2] & 0x0C, 0x0C, "4:2:0 subsampling");
+        assert_eq!(&av1c[4..], &rest[..13]);
+    }
+
+    #[test]
+    fn split_obu_cases() {
+        let cases: [(&str, &[u8], Result<(u8, usize, usize), ()>); 5] = [
+            (
+                "sized OBU leaves the remainder",
+                &[0x32, 0x01, 0xAA, 0xBB],
+                Ok((6, 1, 1)),
+            ),
+            (
+                "unsized OBU runs to the end",
+                &[0x30, 1, 2, 3],
+                Ok((6, 3, 0)),
+            ),
+            (
+                "extension byte belongs to the header",
+                &[0x36, 0x10, 0x00],
+                Ok((6, 0, 0)),
+            ),
+            ("forbidden bit set", &[0x80], Err(())),
+            ("size larger than the data", &[0x32, 0x05, 1], Err(())),
+        ];
+        for (name, input, want) in cases {
+            let got = split_obu(input)
+                .map(|(o, rest)| (o.obu_type, o.payload.len(), rest.len()))
+                .map_err(|_| ());
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..48)) {
+            let _ = split_obu(&data);
+            if let Ok(seq) = parse_sequence_header(&data) {
+                let _ = frame_is_key(&data, &seq);
+            }
+            let _ = frame_is_key(&data, &SequenceHeader::default());
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! H.264 sequence parameter sets (ITU-T H.264 7.3.2.1.1) and the `avcC` record (ISO/IEC 14496-15
+//! 5.3.3.1).
+//!
+//! rawcore reads an SPS for two things only: the displayed picture size (macroblock counts minus
+//! the cropping window) and the profile/level bytes the `AVCDecoderConfigurationRecord` repeats.
+//! Everything after the cropping window (VUI) is left unread.
+
+use super::{unescape_rbsp, BitReader, BitstreamError};
+
+/// The fields of an SPS that rawcore uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sps {
+    /// `profile_idc`.
+    pub profile_idc: u8,
+    /// The constraint flags byte.
+    pub constraint_flags: u8,
+    /// `level_idc`.
+    pub level_idc: u8,
+    /// `seq_parameter_set_id`.
+    pub id: u32,
+    /// Displayed width in pixels (cropping applied).
+    pub width: u32,
+    /// Displayed height in pixels (cropping applied).
+    pub height: u32,
+}
+
+/// Profiles whose SPS carries chroma format, bit depths and scaling matrices (7.3.2.1.1).
+const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
+
+fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), BitstreamError> {
+    let mut last = 8i32;
+    let mut next = 8i32;
+    for _ in 0..size {
+        if next != 0 {
+            let delta = r.se()?;
+            next = (last + delta + 256).rem_euclid(256);
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Ok(())
+}
+
+/// Parses an SPS NAL unit (header byte included, emulation prevention still in place).
+#[allow(clippy::too_many_lines)] // the syntax is one long sequence of fields
+pub fn parse_sps(nal: &[u8]) -> Result<Sps, BitstreamError> {
+    let rbsp = unescape_rbsp(nal.get(1..).unwrap_or_default());
+    let mut r = BitReader::new(&rbsp, "H.264 SPS");
+    let profile_idc = r.bits(8)? as u8;
+    let constraint_flags = r.bits(8)? as u8;
+    let level_idc = r.bits(8)? as u8;
+    let id = r.ue()?;
+    if id > 31 {
+        return Err(BitstreamError::Invalid {
+            what: "seq_parameter_set_id",
+            value: u64::from(id),
+        });
+    }
+    let mut chroma_format_idc = 1;
+    let mut separate_colour_plane = false;
+    if HIGH_PROFILES.contains(&profile_idc) {
+        chroma_format_idc = r.ue()?;
+        if chroma_format_idc > 3 {
+            return Err(BitstreamError::Invalid {
+                what: "chroma_format_idc",
+                value: u64::from(chroma_format_idc),
+            });
+        }
+        if chroma_format_idc == 3 {
+            separate_colour_plane = r.bit()?;
+        }
+        let _bit_depth_luma_minus8 = r.ue()?;
+        let _bit_depth_chroma_minus8 = r.ue()?;
+        let _qpprime_y_zero_transform_bypass = r.bit()?;
+        if r.bit()? {
+            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bit()? {
+                    skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    let _log2_max_frame_num_minus4 = r.ue()?;
+    match r.ue()? {
+        0 => {
+            let _log2_max_poc_lsb_minus4 = r.ue()?;
+        }
+        1 => {
+            let _delta_pic_order_always_zero = r.bit()?;
+            let _offset_for_non_ref_pic = r.se()?;
+            let _offset_for_top_to_bottom_field = r.se()?;
+            let cycle = r.ue()?;
+            if cycle > 255 {
+                return Err(BitstreamError::Invalid {
+                    what: "num_ref_frames_in_pic_order_cnt_cycle",
+                    value: u64::from(cycle),
+                });
+            }
+            for _ in 0..cycle {
+                let _offset_for_ref_frame = r.se()?;
+            }
+        }
+        2 => {}
+        other => {
+            return Err(BitstreamError::Invalid {
+                what: "pic_order_cnt_type",
+                value: u64::from(other),
+            })
+        }
+    }
+    let _max_num_ref_frames = r.ue()?;
+    let _gaps_in_frame_num_allowed = r.bit()?;
+    let width_mbs = u64::from(r.ue()?) + 1;
+    let height_map_units = u64::from(r.ue()?) + 1;
+    let frame_mbs_only = r.bit()?;
+    if !frame_mbs_only {
+        let _mb_adaptive_frame_field = r.bit()?;
+    }
+    let _direct_8x8_inference = r.bit()?;
+    let (mut crop_l, mut crop_r, mut crop_t, mut crop_b) = (0u64, 0u64, 0u64, 0u64);
+    if r.bit()? {
+        crop_l = u64::from(r.ue()?);
+        crop_r = u64::from(r.ue()?);
+        crop_t = u64::from(r.ue()?);
+        crop_b = u64::from(r.ue()?);
+    }
+    let field_factor = if frame_mbs_only { 1 } else { 2 };
+    let chroma_array_type = if separate_colour_plane {
+        0
+    } else {
+        chroma_format_idc
+    };
+    let (crop_unit_x, crop_unit_y) = match chroma_array_type {
+        1 => (2, 2 * field_factor),
+        2 => (2, field_factor),
+        // Monochrome or 4:4:4 (or separate planes): chroma is not subsampled.
+        _ => (1, field_factor),
+    };
+    let full_w = width_mbs * 16;
+    let full_h = field_factor * height_map_units * 16;
+    let width = full_w.checked_sub(crop_unit_x * (crop_l + crop_r));
+    let height = full_h.checked_sub(crop_unit_y * (crop_t + crop_b));
+    let (Some(width), Some(height)) = (width, height) else {
+        return Err(BitstreamError::Invalid {
+            what: "frame cropping larger than the picture",
+            value: crop_l + crop_r + crop_t + crop_b,
+        });
+    };
+    if width == 0 || height == 0 || width > u64::from(u16::MAX) || height > u64::from(u16::MAX) {
+        return Err(BitstreamError::Invalid {
+            what: "picture size",
+            value: width.max(height),
+        });
+    }
+    Ok(Sps {
+        profile_idc,
+        constraint_flags,
+        level_idc,
+        id,
+        width: width as u32,
+        height: height as u32,
+    })
+}
+
+/// The `pic_parameter_set_id` of a PPS NAL unit (header byte included).
+pub fn pps_id(nal: &[u8]) -> Result<u32, BitstreamError> {
+    let rbsp = unescape_rbsp(nal.get(1..nal.len().min(8)).unwrap_or_default());
+    BitReader::new(&rbsp, "H.264 PPS").ue()
+}
+
+/// Builds an `AVCDecoderConfigurationRecord` with 4-byte NAL lengths from SPS and PPS NAL units;
+/// profile, compatibility and level come from the first SPS. `None` without an SPS or a PPS.
+#[must_use]
+pub fn build_avcc(sps: &[&[u8]], pps: &[&[u8]]) -> Option<Vec<u8>> {
+    let first = sps.first()?;
+    if pps.is_empty() {
+        return None;
+    }
+    let mut out = vec![
+        1,
+        *first.get(1)?,
+        *first.get(2)?,
+        *first.get(3)?,
+        0xFC | 3, // reserved bits, lengthSizeMinusOne = 3
+        0xE0 | (sps.len().min(31) as u8),
+    ];
+    for nal in sps.iter().take(31) {
+        out.extend_from_slice(&(nal.len().min(0xFFFF) as u16).to_be_bytes());
+        out.extend_from_slice(nal.get(..0xFFFF).unwrap_or(nal));
+    }
+    out.push(pps.len().min(255) as u8);
+    for nal in pps.iter().take(255) {
+        out.extend_from_slice(&(nal.len().min(0xFFFF) as u16).to_be_bytes());
+        out.extend_from_slice(nal.get(..0xFFFF).unwrap_or(nal));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    // Case tables spell their row types inline, next to the rows.
+    #![allow(clippy::type_complexity, clippy::items_after_statements)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// SPS NAL units written by x264 (GStreamer `x264enc`, see tests/data/README.md).
+    const SPS_HIGH444_320X180: &[u8] = &[
+        0x67, 0xf4, 0x00, 0x0d, 0x90, 0xd9, 0xb2, 0x82, 0x83, 0x3f, 0x1b, 0x80, 0xb5, 0x06, 0x06,
+        0x06, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0f, 0x23, 0xc5, 0x0a, 0x65, 0x80,
+    ];
+    const SPS_HIGH_320X180: &[u8] = &[
+        0x67, 0x64, 0x00, 0x14, 0xac, 0xd9, 0x41, 0x41, 0x9f, 0x9f, 0x01, 0x6a, 0x0c, 0x0c, 0x0d,
+        0x4a, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x79, 0x1e, 0x28, 0x53, 0x2c,
+    ];
+    const SPS_HIGH444_1280X720: &[u8] = &[
+        0x67, 0xf4, 0x00, 0x1f, 0x90, 0xd9, 0xb2, 0x80, 0xa0, 0x0b, 0x76, 0x02, 0xd4, 0x04, 0x04,
+        0x05, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x8f, 0x18, 0x31, 0x96,
+    ];
+    const SPS_HIGH_1280X720: &[u8] = &[
+        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x6a, 0x02, 0x02, 0x02,
+        0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x47, 0x8c, 0x18, 0xcb,
+    ];
+
+    #[test]
+    fn sps_cases() {
+        let cases: [(&str, &[u8], (u8, u8, u32, u32)); 4] = [
+            (
+                "High 4:4:4, 180 rows cropped from 192",
+                SPS_HIGH444_320X180,
+                (244, 13, 320, 180),
+            ),
+            (
+                "High 4:2:0, 180 rows cropped from 192",
+                SPS_HIGH_320X180,
+                (100, 20, 320, 180),
+            ),
+            (
+                "High 4:4:4 720p needs no cropping",
+                SPS_HIGH444_1280X720,
+                (244, 31, 1280, 720),
+            ),
+            ("High 4:2:0 720p", SPS_HIGH_1280X720, (100, 31, 1280, 720)),
+        ];
+        for (name, nal, (profile, level, w, h)) in cases {
+            let sps = parse_sps(nal).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                (sps.profile_idc, sps.level_idc, sps.width, sps.height),
+                (profile, level, w, h),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn sps_cut_before_the_cropping_window_is_an_error() {
+        // The cropping window of this SPS ends in byte 10; the VUI after it is never read.
+        for len in 0..10 {
+            assert!(parse_sps(&SPS_HIGH_320X180[..len]).is_err(), "length {len}");
+        }
+    }
+
+    #[test]
+    fn avcc_layout() {
+        let pps: &[u8] = &[0x68, 0xeb, 0xec, 0xb2, 0x2c];
+        let avcc = build_avcc(&[SPS_HIGH_320X180], &[pps]).expect("sps and pps given");
+        assert_eq!(&avcc[..6], &[1, 0x64, 0x00, 0x14, 0xFF, 0xE1]);
+        assert_eq!(&avcc[6..8], &(SPS_HIGH_320X180.len() as u16).to_be_bytes());
+        let after = 8 + SPS_HIGH_320X180.len();
+        assert_eq!(avcc[after], 1, "one PPS");
+        assert_eq!(&avcc[after + 3..], pps);
+        assert_eq!(
+            build_avcc(&[SPS_HIGH_320X180], &[]),
+            None,
+            "no PPS, no record"
+        );
+        assert_eq!(pps_id(pps), Ok(0));
+    }
+
+    proptest! {
+        #[test]
+        fn sps_parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = parse_sps(&data);
+            let _ = pps_id(&data);
+            let _ = build_avcc(&[&data], &[&data]);
+        }
+    }
+}

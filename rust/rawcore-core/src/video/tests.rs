@@ -1,0 +1,591 @@
+//! Frame assembly tests: whole captures in, frames out, each case named for what it proves.
+
+use super::*;
+use crate::rtp::{build, PacketSpec, ONE_BYTE_PROFILE};
+use crate::rtpdump::{write_header, write_rtp_record, FileHeader};
+use proptest::prelude::*;
+
+const PT: u8 = 96;
+const SSRC: u32 = 0x1234_5678;
+
+/// One packet to put in a capture.
+#[derive(Debug, Clone)]
+pub(crate) struct Pkt {
+    pub seq: u16,
+    pub ts: u32,
+    pub marker: bool,
+    pub payload: Vec<u8>,
+    pub cvo: Option<u8>,
+    pub pt: u8,
+}
+
+pub(crate) fn file_header() -> FileHeader {
+    FileHeader {
+        address: "10.0.0.1".to_owned(),
+        port: 5004,
+        ..FileHeader::default()
+    }
+}
+
+pub(crate) fn capture(packets: &[Pkt]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_header(&mut out, &file_header());
+    for (i, p) in packets.iter().enumerate() {
+        let ext = p.cvo.map(|v| [0x10, v]); // id 1, one byte
+        let spec = PacketSpec {
+            marker: p.marker,
+            payload_type: p.pt,
+            sequence_number: p.seq,
+            timestamp: p.ts,
+            ssrc: SSRC,
+            extension: ext.as_ref().map(|e| (ONE_BYTE_PROFILE, &e[..])),
+            ..PacketSpec::default()
+        };
+        write_rtp_record(&mut out, i as u32, &build(&spec, &p.payload)).expect("small packet");
+    }
+    out
+}
+
+/// A VP8 frame: keyframes carry the start code and size.
+pub(crate) fn vp8_frame(key: bool, size: (u16, u16), len: usize, fill: u8) -> Vec<u8> {
+    let mut f = if key {
+        let mut f = vec![0x30, 0x51, 0x00, 0x9d, 0x01, 0x2a];
+        f.extend_from_slice(&size.0.to_le_bytes());
+        f.extend_from_slice(&size.1.to_le_bytes());
+        f
+    } else {
+        vec![0x31, 0x02, 0x00]
+    };
+    f.resize(len.max(f.len()), fill);
+    f
+}
+
+/// Temporal layer fields for the VP8 descriptor: (TID, Y, `TL0PICIDX`).
+type Layer = Option<(u8, bool, u8)>;
+
+/// Splits a VP8 frame into packets of at most `chunk` bytes with descriptors.
+pub(crate) fn vp8_payloads(frame: &[u8], chunk: usize, layer: Layer) -> Vec<Vec<u8>> {
+    frame
+        .chunks(chunk)
+        .enumerate()
+        .map(|(i, c)| {
+            let mut p = Vec::with_capacity(c.len() + 4);
+            let s = if i == 0 { 0x10 } else { 0 };
+            match layer {
+                Some((tid, y, tl0)) => {
+                    p.extend_from_slice(&[0x80 | s, 0x60, tl0, tid << 6 | u8::from(y) << 5]);
+                }
+                None => p.push(s),
+            }
+            p.extend_from_slice(c);
+            p
+        })
+        .collect()
+}
+
+/// A VP8 stream: `frames` of (keyframe, layer), 30 fps, packets in order.
+pub(crate) fn vp8_stream(start_seq: u16, start_ts: u32, frames: &[(bool, Layer)]) -> Vec<Vec<Pkt>> {
+    let mut seq = start_seq;
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, &(key, layer))| {
+            let ts = start_ts.wrapping_add(3000 * i as u32);
+            let data = vp8_frame(key, (320, 180), 2500, i as u8);
+            let payloads = vp8_payloads(&data, 1000, layer);
+            let n = payloads.len();
+            payloads
+                .into_iter()
+                .enumerate()
+                .map(|(j, payload)| {
+                    let p = Pkt {
+                        seq,
+                        ts,
+                        marker: j + 1 == n,
+                        payload,
+                        cvo: None,
+                        pt: PT,
+                    };
+                    seq = seq.wrapping_add(1);
+                    p
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Out {
+    pts: u64,
+    key: bool,
+    data: Vec<u8>,
+    size: Option<(u32, u32)>,
+}
+
+fn run(packets: &[Pkt], cfg: &VideoExtractConfig) -> (Vec<Out>, VideoReport, Vec<String>) {
+    let cap = capture(packets);
+    let mut frames = Vec::new();
+    let mut events = Vec::new();
+    let report = assemble_video(&cap, cfg, |e| {
+        match e {
+            VideoEvent::Frame(f) => frames.push(Out {
+                pts: f.pts_90k,
+                key: f.keyframe,
+                data: f.data.to_vec(),
+                size: f.size,
+            }),
+            VideoEvent::Config { pts_90k, .. } => events.push(format!("config@{pts_90k}")),
+            VideoEvent::Rotation { pts_90k, rotation } => {
+                events.push(format!("rotation@{pts_90k}:{}", rotation.degrees));
+            }
+        }
+        Ok::<_, String>(())
+    })
+    .expect("assembly succeeds");
+    (frames, report, events)
+}
+
+fn vp8_cfg() -> VideoExtractConfig {
+    VideoExtractConfig {
+        cvo_extension_id: Some(1),
+        ..VideoExtractConfig::default()
+    }
+}
+
+fn pts_of(frames: &[Out]) -> Vec<u64> {
+    frames.iter().map(|f| f.pts).collect()
+}
+
+#[test]
+fn complete_stream_emits_every_frame_with_exact_pts() {
+    let frames: Vec<_> = (0..6).map(|i| (i == 0, None)).collect();
+    let packets: Vec<Pkt> = vp8_stream(100, 5000, &frames).concat();
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(pts_of(&out), [0, 3000, 6000, 9000, 12000, 15000]);
+    assert_eq!(out[0].size, Some((320, 180)));
+    assert_eq!(out[0].data, vp8_frame(true, (320, 180), 2500, 0));
+    assert_eq!(report.frames_emitted, 6);
+    assert_eq!(report.keyframe_waits, 0);
+    assert_eq!(report.resolution_changes, vec![(0, 320, 180)]);
+}
+
+#[test]
+fn output_starts_at_the_first_keyframe() {
+    let frames = [(false, None), (false, None), (true, None), (false, None)];
+    let (out, report, _) = run(&vp8_stream(0, 0, &frames).concat(), &vp8_cfg());
+    assert_eq!(pts_of(&out), [6000, 9000]);
+    assert!(out[0].key);
+    assert_eq!(report.frames_undecodable, 2);
+    assert_eq!(report.keyframe_waits, 1);
+    assert!(
+        (report.keyframe_wait_ms - 66.666).abs() < 0.01,
+        "{}",
+        report.keyframe_wait_ms
+    );
+    assert_eq!(
+        report
+            .gaps
+            .first()
+            .map(|g| (g.start_pts_90k, g.end_pts_90k)),
+        Some((0, 6000))
+    );
+}
+
+#[test]
+fn capture_starting_mid_frame_drops_the_partial_frame() {
+    let frames = [(true, None), (true, None)];
+    let stream = vp8_stream(0, 0, &frames);
+    let packets: Vec<Pkt> = stream.concat().into_iter().skip(1).collect();
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(pts_of(&out), [3000]);
+    assert_eq!(report.frames_incomplete, 1);
+}
+
+#[test]
+fn loss_inside_an_inter_frame_skips_until_the_next_keyframe() {
+    let frames = [
+        (true, None),
+        (false, None),
+        (false, None),
+        (false, None),
+        (true, None),
+        (false, None),
+    ];
+    let stream = vp8_stream(0, 0, &frames);
+    let mut packets = Vec::new();
+    for (i, f) in stream.iter().enumerate() {
+        for (j, p) in f.iter().enumerate() {
+            if i == 1 && j == 1 {
+                continue; // middle packet of the first inter frame
+            }
+            packets.push(p.clone());
+        }
+    }
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(pts_of(&out), [0, 12000, 15000]);
+    assert_eq!(report.frames_incomplete, 1);
+    assert_eq!(report.frames_undecodable, 2);
+    assert_eq!(report.packets_lost, 1);
+    assert_eq!(report.keyframe_waits, 1);
+}
+
+#[test]
+fn loss_of_a_whole_frame_between_frames_is_detected() {
+    let frames = [(true, None), (false, None), (false, None), (false, None)];
+    let stream = vp8_stream(0, 0, &frames);
+    let packets: Vec<Pkt> = stream
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .flat_map(|(_, f)| f.clone())
+        .collect();
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(pts_of(&out), [0]);
+    assert_eq!(report.frames_undecodable, 2);
+}
+
+#[test]
+fn reordering_inside_a_frame_keeps_it_complete() {
+    let frames = [(true, None), (false, None), (false, None)];
+    let stream = vp8_stream(0, 0, &frames);
+    let mut packets = Vec::new();
+    for f in &stream {
+        let mut f = f.clone();
+        f.reverse();
+        packets.extend(f);
+    }
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(pts_of(&out), [0, 3000, 6000]);
+    assert_eq!(report.frames_incomplete, 0);
+    assert_eq!(out[1].data, vp8_frame(false, (320, 180), 2500, 1));
+}
+
+#[test]
+fn duplicates_are_dropped_and_counted() {
+    let frames = [(true, None), (false, None)];
+    let mut packets = vp8_stream(0, 0, &frames).concat();
+    let again = packets[1].clone();
+    packets.insert(3, again);
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(out.len(), 2);
+    assert_eq!(report.duplicates, 1);
+}
+
+#[test]
+fn resolution_change_mid_stream_is_reported() {
+    let mut packets = vp8_stream(0, 0, &[(true, None), (false, None)]).concat();
+    let key = vp8_frame(true, (640, 360), 1500, 9);
+    let payloads = vp8_payloads(&key, 1000, None);
+    let n = payloads.len();
+    for (j, payload) in payloads.into_iter().enumerate() {
+        packets.push(Pkt {
+            seq: 3 + j as u16 + 3,
+            ts: 6000,
+            marker: j + 1 == n,
+            payload,
+            cvo: None,
+            pt: PT,
+        });
+    }
+    // Sequence numbers of the first two frames are 0..6; continue at 6.
+    for (j, p) in packets.iter_mut().skip(6).enumerate() {
+        p.seq = 6 + j as u16;
+    }
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[2].size, Some((640, 360)));
+    assert_eq!(
+        report.resolution_changes,
+        vec![(0, 320, 180), (6000, 640, 360)]
+    );
+    assert_eq!(report.max_size, Some((640, 360)));
+}
+
+#[test]
+fn timestamp_and_sequence_wrap_keep_pts_exact() {
+    let frames: Vec<_> = (0..5).map(|i| (i == 0, None)).collect();
+    let packets = vp8_stream(65_530, u32::MAX - 4000, &frames).concat();
+    let (out, _, _) = run(&packets, &vp8_cfg());
+    assert_eq!(pts_of(&out), [0, 3000, 6000, 9000, 12000]);
+}
+
+#[test]
+fn rotation_is_reported_on_change() {
+    let frames: Vec<_> = (0..4).map(|i| (i == 0, None)).collect();
+    let mut packets = vp8_stream(0, 0, &frames).concat();
+    for p in &mut packets {
+        p.cvo = Some(u8::from(p.ts >= 6000)); // 90 degrees from the third frame on
+    }
+    let (_, report, events) = run(&packets, &vp8_cfg());
+    assert_eq!(events, ["rotation@0:0", "rotation@6000:90"]);
+    assert_eq!(report.rotation_changes.len(), 2);
+    assert_eq!(
+        Rotation::from_cvo(0x0E),
+        Rotation {
+            degrees: 180,
+            flip: true,
+            back_camera: true
+        }
+    );
+}
+
+#[test]
+fn other_payload_types_and_padding_are_skipped_and_counted() {
+    let mut packets = vp8_stream(0, 0, &[(true, None), (false, None)]).concat();
+    packets.push(Pkt {
+        seq: 9,
+        ts: 0,
+        marker: false,
+        payload: vec![1, 2, 3],
+        cvo: None,
+        pt: 97,
+    });
+    packets.push(Pkt {
+        seq: 6,
+        ts: 6000,
+        marker: true,
+        payload: vec![],
+        cvo: None,
+        pt: PT,
+    });
+    let (out, report, _) = run(
+        &packets,
+        &VideoExtractConfig {
+            payload_type: Some(PT),
+            ..vp8_cfg()
+        },
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(report.other_records, 1);
+    assert_eq!(report.padding_only, 1);
+}
+
+#[test]
+fn gap_longer_than_three_frames_is_reported() {
+    let frames: Vec<_> = (0..12).map(|i| (i == 0 || i == 8, None)).collect();
+    let stream = vp8_stream(0, 0, &frames);
+    // Frames 4..8 never sent at all (sender paused): sequence numbers continue.
+    let mut packets = Vec::new();
+    let mut seq = 0u16;
+    for (i, f) in stream.iter().enumerate() {
+        if (4..8).contains(&i) {
+            continue;
+        }
+        for p in f {
+            let mut p = p.clone();
+            p.seq = seq;
+            seq += 1;
+            packets.push(p);
+        }
+    }
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    assert_eq!(out.len(), 8);
+    assert_eq!(
+        report.gaps,
+        vec![VideoGap {
+            start_pts_90k: 12000,
+            end_pts_90k: 24000,
+            width: 320,
+            height: 180
+        }]
+    );
+}
+
+#[test]
+fn vp8_lost_upper_layer_frame_keeps_the_base_layer() {
+    // L1T2: TL0 frames on even indices, TL1 on odd; frame 3 (TID 1) is lost.
+    let layers: Vec<(bool, Layer)> = (0..8u8)
+        .map(|i| {
+            let tid = i % 2;
+            let tl0 = i / 2;
+            (i == 0, Some((tid, i == 7, tl0)))
+        })
+        .collect();
+    let stream = vp8_stream(0, 0, &layers);
+    let packets: Vec<Pkt> = stream
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .flat_map(|(_, f)| f.clone())
+        .collect();
+    let (out, report, _) = run(&packets, &vp8_cfg());
+    // Base frames 4 and 6 decode; TL1 frame 5 may reference the lost frame 3; frame 7 has Y.
+    assert_eq!(pts_of(&out), [0, 3000, 6000, 12000, 18000, 21000]);
+    assert_eq!(report.frames_undecodable, 1);
+}
+
+#[test]
+fn vp8_lost_base_layer_frame_waits_for_a_keyframe() {
+    let layers: Vec<(bool, Layer)> = (0..6u8)
+        .map(|i| (i == 0, Some((i % 2, false, i / 2))))
+        .collect();
+    let stream = vp8_stream(0, 0, &layers);
+    let packets: Vec<Pkt> = stream
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .flat_map(|(_, f)| f.clone())
+        .collect();
+    let (out, _, _) = run(&packets, &vp8_cfg());
+    assert_eq!(pts_of(&out), [0, 3000]);
+}
+
+/// H.264 access units as packets: STAP-A keyframe with SPS/PPS/IDR, FU-A inter frames.
+fn h264_packets() -> Vec<Pkt> {
+    const SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x14, 0xac, 0xd9, 0x41, 0x41, 0x9f, 0x9f, 0x01, 0x6a, 0x0c, 0x0c, 0x0d,
+        0x4a, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x79, 0x1e, 0x28, 0x53, 0x2c,
+    ];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xec, 0xb2, 0x2c];
+    let mut stap = vec![24];
+    for n in [SPS, PPS, &[0x65, 0x88, 0x80, 1, 2][..]] {
+        stap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+        stap.extend_from_slice(n);
+    }
+    let mut packets = vec![Pkt {
+        seq: 0,
+        ts: 0,
+        marker: true,
+        payload: stap,
+        cvo: None,
+        pt: PT,
+    }];
+    let mut seq = 1;
+    for f in 1..4u32 {
+        for (j, body) in [&[0x9a, 1][..], &[2, 3], &[4]].iter().enumerate() {
+            let fu = match j {
+                0 => 0x81,
+                2 => 0x41,
+                _ => 0x01,
+            };
+            let mut p = vec![0x5C, fu];
+            p.extend_from_slice(body);
+            packets.push(Pkt {
+                seq,
+                ts: f * 3000,
+                marker: j == 2,
+                payload: p,
+                cvo: None,
+                pt: PT,
+            });
+            seq += 1;
+        }
+    }
+    packets
+}
+
+#[test]
+fn h264_access_units_in_avcc_with_config_event() {
+    let cfg = VideoExtractConfig {
+        codec: VideoCodec::H264,
+        ..VideoExtractConfig::default()
+    };
+    let (out, report, events) = run(&h264_packets(), &cfg);
+    assert_eq!(pts_of(&out), [0, 3000, 6000, 9000]);
+    assert!(out[0].key);
+    assert_eq!(out[0].size, Some((320, 180)));
+    assert_eq!(out[1].data, [0, 0, 0, 6, 0x41, 0x9a, 1, 2, 3, 4]);
+    assert_eq!(events, ["config@0"]);
+    assert_eq!(report.config_changes, 1);
+}
+
+#[test]
+fn h264_fu_a_without_start_after_a_loss_is_dropped() {
+    let cfg = VideoExtractConfig {
+        codec: VideoCodec::H264,
+        ..VideoExtractConfig::default()
+    };
+    let packets: Vec<Pkt> = h264_packets().into_iter().filter(|p| p.seq != 4).collect();
+    let (out, report, _) = run(&packets, &cfg);
+    assert_eq!(pts_of(&out), [0, 3000]);
+    assert_eq!(report.frames_incomplete, 1);
+    assert_eq!(report.frames_undecodable, 1);
+}
+
+#[test]
+fn h264_fu_b_is_refused_and_counted() {
+    let cfg = VideoExtractConfig {
+        codec: VideoCodec::H264,
+        ..VideoExtractConfig::default()
+    };
+    let mut packets = h264_packets();
+    packets[2].payload[0] = 0x5D; // FU-B indicator in the middle of frame 1
+    let (out, report, _) = run(&packets, &cfg);
+    assert_eq!(pts_of(&out), [0]);
+    assert_eq!(report.refused_packetizations, 1);
+    assert_eq!(report.frames_malformed, 1);
+}
+
+#[test]
+fn no_packets_of_the_payload_type_is_an_error() {
+    let cap = capture(&vp8_stream(0, 0, &[(true, None)]).concat());
+    let cfg = VideoExtractConfig {
+        payload_type: Some(100),
+        ..vp8_cfg()
+    };
+    let err = assemble_video(&cap, &cfg, |_| Ok::<_, String>(())).expect_err("nothing to assemble");
+    assert!(matches!(
+        err,
+        VideoError::NoPackets {
+            payload_type: Some(100)
+        }
+    ));
+}
+
+#[test]
+fn sink_error_stops_the_assembly() {
+    let cap = capture(&vp8_stream(0, 0, &[(true, None), (false, None)]).concat());
+    let err = assemble_video(&cap, &vp8_cfg(), |_| Err("disk full")).expect_err("stopped");
+    assert!(err.to_string().contains("disk full"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn shuffling_within_the_window_gives_the_same_frames(
+        swaps in proptest::collection::vec((0usize..60, 1usize..8), 0..40),
+        dups in proptest::collection::vec(0usize..60, 0..6),
+    ) {
+        let frames: Vec<_> = (0..20).map(|i| (i % 10 == 0, None)).collect();
+        let packets = vp8_stream(65_500, u32::MAX - 20_000, &frames).concat();
+        let (want, _, _) = run(&packets, &vp8_cfg());
+        let mut shuffled = packets.clone();
+        let n = shuffled.len();
+        for (at, by) in swaps {
+            let a = at % n;
+            let b = (a + by).min(n - 1);
+            shuffled.swap(a, b);
+        }
+        for d in dups {
+            let p = shuffled[d % n].clone();
+            shuffled.insert((d % n + 3).min(shuffled.len()), p);
+        }
+        let (got, _, _) = run(&shuffled, &vp8_cfg());
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn arbitrary_payloads_never_panic(
+        payloads in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..40), any::<bool>(), 0u32..4), 1..40),
+        codec in 0u8..4,
+    ) {
+        let codec = [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264, VideoCodec::Av1][usize::from(codec)];
+        let packets: Vec<Pkt> = payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, (payload, marker, ts))| Pkt { seq: i as u16, ts: ts * 3000, marker, payload, cvo: Some(i as u8), pt: PT })
+            .collect();
+        let cap = capture(&packets);
+        let cfg = VideoExtractConfig { codec, cvo_extension_id: Some(1), ..VideoExtractConfig::default() };
+        let _ = assemble_video(&cap, &cfg, |_| Ok::<_, String>(()));
+    }
+
+    #[test]
+    fn arbitrary_capture_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let mut cap = Vec::new();
+        write_header(&mut cap, &file_header());
+        cap.extend_from_slice(&data);
+        let _ = assemble_video(&cap, &VideoExtractConfig::default(), |_| Ok::<_, String>(()));
+    }
+}
