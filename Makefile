@@ -27,6 +27,8 @@ build: venv
 system-deps:
 	bash scripts/install-system-deps.sh
 
+DEMO_OUT ?= out/demo
+
 demo: build
 	@echo "== rawcore list-tracks --input-file $(SAMPLE)"
 	$(BIN)/rawcore list-tracks --input-file $(SAMPLE)
@@ -37,6 +39,14 @@ demo: build
 	@echo "== audio tracks as JSON (--format json --track-type audio), first track"
 	$(BIN)/rawcore list-tracks --input-file $(SAMPLE) --format json --track-type audio \
 	  | $(BIN)/python -c 'import json,sys; d=json.load(sys.stdin); t=d["tracks"][0]; t.pop("segments"); print(json.dumps(t, indent=2))'
+	@echo
+	@echo "== rawcore extract-audio / extract-video --output $(DEMO_OUT)"
+	rm -rf $(DEMO_OUT)
+	$(BIN)/rawcore extract-audio --input-file $(SAMPLE) --output $(DEMO_OUT)
+	$(BIN)/rawcore extract-audio --input-file $(SAMPLE) --output $(DEMO_OUT) --stitch --user-id user_1
+	$(BIN)/rawcore extract-video --input-file $(SAMPLE) --output $(DEMO_OUT)
+	@echo; echo "== $(DEMO_OUT)/manifest.json"
+	$(BIN)/python scripts/show_manifest.py $(DEMO_OUT)/manifest.json
 
 test-rust:
 	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)

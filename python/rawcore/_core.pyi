@@ -7,7 +7,7 @@ are copied first. Errors are raised as `rawcore.errors.CaptureError` / `SdpError
 
 import os
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -23,12 +23,15 @@ __all__ = [
     "Sdp",
     "SenderReport",
     "StreamStats",
+    "VideoReport",
     "__version__",
     "analyze_capture",
     "capture_columns",
     "decode_pcm",
     "extract_audio",
+    "extract_video",
     "parse_sdp",
+    "video_frames",
 ]
 
 __version__: str
@@ -328,3 +331,86 @@ def decode_pcm(
     """Decode a G.711 (`pcmu`, `pcma`) or G.722 track to 16-bit mono PCM on the same timeline,
     calling `sink` with one chunk at a time (gaps are zeros). An exception raised by `sink`
     stops the decode and propagates."""
+
+@final
+class VideoReport:
+    """What one video assembly did: frames, losses, keyframe waits, sizes and gaps."""
+
+    @property
+    def payload_type(self) -> int: ...
+    @property
+    def packets_in(self) -> int: ...
+    @property
+    def frames_emitted(self) -> int: ...
+    @property
+    def keyframes_emitted(self) -> int: ...
+    @property
+    def frames_undecodable(self) -> int:
+        """Complete frames dropped because a reference was lost (waiting for a keyframe)."""
+    @property
+    def frames_incomplete(self) -> int: ...
+    @property
+    def frames_malformed(self) -> int: ...
+    @property
+    def keyframe_waits(self) -> int: ...
+    @property
+    def keyframe_wait_ms(self) -> float: ...
+    @property
+    def packets_lost(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def late(self) -> int: ...
+    @property
+    def refused_packetizations(self) -> int:
+        """H.264 FU-B/STAP-B/MTAP packets, which rawcore refuses."""
+    @property
+    def padding_only(self) -> int: ...
+    @property
+    def truncated(self) -> int: ...
+    @property
+    def resolution_changes(self) -> list[tuple[int, int, int]]:
+        """(pts at 90 kHz, width, height) at each keyframe that changed the size."""
+    @property
+    def rotation_changes(self) -> list[tuple[int, int, bool]]:
+        """(pts at 90 kHz, degrees clockwise, flipped) from the video-orientation extension."""
+    @property
+    def config_changes(self) -> int: ...
+    @property
+    def gaps(self) -> list[tuple[int, int, int, int]]:
+        """(start, end at 90 kHz, width, height) of stretches longer than 3 frame intervals."""
+    @property
+    def first_pts_90k(self) -> int | None: ...
+    @property
+    def last_pts_90k(self) -> int | None: ...
+    @property
+    def max_size(self) -> tuple[int, int] | None: ...
+    @property
+    def warnings(self) -> list[str]: ...
+
+def video_frames(
+    segments: Sequence[tuple[Buffer, int]],
+    *,
+    codec: str,
+    payload_type: int | None = None,
+    cvo_extension_id: int | None = None,
+    reorder_window: int = 128,
+) -> tuple[dict[str, npt.NDArray[Any]], VideoReport]:
+    """The frames `extract_video` would write, as NumPy columns on the output timeline:
+    pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32)."""
+
+def extract_video(
+    segments: Sequence[tuple[Buffer, int]],
+    path: str | os.PathLike[str],
+    *,
+    codec: str,
+    container: str = "auto",
+    payload_type: int | None = None,
+    cvo_extension_id: int | None = None,
+    fill: Sequence[tuple[int, bytes, bool]] = ...,
+    reorder_window: int = 128,
+) -> VideoReport:
+    """Write one video track (`codec`: vp8, vp9, h264, av1) to `path`, remuxed: complete frames
+    from the first keyframe on, at their exact RTP times plus segment offsets. `container`:
+    auto (WebM for VP8/VP9/AV1, Matroska for H.264), matroska or webm. `fill` frames
+    ((pts at 90 kHz, data, keyframe), sorted) are merged in by time."""

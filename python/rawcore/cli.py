@@ -25,6 +25,7 @@ from rawcore.errors import (
 from rawcore.extract import AUDIO_FORMATS, Selection, extract_audio
 from rawcore.model import Recording, Track, open_recording
 from rawcore.output import ManifestEntry
+from rawcore.video import VIDEO_FORMATS, extract_video
 
 LIST_TRACKS_SCHEMA = "rawcore.list-tracks/1"
 
@@ -129,6 +130,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="one continuous file per participant across sessions and rejoins",
     )
     ea.set_defaults(func=cmd_extract_audio)
+
+    ev = sub.add_parser(
+        "extract-video",
+        help="extract each participant's video: complete frames, black-filled gaps",
+        description=(
+            "Write one video file per session (or per participant with --stitch): complete "
+            "frames remuxed from the first keyframe on, gaps filled with black frames."
+        ),
+    )
+    _add_input(ev)
+    _add_output(ev)
+    _add_filters(ev)
+    ev.add_argument(
+        "--fill-gaps",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="fill gaps with black frames (default: true)",
+    )
+    ev.add_argument(
+        "--format",
+        choices=list(VIDEO_FORMATS),
+        default="mkv",
+        help="container: mkv (default) or webm (VP8, VP9, AV1)",
+    )
+    ev.add_argument(
+        "--stitch",
+        action="store_true",
+        help="one continuous file per participant across sessions and rejoins",
+    )
+    ev.set_defaults(func=cmd_extract_video)
     return parser
 
 
@@ -176,6 +210,19 @@ def _report_outputs(entries: Sequence[ManifestEntry], warnings: Sequence[str], q
             print(f"rawcore: warning: {warning}", file=sys.stderr)
     failed = any(w.endswith("; not written") for w in warnings)
     return ExitCode.PARTIAL if failed else ExitCode.OK
+
+
+def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:
+    entries, warnings = extract_video(
+        rec,
+        args.output,
+        selection=_selection(args, rec),
+        fmt=args.format,
+        fill_gaps=args.fill_gaps,
+        stitch=args.stitch,
+        on_done=_progress_printer("writing video"),
+    )
+    return _report_outputs(entries, warnings, args.quiet)
 
 
 def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:

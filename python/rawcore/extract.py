@@ -53,8 +53,8 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class AudioJob:
-    """One output file: the segments it is made of and where each starts, in ms."""
+class OutputJob:
+    """One output file (audio or video): its segments and where each starts, in ms."""
 
     name: str
     tracks: tuple[Track, ...]
@@ -85,57 +85,61 @@ def _placed(tracks: Sequence[Track]) -> tuple[tuple[tuple[Segment, int], ...], i
     return placed, t0
 
 
-def plan_audio(
-    rec: Recording, selection: Selection, *, fmt: AudioFormat, stitch: bool
-) -> tuple[list[AudioJob], list[str]]:
-    """Decide the outputs; returns the jobs and warnings for tracks that cannot be extracted."""
+def plan_outputs(
+    rec: Recording,
+    selection: Selection,
+    *,
+    kind: Literal["audio", "video"],
+    ext: str,
+    stitch: bool,
+    supported: frozenset[str],
+) -> tuple[list[OutputJob], list[str]]:
+    """Decide the output files of one kind; returns the jobs and warnings for tracks skipped.
+
+    One file per track of a session, or with `stitch` one per participant (camera and screen
+    share apart, and codecs apart), named as stream-cli names them.
+    """
     warnings: list[str] = []
-    tracks = [t for t in rec.tracks if t.kind == "audio" and selection.admits(t)]
     usable = []
-    for t in tracks:
-        if t.codec not in _SUPPORTED:
+    for t in rec.tracks:
+        if t.kind != kind or not selection.admits(t):
+            continue
+        if t.codec not in supported:
             warnings.append(
                 f"track {t.track_id} ({t.participant_id}/{t.session_id}): codec "
-                f"{t.codec or 'unknown'} is not supported for audio extraction; skipped"
+                f"{t.codec or 'unknown'} is not supported for {kind} extraction; skipped"
             )
         else:
             usable.append(t)
 
     groups: dict[tuple[str, str | None, bool, str], list[Track]] = {}
     for t in usable:
-        # Stitching joins a participant's sessions; camera audio and screen-share audio
-        # stay apart, and so do tracks whose codecs differ.
-        codec = t.codec or "opus"
-        key = (t.participant_id, None if stitch else t.session_id, t.screenshare, codec)
-        if not stitch:
-            key = (t.participant_id, f"{t.session_id}\0{t.track_id}", t.screenshare, codec)
+        per = None if stitch else f"{t.session_id}\0{t.track_id}"
+        key = (t.participant_id, per, t.screenshare, t.codec or "")
         groups.setdefault(key, []).append(t)
 
     call_type = safe_component(rec.call_type, fallback="call")
     call_id = safe_component(rec.call_id, fallback="unknown")
     start_ms = _call_start_ms(rec)
-    ext = fmt
-    jobs: list[AudioJob] = []
-    per_stem: dict[str, int] = {}
     stems: list[tuple[str, tuple[str, str | None, bool, str], list[Track]]] = []
+    per_stem: dict[str, int] = {}
     for key, group in groups.items():
         user, _, screenshare, _ = key
-        session = None if stitch else group[0].session_id
-        label = "shared_audio_only" if screenshare else "audio_only"
+        label = f"shared_{kind}_only" if screenshare else f"{kind}_only"
         parts = ["individual", call_type, call_id, safe_component(user)]
-        if session is not None:
-            parts.append(safe_component(session))
+        if not stitch:
+            parts.append(safe_component(group[0].session_id))
         stem = "_".join([*parts, label, str(start_ms)])
         per_stem[stem] = per_stem.get(stem, 0) + 1
         stems.append((stem, key, group))
-    for stem, key, group in stems:
-        user, _, screenshare, codec = key
+    jobs: list[OutputJob] = []
+    for stem, (user, _, screenshare, codec), group in stems:
         name = stem
-        if per_stem[stem] > 1:  # several audio tracks in one session: keep every one
+        if per_stem[stem] > 1:  # several tracks of a kind in one session: keep every one
             name = f"{stem}_{safe_component(group[0].track_id)}"
         segments, t0 = _placed(group)
         jobs.append(
-            AudioJob(
+            OutputJob(
                 name=f"{name}.{ext}",
                 tracks=tuple(group),
                 segments=segments,
@@ -151,7 +155,16 @@ def plan_audio(
     return jobs, warnings
 
 
-def _entry(job: AudioJob, path: Path, out_dir: Path, report: Any, container: str) -> ManifestEntry:
+def plan_audio(
+    rec: Recording, selection: Selection, *, fmt: AudioFormat, stitch: bool
+) -> tuple[list[OutputJob], list[str]]:
+    """The audio outputs of `extract-audio`."""
+    return plan_outputs(
+        rec, selection, kind="audio", ext=fmt, stitch=stitch, supported=frozenset(_SUPPORTED)
+    )
+
+
+def _entry(job: OutputJob, path: Path, out_dir: Path, report: Any, container: str) -> ManifestEntry:
     return ManifestEntry(
         path=path.relative_to(out_dir).as_posix(),
         kind="audio",
@@ -209,7 +222,7 @@ def _write_flac(
 
 def _run_job(
     rec: Recording,
-    job: AudioJob,
+    job: OutputJob,
     out_dir: Path,
     fmt: AudioFormat,
     fill_gaps: bool,
@@ -249,6 +262,45 @@ def _run_job(
         return _entry(job, out_dir / job.name, out_dir, report, container)
 
 
+def run_jobs(
+    rec: Recording,
+    jobs: Sequence[OutputJob],
+    out_dir: Path,
+    run_one: Callable[[OutputJob], ManifestEntry],
+    *,
+    command: str,
+    warnings: list[str],
+    workers: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[ManifestEntry]:
+    """Run `run_one` over the jobs in parallel (the core releases the GIL), then write the
+    manifest. A job that fails becomes a warning ending in "; not written"; when nothing could
+    be written the first error is raised."""
+    entries: list[ManifestEntry] = []
+    errors: list[RawcoreError] = []
+
+    def run(job: OutputJob) -> ManifestEntry | RawcoreError:
+        try:
+            return run_one(job)
+        except RawcoreError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 2)) as pool:
+        for done, (job, result) in enumerate(zip(jobs, pool.map(run, jobs), strict=True), 1):
+            if on_done is not None:
+                on_done(done, len(jobs))
+            if isinstance(result, RawcoreError):
+                errors.append(result)
+                warnings.append(f"{job.name}: {result}; not written")
+            else:
+                entries.append(result)
+                warnings.extend(f"{job.name}: {w}" for w in result.warnings)
+    if not entries and errors:
+        raise errors[0]
+    write_manifest(out_dir, entries, call=call_json(rec), command=command)
+    return entries
+
+
 def extract_audio(
     rec: Recording,
     output: str | os.PathLike[str],
@@ -272,30 +324,16 @@ def extract_audio(
     jobs, warnings = plan_audio(rec, selection or Selection(), fmt=fmt, stitch=stitch)
     if not jobs:
         raise InputError("no audio tracks match the selection")
-    entries: list[ManifestEntry] = []
-    errors: list[RawcoreError] = []
-    done = 0
-
-    def run(job: AudioJob) -> ManifestEntry | RawcoreError:
-        try:
-            return _run_job(rec, job, out_dir, fmt, fill_gaps, fix_dtx)
-        except RawcoreError as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 2)) as pool:
-        for job, result in zip(jobs, pool.map(run, jobs), strict=True):
-            done += 1
-            if on_done is not None:
-                on_done(done, len(jobs))
-            if isinstance(result, RawcoreError):
-                errors.append(result)
-                warnings.append(f"{job.name}: {result}; not written")
-            else:
-                entries.append(result)
-                warnings.extend(f"{job.name}: {w}" for w in result.warnings)
-    if not entries and errors:
-        raise errors[0]
-    write_manifest(out_dir, entries, call=call_json(rec), command="extract-audio")
+    entries = run_jobs(
+        rec,
+        jobs,
+        out_dir,
+        lambda job: _run_job(rec, job, out_dir, fmt, fill_gaps, fix_dtx),
+        command="extract-audio",
+        warnings=warnings,
+        workers=workers,
+        on_done=on_done,
+    )
     return entries, warnings
 
 

@@ -305,23 +305,24 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
             raise CaptureError(f"{cap.name}: {exc}") from None
     warnings = [f"{cap.name}: {msg} (byte {off})" for off, msg in report.warnings]
     media = [s for s in report.streams if not s.is_rtx and s.packets > s.padding_only]
-    stats = TrackStats()
-    for s in media:
-        stats = stats + TrackStats(
-            packets=s.packets - s.duplicates,
-            received=s.packets,
-            bytes=s.bytes,
-            expected=s.expected,
-            lost=s.lost,
-            recovered_rtx=s.recovered_rtx,
-            duplicates=s.duplicates,
-            reordered=s.reordered,
-            late=s.late,
-            padding_only=s.padding_only,
-            sender_reports=s.sender_reports,
-            jitter_ms=s.jitter_ms,
-            ssrcs=(s.ssrc,),
-        )
+    # Summed in one pass: a hostile capture can hold tens of thousands of SSRCs, and adding
+    # TrackStats one stream at a time would copy the growing SSRC tuple every time.
+    jitters = [s.jitter_ms for s in media if s.jitter_ms is not None]
+    stats = TrackStats(
+        packets=sum(s.packets - s.duplicates for s in media),
+        received=sum(s.packets for s in media),
+        bytes=sum(s.bytes for s in media),
+        expected=sum(s.expected for s in media),
+        lost=sum(s.lost for s in media),
+        recovered_rtx=sum(s.recovered_rtx for s in media),
+        duplicates=sum(s.duplicates for s in media),
+        reordered=sum(s.reordered for s in media),
+        late=sum(s.late for s in media),
+        padding_only=sum(s.padding_only for s in media),
+        sender_reports=sum(s.sender_reports for s in media),
+        jitter_ms=max(jitters) if jitters else None,
+        ssrcs=tuple(dict.fromkeys(s.ssrc for s in media)),
+    )
     if not media:
         warnings.append(f"{cap.name}: no RTP media packets")
     main = max(media, key=lambda s: s.packets, default=None)
@@ -333,6 +334,11 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
         enc = sdp.codecs.get(main.payload_type)
         codec = _CODEC_NAMES.get(enc, enc) if enc else None
         clock_rate = main.clock_rate
+        if enc is None and sdp.codecs:
+            warnings.append(
+                f"{cap.name}: payload type {main.payload_type} is not in the SDP "
+                f"(which maps {', '.join(map(str, sorted(sdp.codecs)))}); codec from the metadata"
+            )
     start_ms = report.header.start_unix_us // 1000
     first = min((s.first_arrival_ms for s in media), default=None)
     last = max((s.last_arrival_ms for s in media), default=None)
@@ -529,7 +535,7 @@ def _build(
         )
 
     call = _call_fields(sessions_meta)
-    participants = _assemble(drafts, analyses, failed)
+    participants = _assemble(drafts, analyses, failed, warnings)
     if not participants:
         raise InputError(f"{source}: none of the captures could be read")
     if sessions_meta and not unclaimed:
@@ -566,20 +572,42 @@ def _call_fields(
     )
 
 
-def _segment_of(cap: _Capture, meta: SegmentMetadata | None, analysis: _Analysis) -> Segment:
+_AUDIO_CODECS = frozenset({"opus", "pcmu", "pcma", "g722", "red"})
+_VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
+
+
+def _segment_of(
+    cap: _Capture,
+    meta: SegmentMetadata | None,
+    analysis: _Analysis,
+    kind: Kind,
+    warnings: list[str],
+) -> Segment:
     start = analysis.first_arrival_unix_ms
     end = analysis.last_arrival_unix_ms
     if meta is not None and meta.first_rtp_unix_timestamp is not None:
         start = meta.first_rtp_unix_timestamp
     if meta is not None and meta.last_rtp_unix_timestamp is not None:
         end = meta.last_rtp_unix_timestamp
-    codec = analysis.codec or (meta.codec if meta else None)
+    codec = analysis.codec
+    clock_rate = analysis.clock_rate
+    # An SDP that names a video codec for an audio track (or the reverse) contradicts the
+    # metadata's track type; the metadata knows what the recorder captured, so it wins.
+    contradicts = _VIDEO_CODECS if kind == "audio" else _AUDIO_CODECS
+    if codec in contradicts:
+        fallback = meta.codec if meta is not None and meta.codec not in contradicts else None
+        warnings.append(
+            f"{cap.name}: the SDP says {codec}, but the metadata says this is {kind}; "
+            f"codec {fallback or 'unknown'} (from the metadata) used instead"
+        )
+        codec, clock_rate = fallback, None
+    codec = codec or (meta.codec if meta else None)
     return Segment(
         base_filename=cap.base,
         capture=cap.name,
         sdp=cap.sdp,
         codec=codec,
-        clock_rate=analysis.clock_rate,
+        clock_rate=clock_rate,
         start_unix_ms=start,
         end_unix_ms=end,
         stats=analysis.stats,
@@ -594,11 +622,13 @@ def _assemble(
     drafts: dict[tuple[str, str, str], _Draft],
     analyses: dict[str, _Analysis],
     failed: set[str],
+    warnings: list[str],
 ) -> tuple[Participant, ...]:
     tracks_by_session: dict[tuple[str, str], list[Track]] = {}
     for draft in drafts.values():
+        kind = _kind_from_track_type(draft.track_type)
         segments = [
-            _segment_of(cap, meta, analyses[cap.name])
+            _segment_of(cap, meta, analyses[cap.name], kind, warnings)
             for cap, meta in draft.pieces
             if cap.name not in failed
         ]
@@ -607,7 +637,7 @@ def _assemble(
         segments.sort(key=lambda s: (s.start_unix_ms or 0, s.base_filename))
         track = Track(
             track_id=draft.track_id,
-            kind=_kind_from_track_type(draft.track_type),
+            kind=kind,
             track_type=draft.track_type,
             participant_id=draft.participant_id,
             session_id=draft.session_id,

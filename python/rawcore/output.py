@@ -10,6 +10,7 @@ so each id is reduced to a safe file-name component first: nothing lands outside
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -25,11 +26,23 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "rawcore.manifest/1"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
+#: Longest component. An output name joins up to five ids (call type, call id, user, session,
+#: track) with about 55 fixed characters, and must stay under the 255-byte file-name limit of
+#: common file systems: 53 + 5 * 40 = 253.
+MAX_COMPONENT = 40
+_DIGEST = 8
 
 
 def safe_component(value: str | None, *, fallback: str = "unknown") -> str:
-    """An id as one file-name component: no separators, no leading dots, bounded length."""
-    cleaned = _UNSAFE.sub("_", value or "").lstrip(".")[:96]
+    """An id as one file-name component: no separators, no leading dots, bounded length.
+
+    An id longer than `MAX_COMPONENT` keeps its start and ends in a digest of the whole id, so
+    two long ids that share a prefix still give different names.
+    """
+    cleaned = _UNSAFE.sub("_", value or "").lstrip(".")
+    if len(cleaned) > MAX_COMPONENT:
+        digest = hashlib.sha256((value or "").encode("utf-8", "surrogatepass")).hexdigest()
+        cleaned = f"{cleaned[: MAX_COMPONENT - _DIGEST - 1]}-{digest[:_DIGEST]}"
     return cleaned or fallback
 
 
@@ -53,7 +66,8 @@ def atomic_path(out_dir: Path, name: str) -> Iterator[Path]:
     if final.parent.resolve() != out_dir.resolve() or name in ("", ".", ".."):
         raise OutputError(f"{name!r}: refusing to write outside {out_dir}")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out_dir)
+        # A short temp name: the final name may already be near the file-name length limit.
+        fd, tmp = tempfile.mkstemp(prefix=f".{name[:24]}.", suffix=".part", dir=out_dir)
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot write ({exc.strerror})") from None
     os.close(fd)
@@ -99,9 +113,27 @@ class ManifestEntry:
     screenshare: bool = False
     stitched: bool = False
     warnings: list[str] = field(default_factory=list)
+    # Video outputs only (left out of the JSON for audio):
+    width: int | None = None
+    height: int | None = None
+    frames: int | None = None
+    keyframes: int | None = None
+    frames_dropped: int | None = None  # complete frames that could not be decoded (no keyframe)
+    frames_incomplete: int | None = None
+    keyframe_waits: int | None = None
+    keyframe_wait_ms: int | None = None
+    resolution_changes: list[list[int]] | None = None  # [ms from the file start, width, height]
+    rotation_changes: list[list[int]] | None = None  # [ms, degrees clockwise, flipped 0/1]
+    fill_frames: int | None = None
+    gaps_filled_ms: int | None = None
+    gaps_unfilled_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if v is not None or k in _ALWAYS}
+
+
+# Null has a meaning for these (e.g. no session when stitched), so they are always present.
+_ALWAYS = frozenset({"user_id", "session_id", "start_unix_ms"})
 
 
 def write_manifest(

@@ -48,15 +48,133 @@ fn segment_order(segments: &[VideoSegmentInput<'_>]) -> Result<Vec<(usize, u64)>
     Ok(order)
 }
 
+/// A frame the caller supplies to fill a gap (black pictures encoded once), placed at its time
+/// on the output timeline among the real frames.
+#[derive(Debug, Clone, Copy)]
+pub struct FillFrame<'a> {
+    /// Output time in 90 kHz units.
+    pub pts_90k: u64,
+    /// The coded frame, in the track's bitstream format (AVCC for H.264).
+    pub data: &'a [u8],
+    /// Whether it is a keyframe.
+    pub keyframe: bool,
+}
+
+/// Every frame the output would hold, as columns on the output timeline (segment offsets
+/// included), without writing anything: what the caller needs to plan gap fills.
+#[derive(Debug, Default, Clone)]
+pub struct VideoFrameColumns {
+    /// Output time of each frame, 90 kHz.
+    pub pts_90k: Vec<u64>,
+    /// Whether each frame is a keyframe.
+    pub keyframe: Vec<bool>,
+    /// Picture width in force at each frame (0 before the first known size).
+    pub width: Vec<u32>,
+    /// Picture height in force at each frame.
+    pub height: Vec<u32>,
+    /// Coded size of each frame in bytes.
+    pub bytes: Vec<u32>,
+}
+
+/// Runs the frame assembly of every segment in output order, calling `on_frame` with each
+/// decodable frame's output time and the picture size in force; returns the merged report.
+fn each_output_frame(
+    segments: &[VideoSegmentInput<'_>],
+    cfg: &VideoExtractConfig,
+    order: &[(usize, u64)],
+    mut on_frame: impl FnMut(u64, (u32, u32), &crate::video::VideoFrame<'_>) -> Result<(), VideoError>,
+) -> Result<(VideoReport, bool), VideoError> {
+    let mut report: Option<VideoReport> = None;
+    let mut any_packets = false;
+    let mut size = (0u32, 0u32);
+    for &(i, offset) in order {
+        let Some(seg) = segments.get(i) else { continue };
+        let mut sink = |e: VideoEvent<'_>| {
+            if let VideoEvent::Frame(f) = e {
+                if let Some(s) = f.size {
+                    size = s;
+                }
+                on_frame(offset + f.pts_90k, size, f)?;
+            }
+            Ok::<(), VideoError>(())
+        };
+        let seg_report = match assemble_segment(seg.capture, i, cfg, &mut sink) {
+            Ok(r) => {
+                any_packets = true;
+                r?
+            }
+            Err(VideoError::NoPackets { .. }) => VideoReport {
+                ssrcs: vec![None],
+                ..VideoReport::default()
+            },
+            Err(e) => return Err(e),
+        };
+        match &mut report {
+            Some(r) => r.merge(seg_report),
+            None => report = Some(seg_report),
+        }
+    }
+    Ok((report.unwrap_or_default(), any_packets))
+}
+
+/// The frames [`extract_video`] would write, as columns, and the assembly report.
+pub fn video_frames(
+    segments: &[VideoSegmentInput<'_>],
+    cfg: &VideoExtractConfig,
+) -> Result<(VideoFrameColumns, VideoReport), VideoError> {
+    let order = segment_order(segments)?;
+    let mut cols = VideoFrameColumns::default();
+    let mut gaps = GapTracker::default();
+    let (mut report, any_packets) = each_output_frame(segments, cfg, &order, |pts, size, f| {
+        gaps.frame(pts, size);
+        cols.pts_90k.push(pts);
+        cols.keyframe.push(f.keyframe);
+        cols.width.push(size.0);
+        cols.height.push(size.1);
+        cols.bytes.push(u32::try_from(f.data.len()).unwrap_or(u32::MAX));
+        Ok(())
+    })?;
+    if !any_packets {
+        return Err(VideoError::NoPackets {
+            payload_type: cfg.payload_type,
+        });
+    }
+    report.gaps = gaps.gaps;
+    Ok((cols, report))
+}
+
 /// Extracts a video track into Matroska (H.264) or WebM (VP8, VP9, AV1).
 ///
 /// Segments without packets of the track are skipped; the report merges all segments, with gaps
 /// measured on the output timeline (pauses between segments included). The output is complete
 /// when this returns `Ok`.
-#[allow(clippy::too_many_lines)] // survey, header and write passes read best together
 pub fn extract_video<W: Write + Seek>(
     segments: &[VideoSegmentInput<'_>],
     cfg: &VideoExtractConfig,
+    out: W,
+) -> Result<VideoReport, VideoError> {
+    extract_video_filled(segments, cfg, &[], DocChoice::ByCodec, out)
+}
+
+/// Which container family to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocChoice {
+    /// WebM for VP8, VP9 and AV1; Matroska for H.264.
+    ByCodec,
+    /// Always Matroska.
+    Matroska,
+    /// Always WebM (an error for H.264).
+    Webm,
+}
+
+/// [`extract_video`] with caller-made `fill` frames merged in by time (sorted by `pts_90k`) and
+/// the container family chosen by `doc`.
+#[allow(clippy::too_many_lines)] // survey, header and write passes read best together
+pub fn extract_video_filled<W: Write + Seek>(
+    segments: &[VideoSegmentInput<'_>],
+    cfg: &VideoExtractConfig,
+    fill: &[FillFrame<'_>],
+    doc: DocChoice,
     out: W,
 ) -> Result<VideoReport, VideoError> {
     let order = segment_order(segments)?;
@@ -106,7 +224,7 @@ pub fn extract_video<W: Write + Seek>(
         h.min(u32::from(u16::MAX)) as u16,
     );
     let config = survey.config.unwrap_or_default();
-    let (doc, track) = match cfg.codec {
+    let (natural, track) = match cfg.codec {
         VideoCodec::Vp8 => (DocType::Webm, TrackEntry::Vp8 { width, height }),
         VideoCodec::Vp9 => (DocType::Webm, TrackEntry::Vp9 { width, height }),
         VideoCodec::H264 => (
@@ -126,44 +244,36 @@ pub fn extract_video<W: Write + Seek>(
             },
         ),
     };
-    let mut writer = MatroskaWriter::new(out, doc, vec![track])?;
-    let mut report: Option<VideoReport> = None;
+    let doc_type = match doc {
+        DocChoice::ByCodec => natural,
+        DocChoice::Matroska => DocType::Matroska,
+        DocChoice::Webm => DocType::Webm,
+    };
+    let mut writer = MatroskaWriter::new(out, doc_type, vec![track])?;
     let mut gaps = GapTracker::default();
     let mut last_ns: Option<u64> = None;
     let mut end_pts = 0u64;
-    let mut size = (u32::from(width), u32::from(height));
-    for &(i, offset) in &order {
-        let Some(seg) = segments.get(i) else { continue };
-        let mut sink = |e: VideoEvent<'_>| {
-            if let VideoEvent::Frame(f) = e {
-                if let Some(s) = f.size {
-                    size = s;
-                }
-                let pts = offset + f.pts_90k;
-                gaps.frame(pts, size);
-                // Overlapping segments must not make the track go back in time.
-                let t = last_ns.map_or(ns(pts), |last| ns(pts).max(last));
-                last_ns = Some(t);
-                end_pts = end_pts.max(pts);
-                writer.write_frame(0, t, f.data, f.keyframe)?;
-            }
-            Ok::<(), VideoError>(())
-        };
-        let seg_report = match assemble_segment(seg.capture, i, cfg, &mut sink) {
-            Ok(r) => r?,
-            Err(VideoError::NoPackets { .. }) => VideoReport {
-                ssrcs: vec![None],
-                ..VideoReport::default()
-            },
-            Err(e) => return Err(e),
-        };
-        match &mut report {
-            Some(r) => r.merge(seg_report),
-            None => report = Some(seg_report),
+    let mut pending = fill.iter().peekable();
+    let mut write = |writer: &mut MatroskaWriter<W>, pts: u64, data: &[u8], key: bool| {
+        // Overlapping segments must not make the track go back in time.
+        let t = last_ns.map_or(ns(pts), |last| ns(pts).max(last));
+        last_ns = Some(t);
+        end_pts = end_pts.max(pts);
+        writer.write_frame(0, t, data, key)
+    };
+    let (mut report, _) = each_output_frame(segments, cfg, &order, |pts, size, f| {
+        while let Some(fill_frame) = pending.next_if(|ff| ff.pts_90k < pts) {
+            write(&mut writer, fill_frame.pts_90k, fill_frame.data, fill_frame.keyframe)?;
         }
+        gaps.frame(pts, size);
+        write(&mut writer, pts, f.data, f.keyframe)?;
+        Ok(())
+    })?;
+    for fill_frame in pending {
+        write(&mut writer, fill_frame.pts_90k, fill_frame.data, fill_frame.keyframe)?;
     }
-    let mut report = report.unwrap_or_default();
-    if let Some(interval) = gaps.interval() {
+    let interval = gaps.interval();
+    if let Some(interval) = interval {
         writer.set_duration_ns(ns(end_pts + interval));
     }
     writer.finish()?;

@@ -69,5 +69,8 @@ pub use video::{
 pub mod extract_video;
 pub use depacketize::h264::NalFormat;
 pub use depacketize::vp9::SpatialLayerPolicy;
-pub use extract_video::{extract_video, VideoSegmentInput};
+pub use extract_video::{
+    extract_video, extract_video_filled, video_frames, DocChoice, FillFrame, VideoFrameColumns,
+    VideoSegmentInput,
+};
 pub use video::{Rotation, VideoAssembler, VideoGap};

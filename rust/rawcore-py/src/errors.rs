@@ -5,7 +5,7 @@
 
 use pyo3::import_exception;
 use pyo3::PyErr;
-use rawcore_core::{ExtractError, MuxError};
+use rawcore_core::{ExtractError, MuxError, VideoError};
 
 import_exception!(rawcore.errors, RawcoreError);
 import_exception!(rawcore.errors, InputError);
@@ -31,5 +31,19 @@ pub fn extract_err(e: ExtractError) -> PyErr {
         ExtractError::Mux(MuxError::Io { .. }) => OutputError::new_err(msg),
         // The writer's own invariants (track numbers, monotonic time, lacing): a bug here.
         ExtractError::Mux(_) | ExtractError::Stopped { .. } => RawcoreError::new_err(msg),
+    }
+}
+
+pub fn video_err(e: VideoError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        VideoError::Capture { .. } | VideoError::NoPackets { .. } | VideoError::NoFrames { .. } => {
+            CaptureError::new_err(msg)
+        }
+        VideoError::NegativeOffset { .. } | VideoError::Mux(MuxError::NotInWebm { .. }) => {
+            InputError::new_err(msg)
+        }
+        VideoError::Mux(MuxError::Io { .. }) => OutputError::new_err(msg),
+        VideoError::Mux(_) | VideoError::Stopped { .. } => RawcoreError::new_err(msg),
     }
 }

@@ -12,6 +12,7 @@ mod buffer;
 mod errors;
 mod extract;
 mod types;
+mod video;
 
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
@@ -86,6 +87,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract::extract_audio, m)?)?;
     m.add_function(wrap_pyfunction!(extract::decode_pcm, m)?)?;
     m.add_class::<extract::AudioReport>()?;
+    m.add_function(wrap_pyfunction!(video::video_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;
+    m.add_class::<video::VideoReport>()?;
     types::register(m)?;
     Ok(())
 }

@@ -1,0 +1,268 @@
+"""extract-video: complete, decodable frames per track, gaps filled with black at low rate.
+
+The core assembles and remuxes the frames (never re-encoding them) and hands back the frame
+columns first, so gap filling is planned here with NumPy: a gap longer than a few frame
+intervals that ends at a keyframe (a loss that cost a keyframe wait, a sender pause, the time
+between stitched sessions) is filled with black pictures of the size in force, encoded once per
+gap with PyAV in the track's own codec at about one frame per second, so a 10-minute gap costs
+kilobytes. A gap that ends in an inter frame is left to the player (it holds the last picture):
+a black keyframe there would break the references of the frames that follow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+
+from rawcore import _core
+from rawcore.errors import InputError, RawcoreError
+from rawcore.extract import OutputJob, Selection, plan_outputs, run_jobs
+from rawcore.model import Recording
+from rawcore.output import ManifestEntry, atomic_path, prepare_output_dir
+
+VideoFormat = Literal["mkv", "webm"]
+VIDEO_FORMATS: tuple[VideoFormat, ...] = ("mkv", "webm")
+VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
+CLOCK = 90_000
+
+GAP_INTERVALS = 3  # a gap is longer than this many frame intervals
+FILL_FPS = 1.0  # black pictures per second in a filled gap
+MAX_FILL_FRAMES = 600  # per gap: longer gaps get a lower rate
+
+# PyAV encoder per codec, with options that keep decode order = display order and no hidden
+# frames, so each encoded packet is one shown picture.
+_ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
+    "vp8": ("libvpx", {"deadline": "realtime", "lag-in-frames": "0", "auto-alt-ref": "0"}),
+    "vp9": ("libvpx-vp9", {"deadline": "realtime", "lag-in-frames": "0", "auto-alt-ref": "0"}),
+    "h264": ("libx264", {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}),
+    "av1": ("libsvtav1", {"preset": "12"}),
+}
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One gap to fill: output times (90 kHz) and the picture size in force."""
+
+    start: int
+    end: int
+    width: int
+    height: int
+
+
+def plan_fills(cols: dict[str, np.ndarray[Any, Any]]) -> tuple[list[Fill], int]:
+    """Gaps to fill from the frame columns; also returns the ms of gaps left unfilled."""
+    pts = cols["pts_90k"].astype(np.int64)
+    if len(pts) == 0:
+        return [], 0
+    key = cols["keyframe"]
+    width, height = cols["width"], cols["height"]
+    deltas = np.diff(pts)
+    positive = deltas[deltas > 0]
+    interval = int(np.median(positive)) if len(positive) else CLOCK // 30
+    fills: list[Fill] = []
+    unfilled = 0
+    # The output starts at its first segment's start: time before the first frame is a gap too.
+    starts = np.concatenate(([0], pts[:-1] + interval))
+    lengths = pts - starts
+    for i in np.flatnonzero(lengths > GAP_INTERVALS * interval):
+        prev = max(int(i) - 1, 0)
+        w = int(width[prev]) or int(width[i])
+        h = int(height[prev]) or int(height[i])
+        if key[i] and w and h:
+            fills.append(Fill(int(starts[i]), int(pts[i]), w, h))
+        else:
+            unfilled += int(lengths[i]) * 1000 // CLOCK
+    return fills, unfilled
+
+
+def _annexb_to_avcc(data: bytes) -> bytes:
+    """Annex B (start codes) to 4-byte length prefixes, as the Matroska track stores H.264."""
+    out = bytearray()
+    for nal in data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01"):
+        nal = nal.rstrip(b"\x00") if nal.endswith(b"\x00") else nal
+        if nal:
+            out += len(nal).to_bytes(4, "big") + nal
+    return bytes(out)
+
+
+def encode_black(codec: str, fill: Fill) -> list[tuple[int, bytes, bool]]:
+    """Black pictures covering `fill`: the first a keyframe, the rest tiny inter frames."""
+    import av
+
+    span = fill.end - fill.start
+    count = max(1, min(MAX_FILL_FRAMES, math.ceil(span / CLOCK * FILL_FPS)))
+    step = span / count
+    name, options = _ENCODERS[codec]
+    # Encoders want even sizes; the decoder crops nothing, so round up by one pixel at most.
+    width, height = fill.width + fill.width % 2, fill.height + fill.height % 2
+    ctx = cast("av.VideoCodecContext", av.CodecContext.create(name, "w"))
+    ctx.width, ctx.height = width, height
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = Fraction(1, CLOCK)
+    ctx.framerate = Fraction(max(1, round(CLOCK / step)), 1) if step else Fraction(1, 1)
+    ctx.gop_size = 1_000_000  # one keyframe, then inter frames
+    ctx.options = options
+    black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
+    black[height:, :] = 128
+    out: list[tuple[int, bytes, bool]] = []
+    packets = []
+    for k in range(count):
+        frame = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        frame.pts = round(k * step)
+        packets.extend(ctx.encode(frame))
+    packets.extend(ctx.encode(None))
+    for packet in packets:
+        data = bytes(packet)
+        if codec == "h264":
+            data = _annexb_to_avcc(data)
+        pts = fill.start + int(packet.pts or 0)
+        out.append((pts, data, bool(packet.is_keyframe)))
+    out.sort(key=lambda p: p[0])
+    if not out or not out[0][2]:
+        raise RawcoreError(f"the {name} encoder gave no keyframe for a {width}x{height} fill")
+    return [p for p in out if p[0] < fill.end]
+
+
+def av_errors() -> type[Exception]:
+    import av
+
+    return av.error.FFmpegError
+
+
+def _cvo_id(rec: Recording, job: OutputJob) -> int | None:
+    del rec, job  # the SDP extmap id is read by the model in a later step
+    return None
+
+
+def _run_job(
+    rec: Recording, job: OutputJob, out_dir: Path, fmt: VideoFormat, fill_gaps: bool
+) -> ManifestEntry:
+    archive = rec.archive
+    if archive is None:
+        raise RawcoreError("the recording is closed")
+    pts_types = {s.payload_type for s, _ in job.segments if s.payload_type is not None}
+    payload_type = pts_types.pop() if len(pts_types) == 1 else None
+    container = "webm" if fmt == "webm" else "matroska"
+    if container == "webm" and job.codec == "h264":
+        raise InputError(f"{job.name}: WebM cannot hold H.264 video; use --format mkv")
+    with contextlib.ExitStack() as stack:
+        inputs = [
+            (stack.enter_context(archive.open_buffer(seg.capture)), offset)
+            for seg, offset in job.segments
+        ]
+        options: dict[str, Any] = {
+            "codec": job.codec,
+            "payload_type": payload_type,
+            "cvo_extension_id": _cvo_id(rec, job),
+        }
+        cols, survey = _core.video_frames(inputs, **options)
+        if survey.frames_emitted == 0:
+            raise InputError(
+                f"{job.name}: no decodable video frame ({survey.frames_incomplete} incomplete, "
+                f"{survey.frames_undecodable} without a keyframe)"
+            )
+        fills, unfilled_ms = plan_fills(cols) if fill_gaps else ([], 0)
+        fill_frames: list[tuple[int, bytes, bool]] = []
+        for fill in fills:
+            try:
+                fill_frames.extend(encode_black(job.codec, fill))
+            except (av_errors(), ValueError) as exc:
+                raise RawcoreError(
+                    f"{job.name}: cannot encode a {fill.width}x{fill.height} black fill ({exc})"
+                ) from None
+        fill_frames.sort(key=lambda f: f[0])
+        with atomic_path(out_dir, job.name) as tmp:
+            report = _core.extract_video(
+                inputs, str(tmp), container=container, fill=fill_frames, **options
+            )
+        path = out_dir / job.name
+    if not fill_gaps:  # every gap the core saw is left as it is
+        unfilled_ms = sum(int(e - s) for s, e, _, _ in report.gaps) * 1000 // CLOCK
+    width, height = report.max_size or (0, 0)
+    duration_ms = 0
+    if report.last_pts_90k is not None:
+        pts = cols["pts_90k"]
+        interval = int(np.median(np.diff(pts))) if len(pts) > 1 else 0
+        duration_ms = (int(pts[-1]) + interval) * 1000 // CLOCK if len(pts) else 0
+    return ManifestEntry(
+        path=path.relative_to(out_dir).as_posix(),
+        kind="video",
+        user_id=job.user_id,
+        session_id=job.session_id,
+        track_ids=list(dict.fromkeys(t.track_id for t in job.tracks)),
+        codec=job.codec,
+        container=container,
+        start_unix_ms=job.start_unix_ms,
+        duration_ms=duration_ms,
+        bytes=path.stat().st_size,
+        packets=int(report.packets_in),
+        packets_lost=int(report.packets_lost),
+        duplicates=int(report.duplicates),
+        late_packets=int(report.late),
+        malformed_packets=int(report.refused_packetizations),
+        screenshare=job.screenshare,
+        stitched=job.stitched,
+        warnings=list(report.warnings),
+        width=int(width),
+        height=int(height),
+        frames=int(report.frames_emitted) + len(fill_frames),
+        keyframes=int(report.keyframes_emitted) + sum(1 for f in fill_frames if f[2]),
+        frames_dropped=int(report.frames_undecodable),
+        frames_incomplete=int(report.frames_incomplete),
+        keyframe_waits=int(report.keyframe_waits),
+        keyframe_wait_ms=round(report.keyframe_wait_ms),
+        resolution_changes=[[p * 1000 // CLOCK, w, h] for p, w, h in report.resolution_changes],
+        rotation_changes=[[p * 1000 // CLOCK, d, int(f)] for p, d, f in report.rotation_changes],
+        fill_frames=len(fill_frames),
+        gaps_filled_ms=sum(f.end - f.start for f in fills) * 1000 // CLOCK,
+        gaps_unfilled_ms=unfilled_ms,
+    )
+
+
+def extract_video(
+    rec: Recording,
+    output: str | os.PathLike[str],
+    *,
+    selection: Selection | None = None,
+    fmt: VideoFormat = "mkv",
+    fill_gaps: bool = True,
+    stitch: bool = False,
+    workers: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> tuple[list[ManifestEntry], list[str]]:
+    """Write the video outputs and `manifest.json`; returns the entries and warnings."""
+    if fmt not in VIDEO_FORMATS:
+        raise InputError(f"unknown video format {fmt!r}; choose one of {', '.join(VIDEO_FORMATS)}")
+    out_dir = prepare_output_dir(output)
+    jobs, warnings = plan_outputs(
+        rec,
+        selection or Selection(),
+        kind="video",
+        ext=fmt,
+        stitch=stitch,
+        supported=VIDEO_CODECS,
+    )
+    if not jobs:
+        raise InputError("no video tracks match the selection")
+    entries = run_jobs(
+        rec,
+        jobs,
+        out_dir,
+        lambda job: _run_job(rec, job, out_dir, fmt, fill_gaps),
+        command="extract-video",
+        warnings=warnings,
+        workers=workers,
+        on_done=on_done,
+    )
+    return entries, warnings
+
+
+__all__: Sequence[str] = ("VIDEO_FORMATS", "encode_black", "extract_video", "plan_fills")

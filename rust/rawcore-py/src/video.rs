@@ -1,0 +1,206 @@
+//! Video extraction calls: a track's captures in; frame columns, or one written file, out.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use numpy::IntoPyArray;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use rawcore_core as core;
+use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSegmentInput};
+
+use crate::buffer::ReadOnlyBytes;
+use crate::errors::{video_err, OutputError};
+
+/// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
+#[pyclass(frozen, get_all, module = "rawcore._core")]
+pub struct VideoReport {
+    payload_type: u8,
+    packets_in: u64,
+    frames_emitted: u64,
+    keyframes_emitted: u64,
+    frames_undecodable: u64,
+    frames_incomplete: u64,
+    frames_malformed: u64,
+    keyframe_waits: u64,
+    keyframe_wait_ms: f64,
+    packets_lost: u64,
+    duplicates: u64,
+    late: u64,
+    refused_packetizations: u64,
+    padding_only: u64,
+    truncated: u64,
+    resolution_changes: Vec<(u64, u32, u32)>,
+    rotation_changes: Vec<(u64, u16, bool)>,
+    config_changes: u64,
+    gaps: Vec<(u64, u64, u32, u32)>,
+    first_pts_90k: Option<u64>,
+    last_pts_90k: Option<u64>,
+    max_size: Option<(u32, u32)>,
+    warnings: Vec<String>,
+}
+
+impl From<core::VideoReport> for VideoReport {
+    fn from(r: core::VideoReport) -> Self {
+        Self {
+            payload_type: r.payload_type,
+            packets_in: r.packets_in,
+            frames_emitted: r.frames_emitted,
+            keyframes_emitted: r.keyframes_emitted,
+            frames_undecodable: r.frames_undecodable,
+            frames_incomplete: r.frames_incomplete,
+            frames_malformed: r.frames_malformed,
+            keyframe_waits: r.keyframe_waits,
+            keyframe_wait_ms: r.keyframe_wait_ms,
+            packets_lost: r.packets_lost,
+            duplicates: r.duplicates,
+            late: r.late,
+            refused_packetizations: r.refused_packetizations,
+            padding_only: r.padding_only,
+            truncated: r.truncated,
+            resolution_changes: r.resolution_changes,
+            rotation_changes: r
+                .rotation_changes
+                .into_iter()
+                .map(|(pts, rot)| (pts, rot.degrees, rot.flip))
+                .collect(),
+            config_changes: r.config_changes,
+            gaps: r
+                .gaps
+                .into_iter()
+                .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
+                .collect(),
+            first_pts_90k: r.first_pts_90k,
+            last_pts_90k: r.last_pts_90k,
+            max_size: r.max_size,
+            warnings: r.warnings,
+        }
+    }
+}
+
+#[pymethods]
+impl VideoReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "VideoReport(frames_emitted={}, keyframes={}, undecodable={}, keyframe_waits={})",
+            self.frames_emitted,
+            self.keyframes_emitted,
+            self.frames_undecodable,
+            self.keyframe_waits
+        )
+    }
+}
+
+fn config(
+    codec: &str,
+    payload_type: Option<u8>,
+    cvo_extension_id: Option<u8>,
+    reorder_window: usize,
+) -> PyResult<VideoExtractConfig> {
+    let codec = match codec.to_ascii_lowercase().as_str() {
+        "vp8" => VideoCodec::Vp8,
+        "vp9" => VideoCodec::Vp9,
+        "h264" => VideoCodec::H264,
+        "av1" => VideoCodec::Av1,
+        other => return Err(PyValueError::new_err(format!("unknown video codec {other:?}"))),
+    };
+    Ok(VideoExtractConfig {
+        codec,
+        payload_type,
+        cvo_extension_id,
+        reorder_window,
+        ..VideoExtractConfig::default()
+    })
+}
+
+fn buffers(segments: &[(Bound<'_, PyAny>, i64)]) -> PyResult<Vec<(ReadOnlyBytes, i64)>> {
+    segments
+        .iter()
+        .map(|(buf, offset)| Ok((ReadOnlyBytes::get(buf)?, *offset)))
+        .collect()
+}
+
+fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<VideoSegmentInput<'_>> {
+    held.iter()
+        .map(|(b, offset_ms)| VideoSegmentInput {
+            capture: b.as_slice(),
+            offset_ms: *offset_ms,
+        })
+        .collect()
+}
+
+/// The frames a video extraction would write, as `NumPy` columns on the output timeline.
+#[pyfunction]
+#[pyo3(signature = (segments, *, codec, payload_type=None, cvo_extension_id=None,
+                    reorder_window=128))]
+pub fn video_frames<'py>(
+    py: Python<'py>,
+    segments: Vec<(Bound<'py, PyAny>, i64)>,
+    codec: &str,
+    payload_type: Option<u8>,
+    cvo_extension_id: Option<u8>,
+    reorder_window: usize,
+) -> PyResult<(Bound<'py, PyDict>, VideoReport)> {
+    let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
+    let held = buffers(&segments)?;
+    let segs = inputs(&held);
+    let result = py.detach(|| core::video_frames(&segs, &cfg));
+    py.check_signals()?;
+    let (cols, report) = result.map_err(video_err)?;
+    let out = PyDict::new(py);
+    out.set_item("pts_90k", cols.pts_90k.into_pyarray(py))?;
+    out.set_item("keyframe", cols.keyframe.into_pyarray(py))?;
+    out.set_item("width", cols.width.into_pyarray(py))?;
+    out.set_item("height", cols.height.into_pyarray(py))?;
+    out.set_item("bytes", cols.bytes.into_pyarray(py))?;
+    Ok((out, VideoReport::from(report)))
+}
+
+/// Write one video track to `path`, remuxed, with `fill` frames ((pts_90k, data, keyframe),
+/// sorted) merged in by time.
+#[pyfunction]
+#[pyo3(signature = (segments, path, *, codec, container="auto", payload_type=None,
+                    cvo_extension_id=None, fill=Vec::new(), reorder_window=128))]
+#[allow(clippy::too_many_arguments)]
+pub fn extract_video(
+    py: Python<'_>,
+    segments: Vec<(Bound<'_, PyAny>, i64)>,
+    path: PathBuf,
+    codec: &str,
+    container: &str,
+    payload_type: Option<u8>,
+    cvo_extension_id: Option<u8>,
+    fill: Vec<(u64, Bound<'_, PyBytes>, bool)>,
+    reorder_window: usize,
+) -> PyResult<VideoReport> {
+    let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
+    let doc = match container {
+        "auto" => DocChoice::ByCodec,
+        "matroska" => DocChoice::Matroska,
+        "webm" => DocChoice::Webm,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown container {other:?} (auto, matroska, webm)"
+            )))
+        }
+    };
+    let held = buffers(&segments)?;
+    let segs = inputs(&held);
+    let fill_frames: Vec<FillFrame<'_>> = fill
+        .iter()
+        .map(|(pts, data, key)| FillFrame {
+            pts_90k: *pts,
+            data: data.as_bytes(),
+            keyframe: *key,
+        })
+        .collect();
+    let file = File::create(&path)
+        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
+    let result = py.detach(|| {
+        core::extract_video_filled(&segs, &cfg, &fill_frames, doc, BufWriter::new(file))
+    });
+    py.check_signals()?;
+    Ok(VideoReport::from(result.map_err(video_err)?))
+}
