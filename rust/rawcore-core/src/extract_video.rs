@@ -8,7 +8,9 @@
 
 use std::io::{Seek, Write};
 
+use crate::extract::OpusPackets;
 use crate::mux::matroska::{DocType, MatroskaWriter, TrackEntry};
+use crate::mux::MuxError;
 use crate::video::{
     assemble_segment, GapTracker, VideoCodec, VideoError, VideoEvent, VideoExtractConfig,
     VideoReport, VIDEO_CLOCK,
@@ -131,7 +133,8 @@ pub fn video_frames(
         cols.keyframe.push(f.keyframe);
         cols.width.push(size.0);
         cols.height.push(size.1);
-        cols.bytes.push(u32::try_from(f.data.len()).unwrap_or(u32::MAX));
+        cols.bytes
+            .push(u32::try_from(f.data.len()).unwrap_or(u32::MAX));
         Ok(())
     })?;
     if !any_packets {
@@ -169,12 +172,45 @@ pub enum DocChoice {
 
 /// [`extract_video`] with caller-made `fill` frames merged in by time (sorted by `pts_90k`) and
 /// the container family chosen by `doc`.
-#[allow(clippy::too_many_lines)] // survey, header and write passes read best together
 pub fn extract_video_filled<W: Write + Seek>(
     segments: &[VideoSegmentInput<'_>],
     cfg: &VideoExtractConfig,
     fill: &[FillFrame<'_>],
     doc: DocChoice,
+    out: W,
+) -> Result<VideoReport, VideoError> {
+    write_video(segments, cfg, fill, doc, None, out)
+}
+
+/// Audio to mux beside the video: the packets and where the audio's t=0 sits relative to the
+/// video's t=0 on the call's timeline (positive: audio starts later), in ns.
+#[derive(Debug, Clone, Copy)]
+pub struct AudioBeside<'a> {
+    /// The audio packets, already on their own exact timeline.
+    pub packets: &'a OpusPackets,
+    /// Audio t=0 minus video t=0, in ns.
+    pub offset_ns: i64,
+}
+
+/// Video and Opus audio of one participant in one Matroska file, interleaved by time. The
+/// earlier of the two starts at 0; the other is shifted by the offset the call timeline gives.
+pub fn extract_av<W: Write + Seek>(
+    segments: &[VideoSegmentInput<'_>],
+    cfg: &VideoExtractConfig,
+    fill: &[FillFrame<'_>],
+    audio: AudioBeside<'_>,
+    out: W,
+) -> Result<VideoReport, VideoError> {
+    write_video(segments, cfg, fill, DocChoice::Matroska, Some(audio), out)
+}
+
+#[allow(clippy::too_many_lines)] // survey, header and write passes read best together
+fn write_video<W: Write + Seek>(
+    segments: &[VideoSegmentInput<'_>],
+    cfg: &VideoExtractConfig,
+    fill: &[FillFrame<'_>],
+    doc: DocChoice,
+    audio: Option<AudioBeside<'_>>,
     out: W,
 ) -> Result<VideoReport, VideoError> {
     let order = segment_order(segments)?;
@@ -249,33 +285,66 @@ pub fn extract_video_filled<W: Write + Seek>(
         DocChoice::Matroska => DocType::Matroska,
         DocChoice::Webm => DocType::Webm,
     };
-    let mut writer = MatroskaWriter::new(out, doc_type, vec![track])?;
+    let mut tracks = vec![track];
+    if let Some(a) = audio {
+        tracks.push(TrackEntry::Opus(a.packets.head));
+    }
+    let mut writer = MatroskaWriter::new(out, doc_type, tracks)?;
+    // The earlier stream starts at 0; the later one is shifted by the timeline's offset.
+    let audio_shift = audio.map_or(0, |a| a.offset_ns.max(0).unsigned_abs());
+    let video_shift = audio.map_or(0, |a| a.offset_ns.min(0).unsigned_abs());
+    let mut audio_packets = audio.map(|a| a.packets.iter().peekable());
+    let mut audio_end = 0u64;
+    let mut write_audio_until = |writer: &mut MatroskaWriter<W>, t: Option<u64>| {
+        if let Some(it) = audio_packets.as_mut() {
+            while let Some((at, data)) =
+                it.next_if(|&(at, _)| t.map_or(true, |t| at + audio_shift <= t))
+            {
+                audio_end = audio_end.max(at + audio_shift);
+                writer.write_frame(1, at + audio_shift, data, true)?;
+            }
+        }
+        Ok::<(), MuxError>(())
+    };
     let mut gaps = GapTracker::default();
     let mut last_ns: Option<u64> = None;
     let mut end_pts = 0u64;
     let mut pending = fill.iter().peekable();
     let mut write = |writer: &mut MatroskaWriter<W>, pts: u64, data: &[u8], key: bool| {
         // Overlapping segments must not make the track go back in time.
-        let t = last_ns.map_or(ns(pts), |last| ns(pts).max(last));
-        last_ns = Some(t);
+        let t = last_ns.map_or(ns(pts), |last| ns(pts).max(last)) + video_shift;
+        last_ns = Some(t - video_shift);
         end_pts = end_pts.max(pts);
+        write_audio_until(writer, Some(t))?;
         writer.write_frame(0, t, data, key)
     };
     let (mut report, _) = each_output_frame(segments, cfg, &order, |pts, size, f| {
         while let Some(fill_frame) = pending.next_if(|ff| ff.pts_90k < pts) {
-            write(&mut writer, fill_frame.pts_90k, fill_frame.data, fill_frame.keyframe)?;
+            write(
+                &mut writer,
+                fill_frame.pts_90k,
+                fill_frame.data,
+                fill_frame.keyframe,
+            )?;
         }
         gaps.frame(pts, size);
         write(&mut writer, pts, f.data, f.keyframe)?;
         Ok(())
     })?;
     for fill_frame in pending {
-        write(&mut writer, fill_frame.pts_90k, fill_frame.data, fill_frame.keyframe)?;
+        write(
+            &mut writer,
+            fill_frame.pts_90k,
+            fill_frame.data,
+            fill_frame.keyframe,
+        )?;
     }
-    let interval = gaps.interval();
-    if let Some(interval) = interval {
-        writer.set_duration_ns(ns(end_pts + interval));
-    }
+    write_audio_until(&mut writer, None)?;
+    let video_end = gaps
+        .interval()
+        .map_or(0, |interval| ns(end_pts + interval) + video_shift);
+    let audio_tail = audio.map_or(0, |a| a.packets.last_end_ns() + audio_shift);
+    writer.set_duration_ns(video_end.max(audio_tail).max(audio_end));
     writer.finish()?;
     report.gaps = gaps.gaps;
     Ok(report)

@@ -31,8 +31,8 @@ pub use analyze::{
 pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
 pub use depacketize::{DepacketizeError, Depacketizer};
 pub use extract::{
-    decode_pcm, extract_opus, AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport,
-    AudioSegmentInput, ExtractError,
+    collect_opus, decode_pcm, extract_opus, AudioCodec, AudioContainer, AudioExtractConfig,
+    AudioExtractReport, AudioSegmentInput, ExtractError, OpusPackets,
 };
 pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 pub use mux::ogg::OggOpusWriter;
@@ -70,7 +70,7 @@ pub mod extract_video;
 pub use depacketize::h264::NalFormat;
 pub use depacketize::vp9::SpatialLayerPolicy;
 pub use extract_video::{
-    extract_video, extract_video_filled, video_frames, DocChoice, FillFrame, VideoFrameColumns,
-    VideoSegmentInput,
+    extract_av, extract_video, extract_video_filled, video_frames, AudioBeside, DocChoice,
+    FillFrame, VideoFrameColumns, VideoSegmentInput,
 };
 pub use video::{Rotation, VideoAssembler, VideoGap};

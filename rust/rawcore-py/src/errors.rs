@@ -47,3 +47,18 @@ pub fn video_err(e: VideoError) -> PyErr {
         VideoError::Mux(_) | VideoError::Stopped { .. } => RawcoreError::new_err(msg),
     }
 }
+
+/// A core error carried out of a GIL-free section, converted to Python once back.
+pub enum CoreError {
+    Extract(ExtractError),
+    Video(VideoError),
+}
+
+impl From<CoreError> for PyErr {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Extract(e) => extract_err(e),
+            CoreError::Video(e) => video_err(e),
+        }
+    }
+}

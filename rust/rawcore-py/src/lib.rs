@@ -89,6 +89,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<extract::AudioReport>()?;
     m.add_function(wrap_pyfunction!(video::video_frames, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;
+    m.add_function(wrap_pyfunction!(video::extract_av, m)?)?;
     m.add_class::<video::VideoReport>()?;
     types::register(m)?;
     Ok(())

@@ -12,7 +12,7 @@ use rawcore_core as core;
 use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSegmentInput};
 
 use crate::buffer::ReadOnlyBytes;
-use crate::errors::{video_err, OutputError};
+use crate::errors::{video_err, CoreError, OutputError};
 
 /// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
 #[pyclass(frozen, get_all, module = "rawcore._core")]
@@ -104,7 +104,11 @@ fn config(
         "vp9" => VideoCodec::Vp9,
         "h264" => VideoCodec::H264,
         "av1" => VideoCodec::Av1,
-        other => return Err(PyValueError::new_err(format!("unknown video codec {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown video codec {other:?}"
+            )))
+        }
     };
     Ok(VideoExtractConfig {
         codec,
@@ -158,7 +162,7 @@ pub fn video_frames<'py>(
     Ok((out, VideoReport::from(report)))
 }
 
-/// Write one video track to `path`, remuxed, with `fill` frames ((pts_90k, data, keyframe),
+/// Write one video track to `path`, remuxed, with `fill` frames (`(pts_90k, data, keyframe)`,
 /// sorted) merged in by time.
 #[pyfunction]
 #[pyo3(signature = (segments, path, *, codec, container="auto", payload_type=None,
@@ -196,11 +200,90 @@ pub fn extract_video(
             keyframe: *key,
         })
         .collect();
-    let file = File::create(&path)
+    let out_file = File::create(&path)
         .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
     let result = py.detach(|| {
-        core::extract_video_filled(&segs, &cfg, &fill_frames, doc, BufWriter::new(file))
+        core::extract_video_filled(&segs, &cfg, &fill_frames, doc, BufWriter::new(out_file))
     });
     py.check_signals()?;
     Ok(VideoReport::from(result.map_err(video_err)?))
+}
+
+/// Video and Opus audio of one participant in one Matroska file, interleaved by time.
+/// `audio_offset_ms` is the audio's t=0 minus the video's t=0 on the call timeline.
+#[pyfunction]
+#[pyo3(signature = (video_segments, audio_segments, path, *, video_codec, audio_offset_ms,
+                    video_payload_type=None, audio_payload_type=None, cvo_extension_id=None,
+                    fill=Vec::new(), fill_gaps=true, fix_dtx=true, reorder_window=128))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+pub fn extract_av(
+    py: Python<'_>,
+    video_segments: Vec<(Bound<'_, PyAny>, i64)>,
+    audio_segments: Vec<(Bound<'_, PyAny>, i64)>,
+    path: PathBuf,
+    video_codec: &str,
+    audio_offset_ms: f64,
+    video_payload_type: Option<u8>,
+    audio_payload_type: Option<u8>,
+    cvo_extension_id: Option<u8>,
+    fill: Vec<(u64, Bound<'_, PyBytes>, bool)>,
+    fill_gaps: bool,
+    fix_dtx: bool,
+    reorder_window: usize,
+) -> PyResult<(VideoReport, crate::extract::AudioReport)> {
+    let vcfg = config(
+        video_codec,
+        video_payload_type,
+        cvo_extension_id,
+        reorder_window,
+    )?;
+    let acfg = core::AudioExtractConfig {
+        payload_type: audio_payload_type,
+        codec: core::AudioCodec::Opus,
+        channels: 2,
+        fill_gaps,
+        fix_dtx,
+        container: core::AudioContainer::Matroska,
+        reorder_window: 512,
+    };
+    if !audio_offset_ms.is_finite() {
+        return Err(PyValueError::new_err("audio_offset_ms must be finite"));
+    }
+    let vheld = buffers(&video_segments)?;
+    let aheld = buffers(&audio_segments)?;
+    let vsegs = inputs(&vheld);
+    let asegs: Vec<core::AudioSegmentInput<'_>> = aheld
+        .iter()
+        .map(|(b, offset_ms)| core::AudioSegmentInput {
+            capture: b.as_slice(),
+            offset_ms: *offset_ms,
+        })
+        .collect();
+    let fill_frames: Vec<FillFrame<'_>> = fill
+        .iter()
+        .map(|(pts, data, key)| FillFrame {
+            pts_90k: *pts,
+            data: data.as_bytes(),
+            keyframe: *key,
+        })
+        .collect();
+    let out_file = File::create(&path)
+        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
+    let offset_ns = (audio_offset_ms * 1e6).round() as i64;
+    let result = py.detach(|| {
+        let (packets, areport) = core::collect_opus(&asegs, &acfg).map_err(CoreError::Extract)?;
+        let beside = core::AudioBeside {
+            packets: &packets,
+            offset_ns,
+        };
+        let vreport = core::extract_av(&vsegs, &vcfg, &fill_frames, beside, BufWriter::new(out_file))
+            .map_err(CoreError::Video)?;
+        Ok::<_, CoreError>((vreport, areport))
+    });
+    py.check_signals()?;
+    let (vreport, areport) = result.map_err(PyErr::from)?;
+    Ok((
+        VideoReport::from(vreport),
+        crate::extract::AudioReport::from(areport),
+    ))
 }
