@@ -266,6 +266,6 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
 
 
 def test_later_commands_are_not_stubbed() -> None:
-    rc, _, err = rawcore("mux-av", "--input-file", "x.zip", "--output", "out")
+    rc, _, err = rawcore("mix-audio", "--input-file", "x.zip", "--output", "out")
     assert rc == ExitCode.USAGE
     assert "invalid choice" in err

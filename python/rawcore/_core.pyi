@@ -16,9 +16,11 @@ from typing_extensions import Buffer
 __all__ = [
     "AudioReport",
     "CaptureReport",
+    "ClockFit",
     "ExtMap",
     "FileHeader",
     "MediaDescription",
+    "OffsetFit",
     "RtpMap",
     "Sdp",
     "SenderReport",
@@ -29,7 +31,10 @@ __all__ = [
     "capture_columns",
     "decode_pcm",
     "extract_audio",
+    "extract_av",
     "extract_video",
+    "fit_offset",
+    "fit_sender_clock",
     "parse_sdp",
     "video_frames",
 ]
@@ -414,3 +419,81 @@ def extract_video(
     from the first keyframe on, at their exact RTP times plus segment offsets. `container`:
     auto (WebM for VP8/VP9/AV1, Matroska for H.264), matroska or webm. `fill` frames
     ((pts at 90 kHz, data, keyframe), sorted) are merged in by time."""
+
+def extract_av(
+    video_segments: Sequence[tuple[Buffer, int]],
+    audio_segments: Sequence[tuple[Buffer, int]],
+    path: str | os.PathLike[str],
+    *,
+    video_codec: str,
+    audio_offset_ms: float,
+    video_payload_type: int | None = None,
+    audio_payload_type: int | None = None,
+    cvo_extension_id: int | None = None,
+    fill: Sequence[tuple[int, bytes, bool]] = ...,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    reorder_window: int = 128,
+) -> tuple[VideoReport, AudioReport]:
+    """Video and Opus audio of one participant in one Matroska file, interleaved by time.
+    `audio_offset_ms` is the audio's t=0 minus the video's t=0 on the call timeline; the
+    earlier stream starts at 0."""
+
+@final
+class ClockFit:
+    """A stream's sender clock fitted to its Sender Reports: `a + b * (rtp - rtp0)` ms."""
+
+    @property
+    def rtp0(self) -> int: ...
+    @property
+    def a(self) -> float: ...
+    @property
+    def b(self) -> float: ...
+    @property
+    def nominal_b(self) -> float: ...
+    @property
+    def points(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def max_residual_ms(self) -> float: ...
+    @property
+    def slope_ppm(self) -> float: ...
+    @property
+    def clamped(self) -> bool: ...
+    def sender_ms(self, rtp: int) -> float: ...
+    def sender_ms_array(self, rtp: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]: ...
+
+@final
+class OffsetFit:
+    """Recorder minus sender clock over time: `c + d * (sender_ms - t0)`."""
+
+    @property
+    def c(self) -> float: ...
+    @property
+    def d(self) -> float: ...
+    @property
+    def t0(self) -> float: ...
+    @property
+    def windows(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def residual_ms(self) -> float: ...
+    @property
+    def drift_ppm(self) -> float: ...
+    @property
+    def clamped(self) -> bool: ...
+    def offset_ms(self, sender_ms: float) -> float: ...
+    def recorder_ms(self, sender_ms: float) -> float: ...
+
+def fit_sender_clock(
+    rtp: npt.NDArray[np.int64], sender_ms: npt.NDArray[np.float64], clock_rate: int
+) -> ClockFit:
+    """Robust line fit of Sender Reports (extended RTP, sender Unix ms); `InputError` when
+    there is nothing to fit."""
+
+def fit_offset(
+    sender_ms: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.float64], window_ms: float
+) -> OffsetFit:
+    """The lower envelope of `arrival_ms - sender_ms` (window minima, robust line)."""

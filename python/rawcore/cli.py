@@ -24,6 +24,7 @@ from rawcore.errors import (
 )
 from rawcore.extract import AUDIO_FORMATS, Selection, extract_audio
 from rawcore.model import Recording, Track, open_recording
+from rawcore.mux import MEDIA, mux_av
 from rawcore.output import ManifestEntry
 from rawcore.video import VIDEO_FORMATS, extract_video
 
@@ -163,6 +164,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="one continuous file per participant across sessions and rejoins",
     )
     ev.set_defaults(func=cmd_extract_video)
+
+    mx = sub.add_parser(
+        "mux-av",
+        help="combine each participant's audio and video, lip-synced, in one file",
+        description=(
+            "Write one Matroska file per session (or per participant with --stitch) with its "
+            "video and audio placed on the call timeline: Sender Reports give lip sync."
+        ),
+    )
+    _add_input(mx)
+    _add_output(mx)
+    _add_filters(mx)
+    mx.add_argument(
+        "--media",
+        choices=list(MEDIA),
+        default="both",
+        help="user (camera/mic), display (screen share) or both (default)",
+    )
+    mx.add_argument(
+        "--fill-gaps",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="fill gaps with black frames and silence (default: true)",
+    )
+    mx.add_argument(
+        "--fix-dtx",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="fill DTX silences (default: true)",
+    )
+    mx.add_argument(
+        "--stitch",
+        action="store_true",
+        help="one continuous file per participant across sessions and rejoins",
+    )
+    mx.set_defaults(func=cmd_mux_av)
     return parser
 
 
@@ -221,6 +264,20 @@ def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:
         fill_gaps=args.fill_gaps,
         stitch=args.stitch,
         on_done=_progress_printer("writing video"),
+    )
+    return _report_outputs(entries, warnings, args.quiet)
+
+
+def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
+    entries, warnings = mux_av(
+        rec,
+        args.output,
+        selection=_selection(args, rec),
+        media=args.media,
+        fill_gaps=args.fill_gaps,
+        fix_dtx=args.fix_dtx,
+        stitch=args.stitch,
+        on_done=_progress_printer("muxing"),
     )
     return _report_outputs(entries, warnings, args.quiet)
 

@@ -71,18 +71,36 @@ def _call_start_ms(rec: Recording) -> int:
     return rec.call_start_unix_ms or rec.start_unix_ms or 0
 
 
-def _placed(tracks: Sequence[Track]) -> tuple[tuple[tuple[Segment, int], ...], int | None]:
-    """Segments in time order with their offsets from the earliest start (wall clock)."""
+def _placed(
+    tracks: Sequence[Track], start_of: Callable[[Segment], float | None]
+) -> tuple[tuple[tuple[Segment, int], ...], int | None]:
+    """Segments in time order with their offsets (ms) from the earliest start on the call's
+    timeline, and that earliest start (Unix ms)."""
+    starts = {s.capture: start_of(s) for t in tracks for s in t.segments}
     segments = sorted(
         (s for t in tracks for s in t.segments),
-        key=lambda s: (s.start_unix_ms is None, s.start_unix_ms or 0, s.capture),
+        key=lambda s: (starts[s.capture] is None, starts[s.capture] or 0, s.capture),
     )
-    starts = [s.start_unix_ms for s in segments if s.start_unix_ms is not None]
-    t0 = min(starts) if starts else None
-    placed = tuple(
-        (s, 0 if t0 is None or s.start_unix_ms is None else s.start_unix_ms - t0) for s in segments
-    )
-    return placed, t0
+    known = [v for v in starts.values() if v is not None]
+    t0 = min(known) if known else None
+    placed = []
+    for s in segments:
+        start = starts[s.capture]
+        placed.append((s, 0 if t0 is None or start is None else round(start - t0)))
+    return tuple(placed), None if t0 is None else round(t0)
+
+
+def segment_start(rec: Recording) -> Callable[[Segment], float | None]:
+    """Each segment's start on the call timeline (falling back to the model's time)."""
+    from rawcore.timeline import timeline_of
+
+    timeline = timeline_of(rec)
+
+    def start(seg: Segment) -> float | None:
+        placed = timeline.start(seg)
+        return placed if placed is not None else seg.start_unix_ms
+
+    return start
 
 
 def plan_outputs(
@@ -121,6 +139,7 @@ def plan_outputs(
     call_type = safe_component(rec.call_type, fallback="call")
     call_id = safe_component(rec.call_id, fallback="unknown")
     start_ms = _call_start_ms(rec)
+    start_of = segment_start(rec)
     stems: list[tuple[str, tuple[str, str | None, bool, str], list[Track]]] = []
     per_stem: dict[str, int] = {}
     for key, group in groups.items():
@@ -137,7 +156,7 @@ def plan_outputs(
         name = stem
         if per_stem[stem] > 1:  # several tracks of a kind in one session: keep every one
             name = f"{stem}_{safe_component(group[0].track_id)}"
-        segments, t0 = _placed(group)
+        segments, t0 = _placed(group, start_of)
         jobs.append(
             OutputJob(
                 name=f"{name}.{ext}",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from rawcore import _core
 from rawcore.archive import Archive, Limits, open_archive
@@ -197,6 +197,8 @@ class Recording:
     metadata_source: Literal["metadata", "inferred", "mixed"]
     warnings: list[str] = field(default_factory=list)
     archive: Archive | None = field(default=None, repr=False)
+    #: The call timeline, fitted on first use (`rawcore.timeline.timeline_of`).
+    timeline_cache: Any = field(default=None, repr=False)
 
     @property
     def sessions(self) -> tuple[Session, ...]:

@@ -127,6 +127,8 @@ class ManifestEntry:
     fill_frames: int | None = None
     gaps_filled_ms: int | None = None
     gaps_unfilled_ms: int | None = None
+    # A/V outputs only: audio t=0 minus video t=0 on the call timeline.
+    av_offset_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in _ALWAYS}

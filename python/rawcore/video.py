@@ -142,14 +142,55 @@ def _cvo_id(rec: Recording, job: OutputJob) -> int | None:
     return None
 
 
+def video_options(rec: Recording, job: OutputJob) -> dict[str, Any]:
+    """The core's options for a job's video: codec, payload type, orientation extension."""
+    pts_types = {s.payload_type for s, _ in job.segments if s.payload_type is not None}
+    return {
+        "codec": job.codec,
+        "payload_type": pts_types.pop() if len(pts_types) == 1 else None,
+        "cvo_extension_id": _cvo_id(rec, job),
+    }
+
+
+@dataclass
+class FillPlan:
+    """The frame columns of a video job and the black frames that fill its gaps."""
+
+    cols: dict[str, np.ndarray[Any, Any]]
+    fills: list[Fill]
+    frames: list[tuple[int, bytes, bool]]
+    unfilled_ms: int
+
+
+def prepare_fill(
+    job: OutputJob, inputs: Sequence[tuple[Any, int]], options: dict[str, Any], fill_gaps: bool
+) -> FillPlan:
+    """Survey the frames (one fast pass in the core) and encode the black fills."""
+    cols, survey = _core.video_frames(inputs, **options)
+    if survey.frames_emitted == 0:
+        raise InputError(
+            f"{job.name}: no decodable video frame ({survey.frames_incomplete} incomplete, "
+            f"{survey.frames_undecodable} without a keyframe)"
+        )
+    fills, unfilled_ms = plan_fills(cols) if fill_gaps else ([], 0)
+    frames: list[tuple[int, bytes, bool]] = []
+    for fill in fills:
+        try:
+            frames.extend(encode_black(job.codec, fill))
+        except (av_errors(), ValueError) as exc:
+            raise RawcoreError(
+                f"{job.name}: cannot encode a {fill.width}x{fill.height} black fill ({exc})"
+            ) from None
+    frames.sort(key=lambda f: f[0])
+    return FillPlan(cols, fills, frames, unfilled_ms)
+
+
 def _run_job(
     rec: Recording, job: OutputJob, out_dir: Path, fmt: VideoFormat, fill_gaps: bool
 ) -> ManifestEntry:
     archive = rec.archive
     if archive is None:
         raise RawcoreError("the recording is closed")
-    pts_types = {s.payload_type for s, _ in job.segments if s.payload_type is not None}
-    payload_type = pts_types.pop() if len(pts_types) == 1 else None
     container = "webm" if fmt == "webm" else "matroska"
     if container == "webm" and job.codec == "h264":
         raise InputError(f"{job.name}: WebM cannot hold H.264 video; use --format mkv")
@@ -158,40 +199,13 @@ def _run_job(
             (stack.enter_context(archive.open_buffer(seg.capture)), offset)
             for seg, offset in job.segments
         ]
-        options: dict[str, Any] = {
-            "codec": job.codec,
-            "payload_type": payload_type,
-            "cvo_extension_id": _cvo_id(rec, job),
-        }
-        cols, survey = _core.video_frames(inputs, **options)
-        if survey.frames_emitted == 0:
-            raise InputError(
-                f"{job.name}: no decodable video frame ({survey.frames_incomplete} incomplete, "
-                f"{survey.frames_undecodable} without a keyframe)"
-            )
-        fills, unfilled_ms = plan_fills(cols) if fill_gaps else ([], 0)
-        fill_frames: list[tuple[int, bytes, bool]] = []
-        for fill in fills:
-            try:
-                fill_frames.extend(encode_black(job.codec, fill))
-            except (av_errors(), ValueError) as exc:
-                raise RawcoreError(
-                    f"{job.name}: cannot encode a {fill.width}x{fill.height} black fill ({exc})"
-                ) from None
-        fill_frames.sort(key=lambda f: f[0])
+        options = video_options(rec, job)
+        prep = prepare_fill(job, inputs, options, fill_gaps)
         with atomic_path(out_dir, job.name) as tmp:
             report = _core.extract_video(
-                inputs, str(tmp), container=container, fill=fill_frames, **options
+                inputs, str(tmp), container=container, fill=prep.frames, **options
             )
         path = out_dir / job.name
-    if not fill_gaps:  # every gap the core saw is left as it is
-        unfilled_ms = sum(int(e - s) for s, e, _, _ in report.gaps) * 1000 // CLOCK
-    width, height = report.max_size or (0, 0)
-    duration_ms = 0
-    if report.last_pts_90k is not None:
-        pts = cols["pts_90k"]
-        interval = int(np.median(np.diff(pts))) if len(pts) > 1 else 0
-        duration_ms = (int(pts[-1]) + interval) * 1000 // CLOCK if len(pts) else 0
     return ManifestEntry(
         path=path.relative_to(out_dir).as_posix(),
         kind="video",
@@ -201,30 +215,45 @@ def _run_job(
         codec=job.codec,
         container=container,
         start_unix_ms=job.start_unix_ms,
-        duration_ms=duration_ms,
         bytes=path.stat().st_size,
-        packets=int(report.packets_in),
-        packets_lost=int(report.packets_lost),
-        duplicates=int(report.duplicates),
-        late_packets=int(report.late),
-        malformed_packets=int(report.refused_packetizations),
         screenshare=job.screenshare,
         stitched=job.stitched,
-        warnings=list(report.warnings),
-        width=int(width),
-        height=int(height),
-        frames=int(report.frames_emitted) + len(fill_frames),
-        keyframes=int(report.keyframes_emitted) + sum(1 for f in fill_frames if f[2]),
-        frames_dropped=int(report.frames_undecodable),
-        frames_incomplete=int(report.frames_incomplete),
-        keyframe_waits=int(report.keyframe_waits),
-        keyframe_wait_ms=round(report.keyframe_wait_ms),
-        resolution_changes=[[p * 1000 // CLOCK, w, h] for p, w, h in report.resolution_changes],
-        rotation_changes=[[p * 1000 // CLOCK, d, int(f)] for p, d, f in report.rotation_changes],
-        fill_frames=len(fill_frames),
-        gaps_filled_ms=sum(f.end - f.start for f in fills) * 1000 // CLOCK,
-        gaps_unfilled_ms=unfilled_ms,
+        **video_fields(report, prep, fill_gaps),
     )
+
+
+def video_fields(report: Any, prep: FillPlan, fill_gaps: bool) -> dict[str, Any]:
+    """The manifest fields of a video output, from the core's report and the fill plan."""
+    unfilled_ms = prep.unfilled_ms
+    if not fill_gaps:  # every gap the core saw is left as it is
+        unfilled_ms = sum(int(e - s) for s, e, _, _ in report.gaps) * 1000 // CLOCK
+    width, height = report.max_size or (0, 0)
+    pts = prep.cols["pts_90k"]
+    interval = int(np.median(np.diff(pts))) if len(pts) > 1 else 0
+    duration_ms = (int(pts[-1]) + interval) * 1000 // CLOCK if len(pts) else 0
+    frames = prep.frames
+    return {
+        "duration_ms": duration_ms,
+        "packets": int(report.packets_in),
+        "packets_lost": int(report.packets_lost),
+        "duplicates": int(report.duplicates),
+        "late_packets": int(report.late),
+        "malformed_packets": int(report.refused_packetizations),
+        "warnings": list(report.warnings),
+        "width": int(width),
+        "height": int(height),
+        "frames": int(report.frames_emitted) + len(frames),
+        "keyframes": int(report.keyframes_emitted) + sum(1 for f in frames if f[2]),
+        "frames_dropped": int(report.frames_undecodable),
+        "frames_incomplete": int(report.frames_incomplete),
+        "keyframe_waits": int(report.keyframe_waits),
+        "keyframe_wait_ms": round(report.keyframe_wait_ms),
+        "resolution_changes": [[p * 1000 // CLOCK, w, h] for p, w, h in report.resolution_changes],
+        "rotation_changes": [[p * 1000 // CLOCK, d, int(f)] for p, d, f in report.rotation_changes],
+        "fill_frames": len(frames),
+        "gaps_filled_ms": sum(f.end - f.start for f in prep.fills) * 1000 // CLOCK,
+        "gaps_unfilled_ms": unfilled_ms,
+    }
 
 
 def extract_video(

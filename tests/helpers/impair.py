@@ -85,7 +85,8 @@ def schedule(
     `extra_delay_ms` plus a uniform 0..`jitter_ms` delay (enough jitter reorders packets by
     itself). Each packet is lost with probability `loss`, duplicated (the copy arriving 0-5 ms
     later) with probability `duplicate`, and each adjacent pair of arrivals swaps places with
-    probability `reorder` (arrival times stay monotonic; the packets trade places).
+    probability `reorder` (the earlier-sent packet is held up to the later one's arrival time, so
+    arrivals stay causal and monotonic).
     """
     if not packets:
         return Scheduled([], ImpairmentStats(0, 0, 0, 0, (), (), (0, start_offset_ms)))
@@ -108,17 +109,21 @@ def schedule(
             arrivals.append((at + rng.randint(0, 5), 2 * i + 1, data))
     arrivals.sort(key=lambda a: (a[0], a[1]))
     datas = [a[2] for a in arrivals]
+    times = [a[0] for a in arrivals]
     swaps = 0
     if reorder > 0:
         i = 0
         while i + 1 < len(datas):
             if rng.random() < reorder and datas[i] != datas[i + 1]:
+                # The earlier packet is held up behind the later one (never the later one
+                # arriving before it was sent): both arrive at the later time.
                 datas[i], datas[i + 1] = datas[i + 1], datas[i]
+                times[i] = times[i + 1]
                 swaps += 1
                 i += 2
             else:
                 i += 1
-    captured = [CapturedPacket(a[0], d) for a, d in zip(arrivals, datas, strict=True)]
+    captured = [CapturedPacket(t, d) for t, d in zip(times, datas, strict=True)]
     stats = ImpairmentStats(
         sent=len(packets),
         lost=len(lost_seqs),

@@ -74,3 +74,8 @@ pub use extract_video::{
     FillFrame, VideoFrameColumns, VideoSegmentInput,
 };
 pub use video::{Rotation, VideoAssembler, VideoGap};
+pub mod timeline;
+pub use timeline::{
+    fit_offset, fit_sender_clock, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit, Placement,
+    SrPoint, TimelineError,
+};

@@ -11,6 +11,7 @@
 mod buffer;
 mod errors;
 mod extract;
+mod timeline;
 mod types;
 mod video;
 
@@ -91,6 +92,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_av, m)?)?;
     m.add_class::<video::VideoReport>()?;
+    m.add_function(wrap_pyfunction!(timeline::fit_sender_clock, m)?)?;
+    m.add_function(wrap_pyfunction!(timeline::fit_offset, m)?)?;
+    m.add_class::<timeline::ClockFit>()?;
+    m.add_class::<timeline::OffsetFit>()?;
     types::register(m)?;
     Ok(())
 }

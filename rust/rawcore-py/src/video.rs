@@ -276,8 +276,14 @@ pub fn extract_av(
             packets: &packets,
             offset_ns,
         };
-        let vreport = core::extract_av(&vsegs, &vcfg, &fill_frames, beside, BufWriter::new(out_file))
-            .map_err(CoreError::Video)?;
+        let vreport = core::extract_av(
+            &vsegs,
+            &vcfg,
+            &fill_frames,
+            beside,
+            BufWriter::new(out_file),
+        )
+        .map_err(CoreError::Video)?;
         Ok::<_, CoreError>((vreport, areport))
     });
     py.check_signals()?;
