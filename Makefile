@@ -70,5 +70,10 @@ bench: build
 	$(BIN)/python -m pytest benches --benchmark-enable --benchmark-only -q
 	$(BIN)/python benches/peers.py --minutes 60
 
+# Every cargo-fuzz target for FUZZ_SECONDS each (seed corpora made from the test helpers).
+FUZZ_SECONDS ?= 60
+fuzz: build
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
 	rm -rf $(VENV) target .pytest_cache .benchmarks
