@@ -40,13 +40,12 @@ demo: build
 	$(BIN)/rawcore list-tracks --input-file $(SAMPLE) --format json --track-type audio \
 	  | $(BIN)/python -c 'import json,sys; d=json.load(sys.stdin); t=d["tracks"][0]; t.pop("segments"); print(json.dumps(t, indent=2))'
 	@echo
-	@echo "== rawcore extract-audio / extract-video --output $(DEMO_OUT)"
+	@echo "== rawcore process-all --input-file $(SAMPLE) --output $(DEMO_OUT)"
 	rm -rf $(DEMO_OUT)
-	$(BIN)/rawcore extract-audio --input-file $(SAMPLE) --output $(DEMO_OUT)
-	$(BIN)/rawcore extract-audio --input-file $(SAMPLE) --output $(DEMO_OUT) --stitch --user-id user_1
-	$(BIN)/rawcore extract-video --input-file $(SAMPLE) --output $(DEMO_OUT)
+	$(BIN)/rawcore process-all --input-file $(SAMPLE) --output $(DEMO_OUT)
 	@echo; echo "== $(DEMO_OUT)/manifest.json"
 	$(BIN)/python scripts/show_manifest.py $(DEMO_OUT)/manifest.json
+	@echo; echo "QA report: $(DEMO_OUT)/qa_report.json and $(DEMO_OUT)/qa_timeline.png"
 
 test-rust:
 	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)

@@ -5,7 +5,13 @@ import sys
 
 doc = json.load(open(sys.argv[1]))
 for o in doc["outputs"]:
-    extra = f"{o['frames']} frames {o['width']}x{o['height']}" if o["kind"] == "video" else (
-        f"dtx {o['dtx_filled_ms']} ms, loss {o['loss_filled_ms']} ms, pause {o['pause_filled_ms']} ms"
-    )
-    print(f"{o['kind']:5} {o['codec']:5} {o['duration_ms']:>6} ms  {extra:34}  {o['path']}")
+    if o["kind"] in ("video", "av") and "frames" in o:
+        extra = f"{o['frames']} frames {o['width']}x{o['height']}"
+    elif o["kind"] == "mix":
+        extra = f"{o['sample_rate']} Hz mix of {len(o['track_ids'])} tracks"
+    else:
+        extra = (
+            f"dtx {o['dtx_filled_ms']} ms, loss {o['loss_filled_ms']} ms, "
+            f"pause {o['pause_filled_ms']} ms"
+        )
+    print(f"{o['kind']:5} {o['codec']:9} {o['duration_ms']:>6} ms  {extra:34}  {o['path']}")

@@ -265,7 +265,7 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert "Traceback" not in err
 
 
-def test_later_commands_are_not_stubbed() -> None:
-    rc, _, err = rawcore("mix-audio", "--input-file", "x.zip", "--output", "out")
+def test_unknown_commands_are_usage_errors() -> None:
+    rc, _, err = rawcore("render-video", "--input-file", "x.zip", "--output", "out")
     assert rc == ExitCode.USAGE
     assert "invalid choice" in err

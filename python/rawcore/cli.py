@@ -26,6 +26,7 @@ from rawcore.extract import AUDIO_FORMATS, Selection, extract_audio
 from rawcore.model import Recording, Track, open_recording
 from rawcore.mux import MEDIA, mux_av
 from rawcore.output import ManifestEntry
+from rawcore.process import MIX_FORMATS, mix_recording, process_all
 from rawcore.video import VIDEO_FORMATS, extract_video
 
 LIST_TRACKS_SCHEMA = "rawcore.list-tracks/1"
@@ -206,7 +207,88 @@ def build_parser() -> argparse.ArgumentParser:
         help="one continuous file per participant across sessions and rejoins",
     )
     mx.set_defaults(func=cmd_mux_av)
+
+    ma = sub.add_parser(
+        "mix-audio",
+        help="mix every participant's audio into one file on the call's clock",
+        description=(
+            "Decode every participant, place each on the call timeline, sum with headroom and "
+            "a limiter (never clipping) and encode: "
+            "composite_{callType}_{callId}_audio_{callStartMs}.mp3 by default."
+        ),
+    )
+    _add_input(ma)
+    _add_output(ma)
+    _add_filters(ma)
+    _add_mix_options(ma)
+    ma.set_defaults(func=cmd_mix_audio)
+
+    pa = sub.add_parser(
+        "process-all",
+        help="audio, video, muxed and mixed outputs, manifest and QA report in one run",
+        description="Run extract-audio, extract-video, mux-av and mix-audio into one folder.",
+    )
+    _add_input(pa)
+    _add_output(pa)
+    _add_filters(pa)
+    pa.add_argument(
+        "--fill-gaps",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="fill gaps with silence and black frames (default: true)",
+    )
+    pa.add_argument(
+        "--fix-dtx",
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help="fill DTX silences (default: true)",
+    )
+    _add_mix_options(pa)
+    pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
+    pa.set_defaults(func=cmd_process_all)
     return parser
+
+
+def _add_mix_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format" if p.prog.endswith("mix-audio") else "--mix-format",
+        dest="mix_format",
+        choices=list(MIX_FORMATS),
+        default="mp3",
+        help="mixed audio format: mp3 (default), opus, m4a, flac, wav",
+    )
+    p.add_argument(
+        "--gain",
+        action="append",
+        default=[],
+        metavar="USER=DB",
+        help="per-participant gain in dB, e.g. --gain user_2=-6 (repeatable)",
+    )
+    p.add_argument(
+        "--normalize",
+        action="store_true",
+        help="bring every participant to -23 LUFS (EBU R128) before mixing",
+    )
+
+
+def _gains(items: Sequence[str]) -> dict[str, float]:
+    gains = {}
+    for item in items:
+        user, sep, value = item.rpartition("=")
+        try:
+            if not sep or not user:
+                raise ValueError
+            gains[user] = float(value)
+        except ValueError:
+            raise InputError(f"--gain {item!r}: expected USER=DB, e.g. user_2=-6") from None
+    return gains
 
 
 def _flag(text: str) -> bool:
@@ -279,6 +361,51 @@ def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
         stitch=args.stitch,
         on_done=_progress_printer("muxing"),
     )
+    return _report_outputs(entries, warnings, args.quiet)
+
+
+def cmd_mix_audio(args: argparse.Namespace, rec: Recording) -> int:
+    entries, warnings = mix_recording(
+        rec,
+        args.output,
+        selection=_selection(args, rec),
+        fmt=args.mix_format,
+        gains=_gains(args.gain),
+        normalize=args.normalize,
+    )
+    return _report_outputs(entries, warnings, args.quiet)
+
+
+def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
+    tty = sys.stderr.isatty()
+
+    def stage(name: str) -> None:
+        if tty:
+            sys.stderr.write(f"\rprocess-all: {name}\x1b[K")
+            sys.stderr.flush()
+
+    entries, warnings, summary = process_all(
+        rec,
+        args.output,
+        selection=_selection(args, rec),
+        fill_gaps=args.fill_gaps,
+        fix_dtx=args.fix_dtx,
+        mix_format=args.mix_format,
+        gains=_gains(args.gain),
+        normalize=args.normalize,
+        qa=not args.no_qa,
+        on_stage=stage,
+    )
+    if tty:
+        sys.stderr.write("\r\x1b[K")
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        code = ExitCode.PARTIAL if any(w.endswith("; not written") for w in warnings) else 0
+        if not args.quiet:
+            for warning in warnings:
+                print(f"rawcore: warning: {warning}", file=sys.stderr)
+        return code
     return _report_outputs(entries, warnings, args.quiet)
 
 

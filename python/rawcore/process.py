@@ -1,0 +1,167 @@
+"""mix-audio and process-all: whole-call outputs built from the per-track ones.
+
+mix-audio extracts every participant's timeline-exact audio (into a private folder it removes
+afterwards) and mixes it on the call's wall clock; process-all writes audio, video, muxed and
+mixed outputs into one folder in one run, mixing from the audio files it has just written, and
+leaves the QA report beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rawcore.errors import InputError, OutputError
+from rawcore.extract import Selection, call_json, extract_audio
+from rawcore.mix import MixFormat, MixInput, mix_audio, mixed_name
+from rawcore.model import Recording
+from rawcore.mux import mux_av
+from rawcore.output import ManifestEntry, prepare_output_dir, write_manifest
+from rawcore.qa import write_qa_report
+from rawcore.video import extract_video
+
+MIX_FORMATS: tuple[MixFormat, ...] = ("mp3", "opus", "m4a", "flac", "wav")
+
+
+def _mix_entries(
+    rec: Recording,
+    audio: Sequence[ManifestEntry],
+    audio_dir: Path,
+    out_dir: Path,
+    *,
+    fmt: MixFormat,
+    gains: Mapping[str, float],
+    normalize: bool,
+) -> ManifestEntry:
+    inputs = [
+        MixInput(
+            path=audio_dir / e.path,
+            start_unix_ms=float(e.start_unix_ms),
+            label=e.user_id or "unknown",
+            gain_db=gains.get(e.user_id or "", 0.0),
+        )
+        for e in audio
+        if e.start_unix_ms is not None and e.kind == "audio" and not e.stitched
+    ]
+    if not inputs:
+        raise InputError("no audio to mix")
+    unknown = sorted(set(gains) - {i.label for i in inputs})
+    if unknown:
+        raise InputError(f"--gain names users without audio: {', '.join(unknown)}")
+    start = rec.start_unix_ms
+    call_start = rec.call_start_unix_ms or start or 0
+    name = mixed_name(rec.call_type, rec.call_id, call_start, fmt)
+    report = mix_audio(
+        inputs,
+        out_dir / name,
+        fmt=fmt,
+        normalize=normalize,
+        start_unix_ms=None
+        if start is None
+        else float(min(start, min(i.start_unix_ms for i in inputs))),
+    )
+    mix_start = start if start is not None else round(min(i.start_unix_ms for i in inputs))
+    return ManifestEntry(
+        path=name,
+        kind="mix",
+        user_id=None,
+        session_id=None,
+        track_ids=sorted({t for e in audio for t in e.track_ids}),
+        codec={"mp3": "mp3", "opus": "opus", "m4a": "aac", "flac": "flac", "wav": "pcm_s16le"}[fmt],
+        container={"mp3": "mp3", "opus": "ogg", "m4a": "mp4", "flac": "flac", "wav": "wav"}[fmt],
+        start_unix_ms=min(mix_start, min(round(i.start_unix_ms) for i in inputs)),
+        duration_ms=report.duration_ms,
+        bytes=(out_dir / name).stat().st_size,
+        sample_rate=report.sample_rate,
+        channels=report.channels,
+        warnings=[] if report.limited_ms == 0 else [f"limiter engaged for {report.limited_ms} ms"],
+    )
+
+
+def mix_recording(
+    rec: Recording,
+    output: str | os.PathLike[str],
+    *,
+    selection: Selection | None = None,
+    fmt: MixFormat = "mp3",
+    gains: Mapping[str, float] | None = None,
+    normalize: bool = False,
+) -> tuple[list[ManifestEntry], list[str]]:
+    """`mix-audio`: one mixed file of every (selected) participant."""
+    if fmt not in MIX_FORMATS:
+        raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(MIX_FORMATS)}")
+    out_dir = prepare_output_dir(output)
+    try:
+        work = Path(tempfile.mkdtemp(prefix=".rawcore-mix-", dir=out_dir))
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot write ({exc.strerror})") from None
+    try:
+        audio, warnings = extract_audio(rec, work, selection=selection)
+        entry = _mix_entries(
+            rec, audio, work, out_dir, fmt=fmt, gains=gains or {}, normalize=normalize
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    write_manifest(out_dir, [entry], call=call_json(rec), command="mix-audio")
+    return [entry], warnings
+
+
+def process_all(
+    rec: Recording,
+    output: str | os.PathLike[str],
+    *,
+    selection: Selection | None = None,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    mix_format: MixFormat = "mp3",
+    gains: Mapping[str, float] | None = None,
+    normalize: bool = False,
+    qa: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+) -> tuple[list[ManifestEntry], list[str], dict[str, Any]]:
+    """Audio, video, muxed and mixed outputs, the manifest and the QA report, in one run."""
+    out_dir = prepare_output_dir(output)
+    sel = selection or Selection()
+    entries: list[ManifestEntry] = []
+    warnings: list[str] = []
+
+    def stage(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name)
+
+    stage("audio")
+    audio, w = extract_audio(rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx)
+    entries += audio
+    warnings += w
+    if any(t.kind == "video" and sel.admits(t) for t in rec.tracks):
+        stage("video")
+        video, w = extract_video(rec, out_dir, selection=sel, fill_gaps=fill_gaps)
+        entries += video
+        warnings += w
+    stage("mux")
+    muxed, w = mux_av(rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx)
+    entries += muxed
+    warnings += w
+    stage("mix")
+    mix = _mix_entries(
+        rec, audio, out_dir, out_dir, fmt=mix_format, gains=gains or {}, normalize=normalize
+    )
+    entries.append(mix)
+    write_manifest(out_dir, [mix], call=call_json(rec), command="process-all")
+    qa_paths: dict[str, str] = {}
+    if qa:
+        stage("qa")
+        qa_paths = write_qa_report(rec, out_dir, entries)
+    summary = {
+        "schema": "rawcore.process-all/1",
+        "output": str(out_dir),
+        "call": call_json(rec),
+        "outputs": [e.to_json() for e in entries],
+        "qa": qa_paths,
+        "warnings": warnings,
+    }
+    return entries, warnings, summary

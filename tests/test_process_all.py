@@ -1,0 +1,173 @@
+"""process-all, mix-audio and mux-av on a multi-party call, checked on decoded output.
+
+The call has a late joiner, a participant with two sessions and a screen share; each
+participant's tone must sit at its true wall-clock time in the mixed MP3 (±40 ms), and
+process-all must write every expected file and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.audio_truth import OPUS_LOOKAHEAD_S, av_available, decode_audio, tone_onsets
+from helpers.gst import gst_available
+from helpers.recording import (
+    OpusSource,
+    RecordingInfo,
+    SessionSpec,
+    TrackSpec,
+    VideoSource,
+    build_recording,
+    pack_targz,
+)
+from helpers.video_truth import decode_video
+
+pytestmark = pytest.mark.skipif(
+    not (gst_available() and av_available()), reason="needs GStreamer and PyAV"
+)
+
+# (participant, session, start in the call s, length s, tone Hz, with video, screen share)
+PEOPLE = [
+    ("ann", "s1", 0.0, 6.0, 440.0, True, False),
+    ("bob", "s1", 0.5, 2.5, 660.0, True, False),
+    ("bob", "s2", 4.0, 2.5, 660.0, False, False),  # bob rejoins
+    ("cat", "s1", 2.0, 4.0, 880.0, True, True),  # a late joiner who shares her screen
+]
+
+
+def _call(root: Path) -> RecordingInfo:
+    sessions = []
+    for user, session, start, length, freq, video, share in PEOPLE:
+        burst = ((0.5, 0.3, freq),)  # 0.5 s into each session
+        tracks = [TrackSpec("audio", "opus", source=OpusSource(length, tone_bursts=burst),
+                            start_offset_s=start)]
+        if video:
+            tracks.append(TrackSpec("video", "vp8", source=VideoSource(length, fps=15),
+                                    start_offset_s=start))
+        if share:
+            tracks.append(TrackSpec("screen_share", "vp8",
+                                    source=VideoSource(length - 1.0, fps=5),
+                                    start_offset_s=start + 0.5))
+        sessions.append(SessionSpec(user, session, tracks))
+    return build_recording(root, sessions)
+
+
+@pytest.fixture(scope="module")
+def call(tmp_path_factory: pytest.TempPathFactory) -> tuple[RecordingInfo, Path]:
+    tmp = tmp_path_factory.mktemp("pa")
+    info = _call(tmp / "rec")
+    return info, pack_targz(info.root, tmp / "call.tar.gz")
+
+
+def rawcore(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rawcore", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_process_all_writes_every_expected_file_and_nothing_else(
+    call: tuple[RecordingInfo, Path], tmp_path: Path
+) -> None:
+    _, archive = call
+    out = tmp_path / "out"
+    proc = rawcore("process-all", "--input-file", archive, "--output", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    start = 1772359200000
+    p = "individual_default_call-123"
+    expected = {
+        *(f"{p}_{u}_{s}_audio_only_{start}.mkv" for u, s, *_ in PEOPLE),
+        *(f"{p}_{u}_{s}_video_only_{start}.mkv" for u, s, _, _, _, v, _ in PEOPLE if v),
+        f"{p}_cat_s1_shared_video_only_{start}.mkv",
+        *(f"{p}_{u}_{s}_audio_video_{start}.mkv" for u, s, *_ in PEOPLE),
+        f"{p}_cat_s1_shared_audio_video_{start}.mkv",
+        f"composite_default_call-123_audio_{start}.mp3",
+        "manifest.json", "qa_report.json", "qa_timeline.png",
+    }
+    assert {f.name for f in out.iterdir()} == expected
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {o["path"] for o in manifest["outputs"]} == expected - {
+        "manifest.json", "qa_report.json", "qa_timeline.png"}
+    assert {o["path"] for o in summary["outputs"]} == {o["path"] for o in manifest["outputs"]}
+    import av
+
+    for o in manifest["outputs"]:
+        path = out / o["path"]
+        with av.open(str(path)) as container:
+            kinds = {s.type for s in container.streams}
+        if "video" in kinds:
+            assert decode_video(path).errors == 0, o["path"]
+        if "audio" in kinds:
+            assert decode_audio(path).errors == 0, o["path"]
+        assert kinds == {"video": {"video"}, "audio": {"audio"}, "mix": {"audio"}}.get(
+            o["kind"], kinds), o["path"]
+    qa = json.loads((out / "qa_report.json").read_text())
+    assert qa["schema"] == "rawcore.qa/1" and len(qa["tracks"]) == 8
+    assert all(t["sync"] and t["sync"][0]["basis"] == "sender_reports" for t in qa["tracks"])
+    assert (out / "qa_timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_participants_tone_sits_at_its_time_in_the_mix(
+    call: tuple[RecordingInfo, Path], tmp_path: Path
+) -> None:
+    _, archive = call
+    proc = rawcore("mix-audio", "--input-file", archive, "--output", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (name,) = proc.stdout.split()
+    assert name == "composite_default_call-123_audio_1772359200000.mp3"
+    dec = decode_audio(tmp_path / name)
+    assert dec.errors == 0
+    # The mix starts at the call start; each tone is 0.5 s into its session.
+    for user, session, start, _, freq, *_ in PEOPLE:
+        want = start + 0.5 + 0.020 + OPUS_LOOKAHEAD_S  # +20 ms: the path delay of the captures
+        found = tone_onsets(dec.samples, dec.rate, freq)
+        assert any(abs(f - want) <= 0.040 for f in found), (user, session, want, found)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("line", "files"),
+    [
+        ("mux-av --input-file {a} --output {o}", 5),
+        ("mux-av --input-file {a} --output {o} --user-id cat", 2),
+        ("mux-av --input-file {a} --output {o} --media user", 4),
+        ("mux-av --input-file {a} --output {o} --media display", 1),
+        ("mix-audio --input-file {a} --output {o}", 1),
+        ("process-all --input-file {a} --output {o} --user-id bob", 6),
+    ],
+)
+def test_guide_command_lines(
+    call: tuple[RecordingInfo, Path], tmp_path: Path, line: str, files: int
+) -> None:
+    _, archive = call
+    proc = rawcore(*shlex.split(line.format(a=archive, o=tmp_path / "out")))
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.split()) == files, proc.stdout
+
+
+def test_mux_av_keeps_audio_only_and_video_only_sessions(
+    call: tuple[RecordingInfo, Path], tmp_path: Path
+) -> None:
+    _, archive = call
+    rawcore("mux-av", "--input-file", archive, "--output", tmp_path, "--user-id", "bob")
+    import av
+
+    streams = {}
+    for f in sorted(tmp_path.glob("*.mkv")):
+        with av.open(str(f)) as c:
+            streams[f.name.split("_")[4]] = sorted(s.type for s in c.streams)
+    assert streams == {"s1": ["audio", "video"], "s2": ["audio"]}
+
+
+def test_bad_gain_is_a_usage_level_input_error(
+    call: tuple[RecordingInfo, Path], tmp_path: Path
+) -> None:
+    _, archive = call
+    proc = rawcore("mix-audio", "--input-file", archive, "--output", tmp_path,
+                   "--gain", "nobody=3")
+    assert proc.returncode == 3
+    assert proc.stderr.startswith("rawcore: error: --gain names users without audio")
