@@ -3,7 +3,8 @@
 import json
 import sys
 
-doc = json.load(open(sys.argv[1]))
+with open(sys.argv[1]) as f:
+    doc = json.load(f)
 for o in doc["outputs"]:
     if o["kind"] in ("video", "av") and "frames" in o:
         extra = f"{o['frames']} frames {o['width']}x{o['height']}"

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+import rawcore
 from helpers.audio_truth import OPUS_LOOKAHEAD_S, av_available, decode_audio, tone_onsets
 from helpers.gst import gst_available
 from helpers.recording import (
@@ -25,8 +26,6 @@ from helpers.recording import (
     build_recording,
 )
 from helpers.video_truth import decode_video, flash_times
-
-import rawcore
 from rawcore.mux import mux_av
 from rawcore.timeline import timeline_of
 

@@ -1,4 +1,4 @@
-//! Call-timeline fits over NumPy columns: sender clocks from Sender Reports, and the
+//! Call-timeline fits over `NumPy` columns: sender clocks from Sender Reports, and the
 //! sender-to-recorder offset from the lower envelope of arrival times.
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
