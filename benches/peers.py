@@ -275,13 +275,19 @@ def janus_pp_rec(track: Track, out: Path) -> list[str]:
 
 def rawcore_argv(track: Track, out: Path) -> list[str] | None:
     """rawcore in a child process (so its RSS is measured like the others'), or None."""
-    if track.kind != "audio" or rawcore_extract_audio() is None:
+    if rawcore_extract_audio() is None:
         return None
     # A bare interpreter that imports only the core, like a backend worker calling the API.
+    call = (
+        "_core.extract_audio([(m, 0)], sys.argv[2], container='matroska')"
+        if track.kind == "audio"
+        else f"_core.extract_video([(m, 0)], sys.argv[2], codec={track.codec!r}, "
+        "container='matroska')"
+    )
     code = (
         "import mmap, sys; from rawcore import _core; "
         "f = open(sys.argv[1], 'rb'); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ); "
-        "_core.extract_audio([(m, 0)], sys.argv[2], container='matroska')"
+        + call
     )
     return [sys.executable, "-c", code, str(track.rtpdump), str(out)]
 
@@ -289,16 +295,18 @@ def rawcore_argv(track: Track, out: Path) -> list[str] | None:
 def rawcore_cli_argv(track: Track, out: Path) -> list[str] | None:
     """The whole `rawcore extract-audio` command on a one-track recording folder: archive
     scan, capture analysis, planning, extraction and manifest, as a user runs it."""
-    if track.kind != "audio" or rawcore_extract_audio() is None:
+    if rawcore_extract_audio() is None:
         return None
+    command = "extract-audio" if track.kind == "audio" else "extract-video"
     rec = out.parent / f"{track.name}-recording"
     session = rec / "user" / "session"
     if not session.is_dir():
         session.mkdir(parents=True)
-        os.link(track.rtpdump, session / "audio_1.rtpdump")
-        os.link(track.sdp, session / "audio_1.sdp")
+        base = "audio_1" if track.kind == "audio" else "video_1"
+        os.link(track.rtpdump, session / f"{base}.rtpdump")
+        os.link(track.sdp, session / f"{base}.sdp")
     cli = Path(sys.executable).with_name("rawcore")
-    return [str(cli), "extract-audio", "--input-dir", str(rec), "--output", str(out) + ".d", "-q"]
+    return [str(cli), command, "--input-dir", str(rec), "--output", str(out) + ".d", "-q"]
 
 
 def rawcore_extract_audio() -> Callable[[Path, Path], Any] | None:
@@ -339,7 +347,7 @@ PEERS = [
     Peer("gst rtpstream+jitterbuffer", "rtpstream", "mka", gst_rtpstream(True)),
     Peer("gst pcap (arrival clock)", "pcap", "mka", gst_pcap),
     Peer("rawcore (core call)", "rtpdump", "mka", rawcore_argv),
-    Peer("rawcore extract-audio (CLI)", "rtpdump", "mka", rawcore_cli_argv),
+    Peer("rawcore CLI (extract-audio/-video)", "rtpdump", "mka", rawcore_cli_argv),
 ]
 
 
