@@ -170,7 +170,15 @@ struct Segment<'a> {
     prev: Option<(u64, u32)>,
     /// Whether the reorder buffer has filled once and releases packets.
     primed: bool,
+    /// Packets far behind the sequence just seen, in a row: a sender whose sequence numbers
+    /// jumped back. A few consecutive ones mean a new numbering, not stragglers.
+    strays: Vec<AudioPacket<'a>>,
 }
+
+/// How far behind the highest sequence number a packet must be to count as a stray.
+const STRAY_DISTANCE: u64 = 1000;
+/// Consecutive strays that make the timeline start a new sequence numbering.
+const STRAYS_FOR_RESYNC: usize = 3;
 
 /// Places the packets of one audio track on the output timeline.
 #[derive(Debug)]
@@ -215,6 +223,7 @@ impl<'a> AudioTimeline<'a> {
             shift: 0,
             prev: None,
             primed: false,
+            strays: Vec::new(),
         });
         Ok(())
     }
@@ -233,6 +242,31 @@ impl<'a> AudioTimeline<'a> {
             return Ok(());
         };
         let seq = seg.seqs.unwrap(packet.seq);
+        let far_behind = seg
+            .seqs
+            .highest()
+            .is_some_and(|h| h.0.saturating_sub(seq.0) > STRAY_DISTANCE);
+        if far_behind {
+            // Either a straggler from long ago (dropped as late) or the start of a new sequence
+            // numbering (a sender reset): a few in a row, each following the last, decide it.
+            let follows = seg
+                .strays
+                .last()
+                .map_or(true, |last| packet.seq.wrapping_sub(last.seq) < 64);
+            if !follows {
+                seg.strays.clear();
+            }
+            seg.strays.push(packet);
+            if seg.strays.len() < STRAYS_FOR_RESYNC {
+                return Ok(());
+            }
+            return self.resync(sink);
+        }
+        if !seg.strays.is_empty() {
+            // The run ended without becoming a new numbering: they were stragglers after all.
+            self.report.late += seg.strays.len() as u64;
+            seg.strays.clear();
+        }
         let ts = seg.tss.unwrap(packet.timestamp).0;
         seg.reorder.push(
             seq,
@@ -253,6 +287,34 @@ impl<'a> AudioTimeline<'a> {
         }
         while let Some(popped) = self.segment.as_mut().and_then(|s| s.reorder.pop()) {
             self.place(popped.item, popped.lost_before, sink)?;
+        }
+        Ok(())
+    }
+
+    /// The sender's sequence numbers restarted: release what the old numbering holds, start a
+    /// fresh reorder buffer and sequence unwrapper, and replay the packets of the new numbering.
+    /// Timestamps keep their unwrapper, so the new packets land at their RTP times.
+    fn resync<E>(
+        &mut self,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(popped) = self.segment.as_mut().and_then(|s| s.reorder.pop_forced()) {
+            self.place(popped.item, popped.lost_before, sink)?;
+        }
+        let Some(seg) = self.segment.as_mut() else {
+            return Ok(());
+        };
+        self.report.packets_lost += seg.reorder.lost();
+        self.report.duplicates += seg.reorder.duplicates();
+        self.report.late += seg.reorder.late();
+        seg.reorder = ReorderBuffer::new(self.cfg.reorder_window);
+        seg.seqs = SeqUnwrapper::new();
+        seg.primed = false;
+        self.report.resets += 1;
+        let strays = std::mem::take(&mut seg.strays);
+        for packet in strays {
+            self.report.packets_in -= 1; // counted once already
+            self.push(packet, sink)?;
         }
         Ok(())
     }
@@ -489,6 +551,33 @@ mod tests {
                 (seq0.wrapping_add(i), ts, ms, u64::from(dur))
             })
             .collect()
+    }
+
+    #[test]
+    fn a_sequence_numbering_that_restarts_keeps_every_packet_on_the_timeline() {
+        // 50 packets, then the sender's numbering jumps back by 20000 while timestamps go on.
+        let mut packets = steady(30_000, 1000, 50, 960);
+        let tail = steady(10_000, 1000 + 50 * 960, 50, 960);
+        packets.extend(tail.iter().map(|&(seq, ts, ms, d)| (seq, ts, ms + 1000, d)));
+        let (events, report) = run(&opus(), &[(0, &packets)]);
+        let frames: Vec<_> = events.iter().filter(|e| matches!(e, F(..))).collect();
+        assert_eq!(
+            frames.len(),
+            100,
+            "no packet of the new numbering is dropped as late"
+        );
+        assert_eq!(events.last(), Some(&F(99 * 960, 960)));
+        assert_eq!((report.resets, report.late, report.packets_lost), (1, 0, 0));
+    }
+
+    #[test]
+    fn a_few_stragglers_far_behind_are_late_not_a_restart() {
+        let mut packets = steady(30_000, 1000, 50, 960);
+        packets.insert(30, (10_000, 1000, 600, 960));
+        packets.insert(31, (10_001, 1960, 600, 960));
+        let (events, report) = run(&opus(), &[(0, &packets)]);
+        assert_eq!(events.iter().filter(|e| matches!(e, F(..))).count(), 50);
+        assert_eq!((report.resets, report.late), (0, 2));
     }
 
     #[test]
