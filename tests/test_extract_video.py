@@ -501,3 +501,29 @@ def test_guide_command_lines(line: str, multiparty: Path, tmp_path: Path) -> Non
         assert sum("_shared_video_only_" in w for w in written) == 1
         assert codecs == {"vp8", "vp9", "h264"}
         assert all(w.endswith(".mkv") and "_video_only_" in w for w in written)
+
+
+@pytest.mark.parametrize(
+    ("cvo", "clockwise", "display_matrix"), [(1, 90, -90), (2, 180, -180), (3, 270, 90)]
+)
+def test_video_orientation_becomes_container_rotation(
+    tmp_path: Path, cvo: int, clockwise: int, display_matrix: int
+) -> None:
+    """A sender's CVO header extension (urn:3gpp:video-orientation, id 3 in the SDP) ends up as
+    the track's display rotation, which FFmpeg reports as a display matrix."""
+    import av
+    from helpers.gst import vp8_packets
+    from helpers.recording import SessionSpec, TrackSpec, build_recording
+    from helpers.rtpdump import with_one_byte_extension
+
+    packets = [with_one_byte_extension(p, 3, bytes([cvo])) for p in vp8_packets(1.0, fps=15)]
+    build_recording(
+        tmp_path / "rec", [SessionSpec("u", "s", [TrackSpec("video", "vp8", packets=packets)])]
+    )
+    with rawcore.open_recording(tmp_path / "rec") as rec:
+        (entry,), warnings = extract_video(rec, tmp_path / "out")
+    assert warnings == []
+    assert entry.rotation == clockwise and entry.rotation_changes == [[0, clockwise, 0]]
+    with av.open(str(tmp_path / "out" / entry.path)) as container:
+        frame = next(container.decode(video=0))
+        assert frame.rotation == display_matrix

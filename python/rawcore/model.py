@@ -103,6 +103,11 @@ class Segment:
     capture_size: int = 0
     payload_type: int | None = None  # the media payload type (RTX excluded)
     channels: int | None = None  # from the SDP rtpmap, when it says
+    #: RTP header extensions the SDP negotiated: (id, URI), e.g. video orientation.
+    extmaps: tuple[tuple[int, str], ...] = ()
+
+    def extension_id(self, uri: str) -> int | None:
+        return next((i for i, u in self.extmaps if u == uri), None)
 
     @property
     def duration_ms(self) -> int:
@@ -251,6 +256,7 @@ class _SdpInfo:
     clock_rates: tuple[tuple[int, int], ...]
     codecs: dict[int, str]
     channels: dict[int, int]
+    extmaps: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,7 @@ class _Analysis:
     first_arrival_unix_ms: int | None
     last_arrival_unix_ms: int | None
     warnings: tuple[str, ...]
+    extmaps: tuple[tuple[int, str], ...] = ()
 
 
 def _kind_from_track_type(track_type: str) -> Kind:
@@ -284,8 +291,10 @@ def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpIn
     rates: list[tuple[int, int]] = []
     codecs: dict[int, str] = {}
     channels: dict[int, int] = {}
+    extmaps: list[tuple[int, str]] = []
     kind: Kind | None = None
     for media in sdp.media:
+        extmaps.extend((e.id, e.uri) for e in media.extmaps)
         if kind is None and media.kind in ("audio", "video"):
             kind = "audio" if media.kind == "audio" else "video"
         rtx.extend(media.rtx)
@@ -294,7 +303,7 @@ def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpIn
             codecs[rtpmap.payload_type] = rtpmap.encoding.lower()
             if rtpmap.channels is not None:
                 channels[rtpmap.payload_type] = rtpmap.channels
-    return _SdpInfo(kind, tuple(rtx), tuple(rates), codecs, channels)
+    return _SdpInfo(kind, tuple(rtx), tuple(rates), codecs, channels, tuple(extmaps))
 
 
 def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
@@ -354,6 +363,7 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
         first_arrival_unix_ms=None if first is None else start_ms + first,
         last_arrival_unix_ms=None if last is None else start_ms + last,
         warnings=tuple(warnings),
+        extmaps=sdp.extmaps,
     )
 
 
@@ -617,6 +627,7 @@ def _segment_of(
         capture_size=cap.size,
         payload_type=analysis.payload_type,
         channels=analysis.channels,
+        extmaps=analysis.extmaps,
     )
 
 

@@ -124,6 +124,7 @@ class ManifestEntry:
     keyframe_wait_ms: int | None = None
     resolution_changes: list[list[int]] | None = None  # [ms from the file start, width, height]
     rotation_changes: list[list[int]] | None = None  # [ms, degrees clockwise, flipped 0/1]
+    rotation: int | None = None  # degrees clockwise the container declares (the first signalled)
     fill_frames: int | None = None
     gaps_filled_ms: int | None = None
     gaps_unfilled_ms: int | None = None

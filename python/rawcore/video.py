@@ -137,9 +137,14 @@ def av_errors() -> type[Exception]:
     return av.error.FFmpegError
 
 
+CVO_URI = "urn:3gpp:video-orientation"
+
+
 def _cvo_id(rec: Recording, job: OutputJob) -> int | None:
-    del rec, job  # the SDP extmap id is read by the model in a later step
-    return None
+    """The video-orientation extension id the SDP negotiated (one id across the segments)."""
+    del rec
+    ids = {s.extension_id(CVO_URI) for s, _ in job.segments} - {None}
+    return ids.pop() if len(ids) == 1 else None
 
 
 def video_options(rec: Recording, job: OutputJob) -> dict[str, Any]:
@@ -250,6 +255,7 @@ def video_fields(report: Any, prep: FillPlan, fill_gaps: bool) -> dict[str, Any]
         "keyframe_wait_ms": round(report.keyframe_wait_ms),
         "resolution_changes": [[p * 1000 // CLOCK, w, h] for p, w, h in report.resolution_changes],
         "rotation_changes": [[p * 1000 // CLOCK, d, int(f)] for p, d, f in report.rotation_changes],
+        "rotation": report.rotation_changes[0][1] if report.rotation_changes else None,
         "fill_frames": len(frames),
         "gaps_filled_ms": sum(f.end - f.start for f in prep.fills) * 1000 // CLOCK,
         "gaps_unfilled_ms": unfilled_ms,

@@ -227,3 +227,17 @@ def sender_report_compound(
         octet_count=octet_count,
     )
     return sr + build_sdes_cname(ssrc=ssrc, cname=cname)
+
+
+def with_one_byte_extension(data: bytes, ext_id: int, value: bytes) -> bytes:
+    """`data` (an RTP packet without a header extension or CSRCs) with one RFC 8285 one-byte
+    header extension element added, as a WebRTC sender adds video orientation (CVO)."""
+    hdr = parse_rtp_header(data)
+    if hdr.extension or hdr.csrc_count:
+        raise ValueError("packet already has an extension or CSRCs")
+    if not 1 <= ext_id <= 14 or not 1 <= len(value) <= 16:
+        raise ValueError("one-byte extension ids are 1-14, values 1-16 bytes")
+    element = bytes([ext_id << 4 | (len(value) - 1)]) + value
+    element += b"\0" * (-len(element) % 4)
+    block = struct.pack(">HH", 0xBEDE, len(element) // 4) + element
+    return bytes([data[0] | 0x10]) + data[1:12] + block + data[12:]

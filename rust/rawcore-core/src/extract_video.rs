@@ -35,6 +35,7 @@ fn ns(pts_90k: u64) -> u64 {
 struct Survey {
     size: Option<(u32, u32)>,
     config: Option<Vec<u8>>,
+    rotation: Option<u16>,
 }
 
 fn segment_order(segments: &[VideoSegmentInput<'_>]) -> Result<Vec<(usize, u64)>, VideoError> {
@@ -231,7 +232,12 @@ fn write_video<W: Write + Seek>(
                         survey.config = Some(codec_private.to_vec());
                     }
                 }
-                VideoEvent::Rotation { .. } => {}
+                VideoEvent::Rotation { rotation, .. } => {
+                    // A container holds one rotation: the first the sender signalled.
+                    if survey.rotation.is_none() {
+                        survey.rotation = Some(rotation.degrees);
+                    }
+                }
             }
             Ok::<(), VideoError>(())
         };
@@ -289,7 +295,7 @@ fn write_video<W: Write + Seek>(
     if let Some(a) = audio {
         tracks.push(TrackEntry::Opus(a.packets.head));
     }
-    let mut writer = MatroskaWriter::new(out, doc_type, tracks)?;
+    let mut writer = MatroskaWriter::with_rotation(out, doc_type, tracks, survey.rotation)?;
     // The earlier stream starts at 0; the later one is shifted by the timeline's offset.
     let audio_shift = audio.map_or(0, |a| a.offset_ns.max(0).unsigned_abs());
     let video_shift = audio.map_or(0, |a| a.offset_ns.min(0).unsigned_abs());

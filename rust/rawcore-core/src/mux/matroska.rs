@@ -54,6 +54,9 @@ pub mod ids {
     pub const VIDEO: u32 = 0xE0;
     pub const PIXEL_WIDTH: u32 = 0xB0;
     pub const PIXEL_HEIGHT: u32 = 0xBA;
+    pub const PROJECTION: u32 = 0x7670;
+    pub const PROJECTION_TYPE: u32 = 0x7671;
+    pub const PROJECTION_POSE_ROLL: u32 = 0x7675;
     pub const AUDIO: u32 = 0xE1;
     pub const SAMPLING_FREQUENCY: u32 = 0xB5;
     pub const CHANNELS: u32 = 0x9F;
@@ -186,11 +189,11 @@ impl TrackEntry {
         )
     }
 
-    fn write(&self, out: &mut Vec<u8>, number: u64) {
+    fn write(&self, out: &mut Vec<u8>, number: u64, roll_degrees: Option<f64>) {
         use ids::{
             AUDIO, BIT_DEPTH, CHANNELS, CODEC_DELAY, CODEC_ID, CODEC_PRIVATE, PIXEL_HEIGHT,
-            PIXEL_WIDTH, SAMPLING_FREQUENCY, SEEK_PRE_ROLL, TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE,
-            TRACK_UID, VIDEO,
+            PIXEL_WIDTH, PROJECTION, PROJECTION_POSE_ROLL, PROJECTION_TYPE, SAMPLING_FREQUENCY,
+            SEEK_PRE_ROLL, TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE, TRACK_UID, VIDEO,
         };
         let audio = |out: &mut Vec<u8>, rate: u32, channels: u8, depth: Option<u8>| {
             write_master(out, AUDIO, |a| {
@@ -205,6 +208,14 @@ impl TrackEntry {
             write_master(out, VIDEO, |v| {
                 write_uint(v, PIXEL_WIDTH, u64::from(width));
                 write_uint(v, PIXEL_HEIGHT, u64::from(height));
+                // Display rotation rides on a rectangular projection's roll: the one place a
+                // Matroska track can say how its pictures are turned.
+                if let Some(roll) = roll_degrees {
+                    write_master(v, PROJECTION, |p| {
+                        write_uint(p, PROJECTION_TYPE, 0);
+                        write_float(p, PROJECTION_POSE_ROLL, roll);
+                    });
+                }
             });
         };
         write_master(out, TRACK_ENTRY, |t| {
@@ -296,7 +307,18 @@ pub struct MatroskaWriter<W: Write + Seek> {
 
 impl<W: Write + Seek> MatroskaWriter<W> {
     /// Writes the headers for `tracks` (frames refer to them by index) and opens the Segment.
-    pub fn new(mut out: W, doc: DocType, tracks: Vec<TrackEntry>) -> Result<Self, MuxError> {
+    pub fn new(out: W, doc: DocType, tracks: Vec<TrackEntry>) -> Result<Self, MuxError> {
+        Self::with_rotation(out, doc, tracks, None)
+    }
+
+    /// [`MatroskaWriter::new`], with the video tracks declaring a display rotation: the
+    /// clockwise turn, in degrees, that shows their pictures upright.
+    pub fn with_rotation(
+        mut out: W,
+        doc: DocType,
+        tracks: Vec<TrackEntry>,
+        clockwise_degrees: Option<u16>,
+    ) -> Result<Self, MuxError> {
         use ids::{
             DOC_TYPE, DOC_TYPE_READ_VERSION, DOC_TYPE_VERSION, DURATION, EBML, EBML_MAX_ID_LENGTH,
             EBML_MAX_SIZE_LENGTH, EBML_READ_VERSION, EBML_VERSION, INFO, MUXING_APP, SEEK,
@@ -341,7 +363,10 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         let mut track_bytes = Vec::with_capacity(256);
         write_master(&mut track_bytes, TRACKS, |t| {
             for (i, track) in tracks.iter().enumerate() {
-                track.write(t, i as u64 + 1);
+                let roll = clockwise_degrees
+                    .filter(|_| track.is_video())
+                    .map(|d| -f64::from(d % 360));
+                track.write(t, i as u64 + 1, roll);
             }
         });
         let seek_head_body = 3 * SEEK_ENTRY_LEN;
