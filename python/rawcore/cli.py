@@ -102,35 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input(ea)
     _add_output(ea)
     _add_filters(ea)
-    ea.add_argument(
-        "--fill-gaps",
-        type=_flag,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="fill losses and pauses with silence (default: true)",
-    )
-    ea.add_argument(
-        "--fix-dtx",
-        type=_flag,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="fill DTX silences so audio does not shrink (default: true)",
-    )
+    _bool_option(ea, "--fill-gaps", "fill losses and pauses with silence")
+    _bool_option(ea, "--fix-dtx", "fill DTX silences so audio does not shrink")
     ea.add_argument(
         "--format",
         choices=list(AUDIO_FORMATS),
         default="mkv",
         help="container: mkv (default), mka, webm, ogg (Ogg Opus)",
     )
-    ea.add_argument(
-        "--stitch",
-        action="store_true",
-        help="one continuous file per participant across sessions and rejoins",
-    )
+    _add_stitch(ea)
     ea.set_defaults(func=cmd_extract_audio)
 
     ev = sub.add_parser(
@@ -144,26 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input(ev)
     _add_output(ev)
     _add_filters(ev)
-    ev.add_argument(
-        "--fill-gaps",
-        type=_flag,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="fill gaps with black frames (default: true)",
-    )
+    _bool_option(ev, "--fill-gaps", "fill gaps with black frames")
     ev.add_argument(
         "--format",
         choices=list(VIDEO_FORMATS),
         default="mkv",
         help="container: mkv (default) or webm (VP8, VP9, AV1)",
     )
-    ev.add_argument(
-        "--stitch",
-        action="store_true",
-        help="one continuous file per participant across sessions and rejoins",
-    )
+    _add_stitch(ev)
     ev.set_defaults(func=cmd_extract_video)
 
     mx = sub.add_parser(
@@ -183,29 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="both",
         help="user (camera/mic), display (screen share) or both (default)",
     )
-    mx.add_argument(
-        "--fill-gaps",
-        type=_flag,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="fill gaps with black frames and silence (default: true)",
-    )
-    mx.add_argument(
-        "--fix-dtx",
-        type=_flag,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="fill DTX silences (default: true)",
-    )
-    mx.add_argument(
-        "--stitch",
-        action="store_true",
-        help="one continuous file per participant across sessions and rejoins",
-    )
+    _bool_option(mx, "--fill-gaps", "fill gaps with black frames and silence")
+    _bool_option(mx, "--fix-dtx", "fill DTX silences")
+    _add_stitch(mx)
     mx.set_defaults(func=cmd_mux_av)
 
     ma = sub.add_parser(
@@ -231,24 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input(pa)
     _add_output(pa)
     _add_filters(pa)
-    pa.add_argument(
-        "--fill-gaps",
-        type=_flag,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="fill gaps with silence and black frames (default: true)",
-    )
-    pa.add_argument(
-        "--fix-dtx",
-        type=_flag,
-        nargs="?",
-        const=True,
-        default=True,
-        metavar="BOOL",
-        help="fill DTX silences (default: true)",
-    )
+    _bool_option(pa, "--fill-gaps", "fill gaps with silence and black frames")
+    _bool_option(pa, "--fix-dtx", "fill DTX silences")
     _add_mix_options(pa)
     pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
@@ -289,6 +221,27 @@ def _gains(items: Sequence[str]) -> dict[str, float]:
         except ValueError:
             raise InputError(f"--gain {item!r}: expected USER=DB, e.g. user_2=-6") from None
     return gains
+
+
+def _bool_option(p: argparse.ArgumentParser, name: str, help_text: str) -> None:
+    """A stream-cli style boolean that defaults to true: `--x`, `--x=false`, `--x false`."""
+    p.add_argument(
+        name,
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help=f"{help_text} (default: true)",
+    )
+
+
+def _add_stitch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stitch",
+        action="store_true",
+        help="one continuous file per participant across sessions and rejoins",
+    )
 
 
 def _flag(text: str) -> bool:

@@ -52,3 +52,24 @@ impl ReadOnlyBytes {
         py.detach(|| f(slice))
     }
 }
+
+/// Segments as Python passes them: (capture buffer, offset in ms), held for one call.
+pub type HeldSegments = Vec<(ReadOnlyBytes, i64)>;
+
+/// Borrows every segment's buffer.
+pub fn hold_segments(segments: &[(Bound<'_, PyAny>, i64)]) -> PyResult<HeldSegments> {
+    segments
+        .iter()
+        .map(|(buf, offset)| Ok((ReadOnlyBytes::get(buf)?, *offset)))
+        .collect()
+}
+
+/// The held segments as the core's inputs (audio and video inputs share this shape).
+pub fn segment_inputs<'a, T>(
+    held: &'a [(ReadOnlyBytes, i64)],
+    make: impl Fn(&'a [u8], i64) -> T,
+) -> Vec<T> {
+    held.iter()
+        .map(|(b, offset)| make(b.as_slice(), *offset))
+        .collect()
+}

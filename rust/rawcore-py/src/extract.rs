@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use rawcore_core as core;
 use rawcore_core::{AudioCodec, AudioContainer, AudioExtractConfig, AudioSegmentInput};
 
-use crate::buffer::ReadOnlyBytes;
+use crate::buffer::{hold_segments, segment_inputs, ReadOnlyBytes};
 use crate::errors::{extract_err, OutputError};
 
 /// What one audio extraction did: packets, repairs and the output's timeline.
@@ -125,20 +125,11 @@ fn container(name: &str) -> PyResult<AudioContainer> {
     }
 }
 
-fn buffers(segments: &[(Bound<'_, PyAny>, i64)]) -> PyResult<Vec<(ReadOnlyBytes, i64)>> {
-    segments
-        .iter()
-        .map(|(buf, offset)| Ok((ReadOnlyBytes::get(buf)?, *offset)))
-        .collect()
-}
-
-fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<AudioSegmentInput<'_>> {
-    held.iter()
-        .map(|(b, offset_ms)| AudioSegmentInput {
-            capture: b.as_slice(),
-            offset_ms: *offset_ms,
-        })
-        .collect()
+pub fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<AudioSegmentInput<'_>> {
+    segment_inputs(held, |capture, offset_ms| AudioSegmentInput {
+        capture,
+        offset_ms,
+    })
 }
 
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
@@ -188,7 +179,7 @@ pub fn extract_audio(
         fix_dtx,
         reorder_window,
     )?;
-    let held = buffers(&segments)?;
+    let held = hold_segments(&segments)?;
     let file = File::create(&path)
         .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
     let segs = inputs(&held);
@@ -222,7 +213,7 @@ pub fn decode_pcm(
         fix_dtx,
         reorder_window,
     )?;
-    let held = buffers(&segments)?;
+    let held = hold_segments(&segments)?;
     let segs = inputs(&held);
     // An exception raised by the sink stops the decode and is re-raised as it was.
     let mut sink_error: Option<PyErr> = None;

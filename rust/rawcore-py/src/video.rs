@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict};
 use rawcore_core as core;
 use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSegmentInput};
 
-use crate::buffer::ReadOnlyBytes;
+use crate::buffer::{hold_segments, segment_inputs, ReadOnlyBytes};
 use crate::errors::{video_err, CoreError, OutputError};
 
 /// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
@@ -122,18 +122,19 @@ fn config(
     })
 }
 
-fn buffers(segments: &[(Bound<'_, PyAny>, i64)]) -> PyResult<Vec<(ReadOnlyBytes, i64)>> {
-    segments
-        .iter()
-        .map(|(buf, offset)| Ok((ReadOnlyBytes::get(buf)?, *offset)))
-        .collect()
+fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<VideoSegmentInput<'_>> {
+    segment_inputs(held, |capture, offset_ms| VideoSegmentInput {
+        capture,
+        offset_ms,
+    })
 }
 
-fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<VideoSegmentInput<'_>> {
-    held.iter()
-        .map(|(b, offset_ms)| VideoSegmentInput {
-            capture: b.as_slice(),
-            offset_ms: *offset_ms,
+fn fill_frames<'a>(fill: &'a [(u64, Bound<'_, PyBytes>, bool)]) -> Vec<FillFrame<'a>> {
+    fill.iter()
+        .map(|(pts, data, key)| FillFrame {
+            pts_90k: *pts,
+            data: data.as_bytes(),
+            keyframe: *key,
         })
         .collect()
 }
@@ -151,7 +152,7 @@ pub fn video_frames<'py>(
     reorder_window: usize,
 ) -> PyResult<(Bound<'py, PyDict>, VideoReport)> {
     let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
-    let held = buffers(&segments)?;
+    let held = hold_segments(&segments)?;
     let segs = inputs(&held);
     let result = py.detach(|| core::video_frames(&segs, &cfg));
     py.check_signals()?;
@@ -193,16 +194,9 @@ pub fn extract_video(
             )))
         }
     };
-    let held = buffers(&segments)?;
+    let held = hold_segments(&segments)?;
     let segs = inputs(&held);
-    let fill_frames: Vec<FillFrame<'_>> = fill
-        .iter()
-        .map(|(pts, data, key)| FillFrame {
-            pts_90k: *pts,
-            data: data.as_bytes(),
-            keyframe: *key,
-        })
-        .collect();
+    let fill_frames = fill_frames(&fill);
     let out_file = File::create(&path)
         .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
     let result = py.detach(|| {
@@ -258,24 +252,11 @@ pub fn extract_av(
     if !audio_offset_ms.is_finite() {
         return Err(PyValueError::new_err("audio_offset_ms must be finite"));
     }
-    let vheld = buffers(&video_segments)?;
-    let aheld = buffers(&audio_segments)?;
+    let vheld = hold_segments(&video_segments)?;
+    let aheld = hold_segments(&audio_segments)?;
     let vsegs = inputs(&vheld);
-    let asegs: Vec<core::AudioSegmentInput<'_>> = aheld
-        .iter()
-        .map(|(b, offset_ms)| core::AudioSegmentInput {
-            capture: b.as_slice(),
-            offset_ms: *offset_ms,
-        })
-        .collect();
-    let fill_frames: Vec<FillFrame<'_>> = fill
-        .iter()
-        .map(|(pts, data, key)| FillFrame {
-            pts_90k: *pts,
-            data: data.as_bytes(),
-            keyframe: *key,
-        })
-        .collect();
+    let asegs = crate::extract::inputs(&aheld);
+    let fill_frames = fill_frames(&fill);
     let out_file = File::create(&path)
         .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
     let offset_ns = (audio_offset_ms * 1e6).round() as i64;
