@@ -1,9 +1,10 @@
 //! Video extraction into Matroska or WebM: captures of one track in, a playable file out.
 //!
-//! [`extract_video`] makes two passes over the captures. The first runs the frame assembly only
-//! to learn what the track header needs up front (the largest picture size and the first decoder
-//! configuration record); the second writes every decodable frame, remuxed and never re-encoded,
-//! at its exact RTP time plus its segment's offset. VP8, VP9 and AV1 go into WebM, H.264 into
+//! [`extract_video`] makes one pass over the captures: the file is opened at the first decodable
+//! frame, when the stream has already said what the track header needs (the keyframe's size, the
+//! decoder configuration record, the orientation); every decodable frame is then written,
+//! remuxed and never re-encoded, at its exact RTP time plus its segment's offset, and a picture
+//! size that grows later is patched into the header at the end. VP8, VP9 and AV1 go into WebM, H.264 into
 //! Matroska. Stretches without frames are reported for the caller to fill.
 
 use std::io::{Seek, Write};
@@ -28,14 +29,6 @@ pub struct VideoSegmentInput<'a> {
 /// Nanoseconds of a 90 kHz time, exact to the nanosecond below.
 fn ns(pts_90k: u64) -> u64 {
     (u128::from(pts_90k) * 1_000_000_000 / u128::from(VIDEO_CLOCK)) as u64
-}
-
-/// What the first pass learns.
-#[derive(Debug, Default)]
-struct Survey {
-    size: Option<(u32, u32)>,
-    config: Option<Vec<u8>>,
-    rotation: Option<u16>,
 }
 
 fn segment_order(segments: &[VideoSegmentInput<'_>]) -> Result<Vec<(usize, u64)>, VideoError> {
@@ -79,27 +72,52 @@ pub struct VideoFrameColumns {
     pub bytes: Vec<u32>,
 }
 
-/// Runs the frame assembly of every segment in output order, calling `on_frame` with each
-/// decodable frame's output time and the picture size in force; returns the merged report.
-fn each_output_frame(
+/// What the assembly hands the output stage, on the output timeline.
+enum OutputEvent<'e, 'f> {
+    /// A decodable frame at `pts` (90 kHz, segment offset included) while pictures are `size`.
+    Frame {
+        pts: u64,
+        size: (u32, u32),
+        frame: &'e crate::video::VideoFrame<'f>,
+    },
+    /// A new decoder configuration record (H.264 `avcC`, AV1 `av1C`).
+    Config(&'e [u8]),
+    /// The sender's video orientation, clockwise degrees.
+    Rotation(u16),
+}
+
+/// Runs the frame assembly of every segment in output order, handing `on_event` every
+/// decodable frame (with its output time and the picture size in force) and every change of
+/// codec configuration or orientation; returns the merged report and whether any segment had
+/// packets of the track.
+fn each_output_event(
     segments: &[VideoSegmentInput<'_>],
     cfg: &VideoExtractConfig,
     order: &[(usize, u64)],
-    mut on_frame: impl FnMut(u64, (u32, u32), &crate::video::VideoFrame<'_>) -> Result<(), VideoError>,
+    mut on_event: impl FnMut(OutputEvent<'_, '_>) -> Result<(), VideoError>,
 ) -> Result<(VideoReport, bool), VideoError> {
     let mut report: Option<VideoReport> = None;
     let mut any_packets = false;
     let mut size = (0u32, 0u32);
     for &(i, offset) in order {
         let Some(seg) = segments.get(i) else { continue };
-        let mut sink = |e: VideoEvent<'_>| {
-            if let VideoEvent::Frame(f) = e {
+        let mut sink = |e: VideoEvent<'_>| match e {
+            VideoEvent::Frame(f) => {
                 if let Some(s) = f.size {
                     size = s;
                 }
-                on_frame(offset + f.pts_90k, size, f)?;
+                on_event(OutputEvent::Frame {
+                    pts: offset + f.pts_90k,
+                    size,
+                    frame: f,
+                })
             }
-            Ok::<(), VideoError>(())
+            VideoEvent::Config { codec_private, .. } => {
+                on_event(OutputEvent::Config(codec_private))
+            }
+            VideoEvent::Rotation { rotation, .. } => {
+                on_event(OutputEvent::Rotation(rotation.degrees))
+            }
         };
         let seg_report = match assemble_segment(seg.capture, i, cfg, &mut sink) {
             Ok(r) => {
@@ -128,14 +146,16 @@ pub fn video_frames(
     let order = segment_order(segments)?;
     let mut cols = VideoFrameColumns::default();
     let mut gaps = GapTracker::default();
-    let (mut report, any_packets) = each_output_frame(segments, cfg, &order, |pts, size, f| {
-        gaps.frame(pts, size);
-        cols.pts_90k.push(pts);
-        cols.keyframe.push(f.keyframe);
-        cols.width.push(size.0);
-        cols.height.push(size.1);
-        cols.bytes
-            .push(u32::try_from(f.data.len()).unwrap_or(u32::MAX));
+    let (mut report, any_packets) = each_output_event(segments, cfg, &order, |event| {
+        if let OutputEvent::Frame { pts, size, frame } = event {
+            gaps.frame(pts, size);
+            cols.pts_90k.push(pts);
+            cols.keyframe.push(frame.keyframe);
+            cols.width.push(size.0);
+            cols.height.push(size.1);
+            cols.bytes
+                .push(u32::try_from(frame.data.len()).unwrap_or(u32::MAX));
+        }
         Ok(())
     })?;
     if !any_packets {
@@ -205,7 +225,79 @@ pub fn extract_av<W: Write + Seek>(
     write_video(segments, cfg, fill, DocChoice::Matroska, Some(audio), out)
 }
 
-#[allow(clippy::too_many_lines)] // survey, header and write passes read best together
+/// The output file, opened at the first frame: by then the stream has said everything the
+/// track header needs (the keyframe's size, the decoder configuration, the orientation), so
+/// one assembly pass both learns and writes.
+struct Output<'a, W: Write + Seek> {
+    out: Option<W>,
+    writer: Option<MatroskaWriter<W>>,
+    codec: VideoCodec,
+    doc: DocChoice,
+    audio: Option<AudioBeside<'a>>,
+    config: Option<Vec<u8>>,
+    rotation: Option<u16>,
+    declared: (u16, u16),
+    largest: (u16, u16),
+}
+
+fn clamp_size((w, h): (u32, u32)) -> (u16, u16) {
+    (
+        w.min(u32::from(u16::MAX)) as u16,
+        h.min(u32::from(u16::MAX)) as u16,
+    )
+}
+
+impl<W: Write + Seek> Output<'_, W> {
+    fn writer(&mut self, size: (u32, u32)) -> Result<&mut MatroskaWriter<W>, VideoError> {
+        if self.writer.is_none() {
+            let (width, height) = clamp_size(size);
+            let config = self.config.clone().unwrap_or_default();
+            let (natural, track) = match self.codec {
+                VideoCodec::Vp8 => (DocType::Webm, TrackEntry::Vp8 { width, height }),
+                VideoCodec::Vp9 => (DocType::Webm, TrackEntry::Vp9 { width, height }),
+                VideoCodec::H264 => (
+                    DocType::Matroska,
+                    TrackEntry::Avc {
+                        width,
+                        height,
+                        avcc: config,
+                    },
+                ),
+                VideoCodec::Av1 => (
+                    DocType::Webm,
+                    TrackEntry::Av1 {
+                        width,
+                        height,
+                        av1c: config,
+                    },
+                ),
+            };
+            let doc_type = match self.doc {
+                DocChoice::ByCodec => natural,
+                DocChoice::Matroska => DocType::Matroska,
+                DocChoice::Webm => DocType::Webm,
+            };
+            let mut tracks = vec![track];
+            if let Some(a) = self.audio {
+                tracks.push(TrackEntry::Opus(a.packets.head));
+            }
+            let out = self.out.take().ok_or(VideoError::Stopped {
+                reason: "the output was already used".to_owned(),
+            })?;
+            self.writer = Some(MatroskaWriter::with_rotation(
+                out,
+                doc_type,
+                tracks,
+                self.rotation,
+            )?);
+            self.declared = (width, height);
+        }
+        self.writer.as_mut().ok_or(VideoError::Stopped {
+            reason: "the output could not be opened".to_owned(),
+        })
+    }
+}
+
 fn write_video<W: Write + Seek>(
     segments: &[VideoSegmentInput<'_>],
     cfg: &VideoExtractConfig,
@@ -215,87 +307,17 @@ fn write_video<W: Write + Seek>(
     out: W,
 ) -> Result<VideoReport, VideoError> {
     let order = segment_order(segments)?;
-    let mut survey = Survey::default();
-    let mut any_packets = false;
-    for &(i, _) in &order {
-        let Some(seg) = segments.get(i) else { continue };
-        let mut sink = |e: VideoEvent<'_>| {
-            match e {
-                VideoEvent::Frame(f) => {
-                    if let Some((w, h)) = f.size {
-                        let (mw, mh) = survey.size.unwrap_or((0, 0));
-                        survey.size = Some((mw.max(w), mh.max(h)));
-                    }
-                }
-                VideoEvent::Config { codec_private, .. } => {
-                    if survey.config.is_none() {
-                        survey.config = Some(codec_private.to_vec());
-                    }
-                }
-                VideoEvent::Rotation { rotation, .. } => {
-                    // A container holds one rotation: the first the sender signalled.
-                    if survey.rotation.is_none() {
-                        survey.rotation = Some(rotation.degrees);
-                    }
-                }
-            }
-            Ok::<(), VideoError>(())
-        };
-        match assemble_segment(seg.capture, i, cfg, &mut sink) {
-            Ok(r) => {
-                r?;
-                any_packets = true;
-            }
-            Err(VideoError::NoPackets { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if !any_packets {
-        return Err(VideoError::NoPackets {
-            payload_type: cfg.payload_type,
-        });
-    }
-    let Some((w, h)) = survey.size else {
-        return Err(VideoError::NoFrames {
-            frames_incomplete: 0,
-            frames_undecodable: 0,
-        });
+    let mut output = Output {
+        out: Some(out),
+        writer: None,
+        codec: cfg.codec,
+        doc,
+        audio,
+        config: None,
+        rotation: None,
+        declared: (0, 0),
+        largest: (0, 0),
     };
-    let (width, height) = (
-        w.min(u32::from(u16::MAX)) as u16,
-        h.min(u32::from(u16::MAX)) as u16,
-    );
-    let config = survey.config.unwrap_or_default();
-    let (natural, track) = match cfg.codec {
-        VideoCodec::Vp8 => (DocType::Webm, TrackEntry::Vp8 { width, height }),
-        VideoCodec::Vp9 => (DocType::Webm, TrackEntry::Vp9 { width, height }),
-        VideoCodec::H264 => (
-            DocType::Matroska,
-            TrackEntry::Avc {
-                width,
-                height,
-                avcc: config,
-            },
-        ),
-        VideoCodec::Av1 => (
-            DocType::Webm,
-            TrackEntry::Av1 {
-                width,
-                height,
-                av1c: config,
-            },
-        ),
-    };
-    let doc_type = match doc {
-        DocChoice::ByCodec => natural,
-        DocChoice::Matroska => DocType::Matroska,
-        DocChoice::Webm => DocType::Webm,
-    };
-    let mut tracks = vec![track];
-    if let Some(a) = audio {
-        tracks.push(TrackEntry::Opus(a.packets.head));
-    }
-    let mut writer = MatroskaWriter::with_rotation(out, doc_type, tracks, survey.rotation)?;
     // The earlier stream starts at 0; the later one is shifted by the timeline's offset.
     let audio_shift = audio.map_or(0, |a| a.offset_ns.max(0).unsigned_abs());
     let video_shift = audio.map_or(0, |a| a.offset_ns.min(0).unsigned_abs());
@@ -324,28 +346,50 @@ fn write_video<W: Write + Seek>(
         write_audio_until(writer, Some(t))?;
         writer.write_frame(0, t, data, key)
     };
-    let (mut report, _) = each_output_frame(segments, cfg, &order, |pts, size, f| {
-        while let Some(fill_frame) = pending.next_if(|ff| ff.pts_90k < pts) {
-            write(
-                &mut writer,
-                fill_frame.pts_90k,
-                fill_frame.data,
-                fill_frame.keyframe,
-            )?;
+    let (mut report, any_packets) = each_output_event(segments, cfg, &order, |event| {
+        match event {
+            OutputEvent::Config(private) => {
+                if output.config.is_none() {
+                    output.config = Some(private.to_vec());
+                }
+            }
+            OutputEvent::Rotation(degrees) => {
+                // A container holds one rotation: the first the sender signalled.
+                output.rotation.get_or_insert(degrees);
+            }
+            OutputEvent::Frame { pts, size, frame } => {
+                let size = frame.size.unwrap_or(size);
+                let (w, h) = clamp_size(size);
+                output.largest = (output.largest.0.max(w), output.largest.1.max(h));
+                let writer = output.writer(size)?;
+                while let Some(ff) = pending.next_if(|ff| ff.pts_90k < pts) {
+                    write(writer, ff.pts_90k, ff.data, ff.keyframe)?;
+                }
+                gaps.frame(pts, size);
+                write(writer, pts, frame.data, frame.keyframe)?;
+            }
         }
-        gaps.frame(pts, size);
-        write(&mut writer, pts, f.data, f.keyframe)?;
         Ok(())
     })?;
-    for fill_frame in pending {
-        write(
-            &mut writer,
-            fill_frame.pts_90k,
-            fill_frame.data,
-            fill_frame.keyframe,
-        )?;
+    if !any_packets {
+        return Err(VideoError::NoPackets {
+            payload_type: cfg.payload_type,
+        });
+    }
+    let Some(mut writer) = output.writer.take() else {
+        return Err(VideoError::NoFrames {
+            frames_incomplete: report.frames_incomplete,
+            frames_undecodable: report.frames_undecodable,
+        });
+    };
+    for ff in pending {
+        write(&mut writer, ff.pts_90k, ff.data, ff.keyframe)?;
     }
     write_audio_until(&mut writer, None)?;
+    if output.largest != output.declared {
+        // Pictures grew after the headers were written: declare a size that fits them all.
+        writer.set_video_size(0, output.largest.0, output.largest.1);
+    }
     let video_end = gaps
         .interval()
         .map_or(0, |interval| ns(end_pts + interval) + video_shift);

@@ -182,6 +182,17 @@ impl TrackEntry {
         )
     }
 
+    /// The picture size a video track declares.
+    fn video_size(&self) -> Option<(u16, u16)> {
+        match self {
+            Self::Vp8 { width, height }
+            | Self::Vp9 { width, height }
+            | Self::Avc { width, height, .. }
+            | Self::Av1 { width, height, .. } => Some((*width, *height)),
+            _ => None,
+        }
+    }
+
     fn allowed_in_webm(&self) -> bool {
         matches!(
             self,
@@ -206,8 +217,9 @@ impl TrackEntry {
         };
         let video = |out: &mut Vec<u8>, width: u16, height: u16| {
             write_master(out, VIDEO, |v| {
-                write_uint(v, PIXEL_WIDTH, u64::from(width));
-                write_uint(v, PIXEL_HEIGHT, u64::from(height));
+                // Fixed width so a size change later in the stream can be patched in place.
+                write_uint_fixed(v, PIXEL_WIDTH, u64::from(width));
+                write_uint_fixed(v, PIXEL_HEIGHT, u64::from(height));
                 // Display rotation rides on a rectangular projection's roll: the one place a
                 // Matroska track can say how its pictures are turned.
                 if let Some(roll) = roll_degrees {
@@ -303,6 +315,22 @@ pub struct MatroskaWriter<W: Write + Seek> {
     cues: Vec<Cue>,
     end_ns: u64,
     duration_ns: Option<u64>,
+    /// Absolute positions of each video track's PixelWidth/PixelHeight values, and the size to
+    /// patch in at finish when the stream grew past the size first declared.
+    pixel_pos: Vec<Option<(u64, u64)>>,
+    pixel_size: Vec<Option<(u16, u16)>>,
+}
+
+/// Finds the two fixed-width picture size elements a video track entry was written with.
+fn pixel_positions(entry: &[u8], width: u16, height: u16) -> Option<(u64, u64)> {
+    let mut needle = vec![0xB0, 0x88];
+    needle.extend_from_slice(&u64::from(width).to_be_bytes());
+    needle.extend_from_slice(&[0xBA, 0x88]);
+    needle.extend_from_slice(&u64::from(height).to_be_bytes());
+    let at = entry
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())?;
+    Some(((at + 2) as u64, (at + 12) as u64))
 }
 
 impl<W: Write + Seek> MatroskaWriter<W> {
@@ -388,6 +416,19 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         // Info's header is 5 bytes (4-byte ID, 1-byte size) ahead of its body.
         let duration_pos = head.len() as u64 + 5 + duration_in_info as u64;
         head.extend_from_slice(&info);
+        let tracks_at = start + head.len() as u64;
+        let mut pixel_pos = Vec::with_capacity(tracks.len());
+        let mut search_from = 0;
+        for track in &tracks {
+            let found = track.video_size().and_then(|(w, h)| {
+                let rest = track_bytes.get(search_from..)?;
+                let (pw, ph) = pixel_positions(rest, w, h)?;
+                let base = search_from as u64;
+                search_from += ph as usize + 8;
+                Some((tracks_at + base + pw, tracks_at + base + ph))
+            });
+            pixel_pos.push(found);
+        }
         head.extend_from_slice(&track_bytes);
         out.write_all(&head).map_err(MuxError::io("headers"))?;
 
@@ -407,7 +448,17 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             cues: Vec::new(),
             end_ns: 0,
             duration_ns: None,
+            pixel_size: vec![None; pixel_pos.len()],
+            pixel_pos,
         })
+    }
+
+    /// Declares a different picture size for video `track` (written at finish): a stream whose
+    /// pictures grew after the headers were written still declares a size that fits.
+    pub fn set_video_size(&mut self, track: usize, width: u16, height: u16) {
+        if let Some(slot) = self.pixel_size.get_mut(track) {
+            *slot = Some((width, height));
+        }
     }
 
     /// Sets the duration written to Info; without it the last block's timestamp is used.
@@ -608,11 +659,20 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         write_size_fixed(&mut segment_size, self.written - segment_rel, 8);
         let duration_ns = self.duration_ns.unwrap_or(self.end_ns);
         let duration_in_scale = duration_ns as f64 / 1e6;
-        let patches: [(u64, &[u8]); 3] = [
+        let mut sizes: Vec<(u64, [u8; 8])> = Vec::new();
+        for (pos, size) in self.pixel_pos.iter().zip(&self.pixel_size) {
+            if let (Some((pw, ph)), Some((w, h))) = (pos, size) {
+                sizes.push((*pw, u64::from(*w).to_be_bytes()));
+                sizes.push((*ph, u64::from(*h).to_be_bytes()));
+            }
+        }
+        let duration_bytes = duration_in_scale.to_be_bytes();
+        let mut patches: Vec<(u64, &[u8])> = vec![
             (self.segment_size_pos, &segment_size),
-            (self.duration_pos, &duration_in_scale.to_be_bytes()),
+            (self.duration_pos, &duration_bytes),
             (self.cues_seek_pos, &seek_entry),
         ];
+        patches.extend(sizes.iter().map(|(pos, bytes)| (*pos, bytes.as_slice())));
         for (pos, bytes) in patches {
             if bytes.is_empty() {
                 continue;
