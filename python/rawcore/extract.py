@@ -12,9 +12,9 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -354,6 +354,37 @@ def extract_audio(
         on_done=on_done,
     )
     return entries, warnings
+
+
+def extract_track(
+    rec: Recording, track: Track, path: Path, *, fill_gaps: bool = True, fix_dtx: bool = True
+) -> ManifestEntry:
+    """One track to one file at `path` (the API's `track.extract_audio/extract_video`); the
+    suffix picks the container. No manifest is written: the entry is returned."""
+    from rawcore.video import VIDEO_CODECS, VideoFormat, run_video_job
+
+    kind = track.kind
+    ext = path.suffix.lstrip(".").lower()
+    allowed = AUDIO_FORMATS if kind == "audio" else ("mkv", "webm")
+    if ext not in allowed:
+        raise InputError(f"{path}: a {kind} track is written as .{' or .'.join(allowed)}")
+    supported = frozenset(_SUPPORTED) if kind == "audio" else VIDEO_CODECS
+    jobs, warnings = plan_outputs(
+        rec,
+        Selection(track_id=track.track_id),
+        kind=kind,
+        ext=ext,
+        stitch=False,
+        supported=supported,
+    )
+    job = next((j for j in jobs if track in j.tracks), None)
+    if job is None:
+        raise InputError("; ".join(warnings) or f"track {track.track_id} cannot be extracted")
+    out_dir = prepare_output_dir(path.parent or Path("."))
+    job = replace(job, name=path.name)
+    if kind == "audio":
+        return _run_job(rec, job, out_dir, ext, fill_gaps, fix_dtx)
+    return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps)
 
 
 def call_json(rec: Recording) -> dict[str, Any]:

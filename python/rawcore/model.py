@@ -126,10 +126,32 @@ class Track:
     participant_id: str
     session_id: str
     segments: tuple[Segment, ...]
+    #: The open recording this track belongs to (set by `open_recording`).
+    recording: Recording | None = field(default=None, compare=False, repr=False)
 
     @property
     def screenshare(self) -> bool:
         return self.track_type.startswith("TRACK_TYPE_SCREEN_SHARE")
+
+    def _open_recording(self) -> Recording:
+        if self.recording is None or self.recording.archive is None:
+            raise RawcoreError(f"track {self.track_id}: its recording is closed")
+        return self.recording
+
+    def extract_audio(self, path: str | os.PathLike[str], **options: Any) -> Any:
+        """Write this audio track to `path` (the suffix picks the container: .mkv, .mka,
+        .webm, .ogg); `options` as `rawcore.extract.extract_audio`. Returns the manifest entry.
+        """
+        from rawcore.extract import extract_track
+
+        return extract_track(self._open_recording(), self, Path(path), **options)
+
+    def extract_video(self, path: str | os.PathLike[str], **options: Any) -> Any:
+        """Write this video track to `path` (.mkv or .webm); `options` as
+        `rawcore.video.extract_video`. Returns the manifest entry."""
+        from rawcore.extract import extract_track
+
+        return extract_track(self._open_recording(), self, Path(path), **options)
 
     @property
     def codec(self) -> str | None:
@@ -224,6 +246,38 @@ class Recording:
     def end_unix_ms(self) -> int | None:
         ends = [t.end_unix_ms for t in self.tracks if t.end_unix_ms is not None]
         return max(ends) if ends else None
+
+    def extract_audio(self, output: str | os.PathLike[str], **options: Any) -> Any:
+        """Every (selected) audio track into `output`; see `rawcore.extract.extract_audio`.
+        Returns (manifest entries, warnings)."""
+        from rawcore.extract import extract_audio
+
+        return extract_audio(self, output, **options)
+
+    def extract_video(self, output: str | os.PathLike[str], **options: Any) -> Any:
+        """Every (selected) video track into `output`; see `rawcore.video.extract_video`."""
+        from rawcore.video import extract_video
+
+        return extract_video(self, output, **options)
+
+    def mux_av(self, output: str | os.PathLike[str], **options: Any) -> Any:
+        """Lip-synced audio+video per session into `output`; see `rawcore.mux.mux_av`."""
+        from rawcore.mux import mux_av
+
+        return mux_av(self, output, **options)
+
+    def process_all(self, output: str | os.PathLike[str], **options: Any) -> Any:
+        """Everything into `output`; see `rawcore.process.process_all`."""
+        from rawcore.process import process_all
+
+        return process_all(self, output, **options)
+
+    @property
+    def timeline(self) -> Any:
+        """The call timeline (`rawcore.timeline.Timeline`), fitted on first use."""
+        from rawcore.timeline import timeline_of
+
+        return timeline_of(self)
 
     def close(self) -> None:
         if self.archive is not None:
@@ -556,7 +610,7 @@ def _build(
         origin = "mixed"
     else:
         origin = "inferred"
-    return Recording(
+    rec = Recording(
         source=source,
         call_type=call[0],
         call_id=call[1],
@@ -567,6 +621,9 @@ def _build(
         warnings=warnings,
         archive=archive,
     )
+    for track in rec.tracks:
+        object.__setattr__(track, "recording", rec)  # frozen: the back-reference is set once
+    return rec
 
 
 def _call_fields(

@@ -33,11 +33,9 @@ from rawcore.output import ManifestEntry, atomic_path, prepare_output_dir
 from rawcore.video import (
     VIDEO_CODECS,
     prepare_fill,
+    run_video_job,
     video_fields,
     video_options,
-)
-from rawcore.video import (
-    _run_job as run_video_job,
 )
 
 Media = Literal["user", "display", "both"]

@@ -190,7 +190,7 @@ def prepare_fill(
     return FillPlan(cols, fills, frames, unfilled_ms)
 
 
-def _run_job(
+def run_video_job(
     rec: Recording, job: OutputJob, out_dir: Path, fmt: VideoFormat, fill_gaps: bool
 ) -> ManifestEntry:
     archive = rec.archive
@@ -291,7 +291,7 @@ def extract_video(
         rec,
         jobs,
         out_dir,
-        lambda job: _run_job(rec, job, out_dir, fmt, fill_gaps),
+        lambda job: run_video_job(rec, job, out_dir, fmt, fill_gaps),
         command="extract-video",
         warnings=warnings,
         workers=workers,
