@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, NoReturn, TextIO
 
 from rawcore import _core
+from rawcore._progress import StageProgress
 from rawcore.errors import (
     InputError,
     OutputError,
@@ -60,7 +61,7 @@ def _add_input(p: argparse.ArgumentParser) -> None:
         help="S3-compatible endpoint (default: $RAWCORE_S3_ENDPOINT, else AWS)",
     )
     p.add_argument("--cache-dir", metavar="PATH", help="download cache (default ~/.cache/rawcore)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no warnings on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="no warnings or progress on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,7 +299,7 @@ def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:
         fmt=args.format,
         fill_gaps=args.fill_gaps,
         stitch=args.stitch,
-        on_done=_progress_printer("writing video"),
+        on_done=_progress_printer("writing video", show=not args.quiet),
     )
     return _report_outputs(entries, warnings, args.quiet)
 
@@ -312,7 +313,7 @@ def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
         fill_gaps=args.fill_gaps,
         fix_dtx=args.fix_dtx,
         stitch=args.stitch,
-        on_done=_progress_printer("muxing"),
+        on_done=_progress_printer("muxing", show=not args.quiet),
     )
     return _report_outputs(entries, warnings, args.quiet)
 
@@ -330,27 +331,23 @@ def cmd_mix_audio(args: argparse.Namespace, rec: Recording) -> int:
 
 
 def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
-    tty = sys.stderr.isatty()
-
-    def stage(name: str) -> None:
-        if tty:
-            sys.stderr.write(f"\rprocess-all: {name}\x1b[K")
-            sys.stderr.flush()
-
-    entries, warnings, summary = process_all(
-        rec,
-        args.output,
-        selection=_selection(args, rec),
-        fill_gaps=args.fill_gaps,
-        fix_dtx=args.fix_dtx,
-        mix_format=args.mix_format,
-        gains=_gains(args.gain),
-        normalize=args.normalize,
-        qa=not args.no_qa,
-        on_stage=stage,
-    )
-    if tty:
-        sys.stderr.write("\r\x1b[K")
+    selection = _selection(args, rec)
+    gains = _gains(args.gain)
+    # One line per stage on a terminal stderr; none for machine output (--json) or --quiet.
+    with StageProgress(enabled=None if _show_progress(args) else False, label_width=5) as bars:
+        entries, warnings, summary = process_all(
+            rec,
+            args.output,
+            selection=selection,
+            fill_gaps=args.fill_gaps,
+            fix_dtx=args.fix_dtx,
+            mix_format=args.mix_format,
+            gains=gains,
+            normalize=args.normalize,
+            qa=not args.no_qa,
+            on_stage=bars.begin,
+            on_done=bars.count,
+        )
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -371,7 +368,7 @@ def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
         fill_gaps=args.fill_gaps,
         fix_dtx=args.fix_dtx,
         stitch=args.stitch,
-        on_done=_progress_printer("writing audio"),
+        on_done=_progress_printer("writing audio", show=not args.quiet),
     )
     return _report_outputs(entries, warnings, args.quiet)
 
@@ -554,17 +551,30 @@ def _source(args: argparse.Namespace) -> str:
     return str(args.input_file or args.input_dir or args.input_s3)
 
 
-def _progress_printer(label: str = "analysing captures") -> Any:
-    if not sys.stderr.isatty():
+def _show_progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and not getattr(args, "json", False)
+
+
+def _progress_printer(
+    label: str = "analysing captures", *, show: bool = True
+) -> Callable[[int, int], None] | None:
+    """A `(done, total)` callback drawing one progress line on stderr when it is a terminal
+    (None otherwise): the line stays, checked, once `done` reaches `total`."""
+    if not show or not sys.stderr.isatty():
         return None
+    bars = StageProgress(enabled=True)  # no `with`: no tick to stop if the command fails
+    started = False
 
-    def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\r{label} {done}/{total}")
-        if done == total:
-            sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
+    def update(done: int, total: int) -> None:
+        nonlocal started
+        if not started:  # begun on the first report, so a download bar can come before it
+            started = True
+            bars.begin(label)
+        bars.count(done, total)
+        if done >= total:
+            bars.close()
 
-    return show
+    return update
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -582,7 +592,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         _source(args),
         s3_endpoint=args.s3_endpoint,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-        progress=_progress_printer(),
+        progress=_progress_printer(show=_show_progress(args)),
     ) as rec:
         if not args.quiet:
             for warning in rec.warnings:

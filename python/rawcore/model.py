@@ -5,6 +5,10 @@ timing metadata per session. This module matches every capture to its metadata s
 exact base name, analyses each capture once in the Rust core (in parallel, GIL released), and
 builds frozen objects the CLI and later stages (extraction, the call timeline) read. Without
 metadata it infers the same structure from the tree and says so in `Recording.warnings`.
+
+What later stages need from a capture beyond its `Segment` (Sender Reports, CNAME, arrival
+gaps) is kept small on the `Recording` (`capture_facts`), so no stage analyses a capture again;
+the per-packet columns are read once, when the call timeline is fitted (`read_columns`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from rawcore import _core
 from rawcore.archive import Archive, Limits, open_archive
@@ -30,6 +37,9 @@ from rawcore.metadata import (
 Kind = Literal["audio", "video"]
 
 CAPTURE_SUFFIX = ".rtpdump"
+
+#: Arrival gaps shorter than this (or than 3 packet intervals) are ordinary packet spacing.
+GAP_MS = 100
 
 # Codec names as list-tracks prints them, keyed by the SDP encoding name.
 _CODEC_NAMES = {
@@ -114,6 +124,25 @@ class Segment:
         if self.start_unix_ms is None or self.end_unix_ms is None:
             return 0
         return max(0, self.end_unix_ms - self.start_unix_ms)
+
+
+@dataclass(eq=False)
+class CaptureFacts:
+    """What the call timeline and the QA report need from one capture beyond its `Segment`.
+
+    Kept on the `Recording` for the whole run, so it holds one row per Sender Report or per
+    gap, never per packet: the stream the timeline places is the first media SSRC
+    (`Segment.stats.ssrcs[0]`), and only its reports and CNAME are kept.
+    """
+
+    start_unix_ms: float  # the capture header's start: packet arrival times count from it
+    sr_arrival_ms: npt.NDArray[np.int64]  # after the capture start
+    sr_rtp_ts: npt.NDArray[np.int64]  # the 32-bit RTP timestamp as sent
+    sr_ntp_unix_ms: npt.NDArray[np.float64]
+    cname: str | None
+    #: Stretches (Unix ms, one [start, end] row each) with no packet for longer than GAP_MS or
+    #: 3 packet intervals; None until the packet columns are first read (`arrival_gaps`).
+    gaps: npt.NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +255,8 @@ class Recording:
     archive: Archive | None = field(default=None, repr=False)
     #: The call timeline, fitted on first use (`rawcore.timeline.timeline_of`).
     timeline_cache: Any = field(default=None, repr=False)
+    #: Per capture name, what later stages need from its analysis (`capture_facts`).
+    capture_cache: dict[str, CaptureFacts] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def sessions(self) -> tuple[Session, ...]:
@@ -324,7 +355,65 @@ class _Analysis:
     first_arrival_unix_ms: int | None
     last_arrival_unix_ms: int | None
     warnings: tuple[str, ...]
+    facts: CaptureFacts
     extmaps: tuple[tuple[int, str], ...] = ()
+
+
+def capture_facts(rec: Recording, seg: Segment) -> CaptureFacts:
+    """What the analysis kept of `seg`'s capture for the later stages."""
+    return rec.capture_cache[seg.capture]
+
+
+def read_columns(rec: Recording, seg: Segment) -> dict[str, npt.NDArray[Any]]:
+    """The per-packet columns of `seg`'s capture (`_core.capture_columns`), read afresh and not
+    kept: they are large. Their arrival gaps are kept from the same read, so the QA report does
+    not read the capture again after the call timeline has."""
+    if rec.archive is None:
+        raise RawcoreError("the recording is closed")
+    with rec.archive.open_buffer(seg.capture) as buf:
+        cols = _core.capture_columns(buf)
+    facts = capture_facts(rec, seg)
+    if facts.gaps is None:
+        gaps = _arrival_gaps(cols["arrival_ms"], facts.start_unix_ms)
+        gaps.flags.writeable = False
+        facts.gaps = gaps
+    return cols
+
+
+def arrival_gaps(rec: Recording, seg: Segment) -> npt.NDArray[np.float64]:
+    """Stretches (Unix ms, [start, end] rows) with no packet of `seg`'s capture for longer than
+    GAP_MS or 3 packet intervals: DTX, loss or pauses. Read once, then kept."""
+    facts = capture_facts(rec, seg)
+    if facts.gaps is None:
+        read_columns(rec, seg)
+    assert facts.gaps is not None
+    return facts.gaps
+
+
+def _arrival_gaps(arrival_ms: npt.NDArray[Any], start_unix_ms: float) -> npt.NDArray[np.float64]:
+    arrival = np.sort(arrival_ms.astype(np.float64)) + start_unix_ms
+    if len(arrival) < 2:
+        return np.zeros((0, 2), dtype=np.float64)
+    d = np.diff(arrival)
+    # Low frame rates (a 5 fps screen share) space packets further apart than speech does.
+    spaced = d[d > 0]
+    limit = max(GAP_MS, 3 * float(np.median(spaced))) if len(spaced) else GAP_MS
+    at = np.flatnonzero(d > limit)
+    return np.column_stack([arrival[at], arrival[at + 1]])
+
+
+def _facts(report: Any, ssrc: int | None) -> CaptureFacts:
+    srs = [s for s in report.sender_reports if s.ssrc == ssrc]
+    facts = CaptureFacts(
+        start_unix_ms=report.header.start_unix_us / 1000.0,
+        sr_arrival_ms=np.array([s.arrival_ms for s in srs], dtype=np.int64),
+        sr_rtp_ts=np.array([s.rtp_ts for s in srs], dtype=np.int64),
+        sr_ntp_unix_ms=np.array([s.ntp_unix_ms for s in srs], dtype=np.float64),
+        cname=next((name for s, name in report.cnames if s == ssrc), None),
+    )
+    for a in (facts.sr_arrival_ms, facts.sr_rtp_ts, facts.sr_ntp_unix_ms):
+        a.flags.writeable = False  # shared by every timeline fit of the recording
+    return facts
 
 
 def _kind_from_track_type(track_type: str) -> Kind:
@@ -417,6 +506,7 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
         first_arrival_unix_ms=None if first is None else start_ms + first,
         last_arrival_unix_ms=None if last is None else start_ms + last,
         warnings=tuple(warnings),
+        facts=_facts(report, media[0].ssrc if media else None),
         extmaps=sdp.extmaps,
     )
 
@@ -623,6 +713,8 @@ def _build(
     )
     for track in rec.tracks:
         object.__setattr__(track, "recording", rec)  # frozen: the back-reference is set once
+        for segment in track.segments:
+            rec.capture_cache[segment.capture] = analyses[segment.capture].facts
     return rec
 
 

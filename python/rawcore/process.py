@@ -122,8 +122,13 @@ def process_all(
     normalize: bool = False,
     qa: bool = True,
     on_stage: Callable[[str], None] | None = None,
+    on_done: Callable[[int, int], None] | None = None,
 ) -> tuple[list[ManifestEntry], list[str], dict[str, Any]]:
-    """Audio, video, muxed and mixed outputs, the manifest and the QA report, in one run."""
+    """Audio, video, muxed and mixed outputs, the manifest and the QA report, in one run.
+
+    `on_stage` is called with each stage's name as it starts ("audio", "video", "mux", "mix",
+    "qa"); `on_done(done, total)` as the running stage's outputs are written (the mix is one).
+    """
     out_dir = prepare_output_dir(output)
     sel = selection or Selection()
     entries: list[ManifestEntry] = []
@@ -134,16 +139,20 @@ def process_all(
             on_stage(name)
 
     stage("audio")
-    audio, w = extract_audio(rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx)
+    audio, w = extract_audio(
+        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
+    )
     entries += audio
     warnings += w
     if any(t.kind == "video" and sel.admits(t) for t in rec.tracks):
         stage("video")
-        video, w = extract_video(rec, out_dir, selection=sel, fill_gaps=fill_gaps)
+        video, w = extract_video(rec, out_dir, selection=sel, fill_gaps=fill_gaps, on_done=on_done)
         entries += video
         warnings += w
     stage("mux")
-    muxed, w = mux_av(rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx)
+    muxed, w = mux_av(
+        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
+    )
     entries += muxed
     warnings += w
     stage("mix")
@@ -151,6 +160,8 @@ def process_all(
         rec, audio, out_dir, out_dir, fmt=mix_format, gains=gains or {}, normalize=normalize
     )
     entries.append(mix)
+    if on_done is not None:
+        on_done(1, 1)
     write_manifest(out_dir, [mix], call=call_json(rec), command="process-all")
     qa_paths: dict[str, str] = {}
     if qa:

@@ -15,17 +15,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rawcore import _core
-from rawcore.model import Recording, Track
+from rawcore.model import GAP_MS as GAP_MS  # where it lived before; kept importable
+from rawcore.model import Recording, Track, arrival_gaps
 from rawcore.output import ManifestEntry, atomic_path
 from rawcore.timeline import timeline_of
 
 QA_JSON = "qa_report.json"
 QA_PNG = "qa_timeline.png"
 QA_SCHEMA = "rawcore.qa/1"
-GAP_MS = 100  # arrival gaps shorter than this (or 3 packet intervals) are ordinary spacing
 
 _BG, _LANE, _AUDIO, _VIDEO, _GAP, _TEXT = (
     (255, 255, 255),
@@ -39,24 +36,8 @@ _BG, _LANE, _AUDIO, _VIDEO, _GAP, _TEXT = (
 
 def _gaps(rec: Recording, track: Track) -> list[tuple[float, float]]:
     """Stretches (Unix ms) with no packet for longer than GAP_MS: DTX, loss or pauses."""
-    archive = rec.archive
-    assert archive is not None, "the recording is open while its report is written"
-    out: list[tuple[float, float]] = []
-    for seg in track.segments:
-        with archive.open_buffer(seg.capture) as buf:
-            report = _core.analyze_capture(buf)
-            cols = _core.capture_columns(buf)
-        start = report.header.start_unix_us / 1000.0
-        arrival = np.sort(cols["arrival_ms"].astype(np.float64)) + start
-        if len(arrival) < 2:
-            continue
-        d = np.diff(arrival)
-        # Low frame rates (a 5 fps screen share) space packets further apart than speech does.
-        spaced = d[d > 0]
-        limit = max(GAP_MS, 3 * float(np.median(spaced))) if len(spaced) else GAP_MS
-        for i in np.flatnonzero(d > limit):
-            out.append((float(arrival[i]), float(arrival[i + 1])))
-    return out
+    # Kept from the capture's one read of packet columns (usually the call timeline's).
+    return [(float(a), float(b)) for seg in track.segments for a, b in arrival_gaps(rec, seg)]
 
 
 def _track_json(rec: Recording, track: Track, outputs: Sequence[ManifestEntry]) -> dict[str, Any]:

@@ -28,12 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from rawcore import _core
-from rawcore.archive import Archive
 from rawcore.errors import RawcoreError
-from rawcore.model import Recording, Segment, Track
+from rawcore.model import Recording, Segment, Track, capture_facts, read_columns
 
 Basis = Literal["sender_reports", "arrival"]
 WINDOW_MS = 10_000.0
+#: Envelope windows a drift estimate needs before outputs follow it.
+MIN_DRIFT_WINDOWS = 6
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class Placement:
     offset_ms: float | None = None  # recorder minus sender clock at the segment start
     drift_ppm: float = 0.0
     envelope_residual_ms: float = 0.0
+    #: How fast the segment's media clock runs against the recorder's, in ppm, as the outputs
+    #: apply it (the fits' clamped values): the sender clock's slope and the offset's drift
+    #: together. Audio makes it up inside the holes it fills, video stretches frame times.
+    clock_ppm: float = 0.0
 
 
 @dataclass
@@ -70,6 +75,11 @@ class Timeline:
     def start(self, segment: Segment) -> float | None:
         p = self.placements.get(segment.capture)
         return None if p is None else p.start_unix_ms
+
+    def clock_ppm(self, segment: Segment) -> float:
+        """The segment's media-clock drift against the recorder, 0 when it is not placed."""
+        p = self.placements.get(segment.capture)
+        return 0.0 if p is None else p.clock_ppm
 
     def report(self) -> dict[str, Any]:
         return {
@@ -109,15 +119,15 @@ def _extend_near(raw: int, ref_ext: int, ref_raw: int) -> int:
     return ref_ext + d
 
 
-def _load(archive: Archive, track: Track, seg: Segment) -> _Stream | None:
+def _load(rec: Recording, track: Track, seg: Segment) -> _Stream | None:
     if not seg.stats.ssrcs or seg.clock_rate is None:
         return None
-    ssrc = seg.stats.ssrcs[0]
-    with archive.open_buffer(seg.capture) as buf:
-        report = _core.analyze_capture(buf)
-        cols = _core.capture_columns(buf)
-    start_ms = report.header.start_unix_us / 1000.0
-    mask = cols["ssrc"] == ssrc
+    # The capture was analysed when the recording was opened (the Sender Reports and CNAME of
+    # this stream were kept); only its packet columns are read here.
+    facts = capture_facts(rec, seg)
+    cols = read_columns(rec, seg)
+    start_ms = facts.start_unix_ms
+    mask = cols["ssrc"] == seg.stats.ssrcs[0]
     if seg.payload_type is not None:
         mask &= cols["payload_type"] == seg.payload_type
     ts = cols["timestamp"][mask]
@@ -125,15 +135,14 @@ def _load(archive: Archive, track: Track, seg: Segment) -> _Stream | None:
         return None
     ext = unwrap_timestamps(ts)
     arrival = cols["arrival_ms"][mask].astype(np.float64) + start_ms
-    srs = [s for s in report.sender_reports if s.ssrc == ssrc]
-    sr_rtp = np.zeros(len(srs), dtype=np.int64)
-    sr_ms = np.zeros(len(srs), dtype=np.float64)
-    for i, sr in enumerate(srs):
-        j = int(np.searchsorted(arrival, start_ms + sr.arrival_ms).clip(0, len(ext) - 1))
-        sr_rtp[i] = _extend_near(sr.rtp_ts, int(ext[j]), int(ts[j]))
-        sr_ms[i] = sr.ntp_unix_ms
-    cname = next((name for s, name in report.cnames if s == ssrc), None)
-    return _Stream(seg, track, ext, arrival, sr_rtp, sr_ms, cname, seg.clock_rate)
+    del cols  # the full columns are large; only this stream's are kept
+    sr_rtp = np.zeros(len(facts.sr_rtp_ts), dtype=np.int64)
+    for i, (sr_arrival, sr_ts) in enumerate(zip(facts.sr_arrival_ms, facts.sr_rtp_ts, strict=True)):
+        j = int(np.searchsorted(arrival, start_ms + sr_arrival).clip(0, len(ext) - 1))
+        sr_rtp[i] = _extend_near(int(sr_ts), int(ext[j]), int(ts[j]))
+    return _Stream(
+        seg, track, ext, arrival, sr_rtp, facts.sr_ntp_unix_ms, facts.cname, seg.clock_rate
+    )
 
 
 def timeline_of(rec: Recording) -> Timeline:
@@ -153,7 +162,7 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     streams: list[_Stream] = []
     for track in rec.tracks:
         for seg in track.segments:
-            stream = _load(archive, track, seg)
+            stream = _load(rec, track, seg)
             if stream is not None:
                 streams.append(stream)
     # One sender clock per CNAME; without one, per participant session.
@@ -164,6 +173,15 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     for key, group in clocks.items():
         _place_group(key, group, timeline, window_ms)
     return timeline
+
+
+def _clock_ppm(slope_ratio: float, offset: Any) -> float:
+    """Recorder ms per nominal media ms, minus one, in ppm (rounded to 0.01 ppm so reports
+    stay readable; a 0.01 ppm error is 36 µs per hour). The envelope's drift counts only when
+    it rests on a minute of windows: over less, jitter in a few window minima would pass for
+    drift, and real drift cannot amount to much yet."""
+    drift = offset.d if offset.windows >= MIN_DRIFT_WINDOWS else 0.0
+    return round((slope_ratio * (1.0 + drift) - 1.0) * 1e6, 2)
 
 
 def _first_ext(s: _Stream) -> int:
@@ -210,6 +228,7 @@ def _place_group(key: str, group: Iterable[_Stream], timeline: Timeline, window_
                 offset_ms=offset.offset_ms(sender_first),
                 drift_ppm=offset.drift_ppm,
                 envelope_residual_ms=offset.residual_ms,
+                clock_ppm=_clock_ppm(fit.b / fit.nominal_b, offset),
             )
     for s in fallback:
         nominal = (s.ext_ts - _first_ext(s)).astype(np.float64) * 1000.0 / s.clock_rate
@@ -226,6 +245,7 @@ def _place_group(key: str, group: Iterable[_Stream], timeline: Timeline, window_
             clock=key,
             drift_ppm=offset.drift_ppm,
             envelope_residual_ms=offset.residual_ms,
+            clock_ppm=_clock_ppm(1.0, offset),
         )
         timeline.warnings.append(
             f"{s.segment.capture}: no RTCP Sender Reports; placed by arrival time "

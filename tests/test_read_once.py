@@ -1,0 +1,121 @@
+"""process-all analyses each capture once.
+
+Opening a recording analyses every capture (`_core.analyze_capture`); the call timeline and
+the QA report reuse what that analysis kept (Sender Reports, CNAME) instead of analysing
+again, and the per-packet columns (`_core.capture_columns`) are read at most once per capture,
+with only small derived arrays kept. The per-output extraction passes are separate and not
+counted here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers.gst import gst_available
+from helpers.recording import RecordingInfo, multiparty_call
+from rawcore import _core
+from rawcore.model import GAP_MS, Recording, arrival_gaps, capture_facts, open_recording
+from rawcore.process import process_all
+from rawcore.timeline import timeline_of
+
+pytestmark = pytest.mark.skipif(not gst_available(), reason="GStreamer is not installed")
+
+Calls = dict[str, Counter[str]]
+
+
+@pytest.fixture(scope="module")
+def call(tmp_path_factory: pytest.TempPathFactory) -> RecordingInfo:
+    return multiparty_call(tmp_path_factory.mktemp("once") / "rec", duration_s=3.0)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
+    """Counts the core's capture analyses, per capture (keyed by the bytes' digest)."""
+    counts: Calls = {"analyze_capture": Counter(), "capture_columns": Counter()}
+    for name, counter in counts.items():
+        real: Callable[..., Any] = getattr(_core, name)
+
+        def counting(buf: Any, *args: Any, _real: Any = real, _n: Counter[str] = counter,
+                     **kwargs: Any) -> Any:
+            _n[hashlib.sha256(buf).hexdigest()] += 1
+            return _real(buf, *args, **kwargs)
+
+        monkeypatch.setattr(_core, name, counting)
+    yield counts
+
+
+def digests(root: Path) -> set[str]:
+    return {hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.rtpdump")}
+
+
+def segments(rec: Recording) -> list[Any]:
+    return [s for t in rec.tracks for s in t.segments]
+
+
+def test_process_all_analyses_each_capture_once(
+    call: RecordingInfo, calls: Calls, tmp_path: Path
+) -> None:
+    captures = digests(call.root)
+    assert len(captures) == 9
+    with open_recording(call.root) as rec:
+        _, _, summary = process_all(rec, tmp_path)
+    assert summary["qa"]  # the QA report (which needs every capture's gaps) was written
+    assert calls["analyze_capture"] == Counter(dict.fromkeys(captures, 1))
+    assert calls["capture_columns"] == Counter(dict.fromkeys(captures, 1))
+
+
+def test_opening_a_recording_reads_no_packet_columns(call: RecordingInfo, calls: Calls) -> None:
+    with open_recording(call.root) as rec:
+        assert len(rec.tracks) == 9  # list-tracks needs no more than this
+    assert calls["analyze_capture"] == Counter(dict.fromkeys(digests(call.root), 1))
+    assert calls["capture_columns"] == Counter()
+
+
+def test_the_qa_gaps_come_from_the_timelines_read(call: RecordingInfo, calls: Calls) -> None:
+    with open_recording(call.root) as rec:
+        timeline_of(rec)  # reads every capture's columns once
+        assert calls["capture_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
+        for seg in segments(rec):
+            assert arrival_gaps(rec, seg) is arrival_gaps(rec, seg)
+    assert calls["capture_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
+
+
+def reference_gaps(arrival_ms: np.ndarray[Any, Any], start_ms: float) -> list[tuple[float, float]]:
+    """The QA report's gaps as it computed them from a fresh analysis before."""
+    arrival = np.sort(arrival_ms.astype(np.float64)) + start_ms
+    if len(arrival) < 2:
+        return []
+    d = np.diff(arrival)
+    spaced = d[d > 0]
+    limit = max(GAP_MS, 3 * float(np.median(spaced))) if len(spaced) else GAP_MS
+    return [(float(arrival[i]), float(arrival[i + 1])) for i in np.flatnonzero(d > limit)]
+
+
+def test_what_is_kept_matches_a_fresh_analysis_and_is_small(call: RecordingInfo) -> None:
+    with open_recording(call.root) as rec:
+        timeline_of(rec)
+        assert rec.archive is not None
+        for seg in segments(rec):
+            facts = capture_facts(rec, seg)
+            with rec.archive.open_buffer(seg.capture) as buf:
+                report = _core.analyze_capture(buf)
+                cols = _core.capture_columns(buf)
+            ssrc = seg.stats.ssrcs[0]
+            srs = [s for s in report.sender_reports if s.ssrc == ssrc]
+            assert facts.start_unix_ms == report.header.start_unix_us / 1000.0
+            assert facts.sr_arrival_ms.tolist() == [s.arrival_ms for s in srs]
+            assert facts.sr_rtp_ts.tolist() == [s.rtp_ts for s in srs]
+            assert facts.sr_ntp_unix_ms.tolist() == [s.ntp_unix_ms for s in srs]
+            assert facts.cname == next(n for s, n in report.cnames if s == ssrc)
+            assert srs and facts.gaps is not None
+            gaps = [tuple(g) for g in facts.gaps.tolist()]
+            assert gaps == reference_gaps(cols["arrival_ms"], facts.start_unix_ms)
+            # One row per Sender Report or per gap, never one per packet.
+            kept = [facts.sr_arrival_ms, facts.sr_rtp_ts, facts.sr_ntp_unix_ms, facts.gaps]
+            assert all(a.size <= seg.stats.sender_reports + 2 * len(gaps) for a in kept)
