@@ -54,14 +54,14 @@ def sync_call(root: Path, *, srs: bool, ntp_offset_s: float = 3.7, video_delay_m
     return build_recording(root, [SessionSpec("alice", "s1", [audio, video])])
 
 
-def beep_flash_offsets(path: Path) -> list[float]:
+def beep_flash_offsets(path: Path, events: tuple[float, ...] = EVENTS) -> list[float]:
     audio = decode_audio(path)
     video = decode_video(path)
     assert video.errors == 0 and audio.errors == 0
     beeps = [audio.start_time_s + t - OPUS_LOOKAHEAD_S
              for t in tone_onsets(audio.samples, audio.rate, BEEP_HZ)]
     flashes = flash_times(video)
-    assert len(beeps) == len(flashes) == len(EVENTS), (beeps, flashes)
+    assert len(beeps) == len(flashes) == len(events), (beeps, flashes)
     return [b - f for b, f in zip(beeps, flashes, strict=True)]
 
 
@@ -108,3 +108,52 @@ def test_extracted_files_start_on_the_recorder_clock(tmp_path: Path) -> None:
         first = next(t for t in info.tracks() if t.kind == kind).first_arrival_unix_ms
         assert starts[kind] == pytest.approx(call_start + 20, abs=2)
         assert starts[kind] <= first + 1
+
+
+DRIFT_EVENTS = (2.0, 8.0, 14.0, 20.0)
+
+
+@pytest.mark.parametrize(
+    ("drifting", "drift_ppm"), [("audio", 3000.0), ("audio", -3000.0), ("video", 3000.0)]
+)
+def test_a_drifting_media_clock_is_followed_gradually_and_lip_sync_holds(
+    tmp_path: Path, drifting: str, drift_ppm: float
+) -> None:
+    """One of the sender's media clocks (a sound card's, a camera's) runs 0.3 % off the clock
+    that stamps its Sender Reports: by 20 s its media time is 60 ms away from true time.
+    rawcore follows the drift, audio inside the DTX pauses between beeps and video by
+    stretching frame times, so every beep stays on its flash; placed at nominal RTP times the
+    last beep would be 60 ms off."""
+    stretch = {drifting: 1 + drift_ppm / 1e6}
+    reports = SenderReports(interval_s=1.0, ntp_offset_s=1.5)
+    a, v = stretch.get("audio", 1.0), stretch.get("video", 1.0)
+    audio = TrackSpec(
+        "audio", "opus",
+        # Beeps and flashes sit at the media times a drifting clock sends at the true instants.
+        source=OpusSource(
+            22.0, dtx=True, tone_bursts=tuple((t / a, 0.3, BEEP_HZ) for t in DRIFT_EVENTS)
+        ),
+        impairments=Impairments(
+            extra_delay_ms=20, jitter_ms=5, seed=3, clock_drift_ppm=(a - 1) * 1e6
+        ),
+        sender_reports=reports,
+    )
+    video = TrackSpec(
+        "video", "vp8",
+        source=VideoSource(
+            22.0, fps=30, flashes=tuple(t / v for t in DRIFT_EVENTS), keyframe_interval=30
+        ),
+        impairments=Impairments(
+            extra_delay_ms=100, jitter_ms=5, seed=4, clock_drift_ppm=(v - 1) * 1e6
+        ),
+        sender_reports=reports,
+    )
+    build_recording(tmp_path / "rec", [SessionSpec("alice", "s1", [audio, video])])
+    with rawcore.open_recording(tmp_path / "rec") as rec:
+        (entry,), warnings = mux_av(rec, tmp_path / "out")
+        clocks = {p.kind: p.clock_ppm for p in timeline_of(rec).placements.values()}
+    assert warnings == []
+    assert clocks["audio"] == pytest.approx((a - 1) * 1e6, abs=30)
+    assert clocks["video"] == pytest.approx((v - 1) * 1e6, abs=30)
+    offsets = beep_flash_offsets(tmp_path / "out" / entry.path, events=DRIFT_EVENTS)
+    assert all(abs(o) <= 0.040 for o in offsets), offsets

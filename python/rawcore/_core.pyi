@@ -7,11 +7,15 @@ are copied first. Errors are raised as `rawcore.errors.CaptureError` / `SdpError
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer
+
+#: A capture and where it sits: `(buffer, offset_ms)` or `(buffer, offset_ms, drift_ppm)`, where
+#: `drift_ppm` says how fast its media clock runs against the output clock (|drift| <= 10000).
+_SegmentArg: TypeAlias = tuple[Buffer, int] | tuple[Buffer, int, float]
 
 __all__ = [
     "AudioReport",
@@ -289,6 +293,12 @@ class AudioReport:
     def resets(self) -> int:
         """Sender timestamp resets re-anchored on arrival time."""
     @property
+    def drift_corrected_ms(self) -> float:
+        """Net time added (positive) or removed (negative) to follow the clock drift."""
+    @property
+    def drift_dropped(self) -> int:
+        """Frames dropped to follow a fast sender clock where no hole came to absorb it."""
+    @property
     def rtcp_records(self) -> int: ...
     @property
     def other_records(self) -> int: ...
@@ -304,7 +314,7 @@ class AudioReport:
     def warnings(self) -> list[str]: ...
 
 def extract_audio(
-    segments: Sequence[tuple[Buffer, int]],
+    segments: Sequence[_SegmentArg],
     path: str | os.PathLike[str],
     *,
     codec: str = "opus",
@@ -324,7 +334,7 @@ def extract_audio(
     """
 
 def decode_pcm(
-    segments: Sequence[tuple[Buffer, int]],
+    segments: Sequence[_SegmentArg],
     sink: Callable[[npt.NDArray[np.int16]], object],
     *,
     codec: str,
@@ -394,7 +404,7 @@ class VideoReport:
     def warnings(self) -> list[str]: ...
 
 def video_frames(
-    segments: Sequence[tuple[Buffer, int]],
+    segments: Sequence[_SegmentArg],
     *,
     codec: str,
     payload_type: int | None = None,
@@ -405,7 +415,7 @@ def video_frames(
     pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32)."""
 
 def extract_video(
-    segments: Sequence[tuple[Buffer, int]],
+    segments: Sequence[_SegmentArg],
     path: str | os.PathLike[str],
     *,
     codec: str,
@@ -421,8 +431,8 @@ def extract_video(
     ((pts at 90 kHz, data, keyframe), sorted) are merged in by time."""
 
 def extract_av(
-    video_segments: Sequence[tuple[Buffer, int]],
-    audio_segments: Sequence[tuple[Buffer, int]],
+    video_segments: Sequence[_SegmentArg],
+    audio_segments: Sequence[_SegmentArg],
     path: str | os.PathLike[str],
     *,
     video_codec: str,

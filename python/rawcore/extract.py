@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from rawcore import _core
+from rawcore.archive import Archive
 from rawcore.errors import InputError, RawcoreError
 from rawcore.model import Recording, Segment, Track
 from rawcore.output import (
@@ -65,6 +66,18 @@ class OutputJob:
     codec: str
     screenshare: bool
     stitched: bool
+    #: Per segment: how fast its media clock runs against the recorder's (ppm), which the core
+    #: follows gradually; empty means none.
+    drift_ppm: tuple[float, ...] = ()
+
+    def inputs(self, stack: contextlib.ExitStack, archive: Archive) -> list[tuple[Any, int, float]]:
+        """The core's segment arguments: each capture opened (closed with `stack`), its offset
+        and its clock drift."""
+        drift = self.drift_ppm or (0.0,) * len(self.segments)
+        return [
+            (stack.enter_context(archive.open_buffer(seg.capture)), offset, ppm)
+            for (seg, offset), ppm in zip(self.segments, drift, strict=True)
+        ]
 
 
 def _call_start_ms(rec: Recording) -> int:
@@ -140,6 +153,9 @@ def plan_outputs(
     call_id = safe_component(rec.call_id, fallback="unknown")
     start_ms = _call_start_ms(rec)
     start_of = segment_start(rec)
+    from rawcore.timeline import timeline_of
+
+    timeline = timeline_of(rec)
     stems: list[tuple[str, tuple[str, str | None, bool, str], list[Track]]] = []
     per_stem: dict[str, int] = {}
     for key, group in groups.items():
@@ -168,6 +184,7 @@ def plan_outputs(
                 codec=codec,
                 screenshare=screenshare,
                 stitched=stitch,
+                drift_ppm=tuple(timeline.clock_ppm(seg) for seg, _ in segments),
             )
         )
     jobs.sort(key=lambda j: j.name)
@@ -254,10 +271,7 @@ def _run_job(
     pts = {s.payload_type for s, _ in job.segments if s.payload_type is not None}
     payload_type = pts.pop() if len(pts) == 1 else None
     with contextlib.ExitStack() as stack:
-        inputs = [
-            (stack.enter_context(archive.open_buffer(seg.capture)), offset)
-            for seg, offset in job.segments
-        ]
+        inputs = job.inputs(stack, archive)
         with atomic_path(out_dir, job.name) as tmp:
             options: dict[str, Any] = {
                 "codec": job.codec,

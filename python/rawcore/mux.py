@@ -122,8 +122,8 @@ def _run_av(
         raise InputError(f"{job.name}: the streams have no place on the call timeline")
     audio_offset_ms = float(audio.start_unix_ms - video.start_unix_ms)
     with contextlib.ExitStack() as stack:
-        vin = [(stack.enter_context(archive.open_buffer(s.capture)), o) for s, o in video.segments]
-        ain = [(stack.enter_context(archive.open_buffer(s.capture)), o) for s, o in audio.segments]
+        vin = video.inputs(stack, archive)
+        ain = audio.inputs(stack, archive)
         options = video_options(rec, video)
         prep = prepare_fill(video, vin, options, fill_gaps)
         apts = {s.payload_type for s, _ in audio.segments if s.payload_type is not None}

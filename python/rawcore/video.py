@@ -168,7 +168,10 @@ class FillPlan:
 
 
 def prepare_fill(
-    job: OutputJob, inputs: Sequence[tuple[Any, int]], options: dict[str, Any], fill_gaps: bool
+    job: OutputJob,
+    inputs: Sequence[tuple[Any, int, float]],
+    options: dict[str, Any],
+    fill_gaps: bool,
 ) -> FillPlan:
     """Survey the frames (one fast pass in the core) and encode the black fills."""
     cols, survey = _core.video_frames(inputs, **options)
@@ -200,10 +203,7 @@ def run_video_job(
     if container == "webm" and job.codec == "h264":
         raise InputError(f"{job.name}: WebM cannot hold H.264 video; use --format mkv")
     with contextlib.ExitStack() as stack:
-        inputs = [
-            (stack.enter_context(archive.open_buffer(seg.capture)), offset)
-            for seg, offset in job.segments
-        ]
+        inputs = job.inputs(stack, archive)
         options = video_options(rec, job)
         prep = prepare_fill(job, inputs, options, fill_gaps)
         with atomic_path(out_dir, job.name) as tmp:

@@ -78,6 +78,7 @@ def schedule(
     reorder: float = 0.0,
     duplicate: float = 0.0,
     extra_delay_ms: int = 0,
+    clock_drift_ppm: float = 0.0,
 ) -> Scheduled:
     """Turn RTP packets (in send order) into captured packets in arrival order.
 
@@ -86,7 +87,8 @@ def schedule(
     itself). Each packet is lost with probability `loss`, duplicated (the copy arriving 0-5 ms
     later) with probability `duplicate`, and each adjacent pair of arrivals swaps places with
     probability `reorder` (the earlier-sent packet is held up to the later one's arrival time, so
-    arrivals stay causal and monotonic).
+    arrivals stay causal and monotonic). `clock_drift_ppm` models a sender media clock (a sound
+    card's) that runs off true time: media time t is sent at t · (1 + clock_drift_ppm / 10⁶).
     """
     if not packets:
         return Scheduled([], ImpairmentStats(0, 0, 0, 0, (), (), (0, start_offset_ms)))
@@ -97,7 +99,7 @@ def schedule(
     lost_seqs: list[int] = []
     dup_seqs: list[int] = []
     for i, (data, hdr, ets) in enumerate(zip(packets, headers, ext, strict=True)):
-        send_ms = start_offset_ms + (ets - ext[0]) * 1000 / clock_rate
+        send_ms = start_offset_ms + (ets - ext[0]) * 1000 / clock_rate * (1 + clock_drift_ppm / 1e6)
         delay = extra_delay_ms + (rng.uniform(0, jitter_ms) if jitter_ms > 0 else 0.0)
         if loss > 0 and rng.random() < loss:
             lost_seqs.append(hdr.seq)
@@ -191,6 +193,7 @@ def with_sender_reports(
     ntp_offset_s: float = 0.0,
     extra_delay_ms: int = 0,
     cname: str = "rawcore-test",
+    clock_drift_ppm: float = 0.0,
 ) -> WithReports:
     """Interleave RTCP SR + SDES CNAME compounds every `interval_s` into a capture.
 
@@ -198,7 +201,8 @@ def with_sender_reports(
     `ImpairmentStats.anchor`; without it the first RTP packet's arrival is used. Report k is sent
     at `anchor_ms + k * interval_s` (while RTP is still flowing) and claims the wall-clock time
     `start_unix + send time + ntp_offset_s`, so a non-zero offset models a sender clock that is
-    off. Counts cover the RTP packets captured before the report.
+    off. Counts cover the RTP packets captured before the report. `clock_drift_ppm` is the media
+    clock's drift given to `schedule`: the report pairs true (NTP) time with the drifting RTP time.
     """
     rtp = [(i, c) for i, c in enumerate(captured) if not c.is_rtcp and _is_rtp(c.data)]
     if not rtp:
@@ -226,7 +230,8 @@ def with_sender_reports(
             if hdr.ssrc == first.ssrc and hdr.seq not in seen:
                 seen.add(hdr.seq)
                 octets += len(c.data) - hdr.header_len
-        rtp_ts = (anchor_ts + round((send_ms - anchor_ms) * clock_rate / 1000)) & 0xFFFFFFFF
+        media_ms = (send_ms - anchor_ms) / (1 + clock_drift_ppm / 1e6)
+        rtp_ts = (anchor_ts + round(media_ms * clock_rate / 1000)) & 0xFFFFFFFF
         ntp_unix_s = start_unix + send_ms / 1000 + ntp_offset_s
         data = sender_report_compound(
             ssrc=first.ssrc,

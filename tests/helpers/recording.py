@@ -139,6 +139,8 @@ class Impairments:
     extra_delay_ms: int = 20
     garbage: int = 0
     seed: int = 0
+    #: The sender's media clock runs off true time: media time t is sent at t·(1 + ppm/10⁶).
+    clock_drift_ppm: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -504,6 +506,7 @@ def _build_track(
         reorder=imp.reorder,
         duplicate=imp.duplicate,
         extra_delay_ms=imp.extra_delay_ms,
+        clock_drift_ppm=imp.clock_drift_ppm,
     )
     captured = scheduled.packets
     cname = f"{_stable_int(participant_id, session_id, 'cname', bits=48):012x}"
@@ -518,6 +521,7 @@ def _build_track(
             ntp_offset_s=spec.sender_reports.ntp_offset_s,
             extra_delay_ms=imp.extra_delay_ms,
             cname=cname,
+            clock_drift_ppm=imp.clock_drift_ppm,
         )
     if imp.garbage:
         captured = inject_garbage(captured, count=imp.garbage, seed=imp.seed + 1)

@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
     let segments = [AudioSegmentInput {
         capture: &capture,
         offset_ms: 0,
+        drift_ppm: 0.0,
     }];
     let mut group = c.benchmark_group("extract_opus_60min");
     group.throughput(Throughput::Elements(u64::from(PACKETS)));

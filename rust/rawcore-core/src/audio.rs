@@ -12,12 +12,25 @@
 //! when it lies entirely inside written time, otherwise written at the end and counted as
 //! overlap. A timestamp that leaps far from what the arrival times allow is a sender reset: the
 //! track is re-anchored on arrival time instead of producing hours of fill.
+//!
+//! Clock drift: a segment may say its media clock runs `drift_ppm` fast or slow against the
+//! output's wall clock. Opus frames cannot be stretched, so the difference is made up where the
+//! output holds no speech: every filled hole is lengthened or shortened by what the drift owes
+//! at that moment. Only when no hole comes for long (the debt reaching [`MAX_DRIFT_DEBT_MS`])
+//! is a short fill inserted or a frame dropped.
 
 use crate::reorder::{ReorderBuffer, MAX_WINDOW};
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
 
 /// Warnings kept before the rest are only counted.
 pub const MAX_WARNINGS: usize = 20;
+
+/// Clock drift beyond this (1 %) is not a clock but a broken sender; it is capped.
+pub const MAX_DRIFT_PPM: f64 = 10_000.0;
+
+/// How far the timeline may run from the drift-corrected clock before it corrects without a
+/// hole to hide in (two 20 ms frames).
+pub const MAX_DRIFT_DEBT_MS: u64 = 40;
 
 /// Why a stretch of the output holds no packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +41,8 @@ pub enum GapCause {
     Loss,
     /// Time between segments (captures) of the track.
     Pause,
+    /// Time inserted because the sender's clock ran slow and no hole came to absorb it.
+    Drift,
 }
 
 /// What the timeline emits, in output order.
@@ -132,6 +147,10 @@ pub struct TimelineReport {
     pub overlap: u64,
     /// Sender timestamp resets re-anchored on arrival time.
     pub resets: u64,
+    /// Net samples added (positive) or removed (negative) to follow the segments' clock drift.
+    pub drift_corrected: i64,
+    /// Frames dropped to follow a fast sender clock when no hole came to absorb it.
+    pub drift_dropped: u64,
     /// Position of the first frame.
     pub first_pts: Option<u64>,
     /// End of the last frame or fill: the output's length.
@@ -173,6 +192,10 @@ struct Segment<'a> {
     /// Packets far behind the sequence just seen, in a row: a sender whose sequence numbers
     /// jumped back. A few consecutive ones mean a new numbering, not stragglers.
     strays: Vec<AudioPacket<'a>>,
+    /// The segment's clock drift, ppm (see the module docs).
+    drift_ppm: f64,
+    /// Drift correction made since the anchor, in output samples.
+    drift_applied: i128,
 }
 
 /// How far behind the highest sequence number a packet must be to count as a stray.
@@ -213,7 +236,23 @@ impl<'a> AudioTimeline<'a> {
         offset: u64,
         sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.begin_drifting_segment(offset, 0.0, sink)
+    }
+
+    /// [`AudioTimeline::begin_segment`] for a segment whose media clock runs `drift_ppm` fast
+    /// (positive: its media time stretches to more output time) against the output clock.
+    pub fn begin_drifting_segment<E>(
+        &mut self,
+        offset: u64,
+        drift_ppm: f64,
+        sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.end_segment(sink)?;
+        let drift_ppm = if drift_ppm.is_finite() {
+            drift_ppm.clamp(-MAX_DRIFT_PPM, MAX_DRIFT_PPM)
+        } else {
+            0.0
+        };
         self.segment = Some(Segment {
             offset,
             seqs: SeqUnwrapper::new(),
@@ -224,6 +263,8 @@ impl<'a> AudioTimeline<'a> {
             prev: None,
             primed: false,
             strays: Vec::new(),
+            drift_ppm,
+            drift_applied: 0,
         });
         Ok(())
     }
@@ -401,6 +442,8 @@ impl<'a> AudioTimeline<'a> {
                     ts: held.ts,
                     pts: at + shift,
                 });
+                // Arrival time re-anchors on the output clock: no drift is owed from before.
+                seg.drift_applied = 0;
                 self.report.resets += 1;
                 let jump_ms = ts_adv * 1000 / rate;
                 self.warn(|| {
@@ -413,22 +456,37 @@ impl<'a> AudioTimeline<'a> {
             }
         }
 
+        let gap_cause = if first_in_segment {
+            GapCause::Pause
+        } else if lost_before > 0 {
+            GapCause::Loss
+        } else {
+            GapCause::Dtx
+        };
+        let raw_gap = nominal - expected;
+        let adj = self.follow_drift(&held, raw_gap, gap_cause);
+        nominal += adj;
+        let drift_drop = adj != 0 && nominal + i128::from(held.duration) <= expected;
+
         match nominal.cmp(&expected) {
             std::cmp::Ordering::Greater => {
                 let gap = (nominal - expected) as u64;
-                let cause = if first_in_segment {
-                    GapCause::Pause
-                } else if lost_before > 0 {
-                    GapCause::Loss
+                // A hole only the drift opened is the drift's, not the sender's.
+                let cause = if raw_gap > 0 {
+                    gap_cause
                 } else {
-                    GapCause::Dtx
+                    GapCause::Drift
                 };
                 self.hole(gap, cause, sink)?;
                 self.pushed_by = 0;
             }
             std::cmp::Ordering::Less => {
                 if nominal + i128::from(held.duration) <= expected {
-                    self.report.overlap_dropped += 1;
+                    if drift_drop {
+                        self.report.drift_dropped += 1;
+                    } else {
+                        self.report.overlap_dropped += 1;
+                    }
                     return Ok(());
                 }
                 let by = (expected - nominal) as u64;
@@ -456,6 +514,18 @@ impl<'a> AudioTimeline<'a> {
         Ok(())
     }
 
+    /// Makes the drift correction owed before `held` (see [`drift_adjustment`]); returns it.
+    fn follow_drift(&mut self, held: &Held<'_>, gap: i128, cause: GapCause) -> i128 {
+        let Some(seg) = self.segment.as_mut() else {
+            return 0;
+        };
+        let adj = drift_adjustment(seg, &self.cfg, held, gap, cause);
+        seg.drift_applied += adj;
+        seg.shift -= adj;
+        self.report.drift_corrected += adj as i64;
+        adj
+    }
+
     /// Fills a hole before the next frame, or closes it up when its kind is not to be filled.
     fn hole<E>(
         &mut self,
@@ -463,23 +533,22 @@ impl<'a> AudioTimeline<'a> {
         cause: GapCause,
         sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let fill = match cause {
-            GapCause::Dtx => self.cfg.fix_dtx,
-            GapCause::Loss | GapCause::Pause => self.cfg.fill_gaps,
-        };
-        if fill {
+        if cause_filled(&self.cfg, cause) {
             sink(AudioEvent::Fill {
                 pts: self.expected,
                 duration: gap,
                 cause,
             })?;
             let counter = match cause {
-                GapCause::Dtx => &mut self.report.dtx_filled,
-                GapCause::Loss => &mut self.report.loss_filled,
-                GapCause::Pause => &mut self.report.pause_filled,
+                GapCause::Dtx => Some(&mut self.report.dtx_filled),
+                GapCause::Loss => Some(&mut self.report.loss_filled),
+                GapCause::Pause => Some(&mut self.report.pause_filled),
+                GapCause::Drift => None, // counted in `drift_corrected`
             };
-            counter.0 += 1;
-            counter.1 += gap;
+            if let Some(counter) = counter {
+                counter.0 += 1;
+                counter.1 += gap;
+            }
             self.expected += gap;
         } else {
             if let Some(seg) = self.segment.as_mut() {
@@ -488,6 +557,57 @@ impl<'a> AudioTimeline<'a> {
             self.report.closed_up += gap;
         }
         Ok(())
+    }
+}
+
+/// Whether holes of this kind are filled (otherwise closed up).
+fn cause_filled(cfg: &TimelineConfig, cause: GapCause) -> bool {
+    match cause {
+        GapCause::Dtx => cfg.fix_dtx,
+        GapCause::Loss | GapCause::Pause | GapCause::Drift => cfg.fill_gaps,
+    }
+}
+
+/// How many output samples to add (or remove) before `held` to follow the segment's drift.
+///
+/// The debt is where the drifting clock puts the packet minus where it is going. A filled hole
+/// before the packet (`gap > 0`) absorbs all of it, shrinking at most to nothing; without one,
+/// nothing moves until the debt reaches [`MAX_DRIFT_DEBT_MS`], and then a slow clock gets a
+/// fill of the whole debt and a fast one loses this frame.
+fn drift_adjustment(
+    seg: &Segment<'_>,
+    cfg: &TimelineConfig,
+    held: &Held<'_>,
+    gap: i128,
+    cause: GapCause,
+) -> i128 {
+    if seg.drift_ppm == 0.0 || !cfg.fill_gaps {
+        return 0;
+    }
+    let Some(anchor) = seg.anchor else { return 0 };
+    let rate = i128::from(cfg.sample_rate);
+    let elapsed = ((i128::from(held.ts) - i128::from(anchor.ts)) * rate)
+        .div_euclid(i128::from(cfg.rtp_clock));
+    let owed = (elapsed as f64 * seg.drift_ppm / 1e6).round() as i128;
+    let debt = owed - seg.drift_applied;
+    if debt == 0 {
+        return 0;
+    }
+    if gap > 0 {
+        // A hole closed up (its kind not filled) leaves the output off the wall clock anyway.
+        return if cause_filled(cfg, cause) {
+            debt.max(-gap)
+        } else {
+            0
+        };
+    }
+    let limit = i128::from(MAX_DRIFT_DEBT_MS) * rate / 1000;
+    if debt >= limit {
+        debt
+    } else if -debt >= limit.max(i128::from(held.duration)) {
+        -i128::from(held.duration)
+    } else {
+        0
     }
 }
 
@@ -505,9 +625,17 @@ mod tests {
         G(u64, u64, GapCause),
     }
     use Ev::{F, G};
-    use GapCause::{Dtx, Loss, Pause};
+    use GapCause::{Drift, Dtx, Loss, Pause};
 
     fn run(cfg: &TimelineConfig, segments: &[(u64, &[P])]) -> (Vec<Ev>, TimelineReport) {
+        run_drifting(cfg, 0.0, segments)
+    }
+
+    fn run_drifting(
+        cfg: &TimelineConfig,
+        drift_ppm: f64,
+        segments: &[(u64, &[P])],
+    ) -> (Vec<Ev>, TimelineReport) {
         let mut events = Vec::new();
         let mut sink = |e: AudioEvent<'_>| {
             events.push(match e {
@@ -522,7 +650,8 @@ mod tests {
         };
         let mut tl = AudioTimeline::new(cfg.clone());
         for &(offset, packets) in segments {
-            tl.begin_segment(offset, &mut sink).expect("sink");
+            tl.begin_drifting_segment(offset, drift_ppm, &mut sink)
+                .expect("sink");
             for &(seq, timestamp, arrival_ms, duration) in packets {
                 let p = AudioPacket {
                     seq,
@@ -568,6 +697,112 @@ mod tests {
         );
         assert_eq!(events.last(), Some(&F(99 * 960, 960)));
         assert_eq!((report.resets, report.late, report.packets_lost), (1, 0, 0));
+    }
+
+    /// Talk for 1 s (50 packets), a DTX pause of 1 s, talk for 1 s.
+    fn talk_pause_talk() -> Vec<P> {
+        let mut packets = steady(100, 0, 50, 960);
+        packets.extend(steady(150, 96_000, 50, 960));
+        packets
+    }
+
+    #[test]
+    fn drift_is_made_up_inside_holes_or_after_40_ms_without_one() {
+        struct Case {
+            name: &'static str,
+            drift_ppm: f64,
+            fill_gaps: bool,
+            packets: Vec<P>,
+            /// Events that must appear, in order, among all events.
+            expect: Vec<Ev>,
+            /// `(frames, drift_corrected, drift_dropped, end)`
+            counters: (u64, i64, u64, u64),
+        }
+        let cases = [
+            Case {
+                name: "a slow sender clock lengthens the DTX hole by what it owes (2 s at 1 %)",
+                drift_ppm: 10_000.0,
+                fill_gaps: true,
+                packets: talk_pause_talk(),
+                expect: vec![G(48_000, 48_960, Dtx), F(96_960, 960)],
+                counters: (100, 960, 0, 144_960),
+            },
+            Case {
+                name: "a fast sender clock shortens the hole",
+                drift_ppm: -10_000.0,
+                fill_gaps: true,
+                packets: talk_pause_talk(),
+                expect: vec![G(48_000, 47_040, Dtx), F(95_040, 960)],
+                counters: (100, -960, 0, 144_000 - 960),
+            },
+            Case {
+                name: "a hole shorter than the debt closes and the rest waits for the next hole",
+                drift_ppm: -10_000.0,
+                fill_gaps: true,
+                packets: {
+                    // 150 packets (3 s, owing -1440), one lost at 100: a 960 hole absorbs 960.
+                    let mut v = steady(0, 0, 150, 960);
+                    v.remove(100);
+                    v
+                },
+                expect: vec![F(99 * 960, 960), F(100 * 960, 960)],
+                counters: (149, -960, 0, 149 * 960),
+            },
+            Case {
+                name: "continuous speech on a slow clock gets a 40 ms drift fill after 4 s",
+                drift_ppm: 10_000.0,
+                fill_gaps: true,
+                packets: steady(0, 0, 250, 960),
+                expect: vec![
+                    F(199 * 960, 960),
+                    G(200 * 960, 1920, Drift),
+                    F(202 * 960, 960),
+                ],
+                counters: (250, 1920, 0, 252 * 960),
+            },
+            Case {
+                name: "continuous speech on a fast clock loses one frame per 40 ms owed",
+                drift_ppm: -10_000.0,
+                fill_gaps: true,
+                packets: steady(0, 0, 250, 960),
+                expect: vec![F(199 * 960, 960), F(200 * 960, 960)],
+                counters: (249, -960, 1, 249 * 960),
+            },
+            Case {
+                name: "without gap filling the output is not on the wall clock: no correction",
+                drift_ppm: 10_000.0,
+                fill_gaps: false,
+                packets: talk_pause_talk(),
+                expect: vec![G(48_000, 48_000, Dtx), F(96_000, 960)],
+                counters: (100, 0, 0, 144_000),
+            },
+        ];
+        for case in cases {
+            let mut cfg = opus();
+            cfg.fill_gaps = case.fill_gaps;
+            let (events, report) = run_drifting(&cfg, case.drift_ppm, &[(0, &case.packets)]);
+            let at = events
+                .iter()
+                .position(|e| Some(e) == case.expect.first())
+                .unwrap_or_else(|| panic!("{}: {:?} missing", case.name, case.expect[0]));
+            assert_eq!(
+                events.get(at..at + case.expect.len()),
+                Some(&case.expect[..]),
+                "{}",
+                case.name
+            );
+            assert_eq!(
+                (
+                    report.frames,
+                    report.drift_corrected,
+                    report.drift_dropped,
+                    report.end
+                ),
+                case.counters,
+                "{}",
+                case.name
+            );
+        }
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub struct AudioSegmentInput<'a> {
     pub capture: &'a [u8],
     /// Where this segment's first packet sits on the output timeline, in ms (0 = output start).
     pub offset_ms: i64,
+    /// How fast the segment's media clock runs against the output's (wall) clock, in ppm:
+    /// media time `t` belongs at `t · (1 + drift_ppm / 10⁶)`. The difference is made up
+    /// gradually inside the holes the timeline fills (see [`crate::audio`]); 0 places packets
+    /// at their nominal RTP times.
+    pub drift_ppm: f64,
 }
 
 /// What to extract and how.
@@ -173,6 +178,10 @@ pub struct AudioExtractReport {
     pub overlap_ms: f64,
     /// Sender timestamp resets re-anchored on arrival time.
     pub resets: u64,
+    /// Net time added (positive) or removed (negative) to follow the segments' clock drift.
+    pub drift_corrected_ms: f64,
+    /// Frames dropped to follow a fast sender clock where no hole came to absorb it.
+    pub drift_dropped: u64,
     /// RTCP records skipped.
     pub rtcp_records: u64,
     /// RTP records of other payload types or SSRCs skipped.
@@ -376,7 +385,7 @@ fn walk<'a>(
                 offset_ms: segment.offset_ms,
             })?;
         let offset = (u128::from(offset_ms) * u128::from(rate) / 1000) as u64;
-        timeline.begin_segment(offset, on_event)?;
+        timeline.begin_drifting_segment(offset, segment.drift_ppm, on_event)?;
         let reader = RtpdumpReader::new(segment.capture)
             .map_err(|source| ExtractError::Capture { segment: i, source })?;
         for record in reader {
@@ -481,6 +490,8 @@ fn build_report(
         overlap_dropped: tl.overlap_dropped,
         overlap_ms: ms(tl.overlap),
         resets: tl.resets,
+        drift_corrected_ms: tl.drift_corrected as f64 * 1000.0 / f64::from(rate),
+        drift_dropped: tl.drift_dropped,
         rtcp_records: counts.rtcp,
         other_records: counts.other,
         invalid_records: counts.invalid,
@@ -952,6 +963,7 @@ mod tests {
         let segments = [AudioSegmentInput {
             capture: &input,
             offset_ms: 0,
+            drift_ppm: 0.0,
         }];
         let out = Cursor::new(Vec::new());
         let mut buf = out;
@@ -985,6 +997,7 @@ mod tests {
         let segments = [AudioSegmentInput {
             capture: &input,
             offset_ms: 0,
+            drift_ppm: 0.0,
         }];
         let cases = [
             (
@@ -1035,6 +1048,7 @@ mod tests {
         let segments = [AudioSegmentInput {
             capture: &input,
             offset_ms: 0,
+            drift_ppm: 0.0,
         }];
         for container in [AudioContainer::Matroska, AudioContainer::Ogg] {
             let mut buf = Cursor::new(Vec::new());
@@ -1079,10 +1093,12 @@ mod tests {
             AudioSegmentInput {
                 capture: &second,
                 offset_ms: 5_000,
+                drift_ppm: 0.0,
             },
             AudioSegmentInput {
                 capture: &first,
                 offset_ms: 0,
+                drift_ppm: 0.0,
             },
         ];
         let mut buf = Cursor::new(Vec::new());
@@ -1114,6 +1130,7 @@ mod tests {
         let segments = [AudioSegmentInput {
             capture: &input,
             offset_ms: 0,
+            drift_ppm: 0.0,
         }];
         for (channels, want) in [(2, 2), (1, 1)] {
             let c = AudioExtractConfig {
@@ -1150,6 +1167,7 @@ mod tests {
         let segments = [AudioSegmentInput {
             capture: &input,
             offset_ms: 0,
+            drift_ppm: 0.0,
         }];
         let report = extract_opus(
             &segments,
@@ -1182,6 +1200,7 @@ mod tests {
             [AudioSegmentInput {
                 capture,
                 offset_ms: 0,
+                drift_ppm: 0.0,
             }]
         };
         let run = |segments: &[AudioSegmentInput<'_>], c: &AudioExtractConfig| {
@@ -1212,6 +1231,7 @@ mod tests {
         let negative = [AudioSegmentInput {
             capture: &input,
             offset_ms: -5,
+            drift_ppm: 0.0,
         }];
         assert!(matches!(
             run(&negative, &cfg(AudioContainer::Ogg)),
@@ -1270,6 +1290,7 @@ mod tests {
             let segments = [AudioSegmentInput {
                 capture: &input,
                 offset_ms: 0,
+                drift_ppm: 0.0,
             }];
             let c = AudioExtractConfig {
                 payload_type: None,

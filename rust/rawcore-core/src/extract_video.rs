@@ -9,6 +9,7 @@
 
 use std::io::{Seek, Write};
 
+use crate::audio::MAX_DRIFT_PPM;
 use crate::extract::OpusPackets;
 use crate::mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 use crate::mux::MuxError;
@@ -24,11 +25,29 @@ pub struct VideoSegmentInput<'a> {
     pub capture: &'a [u8],
     /// Where this segment's first packet sits on the output timeline, in ms (0 = output start).
     pub offset_ms: i64,
+    /// How fast the segment's media clock runs against the output's (wall) clock, in ppm:
+    /// a frame at media time `t` is written at `t · (1 + drift_ppm / 10⁶)`.
+    pub drift_ppm: f64,
 }
 
 /// Nanoseconds of a 90 kHz time, exact to the nanosecond below.
 fn ns(pts_90k: u64) -> u64 {
     (u128::from(pts_90k) * 1_000_000_000 / u128::from(VIDEO_CLOCK)) as u64
+}
+
+/// A segment-relative time stretched by the segment's clock drift. Monotone for any drift the
+/// timeline fits allow (far inside ±10⁶ ppm), so frame order is kept.
+fn drifted(pts_90k: u64, drift_ppm: f64) -> u64 {
+    if drift_ppm == 0.0 || !drift_ppm.is_finite() {
+        return pts_90k;
+    }
+    let drift = drift_ppm.clamp(-MAX_DRIFT_PPM, MAX_DRIFT_PPM);
+    let stretched = (pts_90k as f64 * (1.0 + drift / 1e6)).round();
+    if stretched <= 0.0 {
+        0
+    } else {
+        stretched as u64
+    }
 }
 
 fn segment_order(segments: &[VideoSegmentInput<'_>]) -> Result<Vec<(usize, u64)>, VideoError> {
@@ -107,7 +126,7 @@ fn each_output_event(
                     size = s;
                 }
                 on_event(OutputEvent::Frame {
-                    pts: offset + f.pts_90k,
+                    pts: offset + drifted(f.pts_90k, seg.drift_ppm),
                     size,
                     frame: f,
                 })
@@ -415,10 +434,12 @@ mod tests {
             VideoSegmentInput {
                 capture: &a,
                 offset_ms: 0,
+                drift_ppm: 0.0,
             },
             VideoSegmentInput {
                 capture: &b,
                 offset_ms: 1000,
+                drift_ppm: 0.0,
             },
         ];
         let mut file = Cursor::new(Vec::new());
@@ -445,6 +466,7 @@ mod tests {
         let segments = [VideoSegmentInput {
             capture: &a,
             offset_ms: -5,
+            drift_ppm: 0.0,
         }];
         let err = extract_video(
             &segments,

@@ -6,7 +6,7 @@
 #![allow(unsafe_code)]
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 pub enum ReadOnlyBytes {
@@ -53,23 +53,53 @@ impl ReadOnlyBytes {
     }
 }
 
-/// Segments as Python passes them: (capture buffer, offset in ms), held for one call.
-pub type HeldSegments = Vec<(ReadOnlyBytes, i64)>;
+/// A segment as Python passes it: `(capture buffer, offset in ms)` or
+/// `(capture buffer, offset in ms, clock drift in ppm)`.
+#[derive(FromPyObject)]
+pub enum SegmentArg<'py> {
+    Drifting((Bound<'py, PyAny>, i64, f64)),
+    Plain((Bound<'py, PyAny>, i64)),
+}
+
+/// One segment held for one call: its bytes, offset (ms) and clock drift (ppm).
+pub struct HeldSegment {
+    pub bytes: ReadOnlyBytes,
+    pub offset_ms: i64,
+    pub drift_ppm: f64,
+}
+
+/// The largest clock drift a caller may state (1 %): more is a broken clock, not drift.
+const MAX_DRIFT_PPM: f64 = 10_000.0;
 
 /// Borrows every segment's buffer.
-pub fn hold_segments(segments: &[(Bound<'_, PyAny>, i64)]) -> PyResult<HeldSegments> {
+pub fn hold_segments(segments: &[SegmentArg<'_>]) -> PyResult<Vec<HeldSegment>> {
     segments
         .iter()
-        .map(|(buf, offset)| Ok((ReadOnlyBytes::get(buf)?, *offset)))
+        .map(|arg| {
+            let (buf, offset_ms, drift_ppm) = match arg {
+                SegmentArg::Drifting((buf, offset, drift)) => (buf, *offset, *drift),
+                SegmentArg::Plain((buf, offset)) => (buf, *offset, 0.0),
+            };
+            if !drift_ppm.is_finite() || drift_ppm.abs() > MAX_DRIFT_PPM {
+                return Err(PyValueError::new_err(format!(
+                    "clock drift {drift_ppm} ppm is outside ±{MAX_DRIFT_PPM} ppm"
+                )));
+            }
+            Ok(HeldSegment {
+                bytes: ReadOnlyBytes::get(buf)?,
+                offset_ms,
+                drift_ppm,
+            })
+        })
         .collect()
 }
 
 /// The held segments as the core's inputs (audio and video inputs share this shape).
 pub fn segment_inputs<'a, T>(
-    held: &'a [(ReadOnlyBytes, i64)],
-    make: impl Fn(&'a [u8], i64) -> T,
+    held: &'a [HeldSegment],
+    make: impl Fn(&'a [u8], i64, f64) -> T,
 ) -> Vec<T> {
     held.iter()
-        .map(|(b, offset)| make(b.as_slice(), *offset))
+        .map(|h| make(h.bytes.as_slice(), h.offset_ms, h.drift_ppm))
         .collect()
 }

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use rawcore_core as core;
 use rawcore_core::{AudioCodec, AudioContainer, AudioExtractConfig, AudioSegmentInput};
 
-use crate::buffer::{hold_segments, segment_inputs, ReadOnlyBytes};
+use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
 use crate::errors::{extract_err, OutputError};
 
 /// What one audio extraction did: packets, repairs and the output's timeline.
@@ -43,6 +43,8 @@ pub struct AudioReport {
     overlap_dropped: u64,
     overlap_ms: f64,
     resets: u64,
+    drift_corrected_ms: f64,
+    drift_dropped: u64,
     rtcp_records: u64,
     other_records: u64,
     invalid_records: u64,
@@ -76,6 +78,8 @@ impl From<core::AudioExtractReport> for AudioReport {
             overlap_dropped: r.overlap_dropped,
             overlap_ms: r.overlap_ms,
             resets: r.resets,
+            drift_corrected_ms: r.drift_corrected_ms,
+            drift_dropped: r.drift_dropped,
             rtcp_records: r.rtcp_records,
             other_records: r.other_records,
             invalid_records: r.invalid_records,
@@ -125,10 +129,11 @@ fn container(name: &str) -> PyResult<AudioContainer> {
     }
 }
 
-pub fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<AudioSegmentInput<'_>> {
-    segment_inputs(held, |capture, offset_ms| AudioSegmentInput {
+pub fn inputs(held: &[HeldSegment]) -> Vec<AudioSegmentInput<'_>> {
+    segment_inputs(held, |capture, offset_ms, drift_ppm| AudioSegmentInput {
         capture,
         offset_ms,
+        drift_ppm,
     })
 }
 
@@ -160,7 +165,7 @@ fn config(
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn extract_audio(
     py: Python<'_>,
-    segments: Vec<(Bound<'_, PyAny>, i64)>,
+    segments: Vec<SegmentArg<'_>>,
     path: PathBuf,
     codec: &str,
     container: &str,
@@ -196,7 +201,7 @@ pub fn extract_audio(
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn decode_pcm(
     py: Python<'_>,
-    segments: Vec<(Bound<'_, PyAny>, i64)>,
+    segments: Vec<SegmentArg<'_>>,
     sink: Py<PyAny>,
     codec: &str,
     payload_type: Option<u8>,

@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict};
 use rawcore_core as core;
 use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSegmentInput};
 
-use crate::buffer::{hold_segments, segment_inputs, ReadOnlyBytes};
+use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
 use crate::errors::{video_err, CoreError, OutputError};
 
 /// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
@@ -122,10 +122,11 @@ fn config(
     })
 }
 
-fn inputs(held: &[(ReadOnlyBytes, i64)]) -> Vec<VideoSegmentInput<'_>> {
-    segment_inputs(held, |capture, offset_ms| VideoSegmentInput {
+fn inputs(held: &[HeldSegment]) -> Vec<VideoSegmentInput<'_>> {
+    segment_inputs(held, |capture, offset_ms, drift_ppm| VideoSegmentInput {
         capture,
         offset_ms,
+        drift_ppm,
     })
 }
 
@@ -145,7 +146,7 @@ fn fill_frames<'a>(fill: &'a [(u64, Bound<'_, PyBytes>, bool)]) -> Vec<FillFrame
                     reorder_window=128))]
 pub fn video_frames<'py>(
     py: Python<'py>,
-    segments: Vec<(Bound<'py, PyAny>, i64)>,
+    segments: Vec<SegmentArg<'py>>,
     codec: &str,
     payload_type: Option<u8>,
     cvo_extension_id: Option<u8>,
@@ -174,7 +175,7 @@ pub fn video_frames<'py>(
 #[allow(clippy::too_many_arguments)]
 pub fn extract_video(
     py: Python<'_>,
-    segments: Vec<(Bound<'_, PyAny>, i64)>,
+    segments: Vec<SegmentArg<'_>>,
     path: PathBuf,
     codec: &str,
     container: &str,
@@ -221,8 +222,8 @@ pub fn extract_video(
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn extract_av(
     py: Python<'_>,
-    video_segments: Vec<(Bound<'_, PyAny>, i64)>,
-    audio_segments: Vec<(Bound<'_, PyAny>, i64)>,
+    video_segments: Vec<SegmentArg<'_>>,
+    audio_segments: Vec<SegmentArg<'_>>,
     path: PathBuf,
     video_codec: &str,
     audio_offset_ms: f64,

@@ -56,7 +56,9 @@ fuzz_target!(|data: &[u8]| {
         match op % 8 {
             0 => {
                 let offset = u64::from(r.u32());
-                let _ = timeline.begin_segment(offset, &mut sink);
+                // Clock drift both ways, up to ±1.3 % (beyond the cap on purpose).
+                let drift_ppm = f64::from(r.u8() as i8) * 100.0;
+                let _ = timeline.begin_drifting_segment(offset, drift_ppm, &mut sink);
                 continue;
             }
             1 => {

@@ -47,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let segments = [AudioSegmentInput {
         capture: &capture,
         offset_ms: 0,
+        drift_ppm: 0.0,
     }];
     let mut samples = 0u64;
     // Bounded: a capture spans at most 2^32 ms of arrival time; stop the sink long before.

@@ -47,6 +47,8 @@ fuzz_target!(|data: &[u8]| {
         .map(|(i, c)| AudioSegmentInput {
             capture: c,
             offset_ms: i as i64 * 1_500,
+            // Clock drift in both directions, up to ±1.3 %: beyond the cap on purpose.
+            drift_ppm: f64::from(rest.len() as u8 as i8) * 100.0,
         })
         .collect();
     let _ = extract_opus(&segments, &cfg, Cursor::new(Vec::new()));
@@ -54,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
     let raw = [AudioSegmentInput {
         capture: rest,
         offset_ms: 0,
+        drift_ppm: 0.0,
     }];
     let _ = extract_opus(&raw, &cfg, Cursor::new(Vec::new()));
 });

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let segments = [VideoSegmentInput {
         capture: &one,
         offset_ms: 0,
+        drift_ppm: 0.0,
     }];
     let _ = video_frames(&segments, &cfg);
     let _ = extract_video(&segments, &cfg, Cursor::new(Vec::new()));
