@@ -11,6 +11,9 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,8 @@ import rawcore
 from helpers.audio_truth import OPUS_LOOKAHEAD_S, av_available, decode_audio, tone_onsets
 from helpers.gst import gst_available
 from helpers.recording import OpusSource, SessionSpec, TrackSpec, build_recording
-from rawcore.errors import InputError
+from rawcore import mix
+from rawcore.errors import InputError, OutputError
 from rawcore.mix import MIX_FORMATS, MixInput, mix_audio, mixed_name
 
 pytestmark = pytest.mark.skipif(not av_available(), reason="needs PyAV")
@@ -29,15 +33,16 @@ T0 = 1_772_359_200_000.0
 CEILING = 10 ** (-1 / 20)
 
 
-def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
-    """Mono float samples as 16-bit WAV (rounded, so the file holds exactly known values)."""
+def write_wav(path: Path, samples: np.ndarray, rate: int = RATE, layout: str = "mono") -> Path:
+    """Float samples, (n,) mono or (n, channels), as 16-bit WAV (rounded, so the file holds
+    exactly known values)."""
     import av
 
     ints = np.clip(np.round(samples * 32768), -32768, 32767).astype(np.int16)
     with av.open(str(path), "w", format="wav") as out:
         stream = out.add_stream("pcm_s16le", rate=rate)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(ints.reshape(1, -1), format="s16", layout="mono")
+        stream.layout = layout
+        frame = av.AudioFrame.from_ndarray(ints.reshape(1, -1), format="s16", layout=layout)
         frame.sample_rate = rate
         frame.pts = 0
         for packet in stream.encode(frame):
@@ -47,8 +52,10 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
     return path
 
 
-def tones(seconds: float, bursts: list[tuple[float, float, float]], amp: float = 0.5) -> np.ndarray:
-    t = np.arange(round(seconds * RATE)) / RATE
+def tones(
+    seconds: float, bursts: list[tuple[float, float, float]], amp: float = 0.5, rate: int = RATE
+) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
     x = np.zeros_like(t)
     for start, length, freq in bursts:
         on = (t >= start) & (t < start + length)
@@ -264,6 +271,7 @@ def test_unreadable_input_is_an_input_error(tmp_path: Path, case: str, content: 
     message = str(info.value)
     assert "\n" not in message and str(bad) in message, case
     assert not any((tmp_path / "out").iterdir())  # nothing half-written is left
+    assert _mix_threads() == []  # the good input's decoding thread was stopped
 
 
 def test_missing_input_is_an_input_error(tmp_path: Path) -> None:
@@ -291,8 +299,10 @@ def test_mixed_name_follows_stream_cli() -> None:
         mixed_name("default", "c", 5, "aiff")
 
 
-def test_mixing_is_windowed_and_memory_flat(tmp_path: Path) -> None:
-    """A 20-minute input (230 MB as float32 if held whole) mixes with < 100 MB RSS growth."""
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+def test_mixing_is_windowed_and_memory_flat(tmp_path: Path, fmt: str) -> None:
+    """A 20-minute input (230 MB as float32 if held whole) mixes with < 100 MB RSS growth,
+    decoding ahead on its own thread and, for MP3, encoding chunks on several."""
     src = tmp_path / "long.wav"
     samples = 20 * 60 * RATE
     header = (
@@ -320,7 +330,7 @@ def test_mixing_is_windowed_and_memory_flat(tmp_path: Path) -> None:
         from rawcore.mix import MixInput, mix_audio
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         report = mix_audio([MixInput(Path({str(src)!r}), 0.0, "a")],
-                           Path({str(tmp_path / "long.flac")!r}), fmt="flac")
+                           Path({str(tmp_path / "long")!r} + ".{fmt}"), fmt="{fmt}")
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         print(json.dumps({{"growth_kb": after - before, "ms": report.duration_ms}}))
         """
@@ -380,3 +390,352 @@ def test_extracted_opus_tracks_mix_on_the_wall_clock(tmp_path: Path) -> None:
         assert len(found) == 1 and found[0] == pytest.approx(want, abs=0.040), (user, found)
     assert {r["label"] for r in report.inputs} == {"user_1", "user_2", "user_3"}
     assert dec.duration_s == pytest.approx(report.duration_ms / 1000, abs=0.030)
+
+
+# ---------------------------------------------------------------------------------------------
+# MP3 encoded in parallel chunks, and the decoding graph's conversions
+
+
+def mp3_frames(path: Path) -> list[tuple[int, int]]:
+    """(sample rate, main_data_begin) of every MPEG audio frame in an MP3 file, found by walking
+    the frame headers (ID3v2 tag skipped). main_data_begin > 0 means the frame's data starts in
+    an earlier frame: the bit reservoir."""
+    v1_kbps = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320]
+    v2_kbps = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160]
+    rates = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+    data = path.read_bytes()
+    pos = 0
+    if data[:3] == b"ID3":
+        pos = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(data[6:10]))
+    frames = []
+    while pos + 4 <= len(data) and data[pos : pos + 3] != b"TAG":
+        h = int.from_bytes(data[pos : pos + 4], "big")
+        assert h >> 21 == 0x7FF and (h >> 17) & 3 == 1, f"no Layer III frame at byte {pos}"
+        version = (h >> 19) & 3
+        mpeg1 = version == 3
+        kbps = (v1_kbps if mpeg1 else v2_kbps)[(h >> 12) & 15]
+        rate = rates[version][(h >> 10) & 3]
+        side = pos + 4 + (0 if (h >> 16) & 1 else 2)  # a CRC follows when the bit is clear
+        begin = (data[side] << 1 | data[side + 1] >> 7) if mpeg1 else data[side]
+        frames.append((rate, begin))
+        pos += (144 if mpeg1 else 72) * kbps * 1000 // rate + ((h >> 9) & 1)
+    assert pos == len(data), "trailing bytes after the last frame"
+    return frames
+
+
+def windowed_rms(x: np.ndarray, n: int) -> np.ndarray:
+    m = len(x) // n * n
+    return np.sqrt(np.mean(np.square(x[:m].reshape(-1, n)), axis=1))
+
+
+# A continuous sine through an MP3 cut into 0.5 s chunks, each from its own encoder. The error
+# against the sine, in windows of one MP3 frame, must be no worse at the seams than anywhere
+# else; without pre-roll the encoders meet unsettled and every seam shows (the last row checks
+# that this test can see a seam at all).
+@pytest.mark.parametrize(
+    ("rate", "channels", "preroll", "seamless"),
+    [
+        (48_000, 1, None, True),
+        (48_000, 2, None, True),
+        (44_100, 1, None, True),
+        (24_000, 1, None, True),
+        (16_000, 2, None, True),
+        (8_000, 1, None, True),
+        (48_000, 1, 0, False),
+    ],
+)
+def test_mp3_chunks_join_without_a_seam(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rate: int,
+    channels: int,
+    preroll: int | None,
+    seamless: bool,
+) -> None:
+    monkeypatch.setattr(mix, "_MP3_CHUNK_S", 0.5)
+    if preroll is not None:
+        monkeypatch.setattr(mix, "_MP3_PREROLL", preroll)
+    seconds, freq, amp = 4.0, 330.0, 0.4
+    src = write_wav(tmp_path / "sine.wav", tones(seconds, [(0.0, seconds, freq)], amp=amp))
+    out = tmp_path / "sine.mp3"
+    mix_audio([MixInput(src, T0, "s")], out, sample_rate=rate, channels=channels)
+    dec = decode_audio(out)
+    assert dec.errors == 0 and dec.rate == rate and dec.channels == channels
+    assert len(dec.samples) == round(seconds * rate)  # LAME delay and padding trimmed exactly
+    frame = 1152 if rate >= 32_000 else 576
+    chunk = frame * round(0.5 * rate / frame)
+    want = tones(seconds, [(0.0, seconds, freq)], amp=amp, rate=rate)
+    err = windowed_rms(dec.samples - want, frame)
+    seams = np.arange(chunk, len(want), chunk) // frame
+    assert len(seams) >= 7
+    at_seam = np.zeros(len(err), dtype=bool)
+    for k in seams:
+        at_seam[k - 2 : k + 2] = True  # the frames either side: the overlap-add spans both
+    inner = np.zeros(len(err), dtype=bool)
+    inner[4:-4] = True  # the sine's abrupt start and end are no seam
+    elsewhere = float(err[inner & ~at_seam].max())
+    worst_seam = float(err[inner & at_seam].max())
+    assert elsewhere < 0.05 * amp  # the encoding itself is sound
+    if seamless:
+        assert worst_seam <= 1.1 * elsewhere, (worst_seam, elsewhere)
+    else:
+        assert worst_seam > 3 * elsewhere, (worst_seam, elsewhere)
+
+
+@pytest.mark.parametrize(
+    ("rate", "reservoir", "borrows"),
+    [(48_000, None, False), (24_000, None, False), (8_000, None, False), (48_000, "1", True)],
+)
+def test_mp3_frames_never_borrow_from_the_frame_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rate: int, reservoir: str | None, borrows: bool
+) -> None:
+    """The bit reservoir stays off, so a frame kept after a dropped pre-roll frame cannot point
+    into it. (With the reservoir on, as the last row shows, LAME does borrow on this signal.)"""
+    if reservoir is not None:
+        options = (("compression_level", "5"), ("reservoir", reservoir))
+        monkeypatch.setitem(mix._ENCODINGS, "mp3", replace(mix._ENCODINGS["mp3"], options=options))
+    rng = np.random.default_rng(3)
+    bursts = np.repeat(rng.uniform(0, 1, 60) ** 4, RATE // 20)  # loud and quiet stretches
+    noise = np.clip(rng.standard_normal(len(bursts)) * 0.3 * bursts, -0.9, 0.9)
+    src = write_wav(tmp_path / "noise.wav", noise)
+    out = tmp_path / "noise.mp3"
+    mix_audio([MixInput(src, T0, "n")], out, sample_rate=rate)
+    frames = mp3_frames(out)
+    assert {r for r, _ in frames} == {rate}
+    # One Xing/LAME header frame, then one frame per `frame` samples plus the codec delay.
+    frame = 1152 if rate >= 32_000 else 576
+    assert len(frames) - 1 == -(-(3 * rate + 1105) // frame)
+    assert any(begin > 0 for _, begin in frames) == borrows
+
+
+@pytest.mark.parametrize(
+    "rate", [48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000]
+)
+def test_mp3_at_every_lame_rate_places_speakers_across_chunks(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    three_speakers: tuple[list[MixInput], dict[float, float]],
+    rate: int,
+) -> None:
+    monkeypatch.setattr(mix, "_MP3_CHUNK_S", 0.7)  # seams inside and between the bursts
+    inputs, onsets = three_speakers
+    report = mix_audio(inputs, tmp_path / "m.mp3", sample_rate=rate)
+    dec = decode_audio(tmp_path / "m.mp3")
+    assert dec.rate == rate and report.sample_rate == rate and dec.errors == 0
+    # Exactly the mixer's samples: the same mix written losslessly is the reference.
+    mix_audio(inputs, tmp_path / "m.wav", fmt="wav", sample_rate=rate)
+    assert len(dec.samples) == len(decode_audio(tmp_path / "m.wav").samples)
+    assert abs(len(dec.samples) - round(5.6 * rate)) <= 1 and report.duration_ms == 5600
+    for freq, want in onsets.items():
+        assert tone_onsets(dec.samples, rate, freq) == pytest.approx([want], abs=0.003), freq
+
+
+@pytest.mark.parametrize(("fmt", "rate"), [("mp3", 20_000), ("mp3", 96_000), ("opus", 44_100)])
+def test_a_rate_the_codec_cannot_take_is_an_input_error(
+    tmp_path: Path, fmt: str, rate: int
+) -> None:
+    src = write_wav(tmp_path / "a.wav", np.zeros(RATE))
+    with pytest.raises(InputError, match=f"sample rate {rate} is not possible for {fmt}"):
+        mix_audio([MixInput(src, T0, "a")], tmp_path / f"m.{fmt}", fmt=fmt, sample_rate=rate)  # type: ignore[arg-type]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]
+
+
+# Inputs the decoding graph must convert: other rates (resampled), stereo (averaged for a mono
+# mix, kept for a stereo one). The left channel (or the mono input) has 440 Hz from 1.0 s, the
+# right 660 Hz from 1.5 s; each row gives the mix's channel count and each tone's expected
+# amplitude per mix channel.
+@pytest.mark.parametrize(
+    ("in_rate", "layout", "mix_channels", "levels"),
+    [
+        (44_100, "mono", 1, {440.0: [0.5]}),
+        (16_000, "mono", 2, {440.0: [0.5, 0.5]}),
+        (48_000, "stereo", 1, {440.0: [0.25], 660.0: [0.25]}),
+        (48_000, "stereo", 2, {440.0: [0.5, 0.0], 660.0: [0.0, 0.5]}),
+        (32_000, "stereo", 2, {440.0: [0.5, 0.0], 660.0: [0.0, 0.5]}),
+    ],
+)
+def test_inputs_are_converted_to_the_mix_rate_and_layout(
+    tmp_path: Path, in_rate: int, layout: str, mix_channels: int, levels: dict[float, list[float]]
+) -> None:
+    import av
+
+    left = tones(3.0, [(1.0, 1.5, 440.0)], rate=in_rate)
+    right = tones(3.0, [(1.5, 1.0, 660.0)], rate=in_rate)
+    samples = left if layout == "mono" else np.stack([left, right], axis=1)
+    src = write_wav(tmp_path / "in.wav", samples, rate=in_rate, layout=layout)
+    out = tmp_path / "m.wav"
+    report = mix_audio([MixInput(src, T0, "a")], out, fmt="wav", channels=mix_channels)
+    assert report.duration_ms == 3000
+    with av.open(str(out)) as container:
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    pcm = pcm.reshape(-1, mix_channels).astype(np.float64) / 32768
+    assert len(pcm) == 3 * RATE
+    both = pcm[round(1.75 * RATE) : round(2.25 * RATE)]
+    t = np.arange(len(both)) / RATE
+    onset = {440.0: 1.0, 660.0: 1.5}
+    for freq, per_channel in levels.items():
+        probe = np.exp(-2j * np.pi * freq * t)
+        got = [2 * abs(np.mean(both[:, c] * probe)) for c in range(mix_channels)]
+        assert got == pytest.approx(per_channel, abs=0.01), freq
+        c = int(np.argmax(per_channel))
+        found = tone_onsets(pcm[:, c], RATE, freq, purity=0.3)
+        assert found == pytest.approx([onset[freq]], abs=0.003), freq
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a b.wav",
+        "it's.wav",
+        "c:d,e;f.wav",
+        "[x]=y.wav",
+        "back\\slash.wav",
+        "ünï cödé.wav",
+        " lead and trail .wav",
+        "%20$HOME|&.wav",
+    ],
+)
+def test_any_file_name_is_decoded(tmp_path: Path, name: str) -> None:
+    """Inputs are named inside an FFmpeg filter graph; no character may be taken for syntax."""
+    src = write_wav(tmp_path / name, tones(1.0, [(0.25, 0.5, 440.0)]))
+    out = tmp_path / "out" / "m.wav"
+    mix_audio([MixInput(src, T0, "a")], out, fmt="wav")
+    dec = decode_audio(out)
+    assert dec.duration_s == 1.0
+    assert tone_onsets(dec.samples, RATE, 440.0) == pytest.approx([0.25], abs=0.003)
+
+
+def within(seconds: float, call: Callable[[], object]) -> object:
+    """`call()` on a daemon thread: its result or exception, or a failure if it hangs."""
+    outcome: list[object] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def _mix_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("rawcore-mix")]
+
+
+class _Boom(Exception):
+    pass
+
+
+def _fail_decode(monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
+    """The decoder fails after five blocks: on the track's own decoding thread where it has
+    one (MP3, FLAC), on the calling thread otherwise (Opus)."""
+    real = mix._Track._source
+
+    def failing(self: mix._Track, container: object) -> Iterator[np.ndarray]:
+        for n, block in enumerate(real(self, container)):
+            if n == 5:
+                raise InputError(f"{self.spec.path}: cannot decode audio (Invalid data)")
+            yield block
+
+    monkeypatch.setattr(mix._Track, "_source", failing)
+    return InputError
+
+
+def _fail_encode(monkeypatch: pytest.MonkeyPatch, cls: type) -> type[Exception]:
+    import av
+
+    real = cls._encode
+    calls = {"n": 0}
+
+    def failing(self: object, *args: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise av.error.InvalidDataError(1094995529, "Invalid data found")
+        return real(self, *args)
+
+    monkeypatch.setattr(cls, "_encode", failing)
+    return OutputError
+
+
+# Failures on either side of the thread boundary: the caller gets the one error, no file is
+# left behind, no encoder thread outlives the call, nothing hangs.
+@pytest.mark.parametrize(
+    ("fmt", "failure"),
+    [
+        ("mp3", "decode"),
+        ("mp3", "encode"),
+        ("mp3", "progress"),
+        ("opus", "decode"),
+        ("opus", "encode"),
+        ("flac", "decode"),
+        ("flac", "progress"),
+    ],
+)
+def test_a_failure_mid_mix_stops_every_thread_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, failure: str
+) -> None:
+    monkeypatch.setattr(mix, "_MP3_CHUNK_S", 1.0)  # several chunks in flight
+    src = write_wav(tmp_path / "a.wav", tones(30.0, [(0.0, 30.0, 440.0)]))
+    progress = None
+    if failure == "decode":
+        expected: type[Exception] = _fail_decode(monkeypatch)
+    elif failure == "encode":
+        cls = mix._Mp3Chunks if fmt == "mp3" else mix._StreamEncoder
+        expected = _fail_encode(monkeypatch, cls)
+    else:
+
+        def progress(done: float) -> None:
+            if done > 0.4:
+                raise _Boom
+
+        expected = _Boom
+    out_dir = tmp_path / "out"
+    with pytest.raises(expected) as info:
+        within(
+            30.0,
+            lambda: mix_audio(
+                [MixInput(src, T0, "a")],
+                out_dir / f"m.{fmt}",
+                fmt=fmt,  # type: ignore[arg-type]
+                progress=progress,
+            ),
+        )
+    if expected is not _Boom:  # one line naming the file at fault
+        message = str(info.value)
+        assert "\n" not in message and ("a.wav" in message or f"m.{fmt}" in message), message
+    assert list(out_dir.iterdir()) == []
+    assert _mix_threads() == []
+
+
+def test_audio_behind_a_video_stream_is_the_one_decoded(tmp_path: Path) -> None:
+    """The decoding graph picks the input's first audio stream by its index, not stream 0."""
+    import av
+
+    src = tmp_path / "av.mkv"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("pcm_s16le", rate=RATE)
+        audio.layout = "mono"
+        for i in range(20):
+            picture = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            picture.pts = i
+            out.mux(video.encode(picture))
+        ints = np.round(tones(2.0, [(0.5, 1.0, 440.0)]) * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(ints.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = 0
+        out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+        out.mux(video.encode(None))
+    report = mix_audio([MixInput(src, T0, "a")], tmp_path / "m.wav", fmt="wav")
+    dec = decode_audio(tmp_path / "m.wav")
+    assert report.duration_ms == 2000 and dec.duration_s == 2.0
+    assert tone_onsets(dec.samples, RATE, 440.0) == pytest.approx([0.5], abs=0.003)
