@@ -171,3 +171,48 @@ def test_bad_gain_is_a_usage_level_input_error(
                    "--gain", "nobody=3")
     assert proc.returncode == 3
     assert proc.stderr.startswith("rawcore: error: --gain names users without audio")
+
+
+@pytest.mark.parametrize(
+    ("args", "rate", "kbps"),
+    [
+        ((), 48_000, 64),
+        (("--sample-rate", "24000"), 24_000, 64),
+        (("--sample-rate", "16000", "--bitrate", "32"), 16_000, 32),
+    ],
+)
+def test_mix_sample_rate_and_bit_rate_are_what_the_file_decodes_at(
+    call: tuple[RecordingInfo, Path], tmp_path: Path, args: tuple[str, ...], rate: int, kbps: int
+) -> None:
+    _, archive = call
+    proc = rawcore("mix-audio", "--input-file", archive, "--output", tmp_path, *args)
+    assert proc.returncode == 0, proc.stderr
+    (name,) = proc.stdout.split()
+    import av
+
+    with av.open(str(tmp_path / name)) as c:
+        stream = c.streams.audio[0]
+        assert (stream.codec_context.sample_rate, stream.codec_context.bit_rate) == (
+            rate, kbps * 1000)
+    # Tones stay at their times at any rate.
+    dec = decode_audio(tmp_path / name)
+    for _, _, start, _, freq, *_ in PEOPLE:
+        want = start + 0.5 + 0.020 + OPUS_LOOKAHEAD_S
+        assert any(abs(f - want) <= 0.040 for f in tone_onsets(dec.samples, dec.rate, freq))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--bitrate", "2"), "rawcore: error: bit rate 2 kbit/s is out of range (8-512)"),
+        (("--sample-rate", "12345"), "rawcore: error: sample rate 12345 is not possible for mp3"),
+    ],
+)
+def test_impossible_mix_encodings_are_one_line_input_errors(
+    call: tuple[RecordingInfo, Path], tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    _, archive = call
+    proc = rawcore("mix-audio", "--input-file", archive, "--output", tmp_path / "o", *args)
+    assert proc.returncode == 3
+    assert proc.stderr.strip().splitlines() == [message]
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []

@@ -197,6 +197,24 @@ def _add_mix_options(p: argparse.ArgumentParser) -> None:
         default="mp3",
         help="mixed audio format: mp3 (default), opus, m4a, flac, wav",
     )
+    mix_audio = p.prog.endswith("mix-audio")
+    p.add_argument(
+        "--sample-rate" if mix_audio else "--mix-sample-rate",
+        dest="mix_sample_rate",
+        type=int,
+        default=48_000,
+        metavar="HZ",
+        help="mixed audio sample rate (default 48000; 24000 or 16000 encode MP3 faster and "
+        "keep speech intact)",
+    )
+    p.add_argument(
+        "--bitrate" if mix_audio else "--mix-bitrate",
+        dest="mix_bitrate",
+        type=int,
+        default=None,
+        metavar="KBPS",
+        help="lossy mix bit rate in kbit/s (default: mp3 64, opus 48, m4a 96 for mono)",
+    )
     p.add_argument(
         "--gain",
         action="append",
@@ -209,6 +227,14 @@ def _add_mix_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="bring every participant to -23 LUFS (EBU R128) before mixing",
     )
+
+
+def _bit_rate(kbps: int | None) -> int | None:
+    if kbps is None:
+        return None
+    if not 8 <= kbps <= 512:
+        raise InputError(f"bit rate {kbps} kbit/s is out of range (8-512)")
+    return kbps * 1000
 
 
 def _gains(items: Sequence[str]) -> dict[str, float]:
@@ -326,6 +352,8 @@ def cmd_mix_audio(args: argparse.Namespace, rec: Recording) -> int:
         fmt=args.mix_format,
         gains=_gains(args.gain),
         normalize=args.normalize,
+        sample_rate=args.mix_sample_rate,
+        bit_rate=_bit_rate(args.mix_bitrate),
     )
     return _report_outputs(entries, warnings, args.quiet)
 
@@ -344,9 +372,12 @@ def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
             mix_format=args.mix_format,
             gains=gains,
             normalize=args.normalize,
+            mix_sample_rate=args.mix_sample_rate,
+            mix_bit_rate=_bit_rate(args.mix_bitrate),
             qa=not args.no_qa,
             on_stage=bars.begin,
             on_done=bars.count,
+            on_fraction=bars.fraction,
         )
     if args.json:
         json.dump(summary, sys.stdout, indent=2)

@@ -36,6 +36,9 @@ def _mix_entries(
     fmt: MixFormat,
     gains: Mapping[str, float],
     normalize: bool,
+    sample_rate: int = 48_000,
+    bit_rate: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ManifestEntry:
     inputs = [
         MixInput(
@@ -60,6 +63,9 @@ def _mix_entries(
         out_dir / name,
         fmt=fmt,
         normalize=normalize,
+        sample_rate=sample_rate,
+        bit_rate=bit_rate,
+        progress=progress,
         start_unix_ms=None
         if start is None
         else float(min(start, min(i.start_unix_ms for i in inputs))),
@@ -90,6 +96,9 @@ def mix_recording(
     fmt: MixFormat = "mp3",
     gains: Mapping[str, float] | None = None,
     normalize: bool = False,
+    sample_rate: int = 48_000,
+    bit_rate: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[list[ManifestEntry], list[str]]:
     """`mix-audio`: one mixed file of every (selected) participant."""
     if fmt not in MIX_FORMATS:
@@ -102,7 +111,16 @@ def mix_recording(
     try:
         audio, warnings = extract_audio(rec, work, selection=selection)
         entry = _mix_entries(
-            rec, audio, work, out_dir, fmt=fmt, gains=gains or {}, normalize=normalize
+            rec,
+            audio,
+            work,
+            out_dir,
+            fmt=fmt,
+            gains=gains or {},
+            normalize=normalize,
+            sample_rate=sample_rate,
+            bit_rate=bit_rate,
+            progress=progress,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -123,11 +141,16 @@ def process_all(
     qa: bool = True,
     on_stage: Callable[[str], None] | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    mix_sample_rate: int = 48_000,
+    mix_bit_rate: int | None = None,
+    on_fraction: Callable[[float], None] | None = None,
 ) -> tuple[list[ManifestEntry], list[str], dict[str, Any]]:
     """Audio, video, muxed and mixed outputs, the manifest and the QA report, in one run.
 
     `on_stage` is called with each stage's name as it starts ("audio", "video", "mux", "mix",
-    "qa"); `on_done(done, total)` as the running stage's outputs are written (the mix is one).
+    "qa"); `on_done(done, total)` as the running stage's outputs are written (the mix is one);
+    `on_fraction` with the fraction of the mix done. `mix_sample_rate` and `mix_bit_rate`
+    (bit/s, None for the format's default) set the mix's encoding.
     """
     out_dir = prepare_output_dir(output)
     sel = selection or Selection()
@@ -157,7 +180,16 @@ def process_all(
     warnings += w
     stage("mix")
     mix = _mix_entries(
-        rec, audio, out_dir, out_dir, fmt=mix_format, gains=gains or {}, normalize=normalize
+        rec,
+        audio,
+        out_dir,
+        out_dir,
+        fmt=mix_format,
+        gains=gains or {},
+        normalize=normalize,
+        sample_rate=mix_sample_rate,
+        bit_rate=mix_bit_rate,
+        progress=on_fraction,
     )
     entries.append(mix)
     if on_done is not None:
