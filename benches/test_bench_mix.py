@@ -22,7 +22,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
-from rawcore.mix import MixInput, mix_audio  # noqa: E402
+from rawcore.media.mix import MixInput, mix_audio  # noqa: E402
 
 RATE = 48_000
 MINUTES = 10
@@ -83,12 +83,12 @@ def _cpu_s() -> float:
 
 def _decode_only(inputs: list[MixInput], rate: int) -> float:
     """Seconds to decode every input with the mixer's reader, one after another on this thread."""
-    from rawcore.mix import _Track
+    from rawcore.media.mix.decode import TrackDecoder
 
     start = time.perf_counter()
     for spec in inputs:
         with contextlib.ExitStack() as stack:
-            track = _Track(spec, rate, stack, ahead=False)
+            track = TrackDecoder(spec, rate, stack, ahead=False)
             while len(track.read(5 * rate)):
                 pass
     return time.perf_counter() - start
@@ -99,12 +99,12 @@ def _encode_only(mixed: Path, rate: int) -> float:
     (decoded beforehand from a WAV mix): the encoding work of the mix on one core. Measured on
     the real mix, not a test tone: LAME's speed depends on the signal (it ran 1.7x faster on
     the half-silent tone this bench used to time)."""
-    from rawcore.mix import _ENCODINGS
+    from rawcore.media.mix.encode import ENCODINGS
 
     with av.open(str(mixed)) as container:
         pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
     signal = (pcm.astype(np.float32) / 32768).reshape(1, -1)
-    enc = _ENCODINGS["mp3"]
+    enc = ENCODINGS["mp3"]
     start = time.perf_counter()
     codec = av.CodecContext.create(enc.codec, "w")
     codec.sample_rate = rate

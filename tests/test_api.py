@@ -53,7 +53,7 @@ def test_wrong_suffix_and_closed_recording_are_clear_errors(root: Path, tmp_path
 def test_recording_methods(root: Path, tmp_path: Path) -> None:
     with rawcore.open_recording(root) as rec:
         assert {p.basis for p in rec.timeline.placements.values()} == {"sender_reports"}
-        audio, _ = rec.extract_audio(tmp_path / "a")
-        video, _ = rec.extract_video(tmp_path / "v")
-        muxed, _ = rec.mux_av(tmp_path / "m")
+        audio, _, _ = rec.extract_audio(tmp_path / "a")
+        video, _, _ = rec.extract_video(tmp_path / "v")
+        muxed, _, _ = rec.mux_av(tmp_path / "m")
     assert len(audio) == 5 and len(video) == 4 and len(muxed) == 5

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from rawcore import archive as archive_mod
-from rawcore.archive import Archive, Limits, Member, open_archive
 from rawcore.errors import (
     ArchiveError,
     ArchiveLimitError,
@@ -24,6 +22,8 @@ from rawcore.errors import (
     SourceNotFoundError,
     UnsafeArchiveError,
 )
+from rawcore.source import archive as archive_mod
+from rawcore.source.archive import Archive, Limits, Member, open_archive
 
 RECORDING: dict[str, bytes] = {
     "call-123/user_1/session_1/audio_1.rtpdump": os.urandom(5000),

@@ -27,7 +27,8 @@ from helpers.audio_truth import (
     wrap_call,
 )
 from helpers.gst import gst_available
-from rawcore.extract import Selection, extract_audio
+from rawcore.media.audio import extract_audio
+from rawcore.media.outputs import Selection
 
 pytestmark = pytest.mark.skipif(
     not (gst_available() and av_available()), reason="needs GStreamer and PyAV"
@@ -38,7 +39,7 @@ TOL_S = 0.020  # the issue's bar: duration and onsets within 20 ms
 
 def extract(root: Path, out: Path, **kwargs: object) -> list[rawcore.Recording]:
     with rawcore.open_recording(root) as rec:
-        entries, warnings = extract_audio(rec, out, **kwargs)  # type: ignore[arg-type]
+        entries, warnings, _ = extract_audio(rec, out, **kwargs)  # type: ignore[arg-type]
     assert warnings == [], warnings
     return entries  # type: ignore[return-value]
 
@@ -197,7 +198,7 @@ def test_manifest_describes_every_output(tmp_path: Path) -> None:
 def test_filters_select_outputs(tmp_path: Path) -> None:
     call = rejoin_call(tmp_path / "rec")
     with rawcore.open_recording(call.recording.root) as rec:
-        entries, _ = extract_audio(
+        entries, _, _ = extract_audio(
             rec, tmp_path / "out", selection=Selection(session_id="session_2")
         )
     assert [e.session_id for e in entries] == ["session_2"]

@@ -10,7 +10,7 @@ import rawcore
 from helpers.audio_truth import av_available, decode_audio, tone_onsets
 from helpers.gst import gst_available, pcm_packets
 from helpers.recording import Impairments, SessionSpec, TrackSpec, build_recording
-from rawcore.extract import extract_audio
+from rawcore.media.audio import extract_audio
 
 pytestmark = pytest.mark.skipif(
     not (gst_available("mulawenc", "alawenc", "avenc_g722") and av_available()),
@@ -39,7 +39,7 @@ def test_dial_in_audio_is_lossless_flac_on_the_timeline(
 ) -> None:
     span = dial_in(tmp_path / "rec", codec)
     with rawcore.open_recording(tmp_path / "rec") as rec:
-        (entry,), warnings = extract_audio(rec, tmp_path / "out", fmt=fmt)  # type: ignore[arg-type]
+        (entry,), warnings, _ = extract_audio(rec, tmp_path / "out", fmt=fmt)  # type: ignore[arg-type]
     assert warnings == []
     assert entry.codec == "flac" and entry.sample_rate == rate
     dec = decode_audio(tmp_path / "out" / entry.path)
@@ -54,7 +54,7 @@ def test_dial_in_audio_is_lossless_flac_on_the_timeline(
 def test_lost_g711_packets_become_silence_of_the_same_length(tmp_path: Path) -> None:
     span = dial_in(tmp_path / "rec", "pcmu", loss=0.1)
     with rawcore.open_recording(tmp_path / "rec") as rec:
-        (entry,), _ = extract_audio(rec, tmp_path / "out")
+        (entry,), _, _ = extract_audio(rec, tmp_path / "out")
     assert entry.packets_lost > 0 and entry.loss_filled_ms >= 20 * entry.packets_lost - 40
     dec = decode_audio(tmp_path / "out" / entry.path)
     assert dec.duration_s == pytest.approx(span, abs=0.040)  # a lost last packet shortens it

@@ -40,8 +40,8 @@ from helpers.video_truth import (
     resolution_change_call,
     video_call,
 )
-from rawcore.extract import Selection
-from rawcore.video import extract_video
+from rawcore.media.outputs import Selection
+from rawcore.media.video import extract_video
 
 pytestmark = pytest.mark.skipif(
     not (gst_available() and av_available()), reason="needs GStreamer and PyAV"
@@ -55,7 +55,7 @@ PTS_TOL_S = 0.002
 
 def extract(root: Path, out: Path, **kwargs: Any) -> list[Any]:
     with rawcore.open_recording(root) as rec:
-        entries, warnings = extract_video(rec, out, **kwargs)
+        entries, warnings, _ = extract_video(rec, out, **kwargs)
     assert warnings == [], warnings
     return entries
 
@@ -373,7 +373,7 @@ def test_sessions_are_separate_files_by_default(tmp_path: Path) -> None:
 def test_filters_select_outputs(tmp_path: Path) -> None:
     call = rejoin_video_call(tmp_path / "rec", "vp8")
     with rawcore.open_recording(call.recording.root) as rec:
-        entries, _ = extract_video(
+        entries, _, _ = extract_video(
             rec, tmp_path / "out", selection=Selection(session_id="session_2")
         )
     assert [e.session_id for e in entries] == ["session_2"]
@@ -521,7 +521,7 @@ def test_video_orientation_becomes_container_rotation(
         tmp_path / "rec", [SessionSpec("u", "s", [TrackSpec("video", "vp8", packets=packets)])]
     )
     with rawcore.open_recording(tmp_path / "rec") as rec:
-        (entry,), warnings = extract_video(rec, tmp_path / "out")
+        (entry,), warnings, _ = extract_video(rec, tmp_path / "out")
     assert warnings == []
     assert entry.rotation == clockwise and entry.rotation_changes == [[0, clockwise, 0]]
     with av.open(str(tmp_path / "out" / entry.path)) as container:

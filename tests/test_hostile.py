@@ -708,8 +708,8 @@ def test_directory_symlinks_pointing_outside_are_refused(
 def test_a_zip_bomb_stops_at_the_limit(tmp_path: Path, packets: list[bytes]) -> None:
     # The CLI's defaults need a 16 GiB member to trip; the API takes small limits.
     import rawcore
-    from rawcore.archive import Limits
     from rawcore.errors import ArchiveLimitError
+    from rawcore.source.archive import Limits
 
     info = recording(tmp_path / "rec", packets)
     members = [

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from rawcore.errors import MetadataError
-from rawcore.metadata import is_metadata_name, parse_session_metadata, parse_time_ms
+from rawcore.recording.metadata import is_metadata_name, parse_session_metadata, parse_time_ms
 
 SEGMENT = {
     "base_filename": "audio_1",

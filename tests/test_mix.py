@@ -22,9 +22,10 @@ import rawcore
 from helpers.audio_truth import OPUS_LOOKAHEAD_S, av_available, decode_audio, tone_onsets
 from helpers.gst import gst_available
 from helpers.recording import OpusSource, SessionSpec, TrackSpec, build_recording
-from rawcore import mix
 from rawcore.errors import InputError, OutputError
-from rawcore.mix import MIX_FORMATS, MixInput, mix_audio, mixed_name
+from rawcore.media.mix import MIX_FORMATS, MixInput, mix_audio, mixed_name
+from rawcore.media.mix import decode as mix_decode
+from rawcore.media.mix import encode as mix_encode
 
 pytestmark = pytest.mark.skipif(not av_available(), reason="needs PyAV")
 
@@ -327,7 +328,7 @@ def test_mixing_is_windowed_and_memory_flat(tmp_path: Path, fmt: str) -> None:
         import json, resource
         from pathlib import Path
         import av, numpy
-        from rawcore.mix import MixInput, mix_audio
+        from rawcore.media.mix import MixInput, mix_audio
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         report = mix_audio([MixInput(Path({str(src)!r}), 0.0, "a")],
                            Path({str(tmp_path / "long")!r} + ".{fmt}"), fmt="{fmt}")
@@ -344,7 +345,7 @@ def test_mixing_is_windowed_and_memory_flat(tmp_path: Path, fmt: str) -> None:
 
 @pytest.mark.skipif(not gst_available(), reason="needs GStreamer to make Opus captures")
 def test_extracted_opus_tracks_mix_on_the_wall_clock(tmp_path: Path) -> None:
-    from rawcore.extract import extract_audio
+    from rawcore.media.audio import extract_audio
 
     speakers = [  # participant, joins at (s after the call start), burst (start_s, len, Hz)
         ("user_1", 0.0, (0.6, 0.5, 440.0)),
@@ -371,7 +372,7 @@ def test_extracted_opus_tracks_mix_on_the_wall_clock(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     with rawcore.open_recording(info.root) as rec:
-        entries, warnings = extract_audio(rec, out)
+        entries, warnings, _ = extract_audio(rec, out)
     assert warnings == []
     inputs = [
         MixInput(out / e.path, float(e.start_unix_ms or 0), e.user_id or "?") for e in entries
@@ -452,9 +453,9 @@ def test_mp3_chunks_join_without_a_seam(
     preroll: int | None,
     seamless: bool,
 ) -> None:
-    monkeypatch.setattr(mix, "_MP3_CHUNK_S", 0.5)
+    monkeypatch.setattr(mix_encode, "MP3_CHUNK_S", 0.5)
     if preroll is not None:
-        monkeypatch.setattr(mix, "_MP3_PREROLL", preroll)
+        monkeypatch.setattr(mix_encode, "MP3_PREROLL", preroll)
     seconds, freq, amp = 4.0, 330.0, 0.4
     src = write_wav(tmp_path / "sine.wav", tones(seconds, [(0.0, seconds, freq)], amp=amp))
     out = tmp_path / "sine.mp3"
@@ -493,7 +494,8 @@ def test_mp3_frames_never_borrow_from_the_frame_before(
     into it. (With the reservoir on, as the last row shows, LAME does borrow on this signal.)"""
     if reservoir is not None:
         options = (("compression_level", "5"), ("reservoir", reservoir))
-        monkeypatch.setitem(mix._ENCODINGS, "mp3", replace(mix._ENCODINGS["mp3"], options=options))
+        mp3 = replace(mix_encode.ENCODINGS["mp3"], options=options)
+        monkeypatch.setitem(mix_encode.ENCODINGS, "mp3", mp3)
     rng = np.random.default_rng(3)
     bursts = np.repeat(rng.uniform(0, 1, 60) ** 4, RATE // 20)  # loud and quiet stretches
     noise = np.clip(rng.standard_normal(len(bursts)) * 0.3 * bursts, -0.9, 0.9)
@@ -517,7 +519,7 @@ def test_mp3_at_every_lame_rate_places_speakers_across_chunks(
     three_speakers: tuple[list[MixInput], dict[float, float]],
     rate: int,
 ) -> None:
-    monkeypatch.setattr(mix, "_MP3_CHUNK_S", 0.7)  # seams inside and between the bursts
+    monkeypatch.setattr(mix_encode, "MP3_CHUNK_S", 0.7)  # seams inside and between the bursts
     inputs, onsets = three_speakers
     report = mix_audio(inputs, tmp_path / "m.mp3", sample_rate=rate)
     dec = decode_audio(tmp_path / "m.mp3")
@@ -636,15 +638,15 @@ class _Boom(Exception):
 def _fail_decode(monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
     """The decoder fails after five blocks: on the track's own decoding thread where it has
     one (MP3, FLAC), on the calling thread otherwise (Opus)."""
-    real = mix._Track._source
+    real = mix_decode.TrackDecoder._source
 
-    def failing(self: mix._Track, container: object) -> Iterator[np.ndarray]:
+    def failing(self: mix_decode.TrackDecoder, container: object) -> Iterator[np.ndarray]:
         for n, block in enumerate(real(self, container)):
             if n == 5:
                 raise InputError(f"{self.spec.path}: cannot decode audio (Invalid data)")
             yield block
 
-    monkeypatch.setattr(mix._Track, "_source", failing)
+    monkeypatch.setattr(mix_decode.TrackDecoder, "_source", failing)
     return InputError
 
 
@@ -681,13 +683,13 @@ def _fail_encode(monkeypatch: pytest.MonkeyPatch, cls: type) -> type[Exception]:
 def test_a_failure_mid_mix_stops_every_thread_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, failure: str
 ) -> None:
-    monkeypatch.setattr(mix, "_MP3_CHUNK_S", 1.0)  # several chunks in flight
+    monkeypatch.setattr(mix_encode, "MP3_CHUNK_S", 1.0)  # several chunks in flight
     src = write_wav(tmp_path / "a.wav", tones(30.0, [(0.0, 30.0, 440.0)]))
     progress = None
     if failure == "decode":
         expected: type[Exception] = _fail_decode(monkeypatch)
     elif failure == "encode":
-        cls = mix._Mp3Chunks if fmt == "mp3" else mix._StreamEncoder
+        cls = mix_encode.Mp3Chunks if fmt == "mp3" else mix_encode.StreamEncoder
         expected = _fail_encode(monkeypatch, cls)
     else:
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from helpers.gst import gst_available
-from rawcore._progress import StageProgress
-from rawcore.cli import _progress_printer, main
+from rawcore.cli import main, progress_printer
+from rawcore.progress import StageProgress
 
 
 class FakeTTY(io.StringIO):
@@ -223,15 +223,15 @@ def test_the_elapsed_time_moves_while_a_stage_is_quiet() -> None:
 def test_progress_printer_draws_one_checked_line(monkeypatch: pytest.MonkeyPatch) -> None:
     tty = FakeTTY()
     monkeypatch.setattr(sys, "stderr", tty)
-    assert _progress_printer("writing audio", show=False) is None
-    show = _progress_printer("writing audio")
+    assert progress_printer("writing audio", show=False) is None
+    show = progress_printer("writing audio")
     assert show is not None and tty.getvalue() == ""  # nothing until the first report
     show(1, 3)
     show(3, 3)
     (line,) = screen(tty.getvalue())
     assert line.startswith("✓ writing audio ████████████████████████") and "3/3" in line
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert _progress_printer("writing audio") is None
+    assert progress_printer("writing audio") is None
 
 
 # --- process-all through the CLI --------------------------------------------------------------

@@ -20,9 +20,11 @@ import pytest
 from helpers.gst import gst_available
 from helpers.recording import RecordingInfo, multiparty_call
 from rawcore import _core
-from rawcore.model import GAP_MS, Recording, arrival_gaps, capture_facts, open_recording
-from rawcore.process import process_all
-from rawcore.timeline import timeline_of
+from rawcore.pipeline.process import process_all
+from rawcore.recording.build import open_recording
+from rawcore.recording.columns import GAP_MS, arrival_gaps, capture_facts
+from rawcore.recording.model import Recording
+from rawcore.recording.timeline import timeline_of
 
 pytestmark = pytest.mark.skipif(not gst_available(), reason="GStreamer is not installed")
 
@@ -64,7 +66,7 @@ def test_process_all_analyses_each_capture_once(
     captures = digests(call.root)
     assert len(captures) == 9
     with open_recording(call.root) as rec:
-        _, _, summary = process_all(rec, tmp_path)
+        summary = process_all(rec, tmp_path).summary
     assert summary["qa"]  # the QA report (which needs every capture's gaps) was written
     assert calls["analyze_capture"] == Counter(dict.fromkeys(captures, 1))
     assert calls["capture_columns"] == Counter(dict.fromkeys(captures, 1))

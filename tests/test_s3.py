@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from rawcore import s3 as s3_mod
-from rawcore._progress import ProgressBar
-from rawcore.archive import open_archive
 from rawcore.errors import InputError, RemoteError, SourceNotFoundError
-from rawcore.s3 import fetch
+from rawcore.progress import ProgressBar
+from rawcore.source import s3 as s3_mod
+from rawcore.source.archive import open_archive
+from rawcore.source.s3 import fetch
 from s3server import CuttingProxy, S3Server, free_port, make_client
 
 pytestmark = pytest.mark.s3
@@ -112,7 +112,7 @@ def test_corrupt_cached_copy_is_downloaded_again(
     url = f"s3://{s3_bucket}/rec.zip"
     path = fetch(url, cache_dir=tmp_path, endpoint_url=s3_server.endpoint)
     path.write_bytes(data[:1000])  # e.g. a disk that filled up behind our back
-    with caplog.at_level(logging.WARNING, logger="rawcore.s3"):
+    with caplog.at_level(logging.WARNING, logger="rawcore.source.s3"):
         again = fetch(url, cache_dir=tmp_path, endpoint_url=s3_server.endpoint)
     assert again.read_bytes() == data
     assert len(downloads) == 2
@@ -156,7 +156,7 @@ def test_unreachable_endpoint_falls_back_to_the_cached_copy(
     url = f"s3://{s3_bucket}/rec.zip"
     path = fetch(url, cache_dir=tmp_path, endpoint_url=s3_server.endpoint)
     dead = f"http://127.0.0.1:{free_port()}"
-    with caplog.at_level(logging.WARNING, logger="rawcore.s3"):
+    with caplog.at_level(logging.WARNING, logger="rawcore.source.s3"):
         assert fetch(url, cache_dir=tmp_path, endpoint_url=dead) == path
     assert "using the cached copy" in caplog.text
 

@@ -26,8 +26,8 @@ from helpers.recording import (
     build_recording,
 )
 from helpers.video_truth import decode_video, flash_times
-from rawcore.mux import mux_av
-from rawcore.timeline import timeline_of
+from rawcore.media.mux import mux_av
+from rawcore.recording.timeline import timeline_of
 
 pytestmark = pytest.mark.skipif(
     not (gst_available() and av_available()), reason="needs GStreamer and PyAV"
@@ -70,7 +70,7 @@ def test_sender_reports_keep_lip_sync_despite_video_delay_and_a_wrong_sender_clo
 ) -> None:
     sync_call(tmp_path / "rec", srs=True)
     with rawcore.open_recording(tmp_path / "rec") as rec:
-        (entry,), warnings = mux_av(rec, tmp_path / "out")
+        (entry,), warnings, _ = mux_av(rec, tmp_path / "out")
         placements = list(timeline_of(rec).placements.values())
     assert warnings == []
     assert {p.basis for p in placements} == {"sender_reports"}
@@ -85,7 +85,7 @@ def test_sender_reports_keep_lip_sync_despite_video_delay_and_a_wrong_sender_clo
 def test_without_sender_reports_the_arrival_fallback_is_reported(tmp_path: Path) -> None:
     sync_call(tmp_path / "rec", srs=False)
     with rawcore.open_recording(tmp_path / "rec") as rec:
-        (entry,), _ = mux_av(rec, tmp_path / "out")
+        (entry,), _, _ = mux_av(rec, tmp_path / "out")
         timeline = timeline_of(rec)
     assert {p.basis for p in timeline.placements.values()} == {"arrival"}
     assert any("no RTCP Sender Reports" in w for w in timeline.warnings)
@@ -150,7 +150,7 @@ def test_a_drifting_media_clock_is_followed_gradually_and_lip_sync_holds(
     )
     build_recording(tmp_path / "rec", [SessionSpec("alice", "s1", [audio, video])])
     with rawcore.open_recording(tmp_path / "rec") as rec:
-        (entry,), warnings = mux_av(rec, tmp_path / "out")
+        (entry,), warnings, _ = mux_av(rec, tmp_path / "out")
         clocks = {p.kind: p.clock_ppm for p in timeline_of(rec).placements.values()}
     assert warnings == []
     assert clocks["audio"] == pytest.approx((a - 1) * 1e6, abs=30)

@@ -25,31 +25,27 @@ from rawcore.errors import (
 
 if TYPE_CHECKING:
     __version__: str
-    from rawcore.model import (
-        Participant,
-        Recording,
-        Segment,
-        Session,
-        Track,
-        TrackStats,
-        open_recording,
-    )
+    from rawcore.api import Recording, Track, open_recording
+    from rawcore.recording.model import Participant, Segment, Session, TrackStats
 
-_MODEL_NAMES = frozenset(
-    {"Participant", "Recording", "Segment", "Session", "Track", "TrackStats", "open_recording"}
-)
+_API_NAMES = frozenset({"Recording", "Track", "open_recording"})
+_MODEL_NAMES = frozenset({"Participant", "Segment", "Session", "TrackStats"})
 
 
 def __getattr__(name: str) -> Any:
-    # The model pulls in the compiled core; importing it lazily keeps `rawcore.errors` and
-    # `rawcore.archive` usable on their own. The version comes from the compiled core too
-    # (the same Cargo version), which is faster to import than package metadata.
+    # The API pulls in the compiled core and the media layers; importing it lazily keeps
+    # `rawcore.errors` and `rawcore.source` usable on their own. The version comes from the
+    # compiled core (the same Cargo version), which is faster to import than package metadata.
     if name == "__version__":
         from rawcore import _core
 
         return _core.__version__
+    if name in _API_NAMES:
+        from rawcore import api
+
+        return getattr(api, name)
     if name in _MODEL_NAMES:
-        from rawcore import model
+        from rawcore.recording import model
 
         return getattr(model, name)
     raise AttributeError(f"module 'rawcore' has no attribute {name!r}")

@@ -1,14 +1,13 @@
-"""The recording model: call -> participants -> sessions -> tracks -> segments.
+"""Opening a recording: captures matched to their timing metadata, each analysed once.
 
 A raw recording is a tree of captures (`<user>/<session>/<base>.rtpdump` + `<base>.sdp`) with
-timing metadata per session. This module matches every capture to its metadata segment by
+timing metadata per session. `open_recording` matches every capture to its metadata segment by
 exact base name, analyses each capture once in the Rust core (in parallel, GIL released), and
-builds frozen objects the CLI and later stages (extraction, the call timeline) read. Without
-metadata it infers the same structure from the tree and says so in `Recording.warnings`.
+builds the frozen model (`rawcore.recording.model`). Without metadata it infers the same
+structure from the tree and says so in `Recording.warnings`.
 
-What later stages need from a capture beyond its `Segment` (Sender Reports, CNAME, arrival
-gaps) is kept small on the `Recording` (`capture_facts`), so no stage analyses a capture again;
-the per-packet columns are read once, when the call timeline is fitted (`read_columns`).
+What later stages need from a capture beyond its `Segment` (Sender Reports, CNAME) is kept
+small on the `Recording` (`capture_cache`), so no stage analyses a capture again.
 """
 
 from __future__ import annotations
@@ -17,29 +16,32 @@ import os
 import posixpath
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from rawcore import _core
-from rawcore.archive import Archive, Limits, open_archive
 from rawcore.errors import CaptureError, InputError, MetadataError, RawcoreError, SdpError
-from rawcore.metadata import (
+from rawcore.recording.metadata import (
     SegmentMetadata,
     SessionMetadata,
     is_metadata_name,
     parse_session_metadata,
 )
-
-Kind = Literal["audio", "video"]
-
-CAPTURE_SUFFIX = ".rtpdump"
-
-#: Arrival gaps shorter than this (or than 3 packet intervals) are ordinary packet spacing.
-GAP_MS = 100
+from rawcore.recording.model import (
+    CAPTURE_SUFFIX,
+    CaptureFacts,
+    Kind,
+    Participant,
+    Recording,
+    Segment,
+    Session,
+    Track,
+    TrackStats,
+)
+from rawcore.source.archive import Archive, Limits, open_archive
 
 # Codec names as list-tracks prints them, keyed by the SDP encoding name.
 _CODEC_NAMES = {
@@ -53,276 +55,6 @@ _CODEC_NAMES = {
     "g722": "g722",
     "red": "red",
 }
-
-
-@dataclass(frozen=True)
-class TrackStats:
-    """Packet statistics of a segment or a whole track (media streams only, RTX excluded)."""
-
-    packets: int = 0  # unique media packets (duplicates excluded)
-    received: int = 0  # RTP packets in the capture, duplicates included
-    bytes: int = 0  # payload bytes received, duplicates included
-    expected: int = 0
-    lost: int = 0
-    recovered_rtx: int = 0
-    duplicates: int = 0
-    reordered: int = 0
-    late: int = 0
-    padding_only: int = 0
-    sender_reports: int = 0
-    jitter_ms: float | None = None
-    ssrcs: tuple[int, ...] = ()
-
-    @property
-    def loss_pct(self) -> float:
-        """Lost packets as a share of the expected ones, after RTX recovery."""
-        return 100.0 * self.lost / self.expected if self.expected else 0.0
-
-    def __add__(self, other: TrackStats) -> TrackStats:
-        jitters = [j for j in (self.jitter_ms, other.jitter_ms) if j is not None]
-        return TrackStats(
-            packets=self.packets + other.packets,
-            received=self.received + other.received,
-            bytes=self.bytes + other.bytes,
-            expected=self.expected + other.expected,
-            lost=self.lost + other.lost,
-            recovered_rtx=self.recovered_rtx + other.recovered_rtx,
-            duplicates=self.duplicates + other.duplicates,
-            reordered=self.reordered + other.reordered,
-            late=self.late + other.late,
-            padding_only=self.padding_only + other.padding_only,
-            sender_reports=self.sender_reports + other.sender_reports,
-            jitter_ms=max(jitters) if jitters else None,
-            ssrcs=tuple(dict.fromkeys(self.ssrcs + other.ssrcs)),
-        )
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One capture file: a contiguous piece of a track."""
-
-    base_filename: str
-    capture: str
-    sdp: str | None
-    codec: str | None
-    clock_rate: int | None
-    start_unix_ms: int | None
-    end_unix_ms: int | None
-    stats: TrackStats
-    metadata: SegmentMetadata | None = None
-    capture_size: int = 0
-    payload_type: int | None = None  # the media payload type (RTX excluded)
-    channels: int | None = None  # from the SDP rtpmap, when it says
-    #: RTP header extensions the SDP negotiated: (id, URI), e.g. video orientation.
-    extmaps: tuple[tuple[int, str], ...] = ()
-
-    def extension_id(self, uri: str) -> int | None:
-        return next((i for i, u in self.extmaps if u == uri), None)
-
-    @property
-    def duration_ms(self) -> int:
-        if self.start_unix_ms is None or self.end_unix_ms is None:
-            return 0
-        return max(0, self.end_unix_ms - self.start_unix_ms)
-
-
-@dataclass(eq=False)
-class CaptureFacts:
-    """What the call timeline and the QA report need from one capture beyond its `Segment`.
-
-    Kept on the `Recording` for the whole run, so it holds one row per Sender Report or per
-    gap, never per packet: the stream the timeline places is the first media SSRC
-    (`Segment.stats.ssrcs[0]`), and only its reports and CNAME are kept.
-    """
-
-    start_unix_ms: float  # the capture header's start: packet arrival times count from it
-    sr_arrival_ms: npt.NDArray[np.int64]  # after the capture start
-    sr_rtp_ts: npt.NDArray[np.int64]  # the 32-bit RTP timestamp as sent
-    sr_ntp_unix_ms: npt.NDArray[np.float64]
-    cname: str | None
-    #: Stretches (Unix ms, one [start, end] row each) with no packet for longer than GAP_MS or
-    #: 3 packet intervals; None until the packet columns are first read (`arrival_gaps`).
-    gaps: npt.NDArray[np.float64] | None = None
-
-
-@dataclass(frozen=True)
-class Track:
-    """One media track of a participant session, made of one or more segments."""
-
-    track_id: str
-    kind: Kind
-    track_type: str
-    participant_id: str
-    session_id: str
-    segments: tuple[Segment, ...]
-    #: The open recording this track belongs to (set by `open_recording`).
-    recording: Recording | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def screenshare(self) -> bool:
-        return self.track_type.startswith("TRACK_TYPE_SCREEN_SHARE")
-
-    def _open_recording(self) -> Recording:
-        if self.recording is None or self.recording.archive is None:
-            raise RawcoreError(f"track {self.track_id}: its recording is closed")
-        return self.recording
-
-    def extract_audio(self, path: str | os.PathLike[str], **options: Any) -> Any:
-        """Write this audio track to `path` (the suffix picks the container: .mkv, .mka,
-        .webm, .ogg); `options` as `rawcore.extract.extract_audio`. Returns the manifest entry.
-        """
-        from rawcore.extract import extract_track
-
-        return extract_track(self._open_recording(), self, Path(path), **options)
-
-    def extract_video(self, path: str | os.PathLike[str], **options: Any) -> Any:
-        """Write this video track to `path` (.mkv or .webm); `options` as
-        `rawcore.video.extract_video`. Returns the manifest entry."""
-        from rawcore.extract import extract_track
-
-        return extract_track(self._open_recording(), self, Path(path), **options)
-
-    @property
-    def codec(self) -> str | None:
-        return next((s.codec for s in self.segments if s.codec), None)
-
-    @property
-    def start_unix_ms(self) -> int | None:
-        starts = [s.start_unix_ms for s in self.segments if s.start_unix_ms is not None]
-        return min(starts) if starts else None
-
-    @property
-    def end_unix_ms(self) -> int | None:
-        ends = [s.end_unix_ms for s in self.segments if s.end_unix_ms is not None]
-        return max(ends) if ends else None
-
-    @property
-    def duration_ms(self) -> int:
-        start, end = self.start_unix_ms, self.end_unix_ms
-        return max(0, end - start) if start is not None and end is not None else 0
-
-    @property
-    def stats(self) -> TrackStats:
-        total = TrackStats()
-        for seg in self.segments:
-            total = total + seg.stats
-        return total
-
-
-@dataclass(frozen=True)
-class Session:
-    """One join of a participant: the tracks it published until it left."""
-
-    session_id: str
-    participant_id: str
-    tracks: tuple[Track, ...]
-
-    @property
-    def start_unix_ms(self) -> int | None:
-        starts = [t.start_unix_ms for t in self.tracks if t.start_unix_ms is not None]
-        return min(starts) if starts else None
-
-    @property
-    def end_unix_ms(self) -> int | None:
-        ends = [t.end_unix_ms for t in self.tracks if t.end_unix_ms is not None]
-        return max(ends) if ends else None
-
-
-@dataclass(frozen=True)
-class Participant:
-    """A user of the call, with every session they joined with."""
-
-    participant_id: str
-    sessions: tuple[Session, ...]
-
-    @property
-    def tracks(self) -> tuple[Track, ...]:
-        return tuple(t for s in self.sessions for t in s.tracks)
-
-
-@dataclass
-class Recording:
-    """A whole raw recording, opened for reading. Close it (or use `with`) when done."""
-
-    source: str
-    call_type: str | None
-    call_id: str | None
-    call_session_id: str | None
-    call_start_unix_ms: int | None
-    participants: tuple[Participant, ...]
-    metadata_source: Literal["metadata", "inferred", "mixed"]
-    warnings: list[str] = field(default_factory=list)
-    archive: Archive | None = field(default=None, repr=False)
-    #: The call timeline, fitted on first use (`rawcore.timeline.timeline_of`).
-    timeline_cache: Any = field(default=None, repr=False)
-    #: Per capture name, what later stages need from its analysis (`capture_facts`).
-    capture_cache: dict[str, CaptureFacts] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def sessions(self) -> tuple[Session, ...]:
-        return tuple(s for p in self.participants for s in p.sessions)
-
-    @property
-    def tracks(self) -> tuple[Track, ...]:
-        return tuple(t for p in self.participants for t in p.tracks)
-
-    @property
-    def start_unix_ms(self) -> int | None:
-        starts = [t.start_unix_ms for t in self.tracks if t.start_unix_ms is not None]
-        if self.call_start_unix_ms is not None:
-            starts.append(self.call_start_unix_ms)
-        return min(starts) if starts else None
-
-    @property
-    def end_unix_ms(self) -> int | None:
-        ends = [t.end_unix_ms for t in self.tracks if t.end_unix_ms is not None]
-        return max(ends) if ends else None
-
-    def extract_audio(self, output: str | os.PathLike[str], **options: Any) -> Any:
-        """Every (selected) audio track into `output`; see `rawcore.extract.extract_audio`.
-        Returns (manifest entries, warnings)."""
-        from rawcore.extract import extract_audio
-
-        return extract_audio(self, output, **options)
-
-    def extract_video(self, output: str | os.PathLike[str], **options: Any) -> Any:
-        """Every (selected) video track into `output`; see `rawcore.video.extract_video`."""
-        from rawcore.video import extract_video
-
-        return extract_video(self, output, **options)
-
-    def mux_av(self, output: str | os.PathLike[str], **options: Any) -> Any:
-        """Lip-synced audio+video per session into `output`; see `rawcore.mux.mux_av`."""
-        from rawcore.mux import mux_av
-
-        return mux_av(self, output, **options)
-
-    def process_all(self, output: str | os.PathLike[str], **options: Any) -> Any:
-        """Everything into `output`; see `rawcore.process.process_all`."""
-        from rawcore.process import process_all
-
-        return process_all(self, output, **options)
-
-    @property
-    def timeline(self) -> Any:
-        """The call timeline (`rawcore.timeline.Timeline`), fitted on first use."""
-        from rawcore.timeline import timeline_of
-
-        return timeline_of(self)
-
-    def close(self) -> None:
-        if self.archive is not None:
-            self.archive.close()
-            self.archive = None
-
-    def __enter__(self) -> Recording:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# --- building ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -357,49 +89,6 @@ class _Analysis:
     warnings: tuple[str, ...]
     facts: CaptureFacts
     extmaps: tuple[tuple[int, str], ...] = ()
-
-
-def capture_facts(rec: Recording, seg: Segment) -> CaptureFacts:
-    """What the analysis kept of `seg`'s capture for the later stages."""
-    return rec.capture_cache[seg.capture]
-
-
-def read_columns(rec: Recording, seg: Segment) -> dict[str, npt.NDArray[Any]]:
-    """The per-packet columns of `seg`'s capture (`_core.capture_columns`), read afresh and not
-    kept: they are large. Their arrival gaps are kept from the same read, so the QA report does
-    not read the capture again after the call timeline has."""
-    if rec.archive is None:
-        raise RawcoreError("the recording is closed")
-    with rec.archive.open_buffer(seg.capture) as buf:
-        cols = _core.capture_columns(buf)
-    facts = capture_facts(rec, seg)
-    if facts.gaps is None:
-        gaps = _arrival_gaps(cols["arrival_ms"], facts.start_unix_ms)
-        gaps.flags.writeable = False
-        facts.gaps = gaps
-    return cols
-
-
-def arrival_gaps(rec: Recording, seg: Segment) -> npt.NDArray[np.float64]:
-    """Stretches (Unix ms, [start, end] rows) with no packet of `seg`'s capture for longer than
-    GAP_MS or 3 packet intervals: DTX, loss or pauses. Read once, then kept."""
-    facts = capture_facts(rec, seg)
-    if facts.gaps is None:
-        read_columns(rec, seg)
-    assert facts.gaps is not None
-    return facts.gaps
-
-
-def _arrival_gaps(arrival_ms: npt.NDArray[Any], start_unix_ms: float) -> npt.NDArray[np.float64]:
-    arrival = np.sort(arrival_ms.astype(np.float64)) + start_unix_ms
-    if len(arrival) < 2:
-        return np.zeros((0, 2), dtype=np.float64)
-    d = np.diff(arrival)
-    # Low frame rates (a 5 fps screen share) space packets further apart than speech does.
-    spaced = d[d > 0]
-    limit = max(GAP_MS, 3 * float(np.median(spaced))) if len(spaced) else GAP_MS
-    at = np.flatnonzero(d > limit)
-    return np.column_stack([arrival[at], arrival[at + 1]])
 
 
 def _facts(report: Any, ssrc: int | None) -> CaptureFacts:

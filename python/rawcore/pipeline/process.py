@@ -13,18 +13,27 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rawcore.errors import InputError, OutputError
-from rawcore.extract import Selection, call_json, extract_audio
-from rawcore.mix import MixFormat, MixInput, mix_audio, mixed_name
-from rawcore.model import Recording
-from rawcore.mux import mux_av
-from rawcore.output import ManifestEntry, prepare_output_dir, write_manifest
-from rawcore.qa import write_qa_report
-from rawcore.video import extract_video
+from rawcore.media.audio import extract_audio
+from rawcore.media.files import prepare_output_dir
+from rawcore.media.manifest import ManifestEntry, write_manifest
+from rawcore.media.mix import MIX_FORMATS, MixFormat, MixInput, mix_audio, mixed_name
+from rawcore.media.mux import mux_av
+from rawcore.media.outputs import JobFailure, Outputs, Selection
+from rawcore.media.video import extract_video
+from rawcore.pipeline.qa import write_qa_report
+from rawcore.recording.model import Recording
 
-MIX_FORMATS: tuple[MixFormat, ...] = ("mp3", "opus", "m4a", "flac", "wav")
+
+class ProcessAll(NamedTuple):
+    """What process-all did: every file written, warnings, failures, and the JSON summary."""
+
+    entries: list[ManifestEntry]
+    warnings: list[str]
+    failures: list[JobFailure]
+    summary: dict[str, Any]
 
 
 def _mix_entries(
@@ -99,7 +108,7 @@ def mix_recording(
     sample_rate: int = 48_000,
     bit_rate: int | None = None,
     progress: Callable[[float], None] | None = None,
-) -> tuple[list[ManifestEntry], list[str]]:
+) -> Outputs:
     """`mix-audio`: one mixed file of every (selected) participant."""
     if fmt not in MIX_FORMATS:
         raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(MIX_FORMATS)}")
@@ -109,7 +118,7 @@ def mix_recording(
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot write ({exc.strerror})") from None
     try:
-        audio, warnings = extract_audio(rec, work, selection=selection)
+        audio, warnings, failures = extract_audio(rec, work, selection=selection)
         entry = _mix_entries(
             rec,
             audio,
@@ -124,8 +133,9 @@ def mix_recording(
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_manifest(out_dir, [entry], call=call_json(rec), command="mix-audio")
-    return [entry], warnings
+    write_manifest(out_dir, [entry], call=rec.call_json(), command="mix-audio")
+    # Tracks that failed to extract are missing from the mix: the mix is partial.
+    return Outputs([entry], warnings, failures)
 
 
 def process_all(
@@ -144,7 +154,7 @@ def process_all(
     mix_sample_rate: int = 48_000,
     mix_bit_rate: int | None = None,
     on_fraction: Callable[[float], None] | None = None,
-) -> tuple[list[ManifestEntry], list[str], dict[str, Any]]:
+) -> ProcessAll:
     """Audio, video, muxed and mixed outputs, the manifest and the QA report, in one run.
 
     `on_stage` is called with each stage's name as it starts ("audio", "video", "mux", "mix",
@@ -156,32 +166,36 @@ def process_all(
     sel = selection or Selection()
     entries: list[ManifestEntry] = []
     warnings: list[str] = []
+    failures: list[JobFailure] = []
 
     def stage(name: str) -> None:
         if on_stage is not None:
             on_stage(name)
 
     stage("audio")
-    audio, w = extract_audio(
+    audio = extract_audio(
         rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
     )
-    entries += audio
-    warnings += w
+    entries += audio.entries
+    warnings += audio.warnings
+    failures += audio.failures
     if any(t.kind == "video" and sel.admits(t) for t in rec.tracks):
         stage("video")
-        video, w = extract_video(rec, out_dir, selection=sel, fill_gaps=fill_gaps, on_done=on_done)
-        entries += video
-        warnings += w
+        video = extract_video(rec, out_dir, selection=sel, fill_gaps=fill_gaps, on_done=on_done)
+        entries += video.entries
+        warnings += video.warnings
+        failures += video.failures
     stage("mux")
-    muxed, w = mux_av(
+    muxed = mux_av(
         rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
     )
-    entries += muxed
-    warnings += w
+    entries += muxed.entries
+    warnings += muxed.warnings
+    failures += muxed.failures
     stage("mix")
     mix = _mix_entries(
         rec,
-        audio,
+        audio.entries,
         out_dir,
         out_dir,
         fmt=mix_format,
@@ -194,7 +208,7 @@ def process_all(
     entries.append(mix)
     if on_done is not None:
         on_done(1, 1)
-    write_manifest(out_dir, [mix], call=call_json(rec), command="process-all")
+    write_manifest(out_dir, [mix], call=rec.call_json(), command="process-all")
     qa_paths: dict[str, str] = {}
     if qa:
         stage("qa")
@@ -202,9 +216,9 @@ def process_all(
     summary = {
         "schema": "rawcore.process-all/1",
         "output": str(out_dir),
-        "call": call_json(rec),
+        "call": rec.call_json(),
         "outputs": [e.to_json() for e in entries],
         "qa": qa_paths,
         "warnings": warnings,
     }
-    return entries, warnings, summary
+    return ProcessAll(entries, warnings, failures, summary)

@@ -4,8 +4,8 @@ Pairing is deterministic: within a session (or a stitched participant), the came
 with the microphone audio and the screen-share video with the screen-share audio; the first
 track by id wins when there are several. A video without audio, or audio without video, still
 gets its file. The two streams are placed on the call timeline (Sender Reports give lip sync,
-see `rawcore.timeline`), the earlier one starting at the file's t=0, and written by the core in
-one pass, interleaved by time.
+see `rawcore.recording.timeline`), the earlier one starting at the file's t=0, and written by
+the core in one pass, interleaved by time.
 """
 
 from __future__ import annotations
@@ -18,25 +18,26 @@ from pathlib import Path
 from typing import Literal
 
 from rawcore import _core
-from rawcore.errors import InputError, RawcoreError
-from rawcore.extract import (
+from rawcore.errors import InputError
+from rawcore.media.audio import run_audio_job
+from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.manifest import ManifestEntry
+from rawcore.media.outputs import (
     OutputJob,
+    Outputs,
     Selection,
+    open_archive_of,
     plan_outputs,
     run_jobs,
 )
-from rawcore.extract import (
-    _run_job as run_audio_job,
-)
-from rawcore.model import Recording
-from rawcore.output import ManifestEntry, atomic_path, prepare_output_dir
-from rawcore.video import (
+from rawcore.media.video import (
     VIDEO_CODECS,
     prepare_fill,
     run_video_job,
     video_fields,
     video_options,
 )
+from rawcore.recording.model import Recording
 
 Media = Literal["user", "display", "both"]
 MEDIA = ("user", "display", "both")
@@ -114,9 +115,7 @@ def _run_av(
             entry = run_audio_job(rec, single, out_dir, "mkv", fill_gaps, fix_dtx)
         entry.kind = "av"
         return entry
-    archive = rec.archive
-    if archive is None:
-        raise RawcoreError("the recording is closed")
+    archive = open_archive_of(rec)
     video, audio = job.video, job.audio
     if video.start_unix_ms is None or audio.start_unix_ms is None:
         raise InputError(f"{job.name}: the streams have no place on the call timeline")
@@ -124,9 +123,8 @@ def _run_av(
     with contextlib.ExitStack() as stack:
         vin = video.inputs(stack, archive)
         ain = audio.inputs(stack, archive)
-        options = video_options(rec, video)
+        options = video_options(video)
         prep = prepare_fill(video, vin, options, fill_gaps)
-        apts = {s.payload_type for s, _ in audio.segments if s.payload_type is not None}
         with atomic_path(out_dir, job.name) as tmp:
             vreport, areport = _core.extract_av(
                 vin,
@@ -135,7 +133,7 @@ def _run_av(
                 video_codec=options["codec"],
                 video_payload_type=options["payload_type"],
                 cvo_extension_id=options["cvo_extension_id"],
-                audio_payload_type=apts.pop() if len(apts) == 1 else None,
+                audio_payload_type=audio.payload_type,
                 audio_offset_ms=audio_offset_ms,
                 fill=prep.frames,
                 fill_gaps=fill_gaps,
@@ -181,7 +179,7 @@ def mux_av(
     stitch: bool = False,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
-) -> tuple[list[ManifestEntry], list[str]]:
+) -> Outputs:
     """Write one A/V file per participant session (or stitched participant)."""
     if media not in MEDIA:
         raise InputError(f"unknown --media {media!r}; choose one of {', '.join(MEDIA)}")
@@ -196,17 +194,17 @@ def mux_av(
     def run_one(proxy: OutputJob) -> ManifestEntry:
         return _run_av(rec, by_name[proxy.name], out_dir, fill_gaps, fix_dtx)
 
-    entries = run_jobs(
+    return run_jobs(
         rec,
         named,
         out_dir,
         run_one,
+        kind="av",
         command="mux-av",
         warnings=warnings,
         workers=workers,
         on_done=on_done,
     )
-    return entries, warnings
 
 
 __all__ = ["MEDIA", "AvJob", "mux_av", "plan_av"]

@@ -3,7 +3,7 @@
 A recording is a tree of per user/session captures (``user_1/session_1/audio_1.rtpdump``,
 ``.sdp``, ``timing_metadata.json``). It may be a directory, a ZIP, a tar (optionally gzip, bzip2
 or xz compressed) or a remote object (``s3://bucket/key`` or a presigned ``https://`` URL) that
-:mod:`rawcore.s3` downloads into the cache first. This module owns the safety rules: every
+:mod:`rawcore.source.s3` downloads into the cache first. This module owns the safety rules: every
 member name is validated before anything is read, links, devices, escapes and duplicates are
 refused, and size, count and compression-ratio limits are enforced on the bytes actually
 produced. Members are handed out as buffers over memory maps where the container allows it;
@@ -35,7 +35,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeAlias
 
-from rawcore._progress import ProgressBar
 from rawcore.errors import (
     ArchiveError,
     ArchiveLimitError,
@@ -43,19 +42,14 @@ from rawcore.errors import (
     SourceNotFoundError,
     UnsafeArchiveError,
 )
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on POSIX; locking degrades to a no-op
-    fcntl = None  # type: ignore[assignment]  # the module is optional off POSIX
+from rawcore.progress import ProgressBar
+from rawcore.source.cache import cache_lock, default_cache_dir
 
 __all__ = [
     "Archive",
     "Buffer",
     "Limits",
     "Member",
-    "cache_lock",
-    "default_cache_dir",
     "open_archive",
 ]
 
@@ -94,27 +88,6 @@ class Member:
     name: str
     #: Uncompressed size in bytes.
     size: int
-
-
-def default_cache_dir() -> Path:
-    """``$RAWCORE_CACHE_DIR`` if set, else ``~/.cache/rawcore``."""
-    env = os.environ.get("RAWCORE_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "rawcore"
-
-
-@contextlib.contextmanager
-def cache_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on `lock_path` while a cache entry is produced, so a
-    second process waits and then reuses the entry instead of producing it again."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+b") as fh:
-        if fcntl is not None:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def normalize_member_name(raw: str, *, container: str) -> str | None:
@@ -754,7 +727,9 @@ def open_archive(
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     text = os.fspath(source)
     if re.match(r"^(s3|https?)://", text, flags=re.IGNORECASE):
-        from rawcore.s3 import fetch  # imported late: boto3 is only needed for remote sources
+        from rawcore.source.s3 import (
+            fetch,  # imported late: boto3 is only needed for remote sources
+        )
 
         path = fetch(text, cache_dir=cache, endpoint_url=s3_endpoint, progress=progress)
         label = text.split("?", 1)[0]

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import urllib3
 
-from rawcore._progress import ProgressBar
-from rawcore.archive import cache_lock
 from rawcore.errors import InputError, OutputError, RemoteError, SourceNotFoundError
+from rawcore.progress import ProgressBar
+from rawcore.source.cache import cache_lock
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

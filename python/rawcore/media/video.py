@@ -24,9 +24,18 @@ import numpy as np
 
 from rawcore import _core
 from rawcore.errors import InputError, RawcoreError
-from rawcore.extract import OutputJob, Selection, plan_outputs, run_jobs
-from rawcore.model import Recording
-from rawcore.output import ManifestEntry, atomic_path, prepare_output_dir
+from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.manifest import ManifestEntry
+from rawcore.media.outputs import (
+    OutputJob,
+    Outputs,
+    SegmentArg,
+    Selection,
+    open_archive_of,
+    plan_outputs,
+    run_jobs,
+)
+from rawcore.recording.model import Recording
 
 VideoFormat = Literal["mkv", "webm"]
 VIDEO_FORMATS: tuple[VideoFormat, ...] = ("mkv", "webm")
@@ -140,20 +149,14 @@ def av_errors() -> type[Exception]:
 CVO_URI = "urn:3gpp:video-orientation"
 
 
-def _cvo_id(rec: Recording, job: OutputJob) -> int | None:
-    """The video-orientation extension id the SDP negotiated (one id across the segments)."""
-    del rec
+def video_options(job: OutputJob) -> dict[str, Any]:
+    """The core's options for a job's video: codec, payload type, orientation extension (the
+    one id the SDPs of its segments negotiated)."""
     ids = {s.extension_id(CVO_URI) for s, _ in job.segments} - {None}
-    return ids.pop() if len(ids) == 1 else None
-
-
-def video_options(rec: Recording, job: OutputJob) -> dict[str, Any]:
-    """The core's options for a job's video: codec, payload type, orientation extension."""
-    pts_types = {s.payload_type for s, _ in job.segments if s.payload_type is not None}
     return {
         "codec": job.codec,
-        "payload_type": pts_types.pop() if len(pts_types) == 1 else None,
-        "cvo_extension_id": _cvo_id(rec, job),
+        "payload_type": job.payload_type,
+        "cvo_extension_id": ids.pop() if len(ids) == 1 else None,
     }
 
 
@@ -169,7 +172,7 @@ class FillPlan:
 
 def prepare_fill(
     job: OutputJob,
-    inputs: Sequence[tuple[Any, int, float]],
+    inputs: Sequence[SegmentArg],
     options: dict[str, Any],
     fill_gaps: bool,
 ) -> FillPlan:
@@ -196,15 +199,14 @@ def prepare_fill(
 def run_video_job(
     rec: Recording, job: OutputJob, out_dir: Path, fmt: VideoFormat, fill_gaps: bool
 ) -> ManifestEntry:
-    archive = rec.archive
-    if archive is None:
-        raise RawcoreError("the recording is closed")
+    """Write one video output into `out_dir` under `job.name`; returns its manifest entry."""
+    archive = open_archive_of(rec)
     container = "webm" if fmt == "webm" else "matroska"
     if container == "webm" and job.codec == "h264":
         raise InputError(f"{job.name}: WebM cannot hold H.264 video; use --format mkv")
     with contextlib.ExitStack() as stack:
         inputs = job.inputs(stack, archive)
-        options = video_options(rec, job)
+        options = video_options(job)
         prep = prepare_fill(job, inputs, options, fill_gaps)
         with atomic_path(out_dir, job.name) as tmp:
             report = _core.extract_video(
@@ -227,7 +229,7 @@ def run_video_job(
     )
 
 
-def video_fields(report: Any, prep: FillPlan, fill_gaps: bool) -> dict[str, Any]:
+def video_fields(report: _core.VideoReport, prep: FillPlan, fill_gaps: bool) -> dict[str, Any]:
     """The manifest fields of a video output, from the core's report and the fill plan."""
     unfilled_ms = prep.unfilled_ms
     if not fill_gaps:  # every gap the core saw is left as it is
@@ -272,8 +274,8 @@ def extract_video(
     stitch: bool = False,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
-) -> tuple[list[ManifestEntry], list[str]]:
-    """Write the video outputs and `manifest.json`; returns the entries and warnings."""
+) -> Outputs:
+    """Write the video outputs and `manifest.json`; returns what was written and what failed."""
     if fmt not in VIDEO_FORMATS:
         raise InputError(f"unknown video format {fmt!r}; choose one of {', '.join(VIDEO_FORMATS)}")
     out_dir = prepare_output_dir(output)
@@ -287,17 +289,17 @@ def extract_video(
     )
     if not jobs:
         raise InputError("no video tracks match the selection")
-    entries = run_jobs(
+    return run_jobs(
         rec,
         jobs,
         out_dir,
         lambda job: run_video_job(rec, job, out_dir, fmt, fill_gaps),
+        kind="video",
         command="extract-video",
         warnings=warnings,
         workers=workers,
         on_done=on_done,
     )
-    return entries, warnings
 
 
 __all__: Sequence[str] = ("VIDEO_FORMATS", "encode_black", "extract_video", "plan_fills")

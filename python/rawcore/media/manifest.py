@@ -1,88 +1,21 @@
-"""Writing outputs safely: names, atomic files, and the manifest every command leaves behind.
-
-Outputs appear only complete: each is written under a hidden temporary name in the output
-folder and renamed into place when done, so a crash or an error never leaves half a file under
-the final name. Names are built from ids that come from the recording (user, session, track),
-so each id is reduced to a safe file-name component first: nothing lands outside the folder.
-`manifest.json` is the machine-readable contract of a run (schema in the README).
+"""`manifest.json`: the machine-readable contract of a run (schema `rawcore.manifest/1`, in the
+README). Every command that writes files merges its entries into the folder's manifest.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import re
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rawcore.errors import OutputError
+from rawcore.media.files import atomic_path
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_SCHEMA = "rawcore.manifest/1"
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
-#: Longest component. An output name joins up to five ids (call type, call id, user, session,
-#: track) with about 55 fixed characters, and must stay under the 255-byte file-name limit of
-#: common file systems: 53 + 5 * 40 = 253.
-MAX_COMPONENT = 40
-_DIGEST = 8
-
-
-def safe_component(value: str | None, *, fallback: str = "unknown") -> str:
-    """An id as one file-name component: no separators, no leading dots, bounded length.
-
-    An id longer than `MAX_COMPONENT` keeps its start and ends in a digest of the whole id, so
-    two long ids that share a prefix still give different names.
-    """
-    cleaned = _UNSAFE.sub("_", value or "").lstrip(".")
-    if len(cleaned) > MAX_COMPONENT:
-        digest = hashlib.sha256((value or "").encode("utf-8", "surrogatepass")).hexdigest()
-        cleaned = f"{cleaned[: MAX_COMPONENT - _DIGEST - 1]}-{digest[:_DIGEST]}"
-    return cleaned or fallback
-
-
-def prepare_output_dir(path: str | os.PathLike[str]) -> Path:
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-    if not out.is_dir():
-        raise OutputError(f"{out}: not a folder")
-    if not os.access(out, os.W_OK):
-        raise OutputError(f"{out}: output folder is not writable")
-    return out
-
-
-@contextlib.contextmanager
-def atomic_path(out_dir: Path, name: str) -> Iterator[Path]:
-    """Yield a temporary path beside `out_dir/name`; rename it into place on success only."""
-    final = out_dir / name
-    if final.parent.resolve() != out_dir.resolve() or name in ("", ".", ".."):
-        raise OutputError(f"{name!r}: refusing to write outside {out_dir}")
-    try:
-        # A short temp name: the final name may already be near the file-name length limit.
-        fd, tmp = tempfile.mkstemp(prefix=f".{name[:24]}.", suffix=".part", dir=out_dir)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot write ({exc.strerror})") from None
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, final)
-    except OSError as exc:
-        raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-
-
-Kind = Literal["audio", "video", "av", "mix"]
+OutputKind = Literal["audio", "video", "av", "mix"]
 
 
 @dataclass
@@ -90,7 +23,7 @@ class ManifestEntry:
     """One output file, as `manifest.json` lists it (schema `rawcore.manifest/1`)."""
 
     path: str
-    kind: Kind
+    kind: OutputKind
     user_id: str | None
     session_id: str | None
     track_ids: list[str]

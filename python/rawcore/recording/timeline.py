@@ -29,7 +29,8 @@ import numpy.typing as npt
 
 from rawcore import _core
 from rawcore.errors import RawcoreError
-from rawcore.model import Recording, Segment, Track, capture_facts, read_columns
+from rawcore.recording.columns import capture_facts, read_columns
+from rawcore.recording.model import Recording, Segment, Track
 
 Basis = Literal["sender_reports", "arrival"]
 WINDOW_MS = 10_000.0
@@ -147,10 +148,10 @@ def _load(rec: Recording, track: Track, seg: Segment) -> _Stream | None:
 
 def timeline_of(rec: Recording) -> Timeline:
     """The recording's timeline, fitted once and kept on the recording."""
-    if rec.timeline_cache is None:
+    if not isinstance(rec.timeline_cache, Timeline):
         rec.timeline_cache = build_timeline(rec)
-    timeline: Timeline = rec.timeline_cache
-    return timeline
+    assert isinstance(rec.timeline_cache, Timeline)
+    return rec.timeline_cache
 
 
 def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:

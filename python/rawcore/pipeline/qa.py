@@ -15,10 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rawcore.model import GAP_MS as GAP_MS  # where it lived before; kept importable
-from rawcore.model import Recording, Track, arrival_gaps
-from rawcore.output import ManifestEntry, atomic_path
-from rawcore.timeline import timeline_of
+from rawcore.media.files import atomic_path
+from rawcore.media.manifest import ManifestEntry
+from rawcore.recording.columns import arrival_gaps
+from rawcore.recording.model import Recording, Track
+from rawcore.recording.timeline import timeline_of
 
 QA_JSON = "qa_report.json"
 QA_PNG = "qa_timeline.png"
@@ -35,7 +36,7 @@ _BG, _LANE, _AUDIO, _VIDEO, _GAP, _TEXT = (
 
 
 def _gaps(rec: Recording, track: Track) -> list[tuple[float, float]]:
-    """Stretches (Unix ms) with no packet for longer than GAP_MS: DTX, loss or pauses."""
+    """Stretches (Unix ms) with no packet for longer than `GAP_MS`: DTX, loss or pauses."""
     # Kept from the capture's one read of packet columns (usually the call timeline's).
     return [(float(a), float(b)) for seg in track.segments for a, b in arrival_gaps(rec, seg)]
 
@@ -137,12 +138,7 @@ def write_qa_report(
     timeline = timeline_of(rec)
     report = {
         "schema": QA_SCHEMA,
-        "call": {
-            "call_type": rec.call_type,
-            "call_id": rec.call_id,
-            "start_unix_ms": rec.start_unix_ms,
-            "end_unix_ms": rec.end_unix_ms,
-        },
+        "call": rec.call_json(),
         "tracks": [_track_json(rec, t, outputs) for t in rec.tracks],
         "timeline": {
             "placements": [asdict(p) for p in timeline.placements.values()],

@@ -1,0 +1,246 @@
+"""The argument parser: stream-cli's raw-recording commands, names and flags."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from rawcore import _core
+from rawcore.cli.commands import (
+    ExitCode,
+    cmd_extract_audio,
+    cmd_extract_video,
+    cmd_list_tracks,
+    cmd_mix_audio,
+    cmd_mux_av,
+    cmd_process_all,
+)
+from rawcore.media.audio import AUDIO_FORMATS
+from rawcore.media.mix import MIX_FORMATS
+from rawcore.media.mux import MEDIA
+from rawcore.media.video import VIDEO_FORMATS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"rawcore: error: {message}\n")
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--input-file", metavar="PATH", help="a ZIP or tar(.gz) archive")
+    group.add_argument("--input-dir", metavar="PATH", help="an extracted recording directory")
+    group.add_argument("--input-s3", metavar="URL", help="s3://bucket/key or a presigned HTTPS URL")
+    p.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="S3-compatible endpoint (default: $RAWCORE_S3_ENDPOINT, else AWS)",
+    )
+    p.add_argument("--cache-dir", metavar="PATH", help="download cache (default ~/.cache/rawcore)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no warnings or progress on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rawcore",
+        description="Turn raw call recordings (rtpdump + SDP archives) into media.",
+    )
+    parser.add_argument("--version", action="version", version=f"rawcore {_core.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    lt = sub.add_parser(
+        "list-tracks",
+        help="discover the participants, sessions and tracks of a recording",
+        description="List the tracks of a raw recording with their timing and packet stats.",
+    )
+    _add_input(lt)
+    lt.add_argument(
+        "--format",
+        choices=["table", "json", "users", "sessions", "tracks"],
+        default="table",
+        help="table (default), json, or one id per line: users, sessions, tracks",
+    )
+    lt.add_argument(
+        "--track-type",
+        choices=["audio", "video", "screenshare", "all"],
+        default="all",
+        help="only tracks of this kind (screenshare: screen-share video and audio)",
+    )
+    lt.set_defaults(func=cmd_list_tracks)
+
+    ea = sub.add_parser(
+        "extract-audio",
+        help="extract each participant's audio with exact timing, gaps and DTX filled",
+        description=(
+            "Write one audio file per session (or per participant with --stitch) whose "
+            "timeline matches the call: DTX silences, losses and pauses are filled."
+        ),
+    )
+    _add_input(ea)
+    _add_output(ea)
+    _add_filters(ea)
+    _bool_option(ea, "--fill-gaps", "fill losses and pauses with silence")
+    _bool_option(ea, "--fix-dtx", "fill DTX silences so audio does not shrink")
+    ea.add_argument(
+        "--format",
+        choices=list(AUDIO_FORMATS),
+        default="mkv",
+        help="container: mkv (default), mka, webm, ogg (Ogg Opus)",
+    )
+    _add_stitch(ea)
+    ea.set_defaults(func=cmd_extract_audio)
+
+    ev = sub.add_parser(
+        "extract-video",
+        help="extract each participant's video: complete frames, black-filled gaps",
+        description=(
+            "Write one video file per session (or per participant with --stitch): complete "
+            "frames remuxed from the first keyframe on, gaps filled with black frames."
+        ),
+    )
+    _add_input(ev)
+    _add_output(ev)
+    _add_filters(ev)
+    _bool_option(ev, "--fill-gaps", "fill gaps with black frames")
+    ev.add_argument(
+        "--format",
+        choices=list(VIDEO_FORMATS),
+        default="mkv",
+        help="container: mkv (default) or webm (VP8, VP9, AV1)",
+    )
+    _add_stitch(ev)
+    ev.set_defaults(func=cmd_extract_video)
+
+    mx = sub.add_parser(
+        "mux-av",
+        help="combine each participant's audio and video, lip-synced, in one file",
+        description=(
+            "Write one Matroska file per session (or per participant with --stitch) with its "
+            "video and audio placed on the call timeline: Sender Reports give lip sync."
+        ),
+    )
+    _add_input(mx)
+    _add_output(mx)
+    _add_filters(mx)
+    mx.add_argument(
+        "--media",
+        choices=list(MEDIA),
+        default="both",
+        help="user (camera/mic), display (screen share) or both (default)",
+    )
+    _bool_option(mx, "--fill-gaps", "fill gaps with black frames and silence")
+    _bool_option(mx, "--fix-dtx", "fill DTX silences")
+    _add_stitch(mx)
+    mx.set_defaults(func=cmd_mux_av)
+
+    ma = sub.add_parser(
+        "mix-audio",
+        help="mix every participant's audio into one file on the call's clock",
+        description=(
+            "Decode every participant, place each on the call timeline, sum with headroom and "
+            "a limiter (never clipping) and encode: "
+            "composite_{callType}_{callId}_audio_{callStartMs}.mp3 by default."
+        ),
+    )
+    _add_input(ma)
+    _add_output(ma)
+    _add_filters(ma)
+    _add_mix_options(ma)
+    ma.set_defaults(func=cmd_mix_audio)
+
+    pa = sub.add_parser(
+        "process-all",
+        help="audio, video, muxed and mixed outputs, manifest and QA report in one run",
+        description="Run extract-audio, extract-video, mux-av and mix-audio into one folder.",
+    )
+    _add_input(pa)
+    _add_output(pa)
+    _add_filters(pa)
+    _bool_option(pa, "--fill-gaps", "fill gaps with silence and black frames")
+    _bool_option(pa, "--fix-dtx", "fill DTX silences")
+    _add_mix_options(pa)
+    pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
+    pa.set_defaults(func=cmd_process_all)
+    return parser
+
+
+def _add_mix_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format" if p.prog.endswith("mix-audio") else "--mix-format",
+        dest="mix_format",
+        choices=list(MIX_FORMATS),
+        default="mp3",
+        help="mixed audio format: mp3 (default), opus, m4a, flac, wav",
+    )
+    mix_audio = p.prog.endswith("mix-audio")
+    p.add_argument(
+        "--sample-rate" if mix_audio else "--mix-sample-rate",
+        dest="mix_sample_rate",
+        type=int,
+        default=48_000,
+        metavar="HZ",
+        help="mixed audio sample rate (default 48000; 24000 or 16000 encode MP3 faster and "
+        "keep speech intact)",
+    )
+    p.add_argument(
+        "--bitrate" if mix_audio else "--mix-bitrate",
+        dest="mix_bitrate",
+        type=int,
+        default=None,
+        metavar="KBPS",
+        help="lossy mix bit rate in kbit/s (default: mp3 64, opus 48, m4a 96 for mono)",
+    )
+    p.add_argument(
+        "--gain",
+        action="append",
+        default=[],
+        metavar="USER=DB",
+        help="per-participant gain in dB, e.g. --gain user_2=-6 (repeatable)",
+    )
+    p.add_argument(
+        "--normalize",
+        action="store_true",
+        help="bring every participant to -23 LUFS (EBU R128) before mixing",
+    )
+
+
+def _bool_option(p: argparse.ArgumentParser, name: str, help_text: str) -> None:
+    """A stream-cli style boolean that defaults to true: `--x`, `--x=false`, `--x false`."""
+    p.add_argument(
+        name,
+        type=_flag,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="BOOL",
+        help=f"{help_text} (default: true)",
+    )
+
+
+def _add_stitch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stitch",
+        action="store_true",
+        help="one continuous file per participant across sessions and rejoins",
+    )
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--user-id", metavar="ID", help="only this participant")
+    group.add_argument("--session-id", metavar="ID", help="only this user session")
+    group.add_argument("--track-id", metavar="ID", help="only this track")

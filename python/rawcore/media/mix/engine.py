@@ -1,0 +1,179 @@
+"""mix: one audio file of the whole call from the per-participant tracks.
+
+The mixer owns the call's common timeline. Every input (normally a timeline-exact file from
+`extract-audio`) is placed with sample accuracy at its wall-clock start, decoded by its own
+FFmpeg filter graph and pulled in fixed windows, so memory stays flat however long the call
+is: nothing holds more than a few seconds of any track. Each window is summed in NumPy with
+the per-input gains, passed through a look-ahead peak limiter that never lets a sample above
+-1 dBFS, and encoded as it goes (MP3, Ogg Opus, M4A/AAC, FLAC or WAV). Optional loudness
+normalisation measures each input first (EBU R128 integrated loudness, FFmpeg's `ebur128`
+filter) and evens them out to a target before they are summed.
+
+Work is spread over the cores, since FFmpeg's decoders and encoders run without the GIL:
+inputs decode ahead on threads of their own, the encoder runs on a worker thread, and MP3 (the
+slowest encoder, and the default) is cut into chunks encoded in parallel and joined without a
+seam. Summing and limiting stay on the calling thread, which also owns the order of output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rawcore.errors import InputError
+from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.mix.decode import PlacedTrack, TrackDecoder, measure_loudness
+from rawcore.media.mix.encode import ENCODINGS, Mp3Chunks, StreamEncoder
+from rawcore.media.mix.limiter import Limiter
+from rawcore.media.mix.types import MIX_FORMATS, MixFormat, MixInput, MixReport, Samples
+
+#: Normalisation gains are capped so a near-silent track is not boosted into noise.
+_MAX_NORMALIZE_DB = 20.0
+#: Reported peak of an all-silent mix (a finite number keeps reports JSON-friendly).
+_FLOOR_DBFS = -120.0
+_WINDOW_S = 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixing
+
+
+def mix_audio(
+    inputs: Sequence[MixInput],
+    out_path: Path,
+    *,
+    fmt: MixFormat = "mp3",
+    sample_rate: int = 48_000,
+    channels: int = 1,
+    normalize: bool = False,
+    target_lufs: float = -23.0,
+    start_unix_ms: float | None = None,
+    end_unix_ms: float | None = None,
+    bit_rate: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> MixReport:
+    """Mix `inputs` on their common wall-clock timeline into one file at `out_path`.
+
+    The mix starts at `start_unix_ms` (default: the earliest input) and ends at `end_unix_ms`
+    (default: where the last input ends). `channels` is 1 (mono) or 2 (stereo, every input
+    centred at full level). With `normalize`, each input is first measured (EBU R128
+    integrated loudness) and brought to `target_lufs`, by at most ±20 dB; silent inputs are
+    left alone. `gain_db` of each input is applied on top. The sum passes a look-ahead limiter
+    with a -1 dBFS ceiling, so the mix never clips. `bit_rate` overrides the lossy codecs'
+    defaults (MP3 64/128, Opus 48/96, AAC 96/160 kbit/s for mono/stereo). `progress` is called
+    with the fraction done. The file appears under its name only when complete.
+
+    Raises `InputError` for an unreadable input or bad arguments, `OutputError` when the output
+    cannot be written.
+    """
+    if fmt not in ENCODINGS:
+        raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(MIX_FORMATS)}")
+    if channels not in (1, 2):
+        raise InputError(f"channels must be 1 (mono) or 2 (stereo), not {channels}")
+    allowed = ENCODINGS[fmt].rates
+    if sample_rate <= 0 or (allowed is not None and sample_rate not in allowed):
+        raise InputError(f"sample rate {sample_rate} is not possible for {fmt}")
+    if not inputs:
+        raise InputError("nothing to mix: no inputs")
+    out_path = Path(out_path)
+    out_dir = prepare_output_dir(out_path.parent)
+    rate = sample_rate
+    mix_start = min(i.start_unix_ms for i in inputs) if start_unix_ms is None else start_unix_ms
+    total: int | None = None
+    if end_unix_ms is not None:
+        total = round((end_unix_ms - mix_start) * rate / 1000)
+        if total <= 0:
+            raise InputError(f"the mix would end ({end_unix_ms}) before it starts ({mix_start})")
+
+    loudness: list[float | None] = [None] * len(inputs)
+    if normalize:
+        loudness = [measure_loudness(spec, rate, channels) for spec in inputs]
+
+    with contextlib.ExitStack() as stack:
+        placed: list[PlacedTrack] = []
+        for spec, measured in zip(inputs, loudness, strict=True):
+            gain_db = spec.gain_db
+            if measured is not None:
+                gain_db += max(-_MAX_NORMALIZE_DB, min(_MAX_NORMALIZE_DB, target_lufs - measured))
+            placed.append(
+                PlacedTrack(
+                    track=TrackDecoder(spec, rate, stack, ahead=ENCODINGS[fmt].decode_ahead),
+                    offset=round((spec.start_unix_ms - mix_start) * rate / 1000),
+                    gain=1.0 if gain_db == 0.0 else 10 ** (gain_db / 20),
+                    gain_db=gain_db,
+                    loudness=measured,
+                )
+            )
+        expected = total
+        if expected is None:
+            ends = [
+                p.offset + p.track.declared_s * rate
+                for p in placed
+                if p.track.declared_s is not None
+            ]
+            expected = round(max(ends)) if ends else None
+
+        limiter = Limiter(rate, channels)
+        window_len = limiter.block * max(1, rate * _WINDOW_S // limiter.block)
+        peak = 0.0
+        written = 0
+        with atomic_path(out_dir, out_path.name) as tmp:
+            kind = Mp3Chunks if fmt == "mp3" else StreamEncoder
+            output = kind(tmp, fmt, rate, channels, bit_rate, out_path.name)
+            try:
+
+                def emit(block: Samples) -> None:
+                    nonlocal peak, written
+                    if len(block):
+                        peak = max(peak, float(np.abs(block).max()))
+                        written += len(block)
+                        output.write(block)
+
+                pos = 0
+                while True:
+                    n = window_len if total is None else min(window_len, total - pos)
+                    if n <= 0:
+                        break
+                    window = np.zeros((n, channels), dtype=np.float32)
+                    for p in placed:
+                        p.add_into(window, pos)
+                    if total is None and all(p.track.exhausted for p in placed):
+                        end = max(p.end for p in placed)
+                        n = max(0, min(n, end - pos))
+                        window = window[:n]
+                        total = pos + n
+                    emit(limiter.process(window))
+                    pos += n
+                    if progress is not None and expected:
+                        progress(min(1.0, pos / expected))
+                emit(limiter.flush())
+                output.finish()
+            except BaseException:
+                output.abort()
+                raise
+        if progress is not None:
+            progress(1.0)
+
+    duration_ms = round(written * 1000 / rate)
+    reports = [
+        {
+            "label": p.track.spec.label,
+            "start_ms": round(p.offset * 1000 / rate),
+            "duration_ms": round(p.track.consumed * 1000 / rate),
+            "loudness_lufs": None if p.loudness is None else round(p.loudness, 2),
+            "gain_db": round(p.gain_db, 2),
+        }
+        for p in placed
+    ]
+    return MixReport(
+        duration_ms=duration_ms,
+        sample_rate=rate,
+        channels=channels,
+        peak_dbfs=round(20 * math.log10(peak), 2) if peak > 0 else _FLOOR_DBFS,
+        limited_ms=round(limiter.limited_blocks * limiter.block * 1000 / rate),
+        inputs=reports,
+    )

@@ -1,0 +1,242 @@
+"""The output engine shared by every per-track command: which files to write, and writing them.
+
+Planning decides which segments form one output (a track of a session, or with `stitch` every
+session of a participant), where each segment sits on the output's timeline (the call
+timeline's placement), and what the file is called (stream-cli's names). Running writes the
+outputs in parallel (the core releases the GIL), each under a temporary name, and returns
+typed results: an entry per file written and a `JobFailure` per file that could not be. The
+manifest is written from the entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from rawcore.errors import RawcoreError
+from rawcore.media.files import safe_component
+from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
+from rawcore.recording.model import Recording, Segment, Track
+from rawcore.recording.timeline import timeline_of
+from rawcore.source.archive import Archive, Buffer
+
+#: One segment as the core takes it: the capture's bytes, its offset (ms) on the output's
+#: timeline and its clock drift (ppm).
+SegmentArg = tuple[Buffer, int, float]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The --user-id / --session-id / --track-id filter (at most one is set)."""
+
+    user_id: str | None = None
+    session_id: str | None = None
+    track_id: str | None = None
+
+    def admits(self, track: Track) -> bool:
+        return (
+            (self.user_id is None or track.participant_id == self.user_id)
+            and (self.session_id is None or track.session_id == self.session_id)
+            and (self.track_id is None or track.track_id == self.track_id)
+        )
+
+
+@dataclass(frozen=True)
+class OutputJob:
+    """One output file (audio or video): its segments and where each starts, in ms."""
+
+    name: str
+    tracks: tuple[Track, ...]
+    segments: tuple[tuple[Segment, int], ...]
+    start_unix_ms: int | None
+    user_id: str
+    session_id: str | None
+    codec: str
+    screenshare: bool
+    stitched: bool
+    #: Per segment: how fast its media clock runs against the recorder's (ppm), which the core
+    #: follows gradually; empty means none.
+    drift_ppm: tuple[float, ...] = ()
+
+    @property
+    def payload_type(self) -> int | None:
+        """The one media payload type the core follows: set when every segment that knows its
+        type agrees, else None (the core then takes the capture's main stream)."""
+        types = {s.payload_type for s, _ in self.segments if s.payload_type is not None}
+        return types.pop() if len(types) == 1 else None
+
+    def inputs(self, stack: contextlib.ExitStack, archive: Archive) -> list[SegmentArg]:
+        """The core's segment arguments: each capture opened (closed with `stack`), its offset
+        and its clock drift."""
+        drift = self.drift_ppm or (0.0,) * len(self.segments)
+        return [
+            (stack.enter_context(archive.open_buffer(seg.capture)), offset, ppm)
+            for (seg, offset), ppm in zip(self.segments, drift, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """An output that could not be written, and why."""
+
+    path: str
+    kind: OutputKind
+    reason: str
+    error: RawcoreError = field(compare=False, repr=False)
+
+
+class Outputs(NamedTuple):
+    """What a writing command did: the files written, warnings to show, the files that failed."""
+
+    entries: list[ManifestEntry]
+    warnings: list[str]
+    failures: list[JobFailure]
+
+
+def open_archive_of(rec: Recording) -> Archive:
+    """The recording's archive, or a clear error once the recording is closed."""
+    if rec.archive is None:
+        raise RawcoreError("the recording is closed")
+    return rec.archive
+
+
+def _placed(
+    tracks: Sequence[Track], start_of: Callable[[Segment], float | None]
+) -> tuple[tuple[tuple[Segment, int], ...], int | None]:
+    """Segments in time order with their offsets (ms) from the earliest start on the call's
+    timeline, and that earliest start (Unix ms)."""
+    starts = {s.capture: start_of(s) for t in tracks for s in t.segments}
+    segments = sorted(
+        (s for t in tracks for s in t.segments),
+        key=lambda s: (starts[s.capture] is None, starts[s.capture] or 0, s.capture),
+    )
+    known = [v for v in starts.values() if v is not None]
+    t0 = min(known) if known else None
+    placed = []
+    for s in segments:
+        start = starts[s.capture]
+        placed.append((s, 0 if t0 is None or start is None else round(start - t0)))
+    return tuple(placed), None if t0 is None else round(t0)
+
+
+def plan_outputs(
+    rec: Recording,
+    selection: Selection,
+    *,
+    kind: Literal["audio", "video"],
+    ext: str,
+    stitch: bool,
+    supported: frozenset[str],
+) -> tuple[list[OutputJob], list[str]]:
+    """Decide the output files of one kind; returns the jobs and warnings for tracks skipped.
+
+    One file per track of a session, or with `stitch` one per participant (camera and screen
+    share apart, and codecs apart), named as stream-cli names them.
+    """
+    warnings: list[str] = []
+    usable = []
+    for t in rec.tracks:
+        if t.kind != kind or not selection.admits(t):
+            continue
+        if t.codec not in supported:
+            warnings.append(
+                f"track {t.track_id} ({t.participant_id}/{t.session_id}): codec "
+                f"{t.codec or 'unknown'} is not supported for {kind} extraction; skipped"
+            )
+        else:
+            usable.append(t)
+
+    groups: dict[tuple[str, str | None, bool, str], list[Track]] = {}
+    for t in usable:
+        per = None if stitch else f"{t.session_id}\0{t.track_id}"
+        key = (t.participant_id, per, t.screenshare, t.codec or "")
+        groups.setdefault(key, []).append(t)
+
+    call_type = safe_component(rec.call_type, fallback="call")
+    call_id = safe_component(rec.call_id, fallback="unknown")
+    start_ms = rec.call_start_unix_ms or rec.start_unix_ms or 0
+    timeline = timeline_of(rec)
+
+    def start_of(seg: Segment) -> float | None:
+        # The call timeline's placement, else the model's time (metadata or arrival).
+        placed = timeline.start(seg)
+        return placed if placed is not None else seg.start_unix_ms
+
+    stems: list[tuple[str, tuple[str, str | None, bool, str], list[Track]]] = []
+    per_stem: dict[str, int] = {}
+    for key, group in groups.items():
+        user, _, screenshare, _ = key
+        label = f"shared_{kind}_only" if screenshare else f"{kind}_only"
+        parts = ["individual", call_type, call_id, safe_component(user)]
+        if not stitch:
+            parts.append(safe_component(group[0].session_id))
+        stem = "_".join([*parts, label, str(start_ms)])
+        per_stem[stem] = per_stem.get(stem, 0) + 1
+        stems.append((stem, key, group))
+    jobs: list[OutputJob] = []
+    for stem, (user, _, screenshare, codec), group in stems:
+        name = stem
+        if per_stem[stem] > 1:  # several tracks of a kind in one session: keep every one
+            name = f"{stem}_{safe_component(group[0].track_id)}"
+        segments, t0 = _placed(group, start_of)
+        jobs.append(
+            OutputJob(
+                name=f"{name}.{ext}",
+                tracks=tuple(group),
+                segments=segments,
+                start_unix_ms=t0,
+                user_id=user,
+                session_id=None if stitch else group[0].session_id,
+                codec=codec,
+                screenshare=screenshare,
+                stitched=stitch,
+                drift_ppm=tuple(timeline.clock_ppm(seg) for seg, _ in segments),
+            )
+        )
+    jobs.sort(key=lambda j: j.name)
+    return jobs, warnings
+
+
+def run_jobs(
+    rec: Recording,
+    jobs: Sequence[OutputJob],
+    out_dir: Path,
+    run_one: Callable[[OutputJob], ManifestEntry],
+    *,
+    kind: OutputKind,
+    command: str,
+    warnings: list[str],
+    workers: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> Outputs:
+    """Run `run_one` over the jobs in parallel (the core releases the GIL), then write the
+    manifest. A job that fails becomes a `JobFailure` (and a warning ending in "; not written",
+    for people); when nothing could be written the first error is raised."""
+    entries: list[ManifestEntry] = []
+    failures: list[JobFailure] = []
+
+    def run(job: OutputJob) -> ManifestEntry | RawcoreError:
+        try:
+            return run_one(job)
+        except RawcoreError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 2)) as pool:
+        for done, (job, result) in enumerate(zip(jobs, pool.map(run, jobs), strict=True), 1):
+            if on_done is not None:
+                on_done(done, len(jobs))
+            if isinstance(result, RawcoreError):
+                failures.append(JobFailure(job.name, kind, str(result), result))
+                warnings.append(f"{job.name}: {result}; not written")
+            else:
+                entries.append(result)
+                warnings.extend(f"{job.name}: {w}" for w in result.warnings)
+    if not entries and failures:
+        raise failures[0].error
+    write_manifest(out_dir, entries, call=rec.call_json(), command=command)
+    return Outputs(entries, warnings, failures)

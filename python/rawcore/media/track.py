@@ -1,0 +1,44 @@
+"""One track to one file at a path of the caller's choosing (`Track.extract_audio/extract_video`
+in the public API): the same planning and writers as the commands, without a manifest."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import cast
+
+from rawcore.errors import InputError
+from rawcore.media.audio import AUDIO_CODECS, AUDIO_FORMATS, AudioFormat, run_audio_job
+from rawcore.media.files import prepare_output_dir
+from rawcore.media.manifest import ManifestEntry
+from rawcore.media.outputs import Selection, plan_outputs
+from rawcore.media.video import VIDEO_CODECS, VIDEO_FORMATS, VideoFormat, run_video_job
+from rawcore.recording.model import Recording, Track
+
+
+def extract_track(
+    rec: Recording, track: Track, path: Path, *, fill_gaps: bool = True, fix_dtx: bool = True
+) -> ManifestEntry:
+    """Write `track` to `path`; the suffix picks the container. Returns the manifest entry
+    (no manifest is written)."""
+    kind = track.kind
+    ext = path.suffix.lstrip(".").lower()
+    allowed: tuple[str, ...] = AUDIO_FORMATS if kind == "audio" else VIDEO_FORMATS
+    if ext not in allowed:
+        raise InputError(f"{path}: a {kind} track is written as .{' or .'.join(allowed)}")
+    jobs, warnings = plan_outputs(
+        rec,
+        Selection(track_id=track.track_id),
+        kind=kind,
+        ext=ext,
+        stitch=False,
+        supported=AUDIO_CODECS if kind == "audio" else VIDEO_CODECS,
+    )
+    job = next((j for j in jobs if track in j.tracks), None)
+    if job is None:
+        raise InputError("; ".join(warnings) or f"track {track.track_id} cannot be extracted")
+    out_dir = prepare_output_dir(path.parent or Path("."))
+    job = replace(job, name=path.name)
+    if kind == "audio":
+        return run_audio_job(rec, job, out_dir, cast(AudioFormat, ext), fill_gaps, fix_dtx)
+    return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps)
