@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Inside a package, the order of its rooms, bottom first: a room imports only rooms before it.
 #: A tuple groups rooms that are peers (they must not import each other).
 ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
-    "rawcore.source": ("cache", "s3", "archive"),
+    "rawcore.source": ("cache", ("s3", "members"), "containers", "archive"),
     "rawcore.recording": ("metadata", "model", "columns", "build", "timeline"),
     "rawcore.media": ("files", "manifest", "outputs", ("audio", "video"), "mux", "track", "mix"),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),

@@ -444,14 +444,6 @@ def test_h264_cannot_go_into_webm(tmp_path: Path) -> None:
     assert only_h264.stdout == ""
 
 
-@pytest.mark.skip(
-    reason="AV1 end-to-end needs an independent AV1 RTP payloader; GStreamer 1.22 has no "
-    "rtpav1pay, so no AV1 capture can be made here (the core's AV1 depacketizer has unit tests)"
-)
-def test_av1_track_is_remuxed() -> None:  # pragma: no cover
-    pass
-
-
 # --- the CLI ------------------------------------------------------------------------------
 
 GUIDE_LINES = [

@@ -123,7 +123,7 @@ def test_silence_spans_are_the_gaps_between_bursts(tmp_path: Path) -> None:
         assert s == pytest.approx(es, abs=0.011) and e == pytest.approx(ee, abs=0.011)
 
 
-def test_decode_audio_counts_corrupt_packets_instead_of_raising(tmp_path: Path) -> None:
+def test_decode_audio_decodes_what_survives_instead_of_raising(tmp_path: Path) -> None:
     good = tmp_path / "good.mka"
     _gst(f"{_RAW} ! opusenc ! matroskamux ! filesink location={good}", _pcm(2.0, BURSTS))
     blob = bytearray(good.read_bytes())
@@ -133,8 +133,9 @@ def test_decode_audio_counts_corrupt_packets_instead_of_raising(tmp_path: Path) 
     bad = tmp_path / "bad.mka"
     bad.write_bytes(bytes(blob))
     dec = at.decode_audio(bad)
-    assert 0.5 < dec.duration_s <= 2.0 + 0.001
-    assert dec.errors >= 0
+    assert dec.duration_s > 0.5
+    # The scribbled blocks are lost (the demuxer skips them): the rest decodes, shorter.
+    assert dec.duration_s < 2.0 - 0.1
 
 
 def test_decode_audio_rejects_a_missing_file(tmp_path: Path) -> None:

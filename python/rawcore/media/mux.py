@@ -187,18 +187,11 @@ def mux_av(
     jobs, warnings = plan_av(rec, selection or Selection(), media=media, stitch=stitch)
     if not jobs:
         raise InputError("no tracks match the selection")
-    by_name = {j.name: j for j in jobs}
-    proxies = [j.any for j in jobs]  # run_jobs reports by OutputJob; map back by name
-    named = [replace(p, name=j.name) for p, j in zip(proxies, jobs, strict=True)]
-
-    def run_one(proxy: OutputJob) -> ManifestEntry:
-        return _run_av(rec, by_name[proxy.name], out_dir, fill_gaps, fix_dtx)
-
     return run_jobs(
         rec,
-        named,
+        jobs,
         out_dir,
-        run_one,
+        lambda job: _run_av(rec, job, out_dir, fill_gaps, fix_dtx),
         kind="av",
         command="mux-av",
         warnings=warnings,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol, TypeVar
 
 from rawcore.errors import RawcoreError
 from rawcore.media.files import safe_component
@@ -202,11 +202,21 @@ def plan_outputs(
     return jobs, warnings
 
 
+class NamedJob(Protocol):
+    """Any planned output: it knows the file name it will write."""
+
+    @property
+    def name(self) -> str: ...
+
+
+_Job = TypeVar("_Job", bound=NamedJob)
+
+
 def run_jobs(
     rec: Recording,
-    jobs: Sequence[OutputJob],
+    jobs: Sequence[_Job],
     out_dir: Path,
-    run_one: Callable[[OutputJob], ManifestEntry],
+    run_one: Callable[[_Job], ManifestEntry],
     *,
     kind: OutputKind,
     command: str,
@@ -220,7 +230,7 @@ def run_jobs(
     entries: list[ManifestEntry] = []
     failures: list[JobFailure] = []
 
-    def run(job: OutputJob) -> ManifestEntry | RawcoreError:
+    def run(job: _Job) -> ManifestEntry | RawcoreError:
         try:
             return run_one(job)
         except RawcoreError as exc:
