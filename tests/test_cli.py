@@ -138,6 +138,7 @@ def test_json_schema_is_complete_and_matches_truth(
         "screenshare",
         "codec",
         "segment_count",
+        "declared_size",
         "start_unix_ms",
         "end_unix_ms",
         "start",

@@ -465,7 +465,7 @@ INPUT_CASES = [
         "has no capture",
     ),
     InputCase("metadata is not JSON", _metadata_not_json, 0, 0, "not valid JSON"),
-    InputCase("metadata fields of the wrong type", _metadata_wrong_shapes, 0, 0, "must be"),
+    InputCase("metadata fields of the wrong type", _metadata_wrong_shapes, 0, 0, "expected a"),
 ]
 
 

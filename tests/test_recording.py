@@ -243,3 +243,39 @@ def test_lossy_impairments_are_counted(tmp_path: Path) -> None:
     assert (st.lost, st.duplicates) == (truth.lost, truth.duplicated)
     assert st.reordered > 0
     assert st.loss_pct == pytest.approx(100 * truth.lost / truth.packets_sent, abs=0.01)
+
+
+def test_stream_metadata_as_written_names_files_as_stream_cli(tmp_path: Path) -> None:
+    """Metadata exactly as Stream's recorder serialises it (max_frame_dimension objects,
+    omitempty fields, a nanosecond call start) counts whole: ids, the screen share, the
+    declared sizes and the file names stream-cli builds,
+    `individual_{callType}_{callId}_{userId}_{sessionId}_{media}_{callStart.UnixMilli()}.mkv`."""
+    from datetime import UTC, datetime
+
+    start = datetime(2026, 3, 1, 10, 0, 0, 123999, tzinfo=UTC)  # UnixMilli truncates: ...123
+    info = multiparty_call(tmp_path / "rec", duration_s=3.0, call_start=start)
+    with rawcore.open_recording(info.root) as rec:
+        assert rec.metadata_source == "metadata"
+        assert not [w for w in rec.warnings if "timing_metadata" in w], rec.warnings
+        assert (rec.call_type, rec.call_id, rec.call_start_unix_ms) == (
+            "default",
+            "call-123",
+            1772359200123,
+        )
+        cams = [t for t in rec.tracks if t.kind == "video" and not t.screenshare]
+        shares = [t for t in rec.tracks if t.screenshare and t.kind == "video"]
+        assert len(cams) == 3 and len(shares) == 1
+        assert all(t.declared_size == (320, 180) for t in cams + shares)
+        entries, _, failures = rec.extract_video(tmp_path / "out")
+    assert failures == []
+    expected = {
+        f"individual_default_call-123_{user}_{session}_{media}_1772359200123.mkv"
+        for user, session, media in [
+            ("user_1", "session_1", "video_only"),
+            ("user_2", "session_1", "video_only"),
+            ("user_2", "session_1", "shared_video_only"),
+            ("user_3", "session_1", "video_only"),
+        ]
+    }
+    assert {e.path for e in entries} == expected
+    assert all(e.declared_size == [320, 180] for e in entries)

@@ -17,7 +17,9 @@ against a second reading of the files. `pack_zip` / `pack_targz` make byte-stabl
 Timing metadata conventions: `*_rtp_unix_timestamp` is the arrival time (Unix ms) of the first /
 last RTP record in the capture; `*_rtcp_ntp_timestamp` is the wall-clock time a Sender Report
 claims, converted to Unix ms; `first_key_frame_offset_ms` is how long after the first RTP arrival
-the first keyframe began to arrive; `max_frame_dimension` is max(width, height).
+the first keyframe began to arrive; `max_frame_dimension` is the largest picture,
+`{"width": W, "height": H}`. The file is written as Stream's recorder writes it: Go's
+`encoding/json` (`omitempty` fields left out when zero, the others written with their zero value).
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ class TrackSpec:
     impairments: Impairments = field(default_factory=Impairments)
     sender_reports: SenderReports | None = field(default_factory=SenderReports)
     #: Overrides what is derived from a `VideoSource` or a VP8 keyframe.
-    max_frame_dimension: int | None = None
+    max_frame_dimension: tuple[int, int] | None = None
     #: False leaves the capture on disk but out of timing_metadata.json.
     in_metadata: bool = True
 
@@ -219,7 +221,7 @@ class TrackTruth:
     first_rtp_ts: int | None
     last_rtp_ts: int | None
     first_key_frame_offset_ms: int | None
-    max_frame_dimension: int | None
+    max_frame_dimension: tuple[int, int] | None
     #: Nominal media duration of a generated source, None for given packets.
     media_duration_s: float | None
     segment: dict[str, Any]
@@ -271,9 +273,30 @@ class RecordingInfo:
 
 
 def format_call_time(when: datetime) -> str:
-    """RFC 3339 UTC with milliseconds and a `Z`, as the metadata carries it."""
+    """RFC 3339 UTC as Go's `time.Time` marshals it (RFC 3339 with nanoseconds, trailing zeros
+    of the fraction left out, `Z`)."""
     utc = when.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    fraction = f"{utc.microsecond:06d}000".rstrip("0")
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+
+
+#: The segment fields Stream's recorder writes without `omitempty`: present even when zero.
+_ALWAYS_WRITTEN = frozenset(
+    {"base_filename", "codec", "track_id", "track_type", "first_rtp_rtp_timestamp",
+     "first_rtp_unix_timestamp"}
+)  # fmt: skip
+
+
+def go_segment_json(segment: dict[str, Any]) -> dict[str, Any]:
+    """A segment as Go's `encoding/json` writes the recorder's struct: an `omitempty` field
+    with a zero value is left out, any other is written (0 or "" for unknown)."""
+    out: dict[str, Any] = {}
+    for key, value in segment.items():
+        if key in _ALWAYS_WRITTEN:
+            out[key] = value if value is not None else (0 if "timestamp" in key else "")
+        elif value:
+            out[key] = value
+    return out
 
 
 def _stable_int(*parts: str, bits: int = 32) -> int:
@@ -341,7 +364,7 @@ def _vp8_keyframe_header(payload: bytes) -> bytes | None:
     return header
 
 
-def _max_dimension(codec: str, captured: Sequence[CapturedPacket]) -> int | None:
+def _max_dimension(codec: str, captured: Sequence[CapturedPacket]) -> tuple[int, int] | None:
     if codec != "vp8":
         return None
     for c in captured:
@@ -352,7 +375,7 @@ def _max_dimension(codec: str, captured: Sequence[CapturedPacket]) -> int | None
         if header is not None and header[3:6] == b"\x9d\x01\x2a":
             width = int.from_bytes(header[6:8], "little") & 0x3FFF
             height = int.from_bytes(header[8:10], "little") & 0x3FFF
-            return max(width, height)
+            return width, height
     return None
 
 
@@ -546,12 +569,12 @@ def _build_track(
             if is_keyframe_start(spec.codec, c.data[hdr.header_len :]):
                 key_offset = c.arrival_ms - first[0].arrival_ms
                 break
-    max_dim: int | None = None
+    max_dim: tuple[int, int] | None = None
     if video:
         if spec.max_frame_dimension is not None:
             max_dim = spec.max_frame_dimension
         elif isinstance(spec.source, VideoSource):
-            max_dim = max(spec.source.width, spec.source.height)
+            max_dim = (spec.source.width, spec.source.height)
         else:
             max_dim = _max_dimension(spec.codec, [c for c, _ in rtp_records])
     track_id = spec.track_id or f"trk-{_stable_int(call_id, participant_id, session_id, base):08x}"
@@ -569,7 +592,9 @@ def _build_track(
         "first_rtcp_ntp_timestamp": reports[0].ntp_unix_ms if reports else None,
         "last_rtcp_ntp_timestamp": reports[-1].ntp_unix_ms if reports else None,
         "first_key_frame_offset_ms": key_offset,
-        "max_frame_dimension": max_dim,
+        "max_frame_dimension": None
+        if max_dim is None
+        else {"width": max_dim[0], "height": max_dim[1]},
     }
     stats = scheduled.stats
     return TrackTruth(
@@ -696,12 +721,12 @@ def build_recording(
                 "user_session_id": sess.session_id,
                 "segments": {
                     "audio": [
-                        t.segment
+                        go_segment_json(t.segment)
                         for t, s in zip(truths, specs, strict=True)
                         if s.in_metadata and t.kind in AUDIO_KINDS
                     ],
                     "video": [
-                        t.segment
+                        go_segment_json(t.segment)
                         for t, s in zip(truths, specs, strict=True)
                         if s.in_metadata and t.kind not in AUDIO_KINDS
                     ],

@@ -515,7 +515,7 @@ def _record(
     participant_id: str = "user_1",
     session_id: str = "session_1",
     start_offset_s: float = 0.0,
-    max_frame_dimension: int | None = None,
+    max_frame_dimension: tuple[int, int] | None = None,
 ) -> tuple[RecordingInfo, TrackTruth]:
     spec = TrackSpec(
         kind,  # type: ignore[arg-type]
@@ -675,7 +675,9 @@ def resolution_change_call(
         SentFrame(f.ts, f.seqs, f.keyframe, first if f.ts < change else second, f.ts in flash_ts)
         for f in frames
     ]
-    info, track = _record(root, codec, a + b, max_frame_dimension=max(*first, *second))
+    info, track = _record(
+        root, codec, a + b, max_frame_dimension=max(first, second, key=lambda wh: wh[0] * wh[1])
+    )
     return _truth(info, track, codec, fps, frames, change_s=change / VIDEO_CLOCK)
 
 

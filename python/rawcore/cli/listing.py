@@ -37,6 +37,7 @@ def track_json(track: Track) -> dict[str, Any]:
         "screenshare": track.screenshare,
         "codec": track.codec,
         "segment_count": len(track.segments),
+        "declared_size": None if track.declared_size is None else list(track.declared_size),
         "start_unix_ms": track.start_unix_ms,
         "end_unix_ms": track.end_unix_ms,
         "start": _iso(track.start_unix_ms),

@@ -49,6 +49,8 @@ class ManifestEntry:
     # Video outputs only (left out of the JSON for audio):
     width: int | None = None
     height: int | None = None
+    #: The largest size the recorder's metadata declares ([width, height]), beside the observed.
+    declared_size: list[int] | None = None
     frames: int | None = None
     keyframes: int | None = None
     frames_dropped: int | None = None  # complete frames that could not be decoded (no keyframe)

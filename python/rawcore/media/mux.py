@@ -32,6 +32,7 @@ from rawcore.media.outputs import (
 )
 from rawcore.media.video import (
     VIDEO_CODECS,
+    declared_size,
     prepare_fill,
     run_video_job,
     video_fields,
@@ -164,6 +165,7 @@ def _run_av(
         screenshare=video.screenshare,
         stitched=video.stitched,
         av_offset_ms=round(audio_offset_ms, 1),
+        declared_size=declared_size(video),
         **fields,
     )
 

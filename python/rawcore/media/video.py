@@ -160,6 +160,13 @@ def video_options(job: OutputJob) -> dict[str, Any]:
     }
 
 
+def declared_size(job: OutputJob) -> list[int] | None:
+    """The largest size the metadata declares for the job's tracks, by area."""
+    sizes = [t.declared_size for t in job.tracks if t.declared_size is not None]
+    best = max(sizes, key=lambda wh: wh[0] * wh[1]) if sizes else None
+    return None if best is None else list(best)
+
+
 @dataclass
 class FillPlan:
     """The frame columns of a video job and the black frames that fill its gaps."""
@@ -225,6 +232,7 @@ def run_video_job(
         bytes=path.stat().st_size,
         screenshare=job.screenshare,
         stitched=job.stitched,
+        declared_size=declared_size(job),
         **video_fields(report, prep, fill_gaps),
     )
 

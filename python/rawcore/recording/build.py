@@ -297,9 +297,12 @@ def _build(
     sessions_meta: list[SessionMetadata] = []
     for name in metadata_names:
         try:
-            sessions_meta.append(parse_session_metadata(archive.read_bytes(name), name))
+            meta = parse_session_metadata(archive.read_bytes(name), name)
         except MetadataError as exc:
             warnings.append(f"{exc}; its captures are inferred from the tree")
+        else:
+            sessions_meta.append(meta)
+            warnings.extend(meta.warnings)
 
     by_dir_base = {(c.directory, c.base): c for c in captures}
     by_base: dict[str, list[_Capture]] = {}

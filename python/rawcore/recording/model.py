@@ -148,6 +148,18 @@ class Track:
         return max(0, end - start) if start is not None and end is not None else 0
 
     @property
+    def declared_size(self) -> tuple[int, int] | None:
+        """The largest picture (width, height) the recorder's metadata declares for the track,
+        by area as the recorder compares them; None for audio or when no segment says."""
+        sizes = [
+            s.metadata.max_frame_dimension.size
+            for s in self.segments
+            if s.metadata is not None and s.metadata.max_frame_dimension is not None
+        ]
+        known = [wh for wh in sizes if wh is not None]
+        return max(known, key=lambda wh: wh[0] * wh[1]) if known else None
+
+    @property
     def stats(self) -> TrackStats:
         total = TrackStats()
         for seg in self.segments:
