@@ -215,7 +215,7 @@ def _symlink_tar(path: Path) -> Path:
     [
         (lambda p: ["--input-file", p / "nope.zip"], ExitCode.INPUT, "nope.zip"),
         (lambda p: ["--input-dir", p / "nodir"], ExitCode.INPUT, "no such directory"),
-        (lambda p: ["--input-file", _hostile_zip(p / "evil.zip")], ExitCode.INPUT, "evil"),
+        (lambda p: ["--input-file", _hostile_zip(p / "slip.zip")], ExitCode.INPUT, "evil"),
         (lambda p: ["--input-file", _symlink_tar(p / "link.tar.gz")], ExitCode.INPUT, "link"),
         (lambda p: ["--input-dir", p], ExitCode.INPUT, "no .rtpdump captures"),
         (lambda p: ["--input-file", p], ExitCode.INPUT, "is a directory"),
@@ -270,3 +270,54 @@ def test_unknown_commands_are_usage_errors() -> None:
     rc, _, err = rawcore("render-video", "--input-file", "x.zip", "--output", "out")
     assert rc == ExitCode.USAGE
     assert "invalid choice" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["mix-audio", "--gain", "user_2"], "expected USER=DB"),
+        (["mix-audio", "--sample-rate", "44100", "--format", "opus"], "not possible for opus"),
+        (["mix-audio", "--sample-rate", "0"], "positive"),
+        (["mix-audio", "--bitrate", "-5"], "positive"),
+        (["mix-audio", "--bitrate", "9000"], "out of range"),
+        (["mix-audio", "--format", "wav", "--bitrate", "64"], "wav is lossless"),
+        (["process-all", "--mix-format", "flac", "--mix-bitrate", "64"], "flac is lossless"),
+        (["process-all", "--mix-sample-rate", "7"], "not possible for mp3"),
+        (["extract-audio", "--fill-gaps", "maybe"], "expected true or false"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_bad_option_values_are_usage_errors_that_create_nothing(
+    recording_zip: Path, tmp_path: Path, args: list[str], says: str
+) -> None:
+    out = tmp_path / "out"
+    rc, stdout, err = rawcore(args[0], "--input-file", recording_zip, "-o", out, *args[1:])
+    assert rc == ExitCode.USAGE, err
+    assert says in err and err.count("\n") == 1 and stdout == ""
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_a_positional_path_is_the_input(
+    call: RecordingInfo, recording_zip: Path, kind: str
+) -> None:
+    path = recording_zip if kind == "file" else call.root
+    rc, out, err = rawcore("list-tracks", path, "--format", "users")
+    assert rc == 0, err
+    assert out.split() == ["user_1", "user_2", "user_3"]
+    rc, _, err = rawcore("list-tracks", path, "--input-file", recording_zip)
+    assert rc == ExitCode.USAGE and "once" in err
+
+
+def test_a_folder_without_captures_says_so_whatever_else_it_holds(tmp_path: Path) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret").write_text("not a recording")
+    (folder / "system").symlink_to(outside)  # unrelated links are not rawcore's business
+    (folder / "secret").symlink_to(outside / "secret")
+    rc, _, err = rawcore("list-tracks", "--input-dir", folder)
+    assert rc == ExitCode.INPUT
+    assert err.count("\n") == 1 and "no .rtpdump captures found" in err, err

@@ -428,7 +428,8 @@ def test_h264_cannot_go_into_webm(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 6, proc.stderr  # partial: the VP8 track is still written
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
-    assert any("_user_1_" in w and "webm" in w.lower() for w in warnings), proc.stderr
+    (failed,) = [w for w in warnings if "_user_1_" in w]
+    assert "webm" in failed.lower() and failed.count("individual_") == 1, failed  # named once
     written = proc.stdout.split()
     assert len(written) == 1 and "_user_2_" in written[0] and written[0].endswith(".webm")
     assert decode_video(out / written[0]).errors == 0
@@ -441,6 +442,7 @@ def test_h264_cannot_go_into_webm(tmp_path: Path) -> None:
     assert only_h264.returncode == 3, only_h264.stderr
     (line,) = only_h264.stderr.strip().splitlines()
     assert line.startswith("rawcore: error:") and "webm" in line.lower()
+    assert line.count("individual_") == 1, line
     assert only_h264.stdout == ""
 
 

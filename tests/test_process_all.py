@@ -44,15 +44,24 @@ def _call(root: Path) -> RecordingInfo:
     sessions = []
     for user, session, start, length, freq, video, share in PEOPLE:
         burst = ((0.5, 0.3, freq),)  # 0.5 s into each session
-        tracks = [TrackSpec("audio", "opus", source=OpusSource(length, tone_bursts=burst),
-                            start_offset_s=start)]
+        tracks = [
+            TrackSpec(
+                "audio", "opus", source=OpusSource(length, tone_bursts=burst), start_offset_s=start
+            )
+        ]
         if video:
-            tracks.append(TrackSpec("video", "vp8", source=VideoSource(length, fps=15),
-                                    start_offset_s=start))
+            tracks.append(
+                TrackSpec("video", "vp8", source=VideoSource(length, fps=15), start_offset_s=start)
+            )
         if share:
-            tracks.append(TrackSpec("screen_share", "vp8",
-                                    source=VideoSource(length - 1.0, fps=5),
-                                    start_offset_s=start + 0.5))
+            tracks.append(
+                TrackSpec(
+                    "screen_share",
+                    "vp8",
+                    source=VideoSource(length - 1.0, fps=5),
+                    start_offset_s=start + 0.5,
+                )
+            )
         sessions.append(SessionSpec(user, session, tracks))
     return build_recording(root, sessions)
 
@@ -65,8 +74,12 @@ def call(tmp_path_factory: pytest.TempPathFactory) -> tuple[RecordingInfo, Path]
 
 
 def rawcore(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rawcore", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rawcore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_process_all_writes_every_expected_file_and_nothing_else(
@@ -86,12 +99,17 @@ def test_process_all_writes_every_expected_file_and_nothing_else(
         *(f"{p}_{u}_{s}_audio_video_{start}.mkv" for u, s, *_ in PEOPLE),
         f"{p}_cat_s1_shared_audio_video_{start}.mkv",
         f"composite_default_call-123_audio_{start}.mp3",
-        "manifest.json", "qa_report.json", "qa_timeline.png",
+        "manifest.json",
+        "qa_report.json",
+        "qa_timeline.png",
     }
     assert {f.name for f in out.iterdir()} == expected
     manifest = json.loads((out / "manifest.json").read_text())
     assert {o["path"] for o in manifest["outputs"]} == expected - {
-        "manifest.json", "qa_report.json", "qa_timeline.png"}
+        "manifest.json",
+        "qa_report.json",
+        "qa_timeline.png",
+    }
     assert {o["path"] for o in summary["outputs"]} == {o["path"] for o in manifest["outputs"]}
     import av
 
@@ -104,7 +122,8 @@ def test_process_all_writes_every_expected_file_and_nothing_else(
         if "audio" in kinds:
             assert decode_audio(path).errors == 0, o["path"]
         assert kinds == {"video": {"video"}, "audio": {"audio"}, "mix": {"audio"}}.get(
-            o["kind"], kinds), o["path"]
+            o["kind"], kinds
+        ), o["path"]
     qa = json.loads((out / "qa_report.json").read_text())
     assert qa["schema"] == "rawcore.qa/1" and len(qa["tracks"]) == 8
     assert all(t["sync"] and t["sync"][0]["basis"] == "sender_reports" for t in qa["tracks"])
@@ -167,8 +186,7 @@ def test_bad_gain_is_a_usage_level_input_error(
     call: tuple[RecordingInfo, Path], tmp_path: Path
 ) -> None:
     _, archive = call
-    proc = rawcore("mix-audio", "--input-file", archive, "--output", tmp_path,
-                   "--gain", "nobody=3")
+    proc = rawcore("mix-audio", "--input-file", archive, "--output", tmp_path, "--gain", "nobody=3")
     assert proc.returncode == 3
     assert proc.stderr.startswith("rawcore: error: --gain names users without audio")
 
@@ -193,7 +211,9 @@ def test_mix_sample_rate_and_bit_rate_are_what_the_file_decodes_at(
     with av.open(str(tmp_path / name)) as c:
         stream = c.streams.audio[0]
         assert (stream.codec_context.sample_rate, stream.codec_context.bit_rate) == (
-            rate, kbps * 1000)
+            rate,
+            kbps * 1000,
+        )
     # Tones stay at their times at any rate.
     dec = decode_audio(tmp_path / name)
     for _, _, start, _, freq, *_ in PEOPLE:

@@ -58,7 +58,7 @@ def screen(text: str) -> list[str]:
     lines, row, col, pos = [""], 0, 0, 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
-        assert m is not None, f"unexpected control sequence {text[pos:pos + 8]!r}"
+        assert m is not None, f"unexpected control sequence {text[pos : pos + 8]!r}"
         pos = m.end()
         token = m.group(0)
         if token == "\r":
@@ -73,7 +73,7 @@ def screen(text: str) -> list[str]:
             lines[row] = lines[row][:col]
         else:
             line = lines[row].ljust(col)
-            lines[row] = line[:col] + token + line[col + len(token):]
+            lines[row] = line[:col] + token + line[col + len(token) :]
             col += len(token)
     return [line for line in lines if line]
 
@@ -87,9 +87,7 @@ def test_each_stage_gets_a_line_that_stays_checked_with_its_time() -> None:
     bars.begin("audio")
     clock.now += 0.5
     bars.count(1, 4)
-    assert screen(tty.getvalue()) == [
-        "/ audio ██████░░░░░░░░░░░░░░░░░░       1/4     0.5s"
-    ]
+    assert screen(tty.getvalue()) == ["/ audio ██████░░░░░░░░░░░░░░░░░░       1/4     0.5s"]
     clock.now += 0.7
     bars.count(4, 4)
     clock.now += 0.3
@@ -247,7 +245,9 @@ def call_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stderr: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    stderr: io.StringIO,
     *args: str | Path,
 ) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "stderr", stderr)
@@ -261,8 +261,12 @@ def run_cli(
 
 
 def _kind(path: str) -> str:
-    for marker, kind in (("_audio_only_", "audio"), ("_video_only_", "video"),
-                         ("_audio_video_", "mux"), ("composite_", "mix")):
+    for marker, kind in (
+        ("_audio_only_", "audio"),
+        ("_video_only_", "video"),
+        ("_audio_video_", "mux"),
+        ("composite_", "mix"),
+    ):
         if marker in path:
             return kind
     raise AssertionError(path)
@@ -270,7 +274,9 @@ def _kind(path: str) -> str:
 
 @needs_gst
 def test_process_all_on_a_terminal_shows_every_stage_and_keeps_stdout_clean(
-    call_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    call_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     args = ("process-all", "--input-dir", call_dir, "--output")
@@ -294,11 +300,23 @@ def test_process_all_on_a_terminal_shows_every_stage_and_keeps_stdout_clean(
 @needs_gst
 @pytest.mark.parametrize("flag", ["--json", "--quiet"])
 def test_process_all_draws_nothing_for_json_or_quiet_even_on_a_terminal(
-    call_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, flag: str,
+    call_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flag: str,
 ) -> None:
-    code, out, err = run_cli(capsys, monkeypatch, FakeTTY(), "process-all", "--input-dir",
-                             call_dir, "--output", tmp_path, flag)
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        FakeTTY(),
+        "process-all",
+        "--input-dir",
+        call_dir,
+        "--output",
+        tmp_path,
+        flag,
+    )
     assert (code, err) == (0, "")
     if flag == "--json":
         assert json.loads(out)["schema"] == "rawcore.process-all/1"
@@ -309,8 +327,12 @@ def test_process_all_without_a_terminal_prints_the_same_as_before(
     call_dir: Path, tmp_path: Path
 ) -> None:
     def rawcore(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "rawcore", *map(str, args)],
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "rawcore", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     plain = rawcore("process-all", "--input-dir", call_dir, "--output", tmp_path / "p")
     assert (plain.returncode, plain.stderr) == (0, "")
@@ -320,8 +342,7 @@ def test_process_all_without_a_terminal_prints_the_same_as_before(
     assert sorted(lines) == sorted(o["path"] for o in manifest["outputs"])
     order = [_kind(p) for p in lines]
     assert order == sorted(order, key=["audio", "video", "mux", "mix"].index)
-    as_json = rawcore("process-all", "--input-dir", call_dir, "--output", tmp_path / "j",
-                      "--json")
+    as_json = rawcore("process-all", "--input-dir", call_dir, "--output", tmp_path / "j", "--json")
     assert (as_json.returncode, as_json.stderr) == (0, "")
     summary = json.loads(as_json.stdout)
     assert [o["path"] for o in summary["outputs"]] == lines
@@ -336,9 +357,19 @@ def test_process_all_under_a_real_pseudo_terminal(call_dir: Path, tmp_path: Path
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rawcore", "process-all", "--input-dir", str(call_dir),
-             "--output", str(tmp_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+            [
+                sys.executable,
+                "-m",
+                "rawcore",
+                "process-all",
+                "--input-dir",
+                str(call_dir),
+                "--output",
+                str(tmp_path),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
         )
     finally:
         os.close(slave)

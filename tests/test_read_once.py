@@ -43,8 +43,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
     for name, counter in counts.items():
         real: Callable[..., Any] = getattr(_core, name)
 
-        def counting(buf: Any, *args: Any, _real: Any = real, _n: Counter[str] = counter,
-                     **kwargs: Any) -> Any:
+        def counting(
+            buf: Any, *args: Any, _real: Any = real, _n: Counter[str] = counter, **kwargs: Any
+        ) -> Any:
             _n[hashlib.sha256(buf).hexdigest()] += 1
             return _real(buf, *args, **kwargs)
 

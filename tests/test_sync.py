@@ -40,13 +40,15 @@ BEEP_HZ = 1000.0
 def sync_call(root: Path, *, srs: bool, ntp_offset_s: float = 3.7, video_delay_ms: int = 100):
     reports = SenderReports(interval_s=1.0, ntp_offset_s=ntp_offset_s) if srs else None
     audio = TrackSpec(
-        "audio", "opus",
+        "audio",
+        "opus",
         source=OpusSource(5.5, tone_bursts=tuple((t, 0.3, BEEP_HZ) for t in EVENTS)),
         impairments=Impairments(extra_delay_ms=20, jitter_ms=5, seed=1),
         sender_reports=reports,
     )
     video = TrackSpec(
-        "video", "vp8",
+        "video",
+        "vp8",
         source=VideoSource(5.5, fps=30, flashes=EVENTS, keyframe_interval=30),
         impairments=Impairments(extra_delay_ms=video_delay_ms, jitter_ms=5, seed=2),
         sender_reports=reports,
@@ -58,8 +60,10 @@ def beep_flash_offsets(path: Path, events: tuple[float, ...] = EVENTS) -> list[f
     audio = decode_audio(path)
     video = decode_video(path)
     assert video.errors == 0 and audio.errors == 0
-    beeps = [audio.start_time_s + t - OPUS_LOOKAHEAD_S
-             for t in tone_onsets(audio.samples, audio.rate, BEEP_HZ)]
+    beeps = [
+        audio.start_time_s + t - OPUS_LOOKAHEAD_S
+        for t in tone_onsets(audio.samples, audio.rate, BEEP_HZ)
+    ]
     flashes = flash_times(video)
     assert len(beeps) == len(flashes) == len(events), (beeps, flashes)
     return [b - f for b, f in zip(beeps, flashes, strict=True)]
@@ -128,7 +132,8 @@ def test_a_drifting_media_clock_is_followed_gradually_and_lip_sync_holds(
     reports = SenderReports(interval_s=1.0, ntp_offset_s=1.5)
     a, v = stretch.get("audio", 1.0), stretch.get("video", 1.0)
     audio = TrackSpec(
-        "audio", "opus",
+        "audio",
+        "opus",
         # Beeps and flashes sit at the media times a drifting clock sends at the true instants.
         source=OpusSource(
             22.0, dtx=True, tone_bursts=tuple((t / a, 0.3, BEEP_HZ) for t in DRIFT_EVENTS)
@@ -139,7 +144,8 @@ def test_a_drifting_media_clock_is_followed_gradually_and_lip_sync_holds(
         sender_reports=reports,
     )
     video = TrackSpec(
-        "video", "vp8",
+        "video",
+        "vp8",
         source=VideoSource(
             22.0, fps=30, flashes=tuple(t / v for t in DRIFT_EVENTS), keyframe_interval=30
         ),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rawcore.cli.commands import ExitCode, progress_printer, show_progress
-from rawcore.cli.parser import build_parser
+from rawcore.cli.parser import build_parser, check_options
 from rawcore.errors import (
     InputError,
     OutputError,
@@ -31,6 +31,7 @@ def _source(args: argparse.Namespace) -> str:
 def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_options(parser, args)
 
     if args.input_dir is not None and not Path(args.input_dir).is_dir():
         if not Path(args.input_dir).exists():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 from typing import NoReturn
 
 from rawcore import _core
@@ -15,8 +17,9 @@ from rawcore.cli.commands import (
     cmd_mux_av,
     cmd_process_all,
 )
+from rawcore.errors import InputError
 from rawcore.media.audio import AUDIO_FORMATS
-from rawcore.media.mix import MIX_FORMATS
+from rawcore.media.mix import MIX_FORMATS, check_encoding
 from rawcore.media.mux import MEDIA
 from rawcore.media.video import VIDEO_FORMATS
 
@@ -27,7 +30,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_input(p: argparse.ArgumentParser) -> None:
-    group = p.add_mutually_exclusive_group(required=True)
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="the recording: an archive, a folder, or an s3:// or https:// URL (the same as "
+        "--input-file, --input-dir or --input-s3)",
+    )
+    group = p.add_mutually_exclusive_group()
     group.add_argument("--input-file", metavar="PATH", help="a ZIP or tar(.gz) archive")
     group.add_argument("--input-dir", metavar="PATH", help="an extracted recording directory")
     group.add_argument("--input-s3", metavar="URL", help="s3://bucket/key or a presigned HTTPS URL")
@@ -177,7 +187,7 @@ def _add_mix_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sample-rate" if mix_audio else "--mix-sample-rate",
         dest="mix_sample_rate",
-        type=int,
+        type=_positive_int,
         default=48_000,
         metavar="HZ",
         help="mixed audio sample rate (default 48000; 24000 or 16000 encode MP3 faster and "
@@ -186,13 +196,14 @@ def _add_mix_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bitrate" if mix_audio else "--mix-bitrate",
         dest="mix_bitrate",
-        type=int,
+        type=_positive_int,
         default=None,
         metavar="KBPS",
         help="lossy mix bit rate in kbit/s (default: mp3 64, opus 48, m4a 96 for mono)",
     )
     p.add_argument(
         "--gain",
+        type=_gain,
         action="append",
         default=[],
         metavar="USER=DB",
@@ -224,6 +235,54 @@ def _add_stitch(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="one continuous file per participant across sessions and rejoins",
     )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _gain(text: str) -> tuple[str, float]:
+    user, sep, value = text.rpartition("=")
+    try:
+        if not sep or not user:
+            raise ValueError
+        return user, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected USER=DB, e.g. user_2=-6") from None
+
+
+def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Checks across options, before anything is opened or written: a usage error (exit 2).
+
+    A positional path becomes the input option it stands for: a URL `--input-s3`, a folder
+    `--input-dir`, anything else `--input-file`."""
+    given = [o for o in ("input_file", "input_dir", "input_s3") if getattr(args, o) is not None]
+    if args.path is not None:
+        if given:
+            parser.error("give the recording once: as PATH or with --input-file/-dir/-s3")
+        if re.match(r"^(s3|https?)://", args.path, flags=re.IGNORECASE):
+            args.input_s3 = args.path
+        elif Path(args.path).is_dir():
+            args.input_dir = args.path
+        else:
+            args.input_file = args.path
+    elif not given:
+        parser.error(
+            "the recording is missing: give PATH or --input-file, --input-dir or --input-s3"
+        )
+    if getattr(args, "mix_format", None) is None:
+        return
+    bit_rate = None if args.mix_bitrate is None else args.mix_bitrate * 1000
+    try:
+        check_encoding(args.mix_format, args.mix_sample_rate, bit_rate)
+    except InputError as exc:
+        parser.error(str(exc))
 
 
 def _flag(text: str) -> bool:

@@ -126,9 +126,7 @@ def run_audio_job(
             }
             if job.codec in _PCM_CODECS:
                 if container == "webm":
-                    raise InputError(
-                        f"{job.name}: WebM cannot hold {job.codec} audio; use --format mkv"
-                    )
+                    raise InputError(f"WebM cannot hold {job.codec} audio; use --format mkv")
                 rate = 16_000 if job.codec == "g722" else 8_000
                 report = _write_flac(
                     tmp, container, rate, lambda sink: _core.decode_pcm(inputs, sink, **options)
@@ -136,7 +134,7 @@ def run_audio_job(
             else:
                 report = _core.extract_audio(inputs, str(tmp), container=container, **options)
             if report.packets_written == 0:
-                raise InputError(f"{job.name}: no audio packets in {len(inputs)} capture(s)")
+                raise InputError(f"no audio packets in {len(inputs)} capture(s)")
         return _entry(job, out_dir / job.name, out_dir, report, container)
 
 

@@ -119,7 +119,7 @@ def _run_av(
     archive = open_archive_of(rec)
     video, audio = job.video, job.audio
     if video.start_unix_ms is None or audio.start_unix_ms is None:
-        raise InputError(f"{job.name}: the streams have no place on the call timeline")
+        raise InputError("the streams have no place on the call timeline")
     audio_offset_ms = float(audio.start_unix_ms - video.start_unix_ms)
     with contextlib.ExitStack() as stack:
         vin = video.inputs(stack, archive)

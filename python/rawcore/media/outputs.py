@@ -98,6 +98,14 @@ class Outputs(NamedTuple):
     failures: list[JobFailure]
 
 
+def named_error(name: str, exc: RawcoreError) -> RawcoreError:
+    """`exc` with the output it concerns named in front, as one line: the writers raise
+    without the name, so it appears once whether the error is a warning or the last word."""
+    named = type(exc)(f"{name}: {exc}")
+    named.__cause__ = exc.__cause__
+    return named
+
+
 def open_archive_of(rec: Recording) -> Archive:
     """The recording's archive, or a clear error once the recording is closed."""
     if rec.archive is None:
@@ -241,7 +249,9 @@ def run_jobs(
             if on_done is not None:
                 on_done(done, len(jobs))
             if isinstance(result, RawcoreError):
-                failures.append(JobFailure(job.name, kind, str(result), result))
+                failures.append(
+                    JobFailure(job.name, kind, str(result), named_error(job.name, result))
+                )
                 warnings.append(f"{job.name}: {result}; not written")
             else:
                 entries.append(result)

@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
-from rawcore.errors import InputError
+from rawcore.errors import InputError, RawcoreError
 from rawcore.media.audio import AUDIO_CODECS, AUDIO_FORMATS, AudioFormat, run_audio_job
 from rawcore.media.files import prepare_output_dir
 from rawcore.media.manifest import ManifestEntry
-from rawcore.media.outputs import Selection, plan_outputs
+from rawcore.media.outputs import Selection, named_error, plan_outputs
 from rawcore.media.video import VIDEO_CODECS, VIDEO_FORMATS, VideoFormat, run_video_job
 from rawcore.recording.model import Recording, Track
 
@@ -39,6 +39,9 @@ def extract_track(
         raise InputError("; ".join(warnings) or f"track {track.track_id} cannot be extracted")
     out_dir = prepare_output_dir(path.parent or Path("."))
     job = replace(job, name=path.name)
-    if kind == "audio":
-        return run_audio_job(rec, job, out_dir, cast(AudioFormat, ext), fill_gaps, fix_dtx)
-    return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps)
+    try:
+        if kind == "audio":
+            return run_audio_job(rec, job, out_dir, cast(AudioFormat, ext), fill_gaps, fix_dtx)
+        return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps)
+    except RawcoreError as exc:
+        raise named_error(str(path), exc) from None

@@ -187,7 +187,7 @@ def prepare_fill(
     cols, survey = _core.video_frames(inputs, **options)
     if survey.frames_emitted == 0:
         raise InputError(
-            f"{job.name}: no decodable video frame ({survey.frames_incomplete} incomplete, "
+            f"no decodable video frame ({survey.frames_incomplete} incomplete, "
             f"{survey.frames_undecodable} without a keyframe)"
         )
     fills, unfilled_ms = plan_fills(cols) if fill_gaps else ([], 0)
@@ -197,7 +197,7 @@ def prepare_fill(
             frames.extend(encode_black(job.codec, fill))
         except (av_errors(), ValueError) as exc:
             raise RawcoreError(
-                f"{job.name}: cannot encode a {fill.width}x{fill.height} black fill ({exc})"
+                f"cannot encode a {fill.width}x{fill.height} black fill ({exc})"
             ) from None
     frames.sort(key=lambda f: f[0])
     return FillPlan(cols, fills, frames, unfilled_ms)
@@ -210,7 +210,7 @@ def run_video_job(
     archive = open_archive_of(rec)
     container = "webm" if fmt == "webm" else "matroska"
     if container == "webm" and job.codec == "h264":
-        raise InputError(f"{job.name}: WebM cannot hold H.264 video; use --format mkv")
+        raise InputError("WebM cannot hold H.264 video; use --format mkv")
     with contextlib.ExitStack() as stack:
         inputs = job.inputs(stack, archive)
         options = video_options(job)

@@ -34,6 +34,7 @@ from rawcore.source.members import (
     close_map,
     map_file,
     map_view,
+    may_be_read,
     normalize_member_name,
 )
 
@@ -65,12 +66,16 @@ class DirArchive(Archive):
                 rel = full.relative_to(root).as_posix()
                 table.count_entry()
                 st = full.lstat()
-                if stat.S_ISLNK(st.st_mode):
-                    self._check_link(full, rel, dirnames, table)
-                elif stat.S_ISDIR(st.st_mode):
+                if stat.S_ISDIR(st.st_mode):
                     table.claim(rel)
                 elif stat.S_ISREG(st.st_mode):
                     table.add(rel, st.st_size)
+                elif not may_be_read(entry):
+                    # A folder handed over as a recording may hold unrelated things (links
+                    # into the system, sockets); only what rawcore would read must be safe.
+                    log.debug("skipping %s: not a file rawcore reads", rel)
+                elif stat.S_ISLNK(st.st_mode):
+                    self._check_link(full, rel, dirnames, table)
                 else:
                     raise UnsafeArchiveError(
                         f"{root}: {rel!r} is not a regular file (device, FIFO or socket)"

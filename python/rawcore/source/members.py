@@ -64,6 +64,15 @@ class Member:
     size: int
 
 
+#: What a recording's reader may open: captures, session descriptions, metadata (JSON).
+READ_SUFFIXES = (".rtpdump", ".sdp", ".json")
+
+
+def may_be_read(name: str) -> bool:
+    """True for a member name rawcore may read; other names are never opened."""
+    return name.lower().endswith(READ_SUFFIXES)
+
+
 def normalize_member_name(raw: str, *, container: str) -> str | None:
     """Return the normalized POSIX name of an archive entry, None for the root entry itself.
 

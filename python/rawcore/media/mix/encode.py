@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rawcore.errors import OutputError
+from rawcore.errors import InputError, OutputError
 from rawcore.media.mix.types import Samples, one_line
 
 
@@ -56,6 +56,32 @@ ENCODINGS: dict[str, Encoding] = {
     "flac": Encoding("flac", "flac", None),
     "wav": Encoding("pcm_s16le", "wav", None),
 }
+
+
+#: Lossy bit rates a mix may ask for (bit/s).
+MIN_BIT_RATE, MAX_BIT_RATE = 8_000, 512_000
+
+
+def check_encoding(fmt: str, sample_rate: int, bit_rate: int | None) -> None:
+    """Refuse a format, rate and bit rate that do not go together, with the reason (one home
+    for the rule: the mixer and the command line both ask here)."""
+    enc = ENCODINGS.get(fmt)
+    if enc is None:
+        raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(ENCODINGS)}")
+    if sample_rate <= 0:
+        raise InputError(f"sample rate {sample_rate} Hz: it must be positive")
+    if enc.rates is not None and sample_rate not in enc.rates:
+        rates = ", ".join(str(r) for r in enc.rates)
+        raise InputError(f"sample rate {sample_rate} Hz is not possible for {fmt} ({rates})")
+    if bit_rate is None:
+        return
+    if enc.bit_rate is None:
+        raise InputError(f"{fmt} is lossless: a bit rate does not apply")
+    if not MIN_BIT_RATE <= bit_rate <= MAX_BIT_RATE:
+        raise InputError(
+            f"bit rate {bit_rate // 1000} kbit/s is out of range "
+            f"({MIN_BIT_RATE // 1000}-{MAX_BIT_RATE // 1000})"
+        )
 
 
 #: MP3 is encoded in chunks of about this length by parallel LAME encoders (see `Mp3Chunks`).

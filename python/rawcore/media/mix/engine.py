@@ -27,9 +27,9 @@ import numpy as np
 from rawcore.errors import InputError
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.mix.decode import PlacedTrack, TrackDecoder, measure_loudness
-from rawcore.media.mix.encode import ENCODINGS, Mp3Chunks, StreamEncoder
+from rawcore.media.mix.encode import ENCODINGS, Mp3Chunks, StreamEncoder, check_encoding
 from rawcore.media.mix.limiter import Limiter
-from rawcore.media.mix.types import MIX_FORMATS, MixFormat, MixInput, MixReport, Samples
+from rawcore.media.mix.types import MixFormat, MixInput, MixReport, Samples
 
 #: Normalisation gains are capped so a near-silent track is not boosted into noise.
 _MAX_NORMALIZE_DB = 20.0
@@ -70,13 +70,9 @@ def mix_audio(
     Raises `InputError` for an unreadable input or bad arguments, `OutputError` when the output
     cannot be written.
     """
-    if fmt not in ENCODINGS:
-        raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(MIX_FORMATS)}")
+    check_encoding(fmt, sample_rate, bit_rate)
     if channels not in (1, 2):
         raise InputError(f"channels must be 1 (mono) or 2 (stereo), not {channels}")
-    allowed = ENCODINGS[fmt].rates
-    if sample_rate <= 0 or (allowed is not None and sample_rate not in allowed):
-        raise InputError(f"sample rate {sample_rate} is not possible for {fmt}")
     if not inputs:
         raise InputError("nothing to mix: no inputs")
     out_path = Path(out_path)
