@@ -225,14 +225,44 @@ def test_mix_sample_rate_and_bit_rate_are_what_the_file_decodes_at(
     ("args", "message"),
     [
         (("--bitrate", "2"), "rawcore: error: bit rate 2 kbit/s is out of range (8-512)"),
-        (("--sample-rate", "12345"), "rawcore: error: sample rate 12345 is not possible for mp3"),
+        (
+            ("--sample-rate", "12345"),
+            "rawcore: error: sample rate 12345 is not possible for mp3",
+        ),
     ],
 )
-def test_impossible_mix_encodings_are_one_line_input_errors(
+def test_impossible_mix_encodings_are_one_line_usage_errors(
     call: tuple[RecordingInfo, Path], tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     _, archive = call
     proc = rawcore("mix-audio", "--input-file", archive, "--output", tmp_path / "o", *args)
-    assert proc.returncode == 3
-    assert proc.stderr.strip().splitlines() == [message]
-    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(message), line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_filtered_run_is_named_for_its_selection_and_replaces_nothing(
+    call: tuple[RecordingInfo, Path], tmp_path: Path
+) -> None:
+    _, archive = call
+    out = tmp_path / "out"
+    assert rawcore("process-all", "--input-file", archive, "-o", out).returncode == 0
+    full_mix = out / "composite_default_call-123_audio_1772359200000.mp3"
+    full = {p.name: p.read_bytes() for p in (full_mix, out / "qa_report.json")}
+    proc = rawcore("process-all", "--input-file", archive, "-o", out, "--user-id", "cat")
+    assert proc.returncode == 0, proc.stderr
+    # The whole-call mix and QA report are untouched; the selection's have names of their own.
+    assert {p.name: p.read_bytes() for p in (full_mix, out / "qa_report.json")} == full
+    mine = out / "composite_default_call-123_audio_1772359200000_user-cat.mp3"
+    assert mine.exists() and (out / "qa_timeline_user-cat.png").exists()
+    qa_all = json.loads((out / "qa_report.json").read_text())
+    qa_cat = json.loads((out / "qa_report_user-cat.json").read_text())
+    assert {t["participant_id"] for t in qa_all["tracks"]} == {u for u, *_ in PEOPLE}
+    assert {t["participant_id"] for t in qa_cat["tracks"]} == {"cat"}
+    assert {p["participant_id"] for p in qa_cat["timeline"]["placements"]} == {"cat"}
+    # The selection's mix holds the cat's tone only.
+    dec = decode_audio(mine)
+    for user, _, _, _, freq, *_ in PEOPLE:
+        found = tone_onsets(dec.samples, dec.rate, freq)
+        assert bool(found) == (user == "cat"), (user, found)

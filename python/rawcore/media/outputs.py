@@ -38,6 +38,16 @@ class Selection:
     session_id: str | None = None
     track_id: str | None = None
 
+    @property
+    def label(self) -> str | None:
+        """What a whole-call output (the mix, the QA report) made from this selection adds to
+        its name, so it never replaces the unfiltered one: `user-{id}`, `session-{id}`,
+        `track-{id}`; None without a filter."""
+        for kind, value in (("user", self.user_id), ("session", self.session_id)):
+            if value is not None:
+                return f"{kind}-{safe_component(value)}"
+        return None if self.track_id is None else f"track-{safe_component(self.track_id)}"
+
     def admits(self, track: Track) -> bool:
         return (
             (self.user_id is None or track.participant_id == self.user_id)

@@ -19,7 +19,7 @@ from rawcore.errors import InputError, OutputError
 from rawcore.media.audio import extract_audio
 from rawcore.media.files import prepare_output_dir
 from rawcore.media.manifest import ManifestEntry, write_manifest
-from rawcore.media.mix import MIX_FORMATS, MixFormat, MixInput, mix_audio, mixed_name
+from rawcore.media.mix import MixFormat, MixInput, check_encoding, mix_audio, mixed_name
 from rawcore.media.mux import mux_av
 from rawcore.media.outputs import JobFailure, Outputs, Selection
 from rawcore.media.video import extract_video
@@ -45,6 +45,7 @@ def _mix_entries(
     fmt: MixFormat,
     gains: Mapping[str, float],
     normalize: bool,
+    label: str | None,
     sample_rate: int = 48_000,
     bit_rate: int | None = None,
     progress: Callable[[float], None] | None = None,
@@ -66,7 +67,7 @@ def _mix_entries(
         raise InputError(f"--gain names users without audio: {', '.join(unknown)}")
     start = rec.start_unix_ms
     call_start = rec.call_start_unix_ms or start or 0
-    name = mixed_name(rec.call_type, rec.call_id, call_start, fmt)
+    name = mixed_name(rec.call_type, rec.call_id, call_start, fmt, label)
     report = mix_audio(
         inputs,
         out_dir / name,
@@ -110,8 +111,7 @@ def mix_recording(
     progress: Callable[[float], None] | None = None,
 ) -> Outputs:
     """`mix-audio`: one mixed file of every (selected) participant."""
-    if fmt not in MIX_FORMATS:
-        raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(MIX_FORMATS)}")
+    check_encoding(fmt, sample_rate, bit_rate)
     out_dir = prepare_output_dir(output)
     try:
         work = Path(tempfile.mkdtemp(prefix=".rawcore-mix-", dir=out_dir))
@@ -127,6 +127,7 @@ def mix_recording(
             fmt=fmt,
             gains=gains or {},
             normalize=normalize,
+            label=(selection or Selection()).label,
             sample_rate=sample_rate,
             bit_rate=bit_rate,
             progress=progress,
@@ -201,6 +202,7 @@ def process_all(
         fmt=mix_format,
         gains=gains or {},
         normalize=normalize,
+        label=sel.label,
         sample_rate=mix_sample_rate,
         bit_rate=mix_bit_rate,
         progress=on_fraction,
@@ -212,7 +214,7 @@ def process_all(
     qa_paths: dict[str, str] = {}
     if qa:
         stage("qa")
-        qa_paths = write_qa_report(rec, out_dir, entries)
+        qa_paths = write_qa_report(rec, out_dir, entries, sel)
     summary = {
         "schema": "rawcore.process-all/1",
         "output": str(out_dir),

@@ -17,6 +17,7 @@ from typing import Any
 
 from rawcore.media.files import atomic_path
 from rawcore.media.manifest import ManifestEntry
+from rawcore.media.outputs import Selection
 from rawcore.recording.columns import arrival_gaps
 from rawcore.recording.model import Recording, Track
 from rawcore.recording.timeline import timeline_of
@@ -131,22 +132,41 @@ def _draw(report: dict[str, Any], path: Path) -> None:
         img.save(tmp, format="PNG")
 
 
+def qa_names(selection: Selection) -> tuple[str, str]:
+    """The report's file names: a selection's report is named for it (`qa_report_user-x.json`),
+    so it never replaces the whole call's."""
+    label = selection.label
+    if label is None:
+        return QA_JSON, QA_PNG
+    return f"qa_report_{label}.json", f"qa_timeline_{label}.png"
+
+
 def write_qa_report(
-    rec: Recording, out_dir: Path, outputs: Sequence[ManifestEntry]
+    rec: Recording,
+    out_dir: Path,
+    outputs: Sequence[ManifestEntry],
+    selection: Selection | None = None,
 ) -> dict[str, str]:
-    """Write `qa_report.json` and `qa_timeline.png`; returns their names."""
+    """Write `qa_report.json` and `qa_timeline.png` for the selected tracks; returns their
+    names."""
+    selection = selection or Selection()
+    json_name, png_name = qa_names(selection)
+    selected = {t.track_id for t in rec.tracks if selection.admits(t)}
     timeline = timeline_of(rec)
     report = {
         "schema": QA_SCHEMA,
         "call": rec.call_json(),
-        "tracks": [_track_json(rec, t, outputs) for t in rec.tracks],
+        "selection": selection.label,
+        "tracks": [_track_json(rec, t, outputs) for t in rec.tracks if selection.admits(t)],
         "timeline": {
-            "placements": [asdict(p) for p in timeline.placements.values()],
+            "placements": [
+                asdict(p) for p in timeline.placements.values() if p.track_id in selected
+            ],
             "warnings": timeline.warnings,
         },
         "warnings": list(rec.warnings),
     }
-    with atomic_path(out_dir, QA_JSON) as tmp:
+    with atomic_path(out_dir, json_name) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
-    _draw(report, out_dir / QA_PNG)
-    return {"json": QA_JSON, "png": QA_PNG}
+    _draw(report, out_dir / png_name)
+    return {"json": json_name, "png": png_name}

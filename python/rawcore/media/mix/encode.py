@@ -69,10 +69,10 @@ def check_encoding(fmt: str, sample_rate: int, bit_rate: int | None) -> None:
     if enc is None:
         raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(ENCODINGS)}")
     if sample_rate <= 0:
-        raise InputError(f"sample rate {sample_rate} Hz: it must be positive")
+        raise InputError(f"sample rate {sample_rate}: it must be positive")
     if enc.rates is not None and sample_rate not in enc.rates:
         rates = ", ".join(str(r) for r in enc.rates)
-        raise InputError(f"sample rate {sample_rate} Hz is not possible for {fmt} ({rates})")
+        raise InputError(f"sample rate {sample_rate} is not possible for {fmt} ({rates})")
     if bit_rate is None:
         return
     if enc.bit_rate is None:

@@ -47,14 +47,22 @@ class MixReport:
     inputs: list[dict[str, Any]]
 
 
-def mixed_name(call_type: str | None, call_id: str | None, call_start_ms: int, fmt: str) -> str:
-    """The file name stream-cli gives a call's mixed audio:
-    `composite_{callType}_{callId}_audio_{callStartMs}.{ext}`."""
+def mixed_name(
+    call_type: str | None,
+    call_id: str | None,
+    call_start_ms: int,
+    fmt: str,
+    label: str | None = None,
+) -> str:
+    """The file name stream-cli gives a call's mixed audio,
+    `composite_{callType}_{callId}_audio_{callStartMs}.{ext}`; a mix of a selection adds its
+    label (`..._{callStartMs}_user-{id}.{ext}`)."""
     if fmt not in MIX_FORMATS:
         raise InputError(f"unknown mix format {fmt!r}; choose one of {', '.join(MIX_FORMATS)}")
     call_type_part = safe_component(call_type, fallback="call")
     call_id_part = safe_component(call_id, fallback="unknown")
-    return f"composite_{call_type_part}_{call_id_part}_audio_{call_start_ms}.{fmt}"
+    suffix = "" if label is None else f"_{label}"
+    return f"composite_{call_type_part}_{call_id_part}_audio_{call_start_ms}{suffix}.{fmt}"
 
 
 def one_line(exc: BaseException) -> str:
