@@ -266,3 +266,46 @@ def test_a_filtered_run_is_named_for_its_selection_and_replaces_nothing(
     for user, _, _, _, freq, *_ in PEOPLE:
         found = tone_onsets(dec.samples, dec.rate, freq)
         assert bool(found) == (user == "cat"), (user, found)
+
+
+def test_the_qa_report_lists_and_draws_silence_apart_from_loss(tmp_path: Path) -> None:
+    from helpers.gst import opus_packets
+    from PIL import Image
+
+    packets = opus_packets(6.0, dtx=True, tone_bursts=((1.0, 4.0, 440.0),))
+    ts0 = int.from_bytes(packets[0][4:8], "big")
+    # One lost packet at 2 s and a burst of 200 ms at 4 s, both inside the tone.
+    kept = [
+        p
+        for p in packets
+        if not (2000 <= (int.from_bytes(p[4:8], "big") - ts0) / 48 < 2020)
+        and not (4000 <= (int.from_bytes(p[4:8], "big") - ts0) / 48 < 4200)
+    ]
+    info = build_recording(
+        tmp_path / "rec",
+        [SessionSpec("ann", "s1", [TrackSpec("audio", "opus", packets=kept, sender_reports=None)])],
+    )
+    out = tmp_path / "out"
+    proc = rawcore("process-all", "--input-dir", info.root, "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    (track,) = json.loads((out / "qa_report.json").read_text())["tracks"]
+    first = info.sessions[0].tracks[0].first_arrival_unix_ms
+    assert first is not None
+    losses = [(e["start_unix_ms"] - first, e["end_unix_ms"] - first)
+              for e in track["events"] if e["kind"] == "loss"]  # fmt: skip
+    assert len(losses) == 2, track["events"]
+    assert losses[0][0] == pytest.approx(1980, abs=30) and losses[1][1] == pytest.approx(
+        4200, abs=30
+    )
+    silences = [e for e in track["events"] if e["kind"] == "silence"]
+    assert silences and track["silent_ms"] >= 1000 and track["lost_ms"] < 400
+    # The picture: the single 20 ms loss is still a visible red mark on the lane.
+    img = Image.open(out / "qa_timeline.png").convert("RGB")
+    red = [
+        (x, y)
+        for x in range(img.width)
+        for y in range(40, img.height - 30)
+        if img.getpixel((x, y)) == (214, 48, 49)
+    ]
+    columns = sorted({x for x, _ in red})
+    assert columns and len([c for c in columns if c + 1 not in columns]) == 2  # two marks

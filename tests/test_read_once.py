@@ -15,14 +15,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from helpers.gst import gst_available
-from helpers.recording import RecordingInfo, multiparty_call
+from helpers.gst import gst_available, opus_packets
+from helpers.recording import (
+    RecordingInfo,
+    SessionSpec,
+    TrackSpec,
+    build_recording,
+    multiparty_call,
+)
 from rawcore import _core
 from rawcore.pipeline.process import process_all
 from rawcore.recording.build import open_recording
-from rawcore.recording.columns import GAP_MS, arrival_gaps, capture_facts
+from rawcore.recording.columns import GAP_LOSS, GAP_SILENCE, arrival_gaps, capture_facts
 from rawcore.recording.model import Recording
 from rawcore.recording.timeline import timeline_of
 
@@ -89,17 +94,6 @@ def test_the_qa_gaps_come_from_the_timelines_read(call: RecordingInfo, calls: Ca
     assert calls["capture_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
 
 
-def reference_gaps(arrival_ms: np.ndarray[Any, Any], start_ms: float) -> list[tuple[float, float]]:
-    """The QA report's gaps as it computed them from a fresh analysis before."""
-    arrival = np.sort(arrival_ms.astype(np.float64)) + start_ms
-    if len(arrival) < 2:
-        return []
-    d = np.diff(arrival)
-    spaced = d[d > 0]
-    limit = max(GAP_MS, 3 * float(np.median(spaced))) if len(spaced) else GAP_MS
-    return [(float(arrival[i]), float(arrival[i + 1])) for i in np.flatnonzero(d > limit)]
-
-
 def test_what_is_kept_matches_a_fresh_analysis_and_is_small(call: RecordingInfo) -> None:
     with open_recording(call.root) as rec:
         timeline_of(rec)
@@ -117,8 +111,37 @@ def test_what_is_kept_matches_a_fresh_analysis_and_is_small(call: RecordingInfo)
             assert facts.sr_ntp_unix_ms.tolist() == [s.ntp_unix_ms for s in srs]
             assert facts.cname == next(n for s, n in report.cnames if s == ssrc)
             assert srs and facts.gaps is not None
-            gaps = [tuple(g) for g in facts.gaps.tolist()]
-            assert gaps == reference_gaps(cols["arrival_ms"], facts.start_unix_ms)
             # One row per Sender Report or per gap, never one per packet.
-            kept = [facts.sr_arrival_ms, facts.sr_rtp_ts, facts.sr_ntp_unix_ms, facts.gaps]
-            assert all(a.size <= seg.stats.sender_reports + 2 * len(gaps) for a in kept)
+            gaps = facts.gaps
+            assert gaps.shape[1] == 3 and len(gaps) < len(cols["arrival_ms"]) // 4
+            kept = [facts.sr_arrival_ms, facts.sr_rtp_ts, facts.sr_ntp_unix_ms, gaps]
+            assert all(a.size <= seg.stats.sender_reports + 3 * len(gaps) for a in kept)
+
+
+def test_the_gaps_tell_silence_from_loss(tmp_path: Path) -> None:
+    """DTX silences (the sender sends nothing; sequence numbers run on) and a burst of lost
+    packets inside speech come back as gaps of their own cause, at their times."""
+    packets = opus_packets(4.0, dtx=True, tone_bursts=((1.0, 1.5, 440.0),))
+    ts0 = int.from_bytes(packets[0][4:8], "big")
+
+    def at_ms(p: bytes) -> float:
+        return (int.from_bytes(p[4:8], "big") - ts0) / 48
+
+    # 200 ms of packets lost in the middle of the tone.
+    kept = [p for p in packets if not 1500 <= at_ms(p) < 1700]
+    assert len(packets) - len(kept) == 10
+    info = build_recording(
+        tmp_path / "rec",
+        [SessionSpec("u", "s", [TrackSpec("audio", "opus", packets=kept, sender_reports=None)])],
+    )
+    with open_recording(info.root) as rec:
+        (seg,) = rec.tracks[0].segments
+        gaps = arrival_gaps(rec, seg)
+        first = info.sessions[0].tracks[0].first_arrival_unix_ms
+    assert first is not None
+    rel = [(a - first, b - first, cause) for a, b, cause in gaps.tolist()]
+    losses = [(a, b) for a, b, cause in rel if cause == GAP_LOSS]
+    silences = [(a, b) for a, b, cause in rel if cause == GAP_SILENCE]
+    ((a, b),) = losses
+    assert a == pytest.approx(1480, abs=30) and b == pytest.approx(1700, abs=30)
+    assert silences and all(b <= 1000 + 30 or a >= 2500 - 30 for a, b in silences), silences

@@ -60,6 +60,10 @@ class ManifestEntry:
     resolution_changes: list[list[int]] | None = None  # [ms from the file start, width, height]
     rotation_changes: list[list[int]] | None = None  # [ms, degrees clockwise, flipped 0/1]
     rotation: int | None = None  # degrees clockwise the container declares (the first signalled)
+    #: Time the last picture was held after a loss (the default on a loss: freeze).
+    frozen_ms: int | None = None
+    #: [start_ms, end_ms, kind] from the file's start: "keyframe_wait", "freeze".
+    events: list[list[Any]] | None = None
     fill_frames: int | None = None
     gaps_filled_ms: int | None = None
     gaps_unfilled_ms: int | None = None

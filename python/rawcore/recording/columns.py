@@ -35,15 +35,21 @@ def read_columns(rec: Recording, seg: Segment) -> dict[str, npt.NDArray[Any]]:
         cols = _core.capture_columns(buf)
     facts = capture_facts(rec, seg)
     if facts.gaps is None:
-        gaps = _arrival_gaps(cols["arrival_ms"], facts.start_unix_ms)
+        gaps = _arrival_gaps(cols, seg, facts.start_unix_ms)
         gaps.flags.writeable = False
         facts.gaps = gaps
     return cols
 
 
+#: The cause of an arrival gap, in the third column of `arrival_gaps`.
+GAP_SILENCE, GAP_LOSS = 0.0, 1.0
+
+
 def arrival_gaps(rec: Recording, seg: Segment) -> npt.NDArray[np.float64]:
-    """Stretches (Unix ms, [start, end] rows) with no packet of `seg`'s capture for longer than
-    GAP_MS or 3 packet intervals: DTX, loss or pauses. Read once, then kept."""
+    """Stretches with no packet of `seg`'s stream for longer than GAP_MS or 3 packet intervals,
+    as [start, end, cause] rows (Unix ms): `GAP_SILENCE` where the sequence numbers run on
+    across the gap (the sender sent nothing: DTX, a muted or paused sender), `GAP_LOSS` where
+    packets are missing. Read once, then kept."""
     facts = capture_facts(rec, seg)
     if facts.gaps is None:
         read_columns(rec, seg)
@@ -51,13 +57,34 @@ def arrival_gaps(rec: Recording, seg: Segment) -> npt.NDArray[np.float64]:
     return facts.gaps
 
 
-def _arrival_gaps(arrival_ms: npt.NDArray[Any], start_unix_ms: float) -> npt.NDArray[np.float64]:
-    arrival = np.sort(arrival_ms.astype(np.float64)) + start_unix_ms
+def _arrival_gaps(
+    cols: dict[str, npt.NDArray[Any]], seg: Segment, start_unix_ms: float
+) -> npt.NDArray[np.float64]:
+    mask = np.ones(len(cols["arrival_ms"]), dtype=bool)
+    if seg.stats.ssrcs:  # the stream the track is (the timeline places the same one)
+        mask &= cols["ssrc"] == seg.stats.ssrcs[0]
+    order = np.argsort(cols["arrival_ms"][mask], kind="stable")
+    arrival = cols["arrival_ms"][mask][order].astype(np.float64) + start_unix_ms
+    seq = cols["ext_seq"][mask][order].astype(np.int64)
     if len(arrival) < 2:
-        return np.zeros((0, 2), dtype=np.float64)
+        return np.zeros((0, 3), dtype=np.float64)
     d = np.diff(arrival)
     # Low frame rates (a 5 fps screen share) space packets further apart than speech does.
     spaced = d[d > 0]
     limit = max(GAP_MS, 3 * float(np.median(spaced))) if len(spaced) else GAP_MS
     at = np.flatnonzero(d > limit)
-    return np.column_stack([arrival[at], arrival[at + 1]])
+    # Sequence numbers that run on across a gap: nothing was sent (reordering can make the
+    # step 0 or negative). Loss is found apart, in sequence order, so a single lost packet
+    # inside continuous speech counts as well as a burst.
+    quiet = at[(seq[at + 1] - seq[at]) <= 1]
+    by_seq = np.argsort(seq, kind="stable")
+    jumps = np.flatnonzero(np.diff(seq[by_seq]) > 1)
+    before, after = arrival[by_seq[jumps]], arrival[by_seq[jumps + 1]]
+    rows = np.concatenate(
+        [
+            np.column_stack([arrival[quiet], arrival[quiet + 1], np.full(len(quiet), GAP_SILENCE)]),
+            np.column_stack([np.minimum(before, after), np.maximum(before, after),
+                             np.full(len(jumps), GAP_LOSS)]),
+        ]
+    )  # fmt: skip
+    return rows[np.argsort(rows[:, 0], kind="stable")]
