@@ -76,6 +76,6 @@ pub use extract_video::{
 pub use video::{Rotation, VideoAssembler, VideoGap};
 pub mod timeline;
 pub use timeline::{
-    fit_offset, fit_sender_clock, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit, Placement,
-    SrPoint, TimelineError,
+    fit_offset, fit_sender_clock, place_streams, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit,
+    Placement, SrPoint, StreamInput, StreamPlacement, TimelineError,
 };

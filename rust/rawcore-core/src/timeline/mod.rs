@@ -24,14 +24,21 @@
 //! 3. **Placement** ([`Placement`]). `recorder_ms(rtp) = s + offset(s)` with `s = sender_ms(rtp)`.
 //!    A sender NTP clock that is seconds off does not matter: the offset absorbs it.
 //! 4. **Without Sender Reports** ([`Placement::from_arrivals`]). The track's own RTP time is
-//!    taken at its nominal rate from its first packet, and the same envelope fit on
+//!    taken at its nominal rate from its first timestamp, and the same envelope fit on
 //!    `arrival − nominal` anchors it, which also removes any extra delay of the first packet.
 //!    The result says which [`Basis`] it stands on.
+//!
+//! [`place_streams`] applies these steps to the streams of one sender clock and says where each
+//! segment's first timestamp (its output's t=0) sits and how fast its media clock runs.
 //!
 //! Everything here is arithmetic on slices; NaN, infinite or absurd (beyond ±10¹⁵ ms) inputs are
 //! a [`TimelineError`], never a panic.
 
-use crate::seq::TsUnwrapper;
+mod place;
+
+pub use place::{first_timestamp, place_streams, StreamInput, StreamPlacement, MIN_DRIFT_WINDOWS};
+
+use crate::seq::extend_ts_near;
 
 /// The default width of an envelope window, in sender milliseconds.
 pub const DEFAULT_WINDOW_MS: f64 = 10_000.0;
@@ -222,8 +229,8 @@ impl Placement {
     }
 
     /// Places a stream that has no Sender Reports from its packets' extended RTP timestamps and
-    /// arrival times (Unix ms), in arrival order: nominal media time from the first packet,
-    /// anchored by the lower envelope of `arrival − media time`.
+    /// arrival times (Unix ms), in arrival order: nominal media time from the stream's first
+    /// timestamp ([`first_timestamp`]), anchored by the lower envelope of `arrival − media time`.
     pub fn from_arrivals(
         rtp: &[i64],
         arrival_ms: &[f64],
@@ -234,11 +241,17 @@ impl Placement {
             return Err(TimelineError::ZeroClockRate);
         }
         check_lengths("rtp", rtp.len(), "arrival_ms", arrival_ms.len())?;
-        let Some(&rtp0) = rtp.first() else {
+        let Some(first) = first_timestamp(rtp) else {
             return Err(TimelineError::NoSamples);
         };
-        let clock = ClockFit::nominal(rtp0, 0.0, clock_rate);
-        let media_ms = clock.sender_ms_many(rtp);
+        let clock = ClockFit::nominal(first, 0.0, clock_rate);
+        // Ticks times 1000 over the rate (not ticks times `clock.b`): the rounding the call
+        // timeline has always used, so placements stay bit-for-bit what they were.
+        let rate = f64::from(clock_rate);
+        let media_ms: Vec<f64> = rtp
+            .iter()
+            .map(|&r| ticks(r, first) * 1000.0 / rate)
+            .collect();
         if let Some(index) = media_ms.iter().position(|&m| !plausible(m)) {
             return Err(TimelineError::BadValue { what: "rtp", index });
         }
@@ -263,17 +276,23 @@ impl Placement {
     }
 }
 
-/// Extends 32-bit RTP timestamps of one stream, in arrival order, across wraps.
+/// Extends 32-bit RTP timestamps of one stream, in arrival order, across wraps: each step from
+/// the packet before is taken the shortest way round ([`extend_ts_near`]).
 ///
 /// The first value comes out as it went in; later ones continue from it, so a timestamp sent just
 /// before the first one (slight reordering) is smaller, possibly negative.
 #[must_use]
 pub fn unwrap_rtp_timestamps(ts: &[u32]) -> Vec<i64> {
-    // TsUnwrapper puts the first value in cycle 1; removing that cycle gives "first as-is".
-    let mut unwrapper = TsUnwrapper::new();
-    ts.iter()
-        .map(|&t| unwrapper.unwrap(t).0 as i64 - (1i64 << 32))
-        .collect()
+    let mut out = Vec::with_capacity(ts.len());
+    let mut previous: Option<(i64, u32)> = None;
+    for &raw in ts {
+        let ext = previous.map_or(i64::from(raw), |(ext, prev_raw)| {
+            extend_ts_near(raw, ext, prev_raw)
+        });
+        out.push(ext);
+        previous = Some((ext, raw));
+    }
+    out
 }
 
 /// Fits a stream's RTP clock to the sender's wall clock from its Sender Reports.
