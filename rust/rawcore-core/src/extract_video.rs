@@ -9,10 +9,10 @@
 
 use std::io::{Seek, Write};
 
-use crate::audio::MAX_DRIFT_PPM;
 use crate::extract::OpusPackets;
 use crate::mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 use crate::mux::MuxError;
+use crate::timeline::MAX_DRIFT_PPM;
 use crate::video::{
     assemble_segment, GapTracker, VideoCodec, VideoError, VideoEvent, VideoExtractConfig,
     VideoReport, VIDEO_CLOCK,

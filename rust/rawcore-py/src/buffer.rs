@@ -8,6 +8,7 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use rawcore_core::timeline::MAX_DRIFT_PPM;
 
 pub enum ReadOnlyBytes {
     Borrowed(PyBuffer<u8>),
@@ -67,9 +68,6 @@ pub struct HeldSegment {
     pub offset_ms: i64,
     pub drift_ppm: f64,
 }
-
-/// The largest clock drift a caller may state (1 %): more is a broken clock, not drift.
-const MAX_DRIFT_PPM: f64 = 10_000.0;
 
 /// Borrows every segment's buffer.
 pub fn hold_segments(segments: &[SegmentArg<'_>]) -> PyResult<Vec<HeldSegment>> {

@@ -44,8 +44,14 @@ use crate::seq::extend_ts_near;
 pub const DEFAULT_WINDOW_MS: f64 = 10_000.0;
 /// How far from nominal a sender's fitted RTP clock may run before it is distrusted.
 pub const MAX_SLOPE_DEVIATION: f64 = 0.005;
-/// The largest clock drift between a sender and the recorder that is believed, in ppm.
-pub const MAX_DRIFT_PPM: f64 = 500.0;
+/// The largest drift between a sender's clock and the recorder's that the envelope fit
+/// believes, in ppm; a steeper envelope is clamped to it.
+pub const MAX_ENVELOPE_DRIFT_PPM: f64 = 500.0;
+/// The largest clock drift a segment may be extracted with (1 %): more is a broken clock, not
+/// drift. One bound for the audio timeline, the video frame times and the binding's argument
+/// check; every `clock_ppm` [`place_streams`] gives lies far inside it (slope within
+/// [`MAX_SLOPE_DEVIATION`], envelope within [`MAX_ENVELOPE_DRIFT_PPM`]).
+pub const MAX_DRIFT_PPM: f64 = 10_000.0;
 /// Window minima further than this above the offset line are congested and dropped.
 pub const ENVELOPE_REJECT_MS: f64 = 5.0;
 /// The envelope never uses more windows than this; a longer span widens them instead.
@@ -432,7 +438,7 @@ pub fn fit_offset(
         line = least_squares(&xs, &ys, &keep, 0.0);
     }
     fit.drift_ppm = line.b * 1e6;
-    let max_d = MAX_DRIFT_PPM * 1e-6;
+    let max_d = MAX_ENVELOPE_DRIFT_PPM * 1e-6;
     if line.b.abs() > max_d {
         line = mean_line(&xs, &ys, &keep, line.b.clamp(-max_d, max_d));
         fit.clamped = true;
@@ -895,7 +901,11 @@ mod tests {
             );
             if case.want_clamped {
                 assert!(close(fit.drift_ppm, case.ppm, 50.0), "{}", case.name);
-                assert!(close(fit.d, MAX_DRIFT_PPM * 1e-6, 1e-12), "{}", case.name);
+                assert!(
+                    close(fit.d, MAX_ENVELOPE_DRIFT_PPM * 1e-6, 1e-12),
+                    "{}",
+                    case.name
+                );
                 continue;
             }
             assert!(
