@@ -20,6 +20,7 @@ from rawcore.errors import (
     RemoteError,
     SdpError,
     SourceNotFoundError,
+    TimelineError,
     UnsafeArchiveError,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "Segment",
     "Session",
     "SourceNotFoundError",
+    "TimelineError",
     "Track",
     "TrackStats",
     "UnsafeArchiveError",

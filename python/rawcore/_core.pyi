@@ -1,8 +1,11 @@
 """Typed interface of the compiled core (`rawcore._core`).
 
 Every function takes a whole capture as a read-only bytes-like object (`bytes`, an `mmap`
-opened for reading, a `memoryview`) and releases the GIL while it works. Writable buffers
-are copied first. Errors are raised as `rawcore.errors.CaptureError` / `SdpError`.
+opened for reading, a `memoryview`) and releases the GIL while it works (Ctrl-C is honoured
+when it returns). Writable buffers are copied first. Errors are `rawcore.errors` classes:
+`CaptureError` (unreadable capture), `SdpError`, `TimelineError` (fits that cannot be made),
+`InputError` (bad arguments or unsupported input), `OutputError` (files that cannot be written);
+only an argument of the wrong type is a plain `TypeError`.
 """
 
 import os
@@ -500,10 +503,11 @@ class OffsetFit:
 def fit_sender_clock(
     rtp: npt.NDArray[np.int64], sender_ms: npt.NDArray[np.float64], clock_rate: int
 ) -> ClockFit:
-    """Robust line fit of Sender Reports (extended RTP, sender Unix ms); `InputError` when
+    """Robust line fit of Sender Reports (extended RTP, sender Unix ms); `TimelineError` when
     there is nothing to fit."""
 
 def fit_offset(
     sender_ms: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.float64], window_ms: float
 ) -> OffsetFit:
-    """The lower envelope of `arrival_ms - sender_ms` (window minima, robust line)."""
+    """The lower envelope of `arrival_ms - sender_ms` (window minima, robust line);
+    `TimelineError` when there is nothing to fit."""

@@ -11,13 +11,13 @@ const OUT_BUFFER: usize = 1 << 20;
 use std::path::PathBuf;
 
 use numpy::IntoPyArray;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rawcore_core as core;
 use rawcore_core::{AudioCodec, AudioContainer, AudioExtractConfig, AudioSegmentInput};
 
 use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
-use crate::errors::{extract_err, OutputError};
+use crate::errors::CoreError;
+use crate::gil::detached;
 
 /// What one audio extraction did: packets, repairs and the output's timeline.
 #[pyclass(frozen, get_all, module = "rawcore._core")]
@@ -112,9 +112,7 @@ fn codec(name: &str) -> PyResult<AudioCodec> {
         "pcmu" => Ok(AudioCodec::Pcmu),
         "pcma" => Ok(AudioCodec::Pcma),
         "g722" => Ok(AudioCodec::G722),
-        other => Err(PyValueError::new_err(format!(
-            "unknown audio codec {other:?}"
-        ))),
+        other => Err(CoreError::Argument(format!("unknown audio codec {other:?}")).into()),
     }
 }
 
@@ -123,9 +121,10 @@ fn container(name: &str) -> PyResult<AudioContainer> {
         "matroska" => Ok(AudioContainer::Matroska),
         "webm" => Ok(AudioContainer::Webm),
         "ogg" => Ok(AudioContainer::Ogg),
-        other => Err(PyValueError::new_err(format!(
+        other => Err(CoreError::Argument(format!(
             "unknown container {other:?} (matroska, webm, ogg)"
-        ))),
+        ))
+        .into()),
     }
 }
 
@@ -185,13 +184,12 @@ pub fn extract_audio(
         reorder_window,
     )?;
     let held = hold_segments(&segments)?;
-    let file = File::create(&path)
-        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
+    let file = File::create(&path).map_err(CoreError::create_output(&path))?;
     let segs = inputs(&held);
-    let report =
-        py.detach(|| core::extract_opus(&segs, &cfg, BufWriter::with_capacity(OUT_BUFFER, file)));
-    py.check_signals()?;
-    Ok(AudioReport::from(report.map_err(extract_err)?))
+    let report = detached(py, || {
+        core::extract_opus(&segs, &cfg, BufWriter::with_capacity(OUT_BUFFER, file))
+    })?;
+    Ok(AudioReport::from(report))
 }
 
 /// Decode a G.711/G.722 track to 16-bit PCM, handing `sink` one `NumPy` chunk at a time.
@@ -222,7 +220,7 @@ pub fn decode_pcm(
     let segs = inputs(&held);
     // An exception raised by the sink stops the decode and is re-raised as it was.
     let mut sink_error: Option<PyErr> = None;
-    let report = py.detach(|| {
+    let report = detached(py, || {
         core::decode_pcm(&segs, &cfg, |chunk: &[i16]| {
             Python::attach(|py| {
                 let array = chunk.to_vec().into_pyarray(py);
@@ -239,5 +237,5 @@ pub fn decode_pcm(
     if let Some(err) = sink_error {
         return Err(err);
     }
-    Ok(AudioReport::from(report.map_err(extract_err)?))
+    Ok(AudioReport::from(report?))
 }

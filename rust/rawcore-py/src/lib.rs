@@ -11,6 +11,7 @@
 mod buffer;
 mod errors;
 mod extract;
+mod gil;
 mod timeline;
 mod types;
 mod video;
@@ -21,7 +22,8 @@ use pyo3::types::PyDict;
 use rawcore_core as core;
 
 use crate::buffer::ReadOnlyBytes;
-use crate::errors::{capture_err, sdp_err};
+use crate::errors::CoreError;
+use crate::gil::detached;
 use crate::types::{CaptureReport, Sdp};
 
 fn config(
@@ -48,19 +50,17 @@ fn analyze_capture(
 ) -> PyResult<CaptureReport> {
     let cfg = config(rtx_apt, clock_rates, reorder_window);
     let bytes = ReadOnlyBytes::get(data)?;
-    let report = bytes.with_slice(py, |slice| core::analyze_capture(slice, &cfg));
-    py.check_signals()?;
-    CaptureReport::convert(py, report.map_err(capture_err)?)
+    let slice = bytes.as_slice();
+    let report = detached(py, || core::analyze_capture(slice, &cfg))?;
+    CaptureReport::convert(py, report)
 }
 
 /// Per-packet columns of a capture as `NumPy` arrays, one row per valid RTP record.
 #[pyfunction]
 fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let bytes = ReadOnlyBytes::get(data)?;
-    let cols = bytes
-        .with_slice(py, core::capture_columns)
-        .map_err(capture_err)?;
-    py.check_signals()?;
+    let slice = bytes.as_slice();
+    let cols = detached(py, || core::capture_columns(slice))?;
     let out = PyDict::new(py);
     out.set_item("arrival_ms", cols.arrival_ms.into_pyarray(py))?;
     out.set_item("ssrc", cols.ssrc.into_pyarray(py))?;
@@ -76,7 +76,7 @@ fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<B
 /// Parse an SDP document.
 #[pyfunction]
 fn parse_sdp(py: Python<'_>, text: &str) -> PyResult<Sdp> {
-    Sdp::convert(py, core::Sdp::parse(text).map_err(sdp_err)?)
+    Sdp::convert(py, core::Sdp::parse(text).map_err(CoreError::from)?)
 }
 
 #[pymodule]

@@ -5,11 +5,8 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use rawcore_core::timeline::{self, SrPoint};
 
-use crate::errors::InputError;
-
-fn timeline_err(e: &timeline::TimelineError) -> PyErr {
-    InputError::new_err(e.to_string())
-}
+use crate::errors::CoreError;
+use crate::gil::detached;
 
 /// A stream's sender clock: `sender_ms = a + b * (rtp - rtp0)`.
 #[pyclass(frozen, get_all, module = "rawcore._core")]
@@ -109,14 +106,14 @@ pub fn fit_sender_clock(
     let rtp = rtp.as_slice()?;
     let sender = sender_ms.as_slice()?;
     if rtp.len() != sender.len() {
-        return Err(InputError::new_err("rtp and sender_ms differ in length"));
+        return Err(CoreError::Argument("rtp and sender_ms differ in length".to_owned()).into());
     }
     let points: Vec<SrPoint> = rtp
         .iter()
         .zip(sender)
         .map(|(&rtp, &sender_ms)| SrPoint { rtp, sender_ms })
         .collect();
-    let f = timeline::fit_sender_clock(&points, clock_rate).map_err(|e| timeline_err(&e))?;
+    let f = timeline::fit_sender_clock(&points, clock_rate).map_err(CoreError::from)?;
     Ok(ClockFit {
         rtp0: f.rtp0,
         a: f.a,
@@ -140,9 +137,7 @@ pub fn fit_offset(
 ) -> PyResult<OffsetFit> {
     let sender = sender_ms.as_slice()?;
     let arrival = arrival_ms.as_slice()?;
-    let f = py
-        .detach(|| timeline::fit_offset(sender, arrival, window_ms))
-        .map_err(|e| timeline_err(&e))?;
+    let f = detached(py, || timeline::fit_offset(sender, arrival, window_ms))?;
     Ok(OffsetFit {
         c: f.c,
         d: f.d,

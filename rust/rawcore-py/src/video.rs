@@ -8,14 +8,14 @@ const OUT_BUFFER: usize = 1 << 20;
 use std::path::PathBuf;
 
 use numpy::IntoPyArray;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use rawcore_core as core;
 use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSegmentInput};
 
 use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
-use crate::errors::{video_err, CoreError, OutputError};
+use crate::errors::CoreError;
+use crate::gil::detached;
 
 /// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
 #[pyclass(frozen, get_all, module = "rawcore._core")]
@@ -107,11 +107,7 @@ fn config(
         "vp9" => VideoCodec::Vp9,
         "h264" => VideoCodec::H264,
         "av1" => VideoCodec::Av1,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown video codec {other:?}"
-            )))
-        }
+        other => return Err(CoreError::Argument(format!("unknown video codec {other:?}")).into()),
     };
     Ok(VideoExtractConfig {
         codec,
@@ -155,9 +151,7 @@ pub fn video_frames<'py>(
     let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
     let held = hold_segments(&segments)?;
     let segs = inputs(&held);
-    let result = py.detach(|| core::video_frames(&segs, &cfg));
-    py.check_signals()?;
-    let (cols, report) = result.map_err(video_err)?;
+    let (cols, report) = detached(py, || core::video_frames(&segs, &cfg))?;
     let out = PyDict::new(py);
     out.set_item("pts_90k", cols.pts_90k.into_pyarray(py))?;
     out.set_item("keyframe", cols.keyframe.into_pyarray(py))?;
@@ -190,17 +184,17 @@ pub fn extract_video(
         "matroska" => DocChoice::Matroska,
         "webm" => DocChoice::Webm,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(CoreError::Argument(format!(
                 "unknown container {other:?} (auto, matroska, webm)"
-            )))
+            ))
+            .into())
         }
     };
     let held = hold_segments(&segments)?;
     let segs = inputs(&held);
     let fill_frames = fill_frames(&fill);
-    let out_file = File::create(&path)
-        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
-    let result = py.detach(|| {
+    let out_file = File::create(&path).map_err(CoreError::create_output(&path))?;
+    let report = detached(py, || {
         core::extract_video_filled(
             &segs,
             &cfg,
@@ -208,9 +202,8 @@ pub fn extract_video(
             doc,
             BufWriter::with_capacity(OUT_BUFFER, out_file),
         )
-    });
-    py.check_signals()?;
-    Ok(VideoReport::from(result.map_err(video_err)?))
+    })?;
+    Ok(VideoReport::from(report))
 }
 
 /// Video and Opus audio of one participant in one Matroska file, interleaved by time.
@@ -251,18 +244,17 @@ pub fn extract_av(
         reorder_window: 512,
     };
     if !audio_offset_ms.is_finite() {
-        return Err(PyValueError::new_err("audio_offset_ms must be finite"));
+        return Err(CoreError::Argument("audio_offset_ms must be finite".to_owned()).into());
     }
     let vheld = hold_segments(&video_segments)?;
     let aheld = hold_segments(&audio_segments)?;
     let vsegs = inputs(&vheld);
     let asegs = crate::extract::inputs(&aheld);
     let fill_frames = fill_frames(&fill);
-    let out_file = File::create(&path)
-        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
+    let out_file = File::create(&path).map_err(CoreError::create_output(&path))?;
     let offset_ns = (audio_offset_ms * 1e6).round() as i64;
-    let result = py.detach(|| {
-        let (packets, areport) = core::collect_opus(&asegs, &acfg).map_err(CoreError::Extract)?;
+    let (vreport, areport) = detached(py, || {
+        let (packets, areport) = core::collect_opus(&asegs, &acfg)?;
         let beside = core::AudioBeside {
             packets: &packets,
             offset_ns,
@@ -273,12 +265,9 @@ pub fn extract_av(
             &fill_frames,
             beside,
             BufWriter::with_capacity(OUT_BUFFER, out_file),
-        )
-        .map_err(CoreError::Video)?;
+        )?;
         Ok::<_, CoreError>((vreport, areport))
-    });
-    py.check_signals()?;
-    let (vreport, areport) = result.map_err(PyErr::from)?;
+    })?;
     Ok((
         VideoReport::from(vreport),
         crate::extract::AudioReport::from(areport),
