@@ -12,6 +12,7 @@ mod buffer;
 mod errors;
 mod extract;
 mod gil;
+mod mirror;
 mod timeline;
 mod types;
 mod video;
@@ -52,7 +53,7 @@ fn analyze_capture(
     let bytes = ReadOnlyBytes::get(data)?;
     let slice = bytes.as_slice();
     let report = detached(py, || core::analyze_capture(slice, &cfg))?;
-    CaptureReport::convert(py, report)
+    Ok(CaptureReport::from(&report))
 }
 
 /// Per-packet columns of a capture as `NumPy` arrays, one row per valid RTP record.
@@ -75,8 +76,8 @@ fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<B
 
 /// Parse an SDP document.
 #[pyfunction]
-fn parse_sdp(py: Python<'_>, text: &str) -> PyResult<Sdp> {
-    Sdp::convert(py, core::Sdp::parse(text).map_err(CoreError::from)?)
+fn parse_sdp(text: &str) -> PyResult<Sdp> {
+    Ok(Sdp::from(&core::Sdp::parse(text).map_err(CoreError::from)?))
 }
 
 #[pymodule]

@@ -16,70 +16,42 @@ use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSe
 use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
 use crate::errors::CoreError;
 use crate::gil::detached;
+use crate::mirror::mirror;
 
-/// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
-#[pyclass(frozen, get_all, module = "rawcore._core")]
-pub struct VideoReport {
-    payload_type: u8,
-    packets_in: u64,
-    frames_emitted: u64,
-    keyframes_emitted: u64,
-    frames_undecodable: u64,
-    frames_incomplete: u64,
-    frames_malformed: u64,
-    keyframe_waits: u64,
-    keyframe_wait_ms: f64,
-    packets_lost: u64,
-    duplicates: u64,
-    late: u64,
-    refused_packetizations: u64,
-    padding_only: u64,
-    truncated: u64,
-    resolution_changes: Vec<(u64, u32, u32)>,
-    rotation_changes: Vec<(u64, u16, bool)>,
-    config_changes: u64,
-    gaps: Vec<(u64, u64, u32, u32)>,
-    first_pts_90k: Option<u64>,
-    last_pts_90k: Option<u64>,
-    max_size: Option<(u32, u32)>,
-    warnings: Vec<String>,
-}
-
-impl From<core::VideoReport> for VideoReport {
-    fn from(r: core::VideoReport) -> Self {
-        Self {
-            payload_type: r.payload_type,
-            packets_in: r.packets_in,
-            frames_emitted: r.frames_emitted,
-            keyframes_emitted: r.keyframes_emitted,
-            frames_undecodable: r.frames_undecodable,
-            frames_incomplete: r.frames_incomplete,
-            frames_malformed: r.frames_malformed,
-            keyframe_waits: r.keyframe_waits,
-            keyframe_wait_ms: r.keyframe_wait_ms,
-            packets_lost: r.packets_lost,
-            duplicates: r.duplicates,
-            late: r.late,
-            refused_packetizations: r.refused_packetizations,
-            padding_only: r.padding_only,
-            truncated: r.truncated,
-            resolution_changes: r.resolution_changes,
-            rotation_changes: r
-                .rotation_changes
-                .into_iter()
-                .map(|(pts, rot)| (pts, rot.degrees, rot.flip))
-                .collect(),
-            config_changes: r.config_changes,
-            gaps: r
-                .gaps
-                .into_iter()
-                .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
-                .collect(),
-            first_pts_90k: r.first_pts_90k,
-            last_pts_90k: r.last_pts_90k,
-            max_size: r.max_size,
-            warnings: r.warnings,
-        }
+mirror! {
+    /// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
+    pub struct VideoReport from core::VideoReport as r {
+        payload_type: u8,
+        packets_in: u64,
+        frames_emitted: u64,
+        keyframes_emitted: u64,
+        frames_undecodable: u64,
+        frames_incomplete: u64,
+        frames_malformed: u64,
+        keyframe_waits: u64,
+        keyframe_wait_ms: f64,
+        packets_lost: u64,
+        duplicates: u64,
+        late: u64,
+        refused_packetizations: u64,
+        padding_only: u64,
+        truncated: u64,
+        resolution_changes: Vec<(u64, u32, u32)>,
+        rotation_changes: Vec<(u64, u16, bool)> = r
+            .rotation_changes
+            .iter()
+            .map(|&(pts, rot)| (pts, rot.degrees, rot.flip))
+            .collect(),
+        config_changes: u64,
+        gaps: Vec<(u64, u64, u32, u32)> = r
+            .gaps
+            .iter()
+            .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
+            .collect(),
+        first_pts_90k: Option<u64>,
+        last_pts_90k: Option<u64>,
+        max_size: Option<(u32, u32)>,
+        warnings: Vec<String>,
     }
 }
 
@@ -158,7 +130,7 @@ pub fn video_frames<'py>(
     out.set_item("width", cols.width.into_pyarray(py))?;
     out.set_item("height", cols.height.into_pyarray(py))?;
     out.set_item("bytes", cols.bytes.into_pyarray(py))?;
-    Ok((out, VideoReport::from(report)))
+    Ok((out, VideoReport::from(&report)))
 }
 
 /// Write one video track to `path`, remuxed, with `fill` frames (`(pts_90k, data, keyframe)`,
@@ -203,7 +175,7 @@ pub fn extract_video(
             BufWriter::with_capacity(OUT_BUFFER, out_file),
         )
     })?;
-    Ok(VideoReport::from(report))
+    Ok(VideoReport::from(&report))
 }
 
 /// Video and Opus audio of one participant in one Matroska file, interleaved by time.
@@ -269,7 +241,7 @@ pub fn extract_av(
         Ok::<_, CoreError>((vreport, areport))
     })?;
     Ok((
-        VideoReport::from(vreport),
-        crate::extract::AudioReport::from(areport),
+        VideoReport::from(&vreport),
+        crate::extract::AudioReport::from(&areport),
     ))
 }
