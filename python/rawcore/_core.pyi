@@ -10,7 +10,7 @@ only an argument of the wrong type is a plain `TypeError`.
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, TypeAlias, final
+from typing import Any, Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,7 @@ __all__ = [
     "RtpMap",
     "Sdp",
     "SenderReport",
+    "StreamPlacement",
     "StreamStats",
     "VideoReport",
     "__version__",
@@ -43,6 +44,7 @@ __all__ = [
     "fit_offset",
     "fit_sender_clock",
     "parse_sdp",
+    "place_streams",
     "video_frames",
 ]
 
@@ -511,3 +513,75 @@ def fit_offset(
 ) -> OffsetFit:
     """The lower envelope of `arrival_ms - sender_ms` (window minima, robust line);
     `TimelineError` when there is nothing to fit."""
+
+@final
+class StreamPlacement:
+    """Where one stream (a segment's media SSRC) sits on the recorder's clock (Unix ms), and
+    what the fits found."""
+
+    @property
+    def basis(self) -> Literal["sender_reports", "arrival"]:
+        """Placed by the stream's Sender Reports and its sender's envelope, or by its own
+        arrival times (no Sender Reports, or reports that cannot be fitted)."""
+    @property
+    def start_unix_ms(self) -> float:
+        """Recorder time of the stream's first RTP timestamp (the earliest of the first 64):
+        an output's t=0."""
+    @property
+    def first_arrival_unix_ms(self) -> float:
+        """Arrival of the first packet, for comparison."""
+    @property
+    def clock_rate(self) -> int: ...
+    @property
+    def sender_reports(self) -> int:
+        """Sender Reports fitted, outliers included (0 when placed by arrival)."""
+    @property
+    def sr_rejected(self) -> int: ...
+    @property
+    def sr_residual_ms(self) -> float: ...
+    @property
+    def slope_ppm(self) -> float:
+        """The sender clock's deviation from nominal as fitted."""
+    @property
+    def offset_ms(self) -> float | None:
+        """Recorder minus sender clock at the stream's start; None when placed by arrival."""
+    @property
+    def drift_ppm(self) -> float:
+        """Drift of the envelope the stream was placed with, as fitted."""
+    @property
+    def envelope_residual_ms(self) -> float: ...
+    @property
+    def clock_ppm(self) -> float:
+        """How fast the stream's media clock runs against the recorder's, in ppm, as outputs
+        apply it (the fits' clamped values; the envelope's drift only once it rests on
+        `min_drift_windows` windows), rounded to 0.01 ppm."""
+    @property
+    def warning(self) -> str | None:
+        """Why the stream's Sender Reports could not be fitted, when it has some but is placed
+        by arrival; None otherwise."""
+
+def place_streams(
+    streams: Sequence[
+        tuple[
+            npt.NDArray[np.uint32],
+            npt.NDArray[np.float64],
+            npt.NDArray[np.float64],
+            npt.NDArray[np.int64],
+            npt.NDArray[np.float64],
+            int,
+        ]
+    ],
+    *,
+    window_ms: float = 10000.0,
+    min_drift_windows: int = 6,
+) -> list[StreamPlacement]:
+    """Place the streams of one sender clock (all streams of one CNAME), in the order given.
+
+    Each stream is `(timestamps, arrival_unix_ms, sr_arrival_unix_ms, sr_rtp_ts,
+    sr_ntp_unix_ms, clock_rate)`: its RTP timestamps as sent and each packet's arrival, then
+    each of its Sender Reports' arrival, RTP timestamp (32-bit values) and NTP time. Timestamps
+    are unwrapped step by step, each report's timestamp is extended next to the packet that
+    arrived with it, every stream with reports gets a sender clock fit, and one envelope
+    (`window_ms` windows) over all of them gives the offset to the recorder. A stream without
+    reports, or whose reports cannot be fitted, is placed by its own arrival times. Raises
+    `TimelineError` when an envelope cannot be fitted (no packets, non-finite times)."""

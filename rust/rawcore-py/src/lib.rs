@@ -97,6 +97,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(timeline::fit_offset, m)?)?;
     m.add_class::<timeline::ClockFit>()?;
     m.add_class::<timeline::OffsetFit>()?;
+    m.add_function(wrap_pyfunction!(timeline::place_streams, m)?)?;
+    m.add_class::<timeline::StreamPlacement>()?;
     types::register(m)?;
     Ok(())
 }
