@@ -36,6 +36,7 @@ __all__ = [
     "VideoReport",
     "__version__",
     "analyze_capture",
+    "annexb_to_avcc",
     "capture_columns",
     "decode_pcm",
     "extract_audio",
@@ -407,6 +408,14 @@ class VideoReport:
     def max_size(self) -> tuple[int, int] | None: ...
     @property
     def warnings(self) -> list[str]: ...
+    @property
+    def fills(self) -> list[tuple[int, int, int, int]]:
+        """(start, end at 90 kHz, width, height) of the gaps to fill with black pictures, as
+        `video_frames` plans them; empty in the reports of `extract_video` and `extract_av`."""
+    @property
+    def unfilled_ms(self) -> int:
+        """Milliseconds of gaps `video_frames` leaves unfilled (each gap rounded down); 0 in
+        the reports of `extract_video` and `extract_av`."""
 
 def video_frames(
     segments: Sequence[_SegmentArg],
@@ -415,9 +424,21 @@ def video_frames(
     payload_type: int | None = None,
     cvo_extension_id: int | None = None,
     reorder_window: int = 128,
+    fill_gaps: bool = True,
 ) -> tuple[dict[str, npt.NDArray[Any]], VideoReport]:
     """The frames `extract_video` would write, as NumPy columns on the output timeline:
-    pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32)."""
+    pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32).
+
+    The report also plans the black fills (`fills`, `unfilled_ms`): a gap is longer than 3
+    frame intervals (the median positive step between frames, 1/30 s without one), measured
+    from the frame before it plus one interval, the time before the first frame included; it
+    is filled when the frame after it is a keyframe and a picture size is known (the previous
+    frame's, else that frame's), else counted as unfilled. With `fill_gaps` false nothing is
+    planned and every gap in `gaps` counts as unfilled."""
+
+def annexb_to_avcc(data: bytes) -> bytes:
+    """H.264 in Annex B framing (start codes, as encoders write it) to the 4-byte length
+    prefixes a Matroska track stores (and `extract_video`'s `fill` frames carry)."""
 
 def extract_video(
     segments: Sequence[_SegmentArg],

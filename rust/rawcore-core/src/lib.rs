@@ -73,7 +73,7 @@ pub use extract_video::{
     extract_av, extract_video, extract_video_filled, video_frames, AudioBeside, DocChoice,
     FillFrame, VideoFrameColumns, VideoSegmentInput,
 };
-pub use video::{Rotation, VideoAssembler, VideoGap};
+pub use video::{FillPlan, Rotation, VideoAssembler, VideoGap};
 pub mod timeline;
 pub use timeline::{
     fit_offset, fit_sender_clock, place_streams, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit,

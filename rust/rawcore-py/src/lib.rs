@@ -93,6 +93,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_av, m)?)?;
     m.add_class::<video::VideoReport>()?;
+    m.add_function(wrap_pyfunction!(video::annexb_to_avcc, m)?)?;
     m.add_function(wrap_pyfunction!(timeline::fit_sender_clock, m)?)?;
     m.add_function(wrap_pyfunction!(timeline::fit_offset, m)?)?;
     m.add_class::<timeline::ClockFit>()?;

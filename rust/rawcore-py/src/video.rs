@@ -52,6 +52,13 @@ mirror! {
         last_pts_90k: Option<u64>,
         max_size: Option<(u32, u32)>,
         warnings: Vec<String>,
+        fills: Vec<(u64, u64, u32, u32)> = r
+            .fill_plan
+            .fills
+            .iter()
+            .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
+            .collect(),
+        unfilled_ms: u64 = r.fill_plan.unfilled_ms,
     }
 }
 
@@ -108,10 +115,11 @@ fn fill_frames<'a>(fill: &'a [(u64, Bound<'_, PyBytes>, bool)]) -> Vec<FillFrame
         .collect()
 }
 
-/// The frames a video extraction would write, as `NumPy` columns on the output timeline.
+/// The frames a video extraction would write, as `NumPy` columns on the output timeline, and the
+/// report with the plan of black fills for the gaps.
 #[pyfunction]
 #[pyo3(signature = (segments, *, codec, payload_type=None, cvo_extension_id=None,
-                    reorder_window=128))]
+                    reorder_window=128, fill_gaps=true))]
 pub fn video_frames<'py>(
     py: Python<'py>,
     segments: Vec<SegmentArg<'py>>,
@@ -119,11 +127,12 @@ pub fn video_frames<'py>(
     payload_type: Option<u8>,
     cvo_extension_id: Option<u8>,
     reorder_window: usize,
+    fill_gaps: bool,
 ) -> PyResult<(Bound<'py, PyDict>, VideoReport)> {
     let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
     let held = hold_segments(&segments)?;
     let segs = inputs(&held);
-    let (cols, report) = detached(py, || core::video_frames(&segs, &cfg))?;
+    let (cols, report) = detached(py, || core::video_frames(&segs, &cfg, fill_gaps))?;
     let out = PyDict::new(py);
     out.set_item("pts_90k", cols.pts_90k.into_pyarray(py))?;
     out.set_item("keyframe", cols.keyframe.into_pyarray(py))?;
@@ -244,4 +253,11 @@ pub fn extract_av(
         VideoReport::from(&vreport),
         crate::extract::AudioReport::from(&areport),
     ))
+}
+
+/// Annex B H.264 (start codes, as encoders write it) to the 4-byte length prefixes a Matroska
+/// track stores.
+#[pyfunction]
+pub fn annexb_to_avcc<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &core::bitstream::h264::annexb_to_avcc(data))
 }
