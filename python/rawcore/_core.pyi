@@ -162,6 +162,12 @@ class CaptureReport:
     @property
     def sender_reports(self) -> list[SenderReport]: ...
     @property
+    def primary_ssrc(self) -> int | None:
+        """The SSRC of the capture's track, by the rule extraction uses too: media packets
+        (padding-only ones and RTX payload types left out) counted per payload type and SSRC;
+        the payload type with the most, then its SSRC with the most (ties: the lowest value).
+        None without media packets."""
+    @property
     def cnames(self) -> list[tuple[int, str]]: ...
     @property
     def bye_ssrcs(self) -> list[int]: ...

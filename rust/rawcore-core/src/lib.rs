@@ -23,6 +23,7 @@ pub mod rtpdump;
 pub mod sdp;
 pub mod seq;
 pub mod stats;
+pub mod track;
 
 pub use analyze::{
     analyze_capture, capture_columns, AnalyzeConfig, CaptureColumns, CaptureReport, CaptureWarning,

@@ -27,6 +27,7 @@ use crate::reorder::{Popped, PushOutcome, ReorderBuffer};
 use crate::rtp::{looks_like_rtcp, RtpPacket};
 use crate::rtpdump::{RtpdumpError, RtpdumpReader};
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
+use crate::track::{choose_track, count_sources, Source};
 
 /// Spatial layers a VP9 picture may carry (3-bit SID).
 pub const MAX_SPATIAL_LAYERS: usize = 8;
@@ -1129,57 +1130,6 @@ impl<'a> VideoAssembler<'a> {
     }
 }
 
-/// Counts packets per (payload type, SSRC) and picks the track: the configured payload type (or
-/// the dominant one) and its busiest SSRC.
-fn pick_track(capture: &[u8], payload_type: Option<u8>) -> Option<(u8, u32)> {
-    let reader = RtpdumpReader::new(capture).ok()?;
-    let mut sources: Vec<(u8, u32, u64)> = Vec::new();
-    for record in reader.map_while(Result::ok) {
-        if record.is_rtcp() || looks_like_rtcp(record.data) {
-            continue;
-        }
-        let Ok(p) = RtpPacket::parse_header_only(record.data) else {
-            continue;
-        };
-        if payload_type.is_some_and(|pt| pt != p.payload_type) {
-            continue;
-        }
-        let room = sources.len() < 256;
-        match sources
-            .iter_mut()
-            .find(|s| s.0 == p.payload_type && s.1 == p.ssrc)
-        {
-            Some(s) => s.2 += 1,
-            // Bounded: a capture of garbage cannot grow the table without limit.
-            None if room => sources.push((p.payload_type, p.ssrc, 1)),
-            None => {}
-        }
-    }
-    let pt = if let Some(pt) = payload_type {
-        pt
-    } else {
-        let mut per_pt = [0u64; 128];
-        for s in &sources {
-            if let Some(n) = per_pt.get_mut(usize::from(s.0)) {
-                *n += s.2;
-            }
-        }
-        let (pt, &n) = per_pt
-            .iter()
-            .enumerate()
-            .max_by_key(|&(pt, n)| (*n, std::cmp::Reverse(pt)))?;
-        if n == 0 {
-            return None;
-        }
-        pt as u8
-    };
-    sources
-        .iter()
-        .filter(|s| s.0 == pt)
-        .max_by_key(|s| (s.2, std::cmp::Reverse(s.1)))
-        .map(|s| (pt, s.1))
-}
-
 /// Runs one segment's capture through a fresh assembler.
 pub(crate) fn assemble_segment<E>(
     capture: &[u8],
@@ -1189,7 +1139,16 @@ pub(crate) fn assemble_segment<E>(
 ) -> Result<Result<VideoReport, E>, VideoError> {
     let reader =
         RtpdumpReader::new(capture).map_err(|source| VideoError::Capture { segment, source })?;
-    let Some((pt, ssrc)) = pick_track(capture, cfg.payload_type) else {
+    // The track: by the one rule of `crate::track`, per capture.
+    let track = count_sources(capture)
+        .ok()
+        .and_then(|sources| choose_track(&sources, cfg.payload_type));
+    let Some(Source {
+        payload_type: pt,
+        ssrc,
+        ..
+    }) = track
+    else {
         return Err(VideoError::NoPackets {
             payload_type: cfg.payload_type,
         });
@@ -1258,8 +1217,9 @@ pub(crate) fn assemble_segment<E>(
 
 /// Assembles the video track of one rtpdump capture, handing events to `sink` in order.
 ///
-/// The track is `cfg.payload_type` (or the dominant payload type) with its busiest SSRC; RTX,
-/// other payload types and SSRCs, RTCP, padding-only packets and garbage are skipped and counted.
+/// The track is `cfg.payload_type` (or the capture's dominant payload type) with its busiest SSRC
+/// ([`crate::track`]); RTX, other payload types and SSRCs, RTCP, padding-only packets and garbage
+/// are skipped and counted.
 /// An error from `sink` stops the assembly as [`VideoError::Stopped`].
 pub fn assemble_video<E: std::fmt::Display>(
     capture: &[u8],

@@ -87,6 +87,7 @@ mirror! {
         header: FileHeader = FileHeader::from(&r.header),
         streams: Vec<StreamStats> = r.streams.iter().map(StreamStats::from).collect(),
         sender_reports: Vec<SenderReport> = r.sender_reports.iter().map(SenderReport::from).collect(),
+        primary_ssrc: Option<u32>,
         cnames: Vec<(u32, String)>,
         bye_ssrcs: Vec<u32>,
         records: u64,
