@@ -20,6 +20,7 @@ from rawcore.errors import (
     RemoteError,
     SdpError,
     SourceNotFoundError,
+    TimelineError,
     UnsafeArchiveError,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "Segment",
     "Session",
     "SourceNotFoundError",
+    "TimelineError",
     "Track",
     "TrackStats",
     "UnsafeArchiveError",

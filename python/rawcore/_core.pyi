@@ -1,13 +1,16 @@
 """Typed interface of the compiled core (`rawcore._core`).
 
 Every function takes a whole capture as a read-only bytes-like object (`bytes`, an `mmap`
-opened for reading, a `memoryview`) and releases the GIL while it works. Writable buffers
-are copied first. Errors are raised as `rawcore.errors.CaptureError` / `SdpError`.
+opened for reading, a `memoryview`) and releases the GIL while it works (Ctrl-C is honoured
+when it returns). Writable buffers are copied first. Errors are `rawcore.errors` classes:
+`CaptureError` (unreadable capture), `SdpError`, `TimelineError` (fits that cannot be made),
+`InputError` (bad arguments or unsupported input), `OutputError` (files that cannot be written);
+only an argument of the wrong type is a plain `TypeError`.
 """
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, TypeAlias, final
+from typing import Any, Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -28,10 +31,12 @@ __all__ = [
     "RtpMap",
     "Sdp",
     "SenderReport",
+    "StreamPlacement",
     "StreamStats",
     "VideoReport",
     "__version__",
     "analyze_capture",
+    "annexb_to_avcc",
     "capture_columns",
     "decode_pcm",
     "extract_audio",
@@ -40,6 +45,7 @@ __all__ = [
     "fit_offset",
     "fit_sender_clock",
     "parse_sdp",
+    "place_streams",
     "video_frames",
 ]
 
@@ -155,6 +161,12 @@ class CaptureReport:
     def streams(self) -> list[StreamStats]: ...
     @property
     def sender_reports(self) -> list[SenderReport]: ...
+    @property
+    def primary_ssrc(self) -> int | None:
+        """The SSRC of the capture's track, by the rule extraction uses too: media packets
+        (padding-only ones and RTX payload types left out) counted per payload type and SSRC;
+        the payload type with the most, then its SSRC with the most (ties: the lowest value).
+        None without media packets."""
     @property
     def cnames(self) -> list[tuple[int, str]]: ...
     @property
@@ -402,6 +414,14 @@ class VideoReport:
     def max_size(self) -> tuple[int, int] | None: ...
     @property
     def warnings(self) -> list[str]: ...
+    @property
+    def fills(self) -> list[tuple[int, int, int, int]]:
+        """(start, end at 90 kHz, width, height) of the gaps to fill with black pictures, as
+        `video_frames` plans them; empty in the reports of `extract_video` and `extract_av`."""
+    @property
+    def unfilled_ms(self) -> int:
+        """Milliseconds of gaps `video_frames` leaves unfilled (each gap rounded down); 0 in
+        the reports of `extract_video` and `extract_av`."""
 
 def video_frames(
     segments: Sequence[_SegmentArg],
@@ -410,9 +430,21 @@ def video_frames(
     payload_type: int | None = None,
     cvo_extension_id: int | None = None,
     reorder_window: int = 128,
+    fill_gaps: bool = True,
 ) -> tuple[dict[str, npt.NDArray[Any]], VideoReport]:
     """The frames `extract_video` would write, as NumPy columns on the output timeline:
-    pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32)."""
+    pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32).
+
+    The report also plans the black fills (`fills`, `unfilled_ms`): a gap is longer than 3
+    frame intervals (the median positive step between frames, 1/30 s without one), measured
+    from the frame before it plus one interval, the time before the first frame included; it
+    is filled when the frame after it is a keyframe and a picture size is known (the previous
+    frame's, else that frame's), else counted as unfilled. With `fill_gaps` false nothing is
+    planned and every gap in `gaps` counts as unfilled."""
+
+def annexb_to_avcc(data: bytes) -> bytes:
+    """H.264 in Annex B framing (start codes, as encoders write it) to the 4-byte length
+    prefixes a Matroska track stores (and `extract_video`'s `fill` frames carry)."""
 
 def extract_video(
     segments: Sequence[_SegmentArg],
@@ -500,10 +532,83 @@ class OffsetFit:
 def fit_sender_clock(
     rtp: npt.NDArray[np.int64], sender_ms: npt.NDArray[np.float64], clock_rate: int
 ) -> ClockFit:
-    """Robust line fit of Sender Reports (extended RTP, sender Unix ms); `InputError` when
+    """Robust line fit of Sender Reports (extended RTP, sender Unix ms); `TimelineError` when
     there is nothing to fit."""
 
 def fit_offset(
     sender_ms: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.float64], window_ms: float
 ) -> OffsetFit:
-    """The lower envelope of `arrival_ms - sender_ms` (window minima, robust line)."""
+    """The lower envelope of `arrival_ms - sender_ms` (window minima, robust line);
+    `TimelineError` when there is nothing to fit."""
+
+@final
+class StreamPlacement:
+    """Where one stream (a segment's media SSRC) sits on the recorder's clock (Unix ms), and
+    what the fits found."""
+
+    @property
+    def basis(self) -> Literal["sender_reports", "arrival"]:
+        """Placed by the stream's Sender Reports and its sender's envelope, or by its own
+        arrival times (no Sender Reports, or reports that cannot be fitted)."""
+    @property
+    def start_unix_ms(self) -> float:
+        """Recorder time of the stream's first RTP timestamp (the earliest of the first 64):
+        an output's t=0."""
+    @property
+    def first_arrival_unix_ms(self) -> float:
+        """Arrival of the first packet, for comparison."""
+    @property
+    def clock_rate(self) -> int: ...
+    @property
+    def sender_reports(self) -> int:
+        """Sender Reports fitted, outliers included (0 when placed by arrival)."""
+    @property
+    def sr_rejected(self) -> int: ...
+    @property
+    def sr_residual_ms(self) -> float: ...
+    @property
+    def slope_ppm(self) -> float:
+        """The sender clock's deviation from nominal as fitted."""
+    @property
+    def offset_ms(self) -> float | None:
+        """Recorder minus sender clock at the stream's start; None when placed by arrival."""
+    @property
+    def drift_ppm(self) -> float:
+        """Drift of the envelope the stream was placed with, as fitted."""
+    @property
+    def envelope_residual_ms(self) -> float: ...
+    @property
+    def clock_ppm(self) -> float:
+        """How fast the stream's media clock runs against the recorder's, in ppm, as outputs
+        apply it (the fits' clamped values; the envelope's drift only once it rests on
+        `min_drift_windows` windows), rounded to 0.01 ppm."""
+    @property
+    def warning(self) -> str | None:
+        """Why the stream's Sender Reports could not be fitted, when it has some but is placed
+        by arrival; None otherwise."""
+
+def place_streams(
+    streams: Sequence[
+        tuple[
+            npt.NDArray[np.uint32],
+            npt.NDArray[np.float64],
+            npt.NDArray[np.float64],
+            npt.NDArray[np.int64],
+            npt.NDArray[np.float64],
+            int,
+        ]
+    ],
+    *,
+    window_ms: float = 10000.0,
+    min_drift_windows: int = 6,
+) -> list[StreamPlacement]:
+    """Place the streams of one sender clock (all streams of one CNAME), in the order given.
+
+    Each stream is `(timestamps, arrival_unix_ms, sr_arrival_unix_ms, sr_rtp_ts,
+    sr_ntp_unix_ms, clock_rate)`: its RTP timestamps as sent and each packet's arrival, then
+    each of its Sender Reports' arrival, RTP timestamp (32-bit values) and NTP time. Timestamps
+    are unwrapped step by step, each report's timestamp is extended next to the packet that
+    arrived with it, every stream with reports gets a sender clock fit, and one envelope
+    (`window_ms` windows) over all of them gives the offset to the recorder. A stream without
+    reports, or whose reports cannot be fitted, is placed by its own arrival times. Raises
+    `TimelineError` when an envelope cannot be fitted (no packets, non-finite times)."""

@@ -20,6 +20,7 @@ __all__ = [
     "RemoteError",
     "SdpError",
     "SourceNotFoundError",
+    "TimelineError",
     "UnsafeArchiveError",
 ]
 
@@ -38,6 +39,11 @@ class CaptureError(InputError):
 
 class SdpError(InputError):
     """An SDP description cannot be parsed (raised by the Rust binding)."""
+
+
+class TimelineError(InputError):
+    """The call timeline cannot be fitted: Sender Reports or arrival times that no clock explains
+    (raised by the Rust binding)."""
 
 
 class MetadataError(InputError):

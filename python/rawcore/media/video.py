@@ -1,12 +1,13 @@
 """extract-video: complete, decodable frames per track, gaps filled with black at low rate.
 
-The core assembles and remuxes the frames (never re-encoding them) and hands back the frame
-columns first, so gap filling is planned here with NumPy: a gap longer than a few frame
-intervals that ends at a keyframe (a loss that cost a keyframe wait, a sender pause, the time
-between stitched sessions) is filled with black pictures of the size in force, encoded once per
-gap with PyAV in the track's own codec at about one frame per second, so a 10-minute gap costs
-kilobytes. A gap that ends in an inter frame is left to the player (it holds the last picture):
-a black keyframe there would break the references of the frames that follow.
+The core assembles and remuxes the frames (never re-encoding them); a first survey pass
+(`_core.video_frames`) hands back the frame columns and the core's plan of gap fills: a gap
+longer than a few frame intervals that ends at a keyframe (a loss that cost a keyframe wait, a
+sender pause, the time between stitched sessions) is filled with black pictures of the size in
+force, encoded here once per gap with PyAV in the track's own codec at about one frame per
+second, so a 10-minute gap costs kilobytes. A gap that ends in an inter frame is left to the
+player (it holds the last picture): a black keyframe there would break the references of the
+frames that follow.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ VIDEO_FORMATS: tuple[VideoFormat, ...] = ("mkv", "webm")
 VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
 CLOCK = 90_000
 
-GAP_INTERVALS = 3  # a gap is longer than this many frame intervals
 FILL_FPS = 1.0  # black pictures per second in a filled gap
 MAX_FILL_FRAMES = 600  # per gap: longer gaps get a lower rate
 
@@ -64,42 +64,6 @@ class Fill:
     end: int
     width: int
     height: int
-
-
-def plan_fills(cols: dict[str, np.ndarray[Any, Any]]) -> tuple[list[Fill], int]:
-    """Gaps to fill from the frame columns; also returns the ms of gaps left unfilled."""
-    pts = cols["pts_90k"].astype(np.int64)
-    if len(pts) == 0:
-        return [], 0
-    key = cols["keyframe"]
-    width, height = cols["width"], cols["height"]
-    deltas = np.diff(pts)
-    positive = deltas[deltas > 0]
-    interval = int(np.median(positive)) if len(positive) else CLOCK // 30
-    fills: list[Fill] = []
-    unfilled = 0
-    # The output starts at its first segment's start: time before the first frame is a gap too.
-    starts = np.concatenate(([0], pts[:-1] + interval))
-    lengths = pts - starts
-    for i in np.flatnonzero(lengths > GAP_INTERVALS * interval):
-        prev = max(int(i) - 1, 0)
-        w = int(width[prev]) or int(width[i])
-        h = int(height[prev]) or int(height[i])
-        if key[i] and w and h:
-            fills.append(Fill(int(starts[i]), int(pts[i]), w, h))
-        else:
-            unfilled += int(lengths[i]) * 1000 // CLOCK
-    return fills, unfilled
-
-
-def _annexb_to_avcc(data: bytes) -> bytes:
-    """Annex B (start codes) to 4-byte length prefixes, as the Matroska track stores H.264."""
-    out = bytearray()
-    for nal in data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01"):
-        nal = nal.rstrip(b"\x00") if nal.endswith(b"\x00") else nal
-        if nal:
-            out += len(nal).to_bytes(4, "big") + nal
-    return bytes(out)
 
 
 def encode_black(codec: str, fill: Fill) -> list[tuple[int, bytes, bool]]:
@@ -131,7 +95,7 @@ def encode_black(codec: str, fill: Fill) -> list[tuple[int, bytes, bool]]:
     for packet in packets:
         data = bytes(packet)
         if codec == "h264":
-            data = _annexb_to_avcc(data)
+            data = _core.annexb_to_avcc(data)
         pts = fill.start + int(packet.pts or 0)
         out.append((pts, data, bool(packet.is_keyframe)))
     out.sort(key=lambda p: p[0])
@@ -183,14 +147,14 @@ def prepare_fill(
     options: dict[str, Any],
     fill_gaps: bool,
 ) -> FillPlan:
-    """Survey the frames (one fast pass in the core) and encode the black fills."""
-    cols, survey = _core.video_frames(inputs, **options)
+    """Survey the frames and plan the fills (one fast pass in the core), encode the fills."""
+    cols, survey = _core.video_frames(inputs, fill_gaps=fill_gaps, **options)
     if survey.frames_emitted == 0:
         raise InputError(
             f"no decodable video frame ({survey.frames_incomplete} incomplete, "
             f"{survey.frames_undecodable} without a keyframe)"
         )
-    fills, unfilled_ms = plan_fills(cols) if fill_gaps else ([], 0)
+    fills = [Fill(start, end, width, height) for start, end, width, height in survey.fills]
     frames: list[tuple[int, bytes, bool]] = []
     for fill in fills:
         try:
@@ -200,7 +164,7 @@ def prepare_fill(
                 f"cannot encode a {fill.width}x{fill.height} black fill ({exc})"
             ) from None
     frames.sort(key=lambda f: f[0])
-    return FillPlan(cols, fills, frames, unfilled_ms)
+    return FillPlan(cols, fills, frames, survey.unfilled_ms)
 
 
 def run_video_job(
@@ -239,9 +203,7 @@ def run_video_job(
 
 def video_fields(report: _core.VideoReport, prep: FillPlan, fill_gaps: bool) -> dict[str, Any]:
     """The manifest fields of a video output, from the core's report and the fill plan."""
-    unfilled_ms = prep.unfilled_ms
-    if not fill_gaps:  # every gap the core saw is left as it is
-        unfilled_ms = sum(int(e - s) for s, e, _, _ in report.gaps) * 1000 // CLOCK
+    del fill_gaps  # the survey planned with it: unfilled gaps are in the plan either way
     width, height = report.max_size or (0, 0)
     pts = prep.cols["pts_90k"]
     interval = int(np.median(np.diff(pts))) if len(pts) > 1 else 0
@@ -268,7 +230,7 @@ def video_fields(report: _core.VideoReport, prep: FillPlan, fill_gaps: bool) -> 
         "rotation": report.rotation_changes[0][1] if report.rotation_changes else None,
         "fill_frames": len(frames),
         "gaps_filled_ms": sum(f.end - f.start for f in prep.fills) * 1000 // CLOCK,
-        "gaps_unfilled_ms": unfilled_ms,
+        "gaps_unfilled_ms": prep.unfilled_ms,
     }
 
 
@@ -310,4 +272,4 @@ def extract_video(
     )
 
 
-__all__: Sequence[str] = ("VIDEO_FORMATS", "encode_black", "extract_video", "plan_fills")
+__all__: Sequence[str] = ("VIDEO_FORMATS", "encode_black", "extract_video")

@@ -14,13 +14,13 @@ Model (the README has the long form):
 3. Without Sender Reports a stream falls back to its arrival times: the lower envelope of
    arrival minus nominal media time. The placement then says `basis: "arrival"`.
 
-The fits run in the Rust core over NumPy columns from the captures; this module gathers the
-inputs and keeps the results.
+The fits and the placement rule run in the Rust core (`_core.place_streams`, one call per
+sender clock) over NumPy columns from the captures; this module gathers the inputs, groups the
+streams by clock and keeps the results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -34,8 +34,6 @@ from rawcore.recording.model import Recording, Segment, Track
 
 Basis = Literal["sender_reports", "arrival"]
 WINDOW_MS = 10_000.0
-#: Envelope windows a drift estimate needs before outputs follow it.
-MIN_DRIFT_WINDOWS = 6
 
 
 @dataclass(frozen=True)
@@ -91,33 +89,17 @@ class Timeline:
 
 @dataclass
 class _Stream:
+    """One segment's media stream as `_core.place_streams` takes it."""
+
     segment: Segment
     track: Track
-    ext_ts: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.uint32]
     arrival_unix_ms: npt.NDArray[np.float64]
-    sr_rtp: npt.NDArray[np.int64]
-    sr_sender_ms: npt.NDArray[np.float64]
+    sr_arrival_unix_ms: npt.NDArray[np.float64]
+    sr_rtp_ts: npt.NDArray[np.int64]
+    sr_ntp_unix_ms: npt.NDArray[np.float64]
     cname: str | None
     clock_rate: int
-
-
-def unwrap_timestamps(ts: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
-    """Extended RTP timestamps (arrival order), each step taken as the shortest way round."""
-    if len(ts) == 0:
-        return np.zeros(0, dtype=np.int64)
-    half, full = np.int64(1 << 31), np.int64(1 << 32)
-    steps = np.diff(ts.astype(np.int64))
-    d = np.asarray(np.remainder(steps + half, full) - half, dtype=np.int64)
-    out = np.empty(len(ts), dtype=np.int64)
-    out[0] = int(ts[0])
-    np.cumsum(d, out=out[1:])
-    out[1:] += int(ts[0])
-    return out
-
-
-def _extend_near(raw: int, ref_ext: int, ref_raw: int) -> int:
-    d = (raw - ref_raw + (1 << 31)) % (1 << 32) - (1 << 31)
-    return ref_ext + d
 
 
 def _load(rec: Recording, track: Track, seg: Segment) -> _Stream | None:
@@ -134,15 +116,18 @@ def _load(rec: Recording, track: Track, seg: Segment) -> _Stream | None:
     ts = cols["timestamp"][mask]
     if len(ts) == 0:
         return None
-    ext = unwrap_timestamps(ts)
     arrival = cols["arrival_ms"][mask].astype(np.float64) + start_ms
     del cols  # the full columns are large; only this stream's are kept
-    sr_rtp = np.zeros(len(facts.sr_rtp_ts), dtype=np.int64)
-    for i, (sr_arrival, sr_ts) in enumerate(zip(facts.sr_arrival_ms, facts.sr_rtp_ts, strict=True)):
-        j = int(np.searchsorted(arrival, start_ms + sr_arrival).clip(0, len(ext) - 1))
-        sr_rtp[i] = _extend_near(int(sr_ts), int(ext[j]), int(ts[j]))
     return _Stream(
-        seg, track, ext, arrival, sr_rtp, facts.sr_ntp_unix_ms, facts.cname, seg.clock_rate
+        seg,
+        track,
+        ts,
+        arrival,
+        (facts.sr_arrival_ms + start_ms).astype(np.float64),
+        facts.sr_rtp_ts,
+        facts.sr_ntp_unix_ms,
+        facts.cname,
+        seg.clock_rate,
     )
 
 
@@ -176,79 +161,49 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     return timeline
 
 
-def _clock_ppm(slope_ratio: float, offset: Any) -> float:
-    """Recorder ms per nominal media ms, minus one, in ppm (rounded to 0.01 ppm so reports
-    stay readable; a 0.01 ppm error is 36 µs per hour). The envelope's drift counts only when
-    it rests on a minute of windows: over less, jitter in a few window minima would pass for
-    drift, and real drift cannot amount to much yet."""
-    drift = offset.d if offset.windows >= MIN_DRIFT_WINDOWS else 0.0
-    return round((slope_ratio * (1.0 + drift) - 1.0) * 1e6, 2)
-
-
-def _first_ext(s: _Stream) -> int:
-    # The output's t=0 is the earliest timestamp the engine sees first; reordering at the very
-    # start is bounded by the reorder window, so the minimum over the first packets is it.
-    return int(s.ext_ts[: min(len(s.ext_ts), 64)].min())
-
-
-def _place_group(key: str, group: Iterable[_Stream], timeline: Timeline, window_ms: float) -> None:
-    fitted: list[tuple[_Stream, Any]] = []
-    fallback: list[_Stream] = []
-    for s in group:
-        if len(s.sr_rtp) == 0:
-            fallback.append(s)
-            continue
-        try:
-            fit = _core.fit_sender_clock(s.sr_rtp, s.sr_sender_ms, s.clock_rate)
-        except RawcoreError as exc:
-            timeline.warnings.append(f"{s.segment.capture}: {exc}; placed by arrival time")
-            fallback.append(s)
-            continue
-        fitted.append((s, fit))
-    if fitted:
-        sender = np.concatenate([fit.sender_ms_array(s.ext_ts) for s, fit in fitted])
-        arrival = np.concatenate([s.arrival_unix_ms for s, _ in fitted])
-        offset = _core.fit_offset(sender, arrival, window_ms)
-        for s, fit in fitted:
-            first = _first_ext(s)
-            sender_first = fit.sender_ms(first)
-            timeline.placements[s.segment.capture] = Placement(
-                capture=s.segment.capture,
-                track_id=s.track.track_id,
-                participant_id=s.track.participant_id,
-                kind=s.track.kind,
-                basis="sender_reports",
-                start_unix_ms=offset.recorder_ms(sender_first),
-                first_arrival_unix_ms=float(s.arrival_unix_ms[0]),
-                clock_rate=s.clock_rate,
-                sender_reports=fit.points + fit.rejected,
-                sr_rejected=fit.rejected,
-                sr_residual_ms=fit.max_residual_ms,
-                slope_ppm=fit.slope_ppm,
-                clock=key,
-                offset_ms=offset.offset_ms(sender_first),
-                drift_ppm=offset.drift_ppm,
-                envelope_residual_ms=offset.residual_ms,
-                clock_ppm=_clock_ppm(fit.b / fit.nominal_b, offset),
+def _place_group(key: str, group: list[_Stream], timeline: Timeline, window_ms: float) -> None:
+    placed = _core.place_streams(
+        [
+            (
+                s.timestamps,
+                s.arrival_unix_ms,
+                s.sr_arrival_unix_ms,
+                s.sr_rtp_ts,
+                s.sr_ntp_unix_ms,
+                s.clock_rate,
             )
-    for s in fallback:
-        nominal = (s.ext_ts - _first_ext(s)).astype(np.float64) * 1000.0 / s.clock_rate
-        offset = _core.fit_offset(nominal, s.arrival_unix_ms, window_ms)
+            for s in group
+        ],
+        window_ms=window_ms,
+    )
+    pairs = list(zip(group, placed, strict=True))
+    for s, p in pairs:
+        if p.warning is not None:
+            timeline.warnings.append(f"{s.segment.capture}: {p.warning}; placed by arrival time")
+    # Placements by Sender Reports are listed first, then those by arrival, each in clock order.
+    for s, p in sorted(pairs, key=lambda pair: pair[1].basis != "sender_reports"):
         timeline.placements[s.segment.capture] = Placement(
             capture=s.segment.capture,
             track_id=s.track.track_id,
             participant_id=s.track.participant_id,
             kind=s.track.kind,
-            basis="arrival",
-            start_unix_ms=offset.recorder_ms(0.0),
-            first_arrival_unix_ms=float(s.arrival_unix_ms[0]),
-            clock_rate=s.clock_rate,
+            basis=p.basis,
+            start_unix_ms=p.start_unix_ms,
+            first_arrival_unix_ms=p.first_arrival_unix_ms,
+            clock_rate=p.clock_rate,
+            sender_reports=p.sender_reports,
+            sr_rejected=p.sr_rejected,
+            sr_residual_ms=p.sr_residual_ms,
+            slope_ppm=p.slope_ppm,
             clock=key,
-            drift_ppm=offset.drift_ppm,
-            envelope_residual_ms=offset.residual_ms,
-            clock_ppm=_clock_ppm(1.0, offset),
+            offset_ms=p.offset_ms,
+            drift_ppm=p.drift_ppm,
+            envelope_residual_ms=p.envelope_residual_ms,
+            clock_ppm=p.clock_ppm,
         )
-        timeline.warnings.append(
-            f"{s.segment.capture}: no RTCP Sender Reports; placed by arrival time "
-            "(lip sync with the participant's other tracks is not guaranteed)"
-        )
+    for s, p in pairs:
+        if p.basis == "arrival":
+            timeline.warnings.append(
+                f"{s.segment.capture}: no RTCP Sender Reports; placed by arrival time "
+                "(lip sync with the participant's other tracks is not guaranteed)"
+            )

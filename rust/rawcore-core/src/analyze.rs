@@ -16,6 +16,7 @@ use crate::rtpdump::{FileHeader, Record, RtpdumpError, RtpdumpReader};
 use crate::sdp::{static_clock_rate, Sdp};
 use crate::seq::SeqUnwrapper;
 use crate::stats::{PacketInfo, StreamStats, StreamTracker};
+use crate::track::{choose_track, Source, SourceCounter};
 
 /// Warnings kept per kind before the rest are only counted.
 pub const MAX_WARNINGS_PER_KIND: usize = 10;
@@ -92,6 +93,9 @@ pub struct CaptureReport {
     pub streams: Vec<StreamStats>,
     /// Sender reports in capture order.
     pub sender_reports: Vec<SenderReportRecord>,
+    /// The track's SSRC by the one rule of [`crate::track`] (RTX payload types left out):
+    /// `None` without media packets.
+    pub primary_ssrc: Option<u32>,
     /// Distinct (SSRC, CNAME) pairs in first-seen order.
     pub cnames: Vec<(u32, String)>,
     /// Distinct SSRCs that sent a BYE, in first-seen order.
@@ -221,6 +225,7 @@ struct Analyzer {
     last: Option<(u32, usize)>,
     sender_reports: Vec<SenderReportRecord>,
     sr_counts: HashMap<u32, u64>,
+    sources: SourceCounter,
     cnames: Vec<(u32, String)>,
     bye_ssrcs: Vec<u32>,
     warnings: Warnings,
@@ -258,6 +263,7 @@ impl Analyzer {
             last: None,
             sender_reports: Vec::new(),
             sr_counts: HashMap::new(),
+            sources: SourceCounter::default(),
             cnames: Vec::new(),
             bye_ssrcs: Vec::new(),
             warnings: Warnings::default(),
@@ -321,12 +327,7 @@ impl Analyzer {
     }
 
     fn on_rtp(&mut self, record: &Record<'_>) {
-        let parsed = if record.truncated {
-            RtpPacket::parse_header_only(record.data)
-        } else {
-            RtpPacket::parse(record.data)
-        };
-        let packet = match parsed {
+        let (packet, payload_len) = match record.rtp() {
             Ok(p) => p,
             Err(e) => {
                 self.invalid_records += 1;
@@ -338,11 +339,7 @@ impl Analyzer {
             }
         };
         self.rtp_records += 1;
-        let payload_len = if record.truncated {
-            usize::from(record.plen).saturating_sub(packet.header_len)
-        } else {
-            packet.payload.len()
-        };
+        self.sources.count(&packet, payload_len);
         let index = self.stream_index(&packet);
         let Some(stream) = self.streams.get_mut(index) else {
             return;
@@ -443,6 +440,16 @@ impl Analyzer {
     }
 
     fn finish(self, header: FileHeader) -> CaptureReport {
+        let pts = self.pts;
+        let media: Vec<Source> = self
+            .sources
+            .into_sources()
+            .into_iter()
+            .filter(|s| {
+                pts.get(usize::from(s.payload_type))
+                    .is_some_and(|i| i.apt.is_none())
+            })
+            .collect();
         let sr_counts = self.sr_counts;
         let streams = self
             .streams
@@ -457,6 +464,7 @@ impl Analyzer {
             header,
             streams,
             sender_reports: self.sender_reports,
+            primary_ssrc: choose_track(&media, None).map(|s| s.ssrc),
             cnames: self.cnames,
             bye_ssrcs: self.bye_ssrcs,
             records: self.records,
@@ -514,16 +522,8 @@ pub fn capture_columns(data: &[u8]) -> Result<CaptureColumns, RtpdumpError> {
         if record.is_rtcp() || looks_like_rtcp(record.data) {
             continue;
         }
-        let (packet, payload_len) = if record.truncated {
-            let Ok(p) = RtpPacket::parse_header_only(record.data) else {
-                continue;
-            };
-            (p, usize::from(record.plen).saturating_sub(p.header_len))
-        } else {
-            let Ok(p) = RtpPacket::parse(record.data) else {
-                continue;
-            };
-            (p, p.payload.len())
+        let Ok((packet, payload_len)) = record.rtp() else {
+            continue;
         };
         // Keep the current stream's unwrapper out of the map while packets keep coming for it.
         let unwrapper = match &mut last {
@@ -839,6 +839,50 @@ mod tests {
                     w.message
                 );
             }
+        }
+    }
+
+    #[test]
+    fn primary_ssrc_cases() {
+        let padding = |c: Capture, ssrc: u32, n: u16| {
+            (0..n).fold(c, |c, s| c.packet(u32::from(s), ssrc, 111, s, &[], 8))
+        };
+        let cases: [(&str, Capture, AnalyzeConfig, Option<u32>); 6] = [
+            ("no packets", Capture::new(), AnalyzeConfig::default(), None),
+            (
+                "the only stream",
+                Capture::new().rtp(A, 0..10),
+                AnalyzeConfig::default(),
+                Some(A),
+            ),
+            (
+                "a restarted sender: the SSRC with more media packets",
+                Capture::new().rtp(A, 0..5).rtp(B, 0..20),
+                AnalyzeConfig::default(),
+                Some(B),
+            ),
+            (
+                "RTX never, however busy",
+                (0..30).fold(Capture::new().video(A, 0..10), |c, s| c.rtx(C, s, s % 10)),
+                rtx_cfg(),
+                Some(A),
+            ),
+            (
+                "padding-only packets do not count",
+                padding(Capture::new().rtp(A, 0..5), B, 50),
+                AnalyzeConfig::default(),
+                Some(A),
+            ),
+            (
+                "the dominant payload type first",
+                Capture::new().video(A, 0..8).video(B, 0..8).rtp(C, 0..12),
+                AnalyzeConfig::default(),
+                Some(A),
+            ),
+        ];
+        for (name, capture, cfg, want) in cases {
+            let report = analyze_capture(&capture.0, &cfg).expect(name);
+            assert_eq!(report.primary_ssrc, want, "{name}");
         }
     }
 

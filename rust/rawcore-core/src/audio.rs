@@ -21,12 +21,10 @@
 
 use crate::reorder::{ReorderBuffer, MAX_WINDOW};
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
+use crate::timeline::MAX_DRIFT_PPM;
 
 /// Warnings kept before the rest are only counted.
 pub const MAX_WARNINGS: usize = 20;
-
-/// Clock drift beyond this (1 %) is not a clock but a broken sender; it is capped.
-pub const MAX_DRIFT_PPM: f64 = 10_000.0;
 
 /// How far the timeline may run from the drift-corrected clock before it corrects without a
 /// hole to hide in (two 20 ms frames).

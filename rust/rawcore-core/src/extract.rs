@@ -1,8 +1,8 @@
 //! Exact-timeline audio extraction: captures of one track in, a playable file or PCM out.
 //!
 //! [`extract_opus`] and [`decode_pcm`] are what the bindings call. Both first survey the
-//! captures to pick the track (the configured payload type, or the dominant one, and per capture
-//! its busiest SSRC), then walk every record once: RTCP, padding-only, garbage and malformed
+//! captures to pick the track ([`crate::track`]: the configured payload type, or the dominant
+//! one over all captures, and per capture its busiest SSRC), then walk every record once: RTCP, padding-only, garbage and malformed
 //! packets are counted and skipped, the rest go through an [`AudioTimeline`] that places each
 //! packet at its RTP timestamp and reports the holes. Opus is never re-encoded: holes become
 //! TOC-only packets the decoder conceals ([`OpusFiller`]), muxed into Matroska, WebM or Ogg.
@@ -20,6 +20,7 @@ use crate::mux::ogg::OggOpusWriter;
 use crate::mux::{MuxError, OpusHead};
 use crate::rtp::{looks_like_rtcp, RtpPacket};
 use crate::rtpdump::{RtpdumpError, RtpdumpReader};
+use crate::track::{choose_track, count_sources, dominant_payload_type};
 
 /// Ogg stream serial number; fixed so the same input always gives the same bytes.
 const OGG_SERIAL: u32 = 0x7261_7763; // "rawc"
@@ -242,15 +243,6 @@ pub enum ExtractError {
     },
 }
 
-/// What the survey found for one (payload type, SSRC) of one segment.
-#[derive(Debug, Clone, Copy)]
-struct Source {
-    pt: u8,
-    ssrc: u32,
-    packets: u64,
-    stereo: bool,
-}
-
 /// The track chosen from the survey.
 #[derive(Debug, Clone)]
 struct Plan {
@@ -259,46 +251,9 @@ struct Plan {
     stereo: bool,
 }
 
-/// Counts packets per (payload type, SSRC) of one capture; only a bad header is an error.
-fn survey(capture: &[u8], segment: usize) -> Result<Vec<Source>, ExtractError> {
-    let reader =
-        RtpdumpReader::new(capture).map_err(|source| ExtractError::Capture { segment, source })?;
-    let mut sources: Vec<Source> = Vec::new();
-    let mut last = 0usize;
-    for record in reader.map_while(Result::ok) {
-        if record.is_rtcp() || looks_like_rtcp(record.data) {
-            continue;
-        }
-        let Ok(p) = RtpPacket::parse_header_only(record.data) else {
-            continue;
-        };
-        let stereo = p.payload.first().is_some_and(|b| b & 0x04 != 0);
-        let hit = match sources.get(last) {
-            Some(s) if s.pt == p.payload_type && s.ssrc == p.ssrc => Some(last),
-            _ => sources
-                .iter()
-                .position(|s| s.pt == p.payload_type && s.ssrc == p.ssrc),
-        };
-        if let Some(i) = hit {
-            last = i;
-            if let Some(s) = sources.get_mut(i) {
-                s.packets += 1;
-                s.stereo |= stereo;
-            }
-        } else if sources.len() < 256 {
-            // Bounded: a capture of garbage cannot grow the table without limit.
-            last = sources.len();
-            sources.push(Source {
-                pt: p.payload_type,
-                ssrc: p.ssrc,
-                packets: 1,
-                stereo,
-            });
-        }
-    }
-    Ok(sources)
-}
-
+/// Picks the track by the one rule of [`crate::track`]: the payload type for all segments (the
+/// configured one, else the one with the most media packets over all of them), then each
+/// segment's SSRC.
 fn plan(
     segments: &[AudioSegmentInput<'_>],
     cfg: &AudioExtractConfig,
@@ -306,37 +261,22 @@ fn plan(
     let surveys = segments
         .iter()
         .enumerate()
-        .map(|(i, s)| survey(s.capture, i))
+        .map(|(segment, s)| {
+            count_sources(s.capture).map_err(|source| ExtractError::Capture { segment, source })
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let pt = if let Some(pt) = cfg.payload_type {
-        pt
-    } else {
-        let mut per_pt = [0u64; 128];
-        for s in surveys.iter().flatten() {
-            if let Some(n) = per_pt.get_mut(usize::from(s.pt)) {
-                *n += s.packets;
-            }
-        }
-        let (pt, &n) = per_pt
-            .iter()
-            .enumerate()
-            .max_by_key(|&(pt, n)| (*n, std::cmp::Reverse(pt)))
-            .unwrap_or((0, &0));
-        if n == 0 {
-            return Err(ExtractError::NoPackets { payload_type: None });
-        }
-        pt as u8
+    let pt = match cfg.payload_type {
+        Some(pt) => pt,
+        None => dominant_payload_type(surveys.iter().flatten())
+            .ok_or(ExtractError::NoPackets { payload_type: None })?,
     };
     let mut stereo = false;
     let ssrcs: Vec<Option<u32>> = surveys
         .iter()
         .map(|sources| {
-            let best = sources
-                .iter()
-                .filter(|s| s.pt == pt)
-                .max_by_key(|s| (s.packets, std::cmp::Reverse(s.ssrc)))?;
-            stereo |= best.stereo;
-            Some(best.ssrc)
+            let track = choose_track(sources, Some(pt))?;
+            stereo |= track.opus_stereo;
+            Some(track.ssrc)
         })
         .collect();
     if ssrcs.iter().all(Option::is_none) {

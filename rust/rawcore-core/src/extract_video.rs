@@ -9,12 +9,12 @@
 
 use std::io::{Seek, Write};
 
-use crate::audio::MAX_DRIFT_PPM;
 use crate::extract::OpusPackets;
 use crate::mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 use crate::mux::MuxError;
+use crate::timeline::MAX_DRIFT_PPM;
 use crate::video::{
-    assemble_segment, GapTracker, VideoCodec, VideoError, VideoEvent, VideoExtractConfig,
+    assemble_segment, FillPlan, GapTracker, VideoCodec, VideoError, VideoEvent, VideoExtractConfig,
     VideoReport, VIDEO_CLOCK,
 };
 
@@ -157,10 +157,13 @@ fn each_output_event(
     Ok((report.unwrap_or_default(), any_packets))
 }
 
-/// The frames [`extract_video`] would write, as columns, and the assembly report.
+/// The frames [`extract_video`] would write, as columns, and the assembly report with the plan
+/// of black fills for its gaps ([`FillPlan::plan`]; with `fill_gaps` false nothing is filled and
+/// every gap the assembly saw counts as unfilled).
 pub fn video_frames(
     segments: &[VideoSegmentInput<'_>],
     cfg: &VideoExtractConfig,
+    fill_gaps: bool,
 ) -> Result<(VideoFrameColumns, VideoReport), VideoError> {
     let order = segment_order(segments)?;
     let mut cols = VideoFrameColumns::default();
@@ -183,6 +186,11 @@ pub fn video_frames(
         });
     }
     report.gaps = gaps.gaps;
+    report.fill_plan = if fill_gaps {
+        FillPlan::plan(&cols.pts_90k, &cols.keyframe, &cols.width, &cols.height)
+    } else {
+        FillPlan::nothing_filled(&report.gaps)
+    };
     Ok((cols, report))
 }
 

@@ -23,6 +23,7 @@ pub mod rtpdump;
 pub mod sdp;
 pub mod seq;
 pub mod stats;
+pub mod track;
 
 pub use analyze::{
     analyze_capture, capture_columns, AnalyzeConfig, CaptureColumns, CaptureReport, CaptureWarning,
@@ -73,9 +74,9 @@ pub use extract_video::{
     extract_av, extract_video, extract_video_filled, video_frames, AudioBeside, DocChoice,
     FillFrame, VideoFrameColumns, VideoSegmentInput,
 };
-pub use video::{Rotation, VideoAssembler, VideoGap};
+pub use video::{FillPlan, Rotation, VideoAssembler, VideoGap};
 pub mod timeline;
 pub use timeline::{
-    fit_offset, fit_sender_clock, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit, Placement,
-    SrPoint, TimelineError,
+    fit_offset, fit_sender_clock, place_streams, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit,
+    Placement, SrPoint, StreamInput, StreamPlacement, TimelineError,
 };

@@ -10,6 +10,8 @@
 
 use std::fmt::Write as _;
 
+use crate::rtp::{RtpError, RtpPacket};
+
 /// The magic that opens every rtpdump capture.
 pub const MAGIC: &[u8] = b"#!rtpplay1.0 ";
 /// The longest address line accepted, including its newline.
@@ -133,11 +135,26 @@ pub struct Record<'a> {
     pub truncated: bool,
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
     /// Whether the record holds RTCP (its wire length is 0 by convention).
     #[must_use]
     pub fn is_rtcp(&self) -> bool {
         self.plen == 0
+    }
+
+    /// The record as an RTP packet, and its payload length (padding excluded), as every pass
+    /// over a capture reads it: a whole record is parsed whole; a record the capture cut short
+    /// only up to its header, its payload length then taken from the length on the wire.
+    pub fn rtp(&self) -> Result<(RtpPacket<'a>, usize), RtpError> {
+        if self.truncated {
+            let packet = RtpPacket::parse_header_only(self.data)?;
+            let len = usize::from(self.plen).saturating_sub(packet.header_len);
+            Ok((packet, len))
+        } else {
+            let packet = RtpPacket::parse(self.data)?;
+            let len = packet.payload.len();
+            Ok((packet, len))
+        }
     }
 }
 

@@ -77,6 +77,18 @@ pub fn extend(highest: u64, value: u64, bits: u32) -> u64 {
     }
 }
 
+/// Extends a 32-bit RTP timestamp `raw` against a reference timestamp of the same stream: the
+/// extended value congruent to `raw` nearest `reference` (whose wire value is `reference_raw`).
+/// A distance of exactly half the range counts as backwards, as in [`extend`].
+///
+/// This is the call timeline's form (see `timeline::unwrap_rtp_timestamps`): signed, without the
+/// one-cycle headroom, and against any reference, e.g. the packet that arrived with a Sender Report.
+#[must_use]
+pub fn extend_ts_near(raw: u32, reference: i64, reference_raw: u32) -> i64 {
+    // The wrapping difference read as signed is the shortest way round.
+    reference.saturating_add(i64::from(raw.wrapping_sub(reference_raw) as i32))
+}
+
 /// Extends 16-bit sequence numbers of one stream, in arrival order.
 #[derive(Debug, Clone, Default)]
 pub struct SeqUnwrapper {
@@ -268,5 +280,43 @@ mod tests {
             u64::MAX,
             "saturates at the top"
         );
+    }
+
+    #[test]
+    fn extend_ts_near_cases() {
+        const WRAP: i64 = 1 << 32;
+        let cases: [(&str, u32, i64, u32, i64); 6] = [
+            ("the reference itself", 7, 7, 7, 7),
+            ("a step forward", 1_000, 10, 10, 1_000),
+            ("a step back below zero", 0xFFFF_FFF0, 5, 5, -16),
+            (
+                "forward across a wrap",
+                0x100,
+                0xFFFF_FF00,
+                0xFFFF_FF00,
+                WRAP + 0x100,
+            ),
+            (
+                "against a reference already a cycle up",
+                0xFFFF_FFF0,
+                WRAP + 0x100,
+                0x100,
+                0xFFFF_FFF0,
+            ),
+            (
+                "exactly half the range counts as backwards",
+                1 << 31,
+                0,
+                0,
+                -(1 << 31),
+            ),
+        ];
+        for (name, raw, reference, reference_raw, want) in cases {
+            assert_eq!(
+                extend_ts_near(raw, reference, reference_raw),
+                want,
+                "{name}"
+            );
+        }
     }
 }

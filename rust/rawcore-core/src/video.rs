@@ -27,6 +27,7 @@ use crate::reorder::{Popped, PushOutcome, ReorderBuffer};
 use crate::rtp::{looks_like_rtcp, RtpPacket};
 use crate::rtpdump::{RtpdumpError, RtpdumpReader};
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
+use crate::track::{choose_track, count_sources, Source};
 
 /// Spatial layers a VP9 picture may carry (3-bit SID).
 pub const MAX_SPATIAL_LAYERS: usize = 8;
@@ -36,8 +37,8 @@ pub const MAX_WARNINGS: usize = 32;
 pub const VIDEO_CLOCK: u64 = 90_000;
 /// Deltas between frames remembered to estimate the frame interval.
 const INTERVAL_HISTORY: usize = 15;
-/// A pause longer than this many frame intervals is reported as a gap.
-const GAP_INTERVALS: u64 = 3;
+/// A pause longer than this many frame intervals is a gap.
+pub const GAP_INTERVALS: u64 = 3;
 
 /// The video codec of a track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -386,6 +387,9 @@ pub struct VideoReport {
     /// Stretches longer than three frame intervals without frames, and the stretch before the
     /// first frame when the track did not start with one.
     pub gaps: Vec<VideoGap>,
+    /// The black fills planned for the output's gaps ([`FillPlan`]): set by
+    /// [`crate::video_frames`], empty in the reports of the extractions that write a file.
+    pub fill_plan: FillPlan,
     /// The first and last emitted frame times.
     pub first_pts_90k: Option<u64>,
     /// The last emitted frame time.
@@ -695,6 +699,101 @@ impl GapTracker {
         let recent = recent.get_mut(..n)?;
         recent.sort_unstable();
         recent.get(n / 2).copied()
+    }
+}
+
+/// Which gaps of a video output get black pictures, planned from all its frames at once.
+///
+/// A gap is a stretch longer than [`GAP_INTERVALS`] frame intervals (the median of the positive
+/// steps between frames, or 1/30 s without any), measured from the frame before it plus one
+/// interval; the time before the first frame counts from the output's 0. It is filled only
+/// when the frame after it is a keyframe (a black keyframe before an inter frame would break
+/// its references) and a picture size is known: the previous frame's, else that frame's.
+/// Every other gap counts as unfilled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FillPlan {
+    /// The gaps to fill, on the output timeline, with the picture size to fill them at.
+    pub fills: Vec<VideoGap>,
+    /// Milliseconds of gaps left as they are (each gap rounded down).
+    pub unfilled_ms: u64,
+}
+
+impl FillPlan {
+    /// Plans the fills of an output's frames, given per frame (in output order): time (90 kHz),
+    /// whether it is a keyframe, and the picture size in force (0 while unknown).
+    #[must_use]
+    pub fn plan(pts_90k: &[u64], keyframe: &[bool], width: &[u32], height: &[u32]) -> Self {
+        let pts: Vec<i64> = pts_90k
+            .iter()
+            .map(|&p| i64::try_from(p).unwrap_or(i64::MAX))
+            .collect();
+        let mut plan = Self::default();
+        if pts.is_empty() {
+            return plan;
+        }
+        let interval = median_positive_step(&pts).unwrap_or(VIDEO_CLOCK as i64 / 30);
+        let limit = GAP_INTERVALS as i64 * interval;
+        let mut start = 0i64;
+        for (i, &at) in pts.iter().enumerate() {
+            let length = at.saturating_sub(start);
+            if length > limit {
+                let prev = i.saturating_sub(1);
+                let size = |column: &[u32]| {
+                    let of = |j: usize| column.get(j).copied().unwrap_or(0);
+                    if of(prev) == 0 {
+                        of(i)
+                    } else {
+                        of(prev)
+                    }
+                };
+                let (w, h) = (size(width), size(height));
+                if keyframe.get(i) == Some(&true) && w != 0 && h != 0 {
+                    plan.fills.push(VideoGap {
+                        start_pts_90k: start as u64,
+                        end_pts_90k: at as u64,
+                        width: w,
+                        height: h,
+                    });
+                } else {
+                    plan.unfilled_ms += length as u64 * 1000 / VIDEO_CLOCK;
+                }
+            }
+            start = at.saturating_add(interval);
+        }
+        plan
+    }
+
+    /// Nothing filled: every gap the assembly reported stays, and counts as unfilled.
+    #[must_use]
+    pub fn nothing_filled(gaps: &[VideoGap]) -> Self {
+        let total: u64 = gaps
+            .iter()
+            .map(|g| g.end_pts_90k.saturating_sub(g.start_pts_90k))
+            .sum();
+        Self {
+            fills: Vec::new(),
+            unfilled_ms: total * 1000 / VIDEO_CLOCK,
+        }
+    }
+}
+
+/// The median of the positive steps between consecutive times (the mean of the two middle ones,
+/// rounded down, for an even count); `None` without a positive step.
+fn median_positive_step(pts: &[i64]) -> Option<i64> {
+    let mut steps: Vec<i64> = pts
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .filter(|&d| d > 0)
+        .collect();
+    steps.sort_unstable();
+    let n = steps.len();
+    let upper = *steps.get(n / 2)?;
+    if n % 2 == 1 {
+        Some(upper)
+    } else {
+        // `n` is even and not 0, so there is a lower middle.
+        let lower = steps.get(n / 2 - 1).copied().unwrap_or(upper);
+        Some(lower + (upper - lower) / 2)
     }
 }
 
@@ -1031,57 +1130,6 @@ impl<'a> VideoAssembler<'a> {
     }
 }
 
-/// Counts packets per (payload type, SSRC) and picks the track: the configured payload type (or
-/// the dominant one) and its busiest SSRC.
-fn pick_track(capture: &[u8], payload_type: Option<u8>) -> Option<(u8, u32)> {
-    let reader = RtpdumpReader::new(capture).ok()?;
-    let mut sources: Vec<(u8, u32, u64)> = Vec::new();
-    for record in reader.map_while(Result::ok) {
-        if record.is_rtcp() || looks_like_rtcp(record.data) {
-            continue;
-        }
-        let Ok(p) = RtpPacket::parse_header_only(record.data) else {
-            continue;
-        };
-        if payload_type.is_some_and(|pt| pt != p.payload_type) {
-            continue;
-        }
-        let room = sources.len() < 256;
-        match sources
-            .iter_mut()
-            .find(|s| s.0 == p.payload_type && s.1 == p.ssrc)
-        {
-            Some(s) => s.2 += 1,
-            // Bounded: a capture of garbage cannot grow the table without limit.
-            None if room => sources.push((p.payload_type, p.ssrc, 1)),
-            None => {}
-        }
-    }
-    let pt = if let Some(pt) = payload_type {
-        pt
-    } else {
-        let mut per_pt = [0u64; 128];
-        for s in &sources {
-            if let Some(n) = per_pt.get_mut(usize::from(s.0)) {
-                *n += s.2;
-            }
-        }
-        let (pt, &n) = per_pt
-            .iter()
-            .enumerate()
-            .max_by_key(|&(pt, n)| (*n, std::cmp::Reverse(pt)))?;
-        if n == 0 {
-            return None;
-        }
-        pt as u8
-    };
-    sources
-        .iter()
-        .filter(|s| s.0 == pt)
-        .max_by_key(|s| (s.2, std::cmp::Reverse(s.1)))
-        .map(|s| (pt, s.1))
-}
-
 /// Runs one segment's capture through a fresh assembler.
 pub(crate) fn assemble_segment<E>(
     capture: &[u8],
@@ -1091,7 +1139,16 @@ pub(crate) fn assemble_segment<E>(
 ) -> Result<Result<VideoReport, E>, VideoError> {
     let reader =
         RtpdumpReader::new(capture).map_err(|source| VideoError::Capture { segment, source })?;
-    let Some((pt, ssrc)) = pick_track(capture, cfg.payload_type) else {
+    // The track: by the one rule of `crate::track`, per capture.
+    let track = count_sources(capture)
+        .ok()
+        .and_then(|sources| choose_track(&sources, cfg.payload_type));
+    let Some(Source {
+        payload_type: pt,
+        ssrc,
+        ..
+    }) = track
+    else {
         return Err(VideoError::NoPackets {
             payload_type: cfg.payload_type,
         });
@@ -1160,8 +1217,9 @@ pub(crate) fn assemble_segment<E>(
 
 /// Assembles the video track of one rtpdump capture, handing events to `sink` in order.
 ///
-/// The track is `cfg.payload_type` (or the dominant payload type) with its busiest SSRC; RTX,
-/// other payload types and SSRCs, RTCP, padding-only packets and garbage are skipped and counted.
+/// The track is `cfg.payload_type` (or the capture's dominant payload type) with its busiest SSRC
+/// ([`crate::track`]); RTX, other payload types and SSRCs, RTCP, padding-only packets and garbage
+/// are skipped and counted.
 /// An error from `sink` stops the assembly as [`VideoError::Stopped`].
 pub fn assemble_video<E: std::fmt::Display>(
     capture: &[u8],

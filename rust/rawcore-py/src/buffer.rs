@@ -6,8 +6,11 @@
 #![allow(unsafe_code)]
 
 use pyo3::buffer::PyBuffer;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use rawcore_core::timeline::MAX_DRIFT_PPM;
+
+use crate::errors::CoreError;
 
 pub enum ReadOnlyBytes {
     Borrowed(PyBuffer<u8>),
@@ -45,12 +48,6 @@ impl ReadOnlyBytes {
             Self::Copied(v) => v,
         }
     }
-
-    /// Run `f` over the bytes with the GIL released.
-    pub fn with_slice<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&[u8]) -> T + Send) -> T {
-        let slice = self.as_slice();
-        py.detach(|| f(slice))
-    }
 }
 
 /// A segment as Python passes it: `(capture buffer, offset in ms)` or
@@ -68,9 +65,6 @@ pub struct HeldSegment {
     pub drift_ppm: f64,
 }
 
-/// The largest clock drift a caller may state (1 %): more is a broken clock, not drift.
-const MAX_DRIFT_PPM: f64 = 10_000.0;
-
 /// Borrows every segment's buffer.
 pub fn hold_segments(segments: &[SegmentArg<'_>]) -> PyResult<Vec<HeldSegment>> {
     segments
@@ -81,9 +75,10 @@ pub fn hold_segments(segments: &[SegmentArg<'_>]) -> PyResult<Vec<HeldSegment>> 
                 SegmentArg::Plain((buf, offset)) => (buf, *offset, 0.0),
             };
             if !drift_ppm.is_finite() || drift_ppm.abs() > MAX_DRIFT_PPM {
-                return Err(PyValueError::new_err(format!(
+                return Err(CoreError::Argument(format!(
                     "clock drift {drift_ppm} ppm is outside ±{MAX_DRIFT_PPM} ppm"
-                )));
+                ))
+                .into());
             }
             Ok(HeldSegment {
                 bytes: ReadOnlyBytes::get(buf)?,

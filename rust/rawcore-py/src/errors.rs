@@ -1,64 +1,160 @@
 //! The one mapping from core errors to the Python hierarchy in `rawcore.errors`.
 //!
-//! The classes are defined in Python (so pure-Python layers raise the same types) and
-//! imported here by name; every core error kind maps to exactly one of them.
+//! The classes are defined in Python (so pure-Python layers raise the same types) and imported
+//! here by name. Every error the binding raises goes through [`CoreError`]: each core error enum
+//! has a variant, and the match below names every variant that needs its own class, so a new
+//! core error cannot reach Python without a decision about its class. Only a wrong argument type
+//! (not a buffer, not an array) stays a built-in `TypeError`, as Python itself raises it.
 
-use pyo3::import_exception;
+use std::io;
+use std::path::{Path, PathBuf};
+
 use pyo3::PyErr;
-use rawcore_core::{ExtractError, MuxError, VideoError};
+use rawcore_core::bitstream::BitstreamError;
+use rawcore_core::depacketize::opus::OpusError;
+use rawcore_core::video::VideoDepacketizeError;
+use rawcore_core::{
+    ExtractError, MuxError, RtcpError, RtpError, RtpdumpError, SdpError, TimelineError, VideoError,
+};
 
-import_exception!(rawcore.errors, RawcoreError);
-import_exception!(rawcore.errors, InputError);
-import_exception!(rawcore.errors, CaptureError);
-import_exception!(rawcore.errors, SdpError);
-import_exception!(rawcore.errors, OutputError);
+/// The Python classes, imported from `rawcore.errors` by name.
+mod class {
+    use pyo3::import_exception;
 
-pub fn capture_err(e: rawcore_core::RtpdumpError) -> PyErr {
-    CaptureError::new_err(e.to_string())
+    import_exception!(rawcore.errors, RawcoreError);
+    import_exception!(rawcore.errors, InputError);
+    import_exception!(rawcore.errors, CaptureError);
+    import_exception!(rawcore.errors, SdpError);
+    import_exception!(rawcore.errors, OutputError);
+    import_exception!(rawcore.errors, TimelineError);
 }
 
-pub fn sdp_err(e: rawcore_core::SdpError) -> PyErr {
-    SdpError::new_err(e.to_string())
-}
+use class::{CaptureError, InputError, OutputError, RawcoreError};
 
-pub fn extract_err(e: ExtractError) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        ExtractError::Capture { .. } | ExtractError::NoPackets { .. } => CaptureError::new_err(msg),
-        ExtractError::UnsupportedCodec { .. }
-        | ExtractError::NegativeOffset { .. }
-        | ExtractError::Mux(MuxError::NotInWebm { .. }) => InputError::new_err(msg),
-        ExtractError::Mux(MuxError::Io { .. }) => OutputError::new_err(msg),
-        // The writer's own invariants (track numbers, monotonic time, lacing): a bug here.
-        ExtractError::Mux(_) | ExtractError::Stopped { .. } => RawcoreError::new_err(msg),
-    }
-}
-
-pub fn video_err(e: VideoError) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        VideoError::Capture { .. } | VideoError::NoPackets { .. } | VideoError::NoFrames { .. } => {
-            CaptureError::new_err(msg)
-        }
-        VideoError::NegativeOffset { .. } | VideoError::Mux(MuxError::NotInWebm { .. }) => {
-            InputError::new_err(msg)
-        }
-        VideoError::Mux(MuxError::Io { .. }) => OutputError::new_err(msg),
-        VideoError::Mux(_) | VideoError::Stopped { .. } => RawcoreError::new_err(msg),
-    }
-}
-
-/// A core error carried out of a GIL-free section, converted to Python once back.
+/// Any error the binding hands to Python.
+#[derive(Debug)]
 pub enum CoreError {
+    /// An unusable capture file (header or framing).
+    Rtpdump(RtpdumpError),
+    /// A packet that is not RTP.
+    Rtp(RtpError),
+    /// A datagram that is not RTCP.
+    Rtcp(RtcpError),
+    /// A malformed session description.
+    Sdp(SdpError),
+    /// A malformed codec header.
+    Bitstream(BitstreamError),
+    /// A malformed video payload.
+    VideoDepacketize(VideoDepacketizeError),
+    /// A malformed Opus packet.
+    Opus(OpusError),
+    /// A container that could not be written.
+    Mux(MuxError),
+    /// An audio extraction that failed.
+    Extract(ExtractError),
+    /// A video assembly or extraction that failed.
+    Video(VideoError),
+    /// Timeline fits that cannot be made.
+    Timeline(TimelineError),
+    /// An argument the core cannot take (an unknown codec name, a drift out of range).
+    Argument(String),
+    /// The output file could not be created.
+    CreateOutput {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl CoreError {
+    /// An output file that cannot be created.
+    pub fn create_output(path: &Path) -> impl FnOnce(io::Error) -> Self + '_ {
+        move |source| Self::CreateOutput {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+macro_rules! from_core {
+    ($($variant:ident($error:ty)),* $(,)?) => {
+        $(impl From<$error> for CoreError {
+            fn from(e: $error) -> Self {
+                Self::$variant(e)
+            }
+        })*
+    };
+}
+
+from_core!(
+    Rtpdump(RtpdumpError),
+    Rtp(RtpError),
+    Rtcp(RtcpError),
+    Sdp(SdpError),
+    Bitstream(BitstreamError),
+    VideoDepacketize(VideoDepacketizeError),
+    Opus(OpusError),
+    Mux(MuxError),
     Extract(ExtractError),
     Video(VideoError),
+    Timeline(TimelineError),
+);
+
+/// The Python class of a container error: the caller's choice of container, the disk, or a
+/// writer invariant (a bug).
+fn mux_err(e: &MuxError, msg: String) -> PyErr {
+    match e {
+        MuxError::NotInWebm { .. } => InputError::new_err(msg),
+        MuxError::Io { .. } => OutputError::new_err(msg),
+        MuxError::NoSuchTrack { .. }
+        | MuxError::NonMonotonic { .. }
+        | MuxError::BadLace { .. }
+        | MuxError::NoTracks => RawcoreError::new_err(msg),
+    }
 }
 
 impl From<CoreError> for PyErr {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::Extract(e) => extract_err(e),
-            CoreError::Video(e) => video_err(e),
+            CoreError::Rtpdump(e) => CaptureError::new_err(e.to_string()),
+            CoreError::Rtp(e) => CaptureError::new_err(e.to_string()),
+            CoreError::Rtcp(e) => CaptureError::new_err(e.to_string()),
+            CoreError::Sdp(e) => class::SdpError::new_err(e.to_string()),
+            CoreError::Bitstream(e) => InputError::new_err(e.to_string()),
+            CoreError::VideoDepacketize(e) => InputError::new_err(e.to_string()),
+            CoreError::Opus(e) => InputError::new_err(e.to_string()),
+            CoreError::Mux(e) => mux_err(&e, e.to_string()),
+            CoreError::Extract(e) => {
+                let msg = e.to_string();
+                match e {
+                    ExtractError::Capture { .. } | ExtractError::NoPackets { .. } => {
+                        CaptureError::new_err(msg)
+                    }
+                    ExtractError::UnsupportedCodec { .. } | ExtractError::NegativeOffset { .. } => {
+                        InputError::new_err(msg)
+                    }
+                    ExtractError::Mux(e) => mux_err(&e, msg),
+                    // Only a sink stops an extraction; the binding re-raises the sink's own error.
+                    ExtractError::Stopped { .. } => RawcoreError::new_err(msg),
+                }
+            }
+            CoreError::Video(e) => {
+                let msg = e.to_string();
+                match e {
+                    VideoError::Capture { .. }
+                    | VideoError::NoPackets { .. }
+                    | VideoError::NoFrames { .. } => CaptureError::new_err(msg),
+                    VideoError::NegativeOffset { .. } => InputError::new_err(msg),
+                    VideoError::Mux(e) => mux_err(&e, msg),
+                    VideoError::Stopped { .. } => RawcoreError::new_err(msg),
+                }
+            }
+            CoreError::Timeline(e) => class::TimelineError::new_err(e.to_string()),
+            CoreError::Argument(msg) => InputError::new_err(msg),
+            CoreError::CreateOutput { path, source } => {
+                OutputError::new_err(format!("{}: cannot create ({source})", path.display()))
+            }
         }
     }
 }

@@ -11,83 +11,48 @@ const OUT_BUFFER: usize = 1 << 20;
 use std::path::PathBuf;
 
 use numpy::IntoPyArray;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rawcore_core as core;
 use rawcore_core::{AudioCodec, AudioContainer, AudioExtractConfig, AudioSegmentInput};
 
 use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
-use crate::errors::{extract_err, OutputError};
+use crate::errors::CoreError;
+use crate::gil::detached;
+use crate::mirror::mirror;
 
-/// What one audio extraction did: packets, repairs and the output's timeline.
-#[pyclass(frozen, get_all, module = "rawcore._core")]
-pub struct AudioReport {
-    payload_type: u8,
-    sample_rate: u32,
-    channels: u8,
-    packets_in: u64,
-    packets_written: u64,
-    fill_frames: u64,
-    dtx_gaps: u64,
-    dtx_filled_ms: f64,
-    loss_gaps: u64,
-    loss_filled_ms: f64,
-    pause_gaps: u64,
-    pause_filled_ms: f64,
-    closed_up_ms: f64,
-    packets_lost: u64,
-    duplicates: u64,
-    late: u64,
-    malformed: u64,
-    padding_only: u64,
-    overlap_dropped: u64,
-    overlap_ms: f64,
-    resets: u64,
-    drift_corrected_ms: f64,
-    drift_dropped: u64,
-    rtcp_records: u64,
-    other_records: u64,
-    invalid_records: u64,
-    first_pts_ms: f64,
-    last_pts_ms: f64,
-    duration_ms: f64,
-    warnings: Vec<String>,
-}
-
-impl From<core::AudioExtractReport> for AudioReport {
-    fn from(r: core::AudioExtractReport) -> Self {
-        Self {
-            payload_type: r.payload_type,
-            sample_rate: r.sample_rate,
-            channels: r.channels,
-            packets_in: r.packets_in,
-            packets_written: r.packets_written,
-            fill_frames: r.fill_frames,
-            dtx_gaps: r.dtx_gaps,
-            dtx_filled_ms: r.dtx_filled_ms,
-            loss_gaps: r.loss_gaps,
-            loss_filled_ms: r.loss_filled_ms,
-            pause_gaps: r.pause_gaps,
-            pause_filled_ms: r.pause_filled_ms,
-            closed_up_ms: r.closed_up_ms,
-            packets_lost: r.packets_lost,
-            duplicates: r.duplicates,
-            late: r.late,
-            malformed: r.malformed,
-            padding_only: r.padding_only,
-            overlap_dropped: r.overlap_dropped,
-            overlap_ms: r.overlap_ms,
-            resets: r.resets,
-            drift_corrected_ms: r.drift_corrected_ms,
-            drift_dropped: r.drift_dropped,
-            rtcp_records: r.rtcp_records,
-            other_records: r.other_records,
-            invalid_records: r.invalid_records,
-            first_pts_ms: r.first_pts_ms,
-            last_pts_ms: r.last_pts_ms,
-            duration_ms: r.duration_ms,
-            warnings: r.warnings,
-        }
+mirror! {
+    /// What one audio extraction did: packets, repairs and the output's timeline.
+    pub struct AudioReport from core::AudioExtractReport as r {
+        payload_type: u8,
+        sample_rate: u32,
+        channels: u8,
+        packets_in: u64,
+        packets_written: u64,
+        fill_frames: u64,
+        dtx_gaps: u64,
+        dtx_filled_ms: f64,
+        loss_gaps: u64,
+        loss_filled_ms: f64,
+        pause_gaps: u64,
+        pause_filled_ms: f64,
+        closed_up_ms: f64,
+        packets_lost: u64,
+        duplicates: u64,
+        late: u64,
+        malformed: u64,
+        padding_only: u64,
+        overlap_dropped: u64,
+        overlap_ms: f64,
+        resets: u64,
+        drift_corrected_ms: f64,
+        drift_dropped: u64,
+        rtcp_records: u64,
+        other_records: u64,
+        invalid_records: u64,
+        first_pts_ms: f64,
+        last_pts_ms: f64,
+        duration_ms: f64,
+        warnings: Vec<String>,
     }
 }
 
@@ -112,9 +77,7 @@ fn codec(name: &str) -> PyResult<AudioCodec> {
         "pcmu" => Ok(AudioCodec::Pcmu),
         "pcma" => Ok(AudioCodec::Pcma),
         "g722" => Ok(AudioCodec::G722),
-        other => Err(PyValueError::new_err(format!(
-            "unknown audio codec {other:?}"
-        ))),
+        other => Err(CoreError::Argument(format!("unknown audio codec {other:?}")).into()),
     }
 }
 
@@ -123,9 +86,10 @@ fn container(name: &str) -> PyResult<AudioContainer> {
         "matroska" => Ok(AudioContainer::Matroska),
         "webm" => Ok(AudioContainer::Webm),
         "ogg" => Ok(AudioContainer::Ogg),
-        other => Err(PyValueError::new_err(format!(
+        other => Err(CoreError::Argument(format!(
             "unknown container {other:?} (matroska, webm, ogg)"
-        ))),
+        ))
+        .into()),
     }
 }
 
@@ -185,13 +149,12 @@ pub fn extract_audio(
         reorder_window,
     )?;
     let held = hold_segments(&segments)?;
-    let file = File::create(&path)
-        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
+    let file = File::create(&path).map_err(CoreError::create_output(&path))?;
     let segs = inputs(&held);
-    let report =
-        py.detach(|| core::extract_opus(&segs, &cfg, BufWriter::with_capacity(OUT_BUFFER, file)));
-    py.check_signals()?;
-    Ok(AudioReport::from(report.map_err(extract_err)?))
+    let report = detached(py, || {
+        core::extract_opus(&segs, &cfg, BufWriter::with_capacity(OUT_BUFFER, file))
+    })?;
+    Ok(AudioReport::from(&report))
 }
 
 /// Decode a G.711/G.722 track to 16-bit PCM, handing `sink` one `NumPy` chunk at a time.
@@ -222,7 +185,7 @@ pub fn decode_pcm(
     let segs = inputs(&held);
     // An exception raised by the sink stops the decode and is re-raised as it was.
     let mut sink_error: Option<PyErr> = None;
-    let report = py.detach(|| {
+    let report = detached(py, || {
         core::decode_pcm(&segs, &cfg, |chunk: &[i16]| {
             Python::attach(|py| {
                 let array = chunk.to_vec().into_pyarray(py);
@@ -239,5 +202,5 @@ pub fn decode_pcm(
     if let Some(err) = sink_error {
         return Err(err);
     }
-    Ok(AudioReport::from(report.map_err(extract_err)?))
+    Ok(AudioReport::from(&report?))
 }

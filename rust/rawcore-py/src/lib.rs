@@ -11,6 +11,8 @@
 mod buffer;
 mod errors;
 mod extract;
+mod gil;
+mod mirror;
 mod timeline;
 mod types;
 mod video;
@@ -21,7 +23,8 @@ use pyo3::types::PyDict;
 use rawcore_core as core;
 
 use crate::buffer::ReadOnlyBytes;
-use crate::errors::{capture_err, sdp_err};
+use crate::errors::CoreError;
+use crate::gil::detached;
 use crate::types::{CaptureReport, Sdp};
 
 fn config(
@@ -48,19 +51,17 @@ fn analyze_capture(
 ) -> PyResult<CaptureReport> {
     let cfg = config(rtx_apt, clock_rates, reorder_window);
     let bytes = ReadOnlyBytes::get(data)?;
-    let report = bytes.with_slice(py, |slice| core::analyze_capture(slice, &cfg));
-    py.check_signals()?;
-    CaptureReport::convert(py, report.map_err(capture_err)?)
+    let slice = bytes.as_slice();
+    let report = detached(py, || core::analyze_capture(slice, &cfg))?;
+    Ok(CaptureReport::from(&report))
 }
 
 /// Per-packet columns of a capture as `NumPy` arrays, one row per valid RTP record.
 #[pyfunction]
 fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let bytes = ReadOnlyBytes::get(data)?;
-    let cols = bytes
-        .with_slice(py, core::capture_columns)
-        .map_err(capture_err)?;
-    py.check_signals()?;
+    let slice = bytes.as_slice();
+    let cols = detached(py, || core::capture_columns(slice))?;
     let out = PyDict::new(py);
     out.set_item("arrival_ms", cols.arrival_ms.into_pyarray(py))?;
     out.set_item("ssrc", cols.ssrc.into_pyarray(py))?;
@@ -75,8 +76,8 @@ fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<B
 
 /// Parse an SDP document.
 #[pyfunction]
-fn parse_sdp(py: Python<'_>, text: &str) -> PyResult<Sdp> {
-    Sdp::convert(py, core::Sdp::parse(text).map_err(sdp_err)?)
+fn parse_sdp(text: &str) -> PyResult<Sdp> {
+    Ok(Sdp::from(&core::Sdp::parse(text).map_err(CoreError::from)?))
 }
 
 #[pymodule]
@@ -92,10 +93,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_av, m)?)?;
     m.add_class::<video::VideoReport>()?;
+    m.add_function(wrap_pyfunction!(video::annexb_to_avcc, m)?)?;
     m.add_function(wrap_pyfunction!(timeline::fit_sender_clock, m)?)?;
     m.add_function(wrap_pyfunction!(timeline::fit_offset, m)?)?;
     m.add_class::<timeline::ClockFit>()?;
     m.add_class::<timeline::OffsetFit>()?;
+    m.add_function(wrap_pyfunction!(timeline::place_streams, m)?)?;
+    m.add_class::<timeline::StreamPlacement>()?;
     types::register(m)?;
     Ok(())
 }

@@ -8,78 +8,57 @@ const OUT_BUFFER: usize = 1 << 20;
 use std::path::PathBuf;
 
 use numpy::IntoPyArray;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use rawcore_core as core;
 use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSegmentInput};
 
 use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
-use crate::errors::{video_err, CoreError, OutputError};
+use crate::errors::CoreError;
+use crate::gil::detached;
+use crate::mirror::mirror;
 
-/// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
-#[pyclass(frozen, get_all, module = "rawcore._core")]
-pub struct VideoReport {
-    payload_type: u8,
-    packets_in: u64,
-    frames_emitted: u64,
-    keyframes_emitted: u64,
-    frames_undecodable: u64,
-    frames_incomplete: u64,
-    frames_malformed: u64,
-    keyframe_waits: u64,
-    keyframe_wait_ms: f64,
-    packets_lost: u64,
-    duplicates: u64,
-    late: u64,
-    refused_packetizations: u64,
-    padding_only: u64,
-    truncated: u64,
-    resolution_changes: Vec<(u64, u32, u32)>,
-    rotation_changes: Vec<(u64, u16, bool)>,
-    config_changes: u64,
-    gaps: Vec<(u64, u64, u32, u32)>,
-    first_pts_90k: Option<u64>,
-    last_pts_90k: Option<u64>,
-    max_size: Option<(u32, u32)>,
-    warnings: Vec<String>,
-}
-
-impl From<core::VideoReport> for VideoReport {
-    fn from(r: core::VideoReport) -> Self {
-        Self {
-            payload_type: r.payload_type,
-            packets_in: r.packets_in,
-            frames_emitted: r.frames_emitted,
-            keyframes_emitted: r.keyframes_emitted,
-            frames_undecodable: r.frames_undecodable,
-            frames_incomplete: r.frames_incomplete,
-            frames_malformed: r.frames_malformed,
-            keyframe_waits: r.keyframe_waits,
-            keyframe_wait_ms: r.keyframe_wait_ms,
-            packets_lost: r.packets_lost,
-            duplicates: r.duplicates,
-            late: r.late,
-            refused_packetizations: r.refused_packetizations,
-            padding_only: r.padding_only,
-            truncated: r.truncated,
-            resolution_changes: r.resolution_changes,
-            rotation_changes: r
-                .rotation_changes
-                .into_iter()
-                .map(|(pts, rot)| (pts, rot.degrees, rot.flip))
-                .collect(),
-            config_changes: r.config_changes,
-            gaps: r
-                .gaps
-                .into_iter()
-                .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
-                .collect(),
-            first_pts_90k: r.first_pts_90k,
-            last_pts_90k: r.last_pts_90k,
-            max_size: r.max_size,
-            warnings: r.warnings,
-        }
+mirror! {
+    /// What one video assembly did: frames, losses, keyframe waits, sizes and gaps.
+    pub struct VideoReport from core::VideoReport as r {
+        payload_type: u8,
+        packets_in: u64,
+        frames_emitted: u64,
+        keyframes_emitted: u64,
+        frames_undecodable: u64,
+        frames_incomplete: u64,
+        frames_malformed: u64,
+        keyframe_waits: u64,
+        keyframe_wait_ms: f64,
+        packets_lost: u64,
+        duplicates: u64,
+        late: u64,
+        refused_packetizations: u64,
+        padding_only: u64,
+        truncated: u64,
+        resolution_changes: Vec<(u64, u32, u32)>,
+        rotation_changes: Vec<(u64, u16, bool)> = r
+            .rotation_changes
+            .iter()
+            .map(|&(pts, rot)| (pts, rot.degrees, rot.flip))
+            .collect(),
+        config_changes: u64,
+        gaps: Vec<(u64, u64, u32, u32)> = r
+            .gaps
+            .iter()
+            .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
+            .collect(),
+        first_pts_90k: Option<u64>,
+        last_pts_90k: Option<u64>,
+        max_size: Option<(u32, u32)>,
+        warnings: Vec<String>,
+        fills: Vec<(u64, u64, u32, u32)> = r
+            .fill_plan
+            .fills
+            .iter()
+            .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
+            .collect(),
+        unfilled_ms: u64 = r.fill_plan.unfilled_ms,
     }
 }
 
@@ -107,11 +86,7 @@ fn config(
         "vp9" => VideoCodec::Vp9,
         "h264" => VideoCodec::H264,
         "av1" => VideoCodec::Av1,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown video codec {other:?}"
-            )))
-        }
+        other => return Err(CoreError::Argument(format!("unknown video codec {other:?}")).into()),
     };
     Ok(VideoExtractConfig {
         codec,
@@ -140,10 +115,11 @@ fn fill_frames<'a>(fill: &'a [(u64, Bound<'_, PyBytes>, bool)]) -> Vec<FillFrame
         .collect()
 }
 
-/// The frames a video extraction would write, as `NumPy` columns on the output timeline.
+/// The frames a video extraction would write, as `NumPy` columns on the output timeline, and the
+/// report with the plan of black fills for the gaps.
 #[pyfunction]
 #[pyo3(signature = (segments, *, codec, payload_type=None, cvo_extension_id=None,
-                    reorder_window=128))]
+                    reorder_window=128, fill_gaps=true))]
 pub fn video_frames<'py>(
     py: Python<'py>,
     segments: Vec<SegmentArg<'py>>,
@@ -151,20 +127,19 @@ pub fn video_frames<'py>(
     payload_type: Option<u8>,
     cvo_extension_id: Option<u8>,
     reorder_window: usize,
+    fill_gaps: bool,
 ) -> PyResult<(Bound<'py, PyDict>, VideoReport)> {
     let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
     let held = hold_segments(&segments)?;
     let segs = inputs(&held);
-    let result = py.detach(|| core::video_frames(&segs, &cfg));
-    py.check_signals()?;
-    let (cols, report) = result.map_err(video_err)?;
+    let (cols, report) = detached(py, || core::video_frames(&segs, &cfg, fill_gaps))?;
     let out = PyDict::new(py);
     out.set_item("pts_90k", cols.pts_90k.into_pyarray(py))?;
     out.set_item("keyframe", cols.keyframe.into_pyarray(py))?;
     out.set_item("width", cols.width.into_pyarray(py))?;
     out.set_item("height", cols.height.into_pyarray(py))?;
     out.set_item("bytes", cols.bytes.into_pyarray(py))?;
-    Ok((out, VideoReport::from(report)))
+    Ok((out, VideoReport::from(&report)))
 }
 
 /// Write one video track to `path`, remuxed, with `fill` frames (`(pts_90k, data, keyframe)`,
@@ -190,17 +165,17 @@ pub fn extract_video(
         "matroska" => DocChoice::Matroska,
         "webm" => DocChoice::Webm,
         other => {
-            return Err(PyValueError::new_err(format!(
+            return Err(CoreError::Argument(format!(
                 "unknown container {other:?} (auto, matroska, webm)"
-            )))
+            ))
+            .into())
         }
     };
     let held = hold_segments(&segments)?;
     let segs = inputs(&held);
     let fill_frames = fill_frames(&fill);
-    let out_file = File::create(&path)
-        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
-    let result = py.detach(|| {
+    let out_file = File::create(&path).map_err(CoreError::create_output(&path))?;
+    let report = detached(py, || {
         core::extract_video_filled(
             &segs,
             &cfg,
@@ -208,9 +183,8 @@ pub fn extract_video(
             doc,
             BufWriter::with_capacity(OUT_BUFFER, out_file),
         )
-    });
-    py.check_signals()?;
-    Ok(VideoReport::from(result.map_err(video_err)?))
+    })?;
+    Ok(VideoReport::from(&report))
 }
 
 /// Video and Opus audio of one participant in one Matroska file, interleaved by time.
@@ -251,18 +225,17 @@ pub fn extract_av(
         reorder_window: 512,
     };
     if !audio_offset_ms.is_finite() {
-        return Err(PyValueError::new_err("audio_offset_ms must be finite"));
+        return Err(CoreError::Argument("audio_offset_ms must be finite".to_owned()).into());
     }
     let vheld = hold_segments(&video_segments)?;
     let aheld = hold_segments(&audio_segments)?;
     let vsegs = inputs(&vheld);
     let asegs = crate::extract::inputs(&aheld);
     let fill_frames = fill_frames(&fill);
-    let out_file = File::create(&path)
-        .map_err(|e| OutputError::new_err(format!("{}: cannot create ({e})", path.display())))?;
+    let out_file = File::create(&path).map_err(CoreError::create_output(&path))?;
     let offset_ns = (audio_offset_ms * 1e6).round() as i64;
-    let result = py.detach(|| {
-        let (packets, areport) = core::collect_opus(&asegs, &acfg).map_err(CoreError::Extract)?;
+    let (vreport, areport) = detached(py, || {
+        let (packets, areport) = core::collect_opus(&asegs, &acfg)?;
         let beside = core::AudioBeside {
             packets: &packets,
             offset_ns,
@@ -273,14 +246,18 @@ pub fn extract_av(
             &fill_frames,
             beside,
             BufWriter::with_capacity(OUT_BUFFER, out_file),
-        )
-        .map_err(CoreError::Video)?;
+        )?;
         Ok::<_, CoreError>((vreport, areport))
-    });
-    py.check_signals()?;
-    let (vreport, areport) = result.map_err(PyErr::from)?;
+    })?;
     Ok((
-        VideoReport::from(vreport),
-        crate::extract::AudioReport::from(areport),
+        VideoReport::from(&vreport),
+        crate::extract::AudioReport::from(&areport),
     ))
+}
+
+/// Annex B H.264 (start codes, as encoders write it) to the 4-byte length prefixes a Matroska
+/// track stores.
+#[pyfunction]
+pub fn annexb_to_avcc<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &core::bitstream::h264::annexb_to_avcc(data))
 }

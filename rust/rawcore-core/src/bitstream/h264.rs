@@ -3,7 +3,8 @@
 //!
 //! rawcore reads an SPS for two things only: the displayed picture size (macroblock counts minus
 //! the cropping window) and the profile/level bytes the `AVCDecoderConfigurationRecord` repeats.
-//! Everything after the cropping window (VUI) is left unread.
+//! Everything after the cropping window (VUI) is left unread. [`annexb_to_avcc`] turns an
+//! encoder's start-code framing into the length prefixes a Matroska H.264 track stores.
 
 use super::{unescape_rbsp, BitReader, BitstreamError};
 
@@ -198,6 +199,38 @@ pub fn build_avcc(sps: &[&[u8]], pps: &[&[u8]]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Annex B framing (start codes) to 4-byte big-endian length prefixes, as a Matroska (`avcC`)
+/// H.264 track stores access units: the data is split at every `00 00 01`, each piece loses its
+/// trailing zero bytes (the extra zero of a 4-byte start code, `trailing_zero_8bits`) and empty
+/// pieces are dropped. Bytes before the first start code count as a NAL unit too.
+#[must_use]
+pub fn annexb_to_avcc(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    let mut push = |piece: &[u8]| {
+        let end = piece
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |last| last + 1);
+        if let Some(nal) = piece.get(..end).filter(|nal| !nal.is_empty()) {
+            out.extend_from_slice(&u32::try_from(nal.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(nal);
+        }
+    };
+    let mut start = 0;
+    let mut at = 0;
+    while let Some(window) = data.get(at..at + 3) {
+        if window == [0, 0, 1] {
+            push(data.get(start..at).unwrap_or_default());
+            at += 3;
+            start = at;
+        } else {
+            at += 1;
+        }
+    }
+    push(data.get(start..).unwrap_or_default());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     // Case tables spell their row types inline, next to the rows.
@@ -285,6 +318,42 @@ mod tests {
             let _ = parse_sps(&data);
             let _ = pps_id(&data);
             let _ = build_avcc(&[&data], &[&data]);
+        }
+    }
+
+    #[test]
+    fn annexb_to_avcc_cases() {
+        let cases: [(&str, &[u8], &[u8]); 7] = [
+            ("nothing", &[], &[]),
+            (
+                "4-byte start codes",
+                &[0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3],
+                &[0, 0, 0, 3, 0x67, 1, 2, 0, 0, 0, 2, 0x68, 3],
+            ),
+            (
+                "3-byte start codes",
+                &[0, 0, 1, 0x65, 9, 0, 0, 1, 0x41],
+                &[0, 0, 0, 2, 0x65, 9, 0, 0, 0, 1, 0x41],
+            ),
+            (
+                "trailing zero bytes are dropped",
+                &[0, 0, 1, 0x65, 9, 0, 0, 0, 0],
+                &[0, 0, 0, 2, 0x65, 9],
+            ),
+            (
+                "bytes before the first start code are a NAL unit",
+                &[0x09, 0x10, 0, 0, 1, 0x65],
+                &[0, 0, 0, 2, 0x09, 0x10, 0, 0, 0, 1, 0x65],
+            ),
+            ("only start codes give nothing", &[0, 0, 0, 1, 0, 0, 1], &[]),
+            (
+                "an emulation-prevented 00 00 03 is kept",
+                &[0, 0, 1, 0x65, 0, 0, 3, 1],
+                &[0, 0, 0, 5, 0x65, 0, 0, 3, 1],
+            ),
+        ];
+        for (name, input, want) in cases {
+            assert_eq!(annexb_to_avcc(input), want, "{name}");
         }
     }
 }

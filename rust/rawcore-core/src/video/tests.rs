@@ -539,6 +539,149 @@ fn sink_error_stops_the_assembly() {
     assert!(err.to_string().contains("disk full"));
 }
 
+/// Frames for a fill plan: (pts at 90 kHz, keyframe, width, height).
+type PlanFrames<'a> = &'a [(u64, bool, u32, u32)];
+
+fn plan_of(frames: PlanFrames<'_>) -> FillPlan {
+    let pts: Vec<u64> = frames.iter().map(|f| f.0).collect();
+    let key: Vec<bool> = frames.iter().map(|f| f.1).collect();
+    let width: Vec<u32> = frames.iter().map(|f| f.2).collect();
+    let height: Vec<u32> = frames.iter().map(|f| f.3).collect();
+    FillPlan::plan(&pts, &key, &width, &height)
+}
+
+fn gap(start: u64, end: u64, width: u32, height: u32) -> VideoGap {
+    VideoGap {
+        start_pts_90k: start,
+        end_pts_90k: end,
+        width,
+        height,
+    }
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one table of cases
+fn fill_plan_cases() {
+    const K: bool = true;
+    const I: bool = false;
+    let steady: Vec<(u64, bool, u32, u32)> =
+        (0..10).map(|k| (k * 3000, k == 0, 320, 180)).collect();
+    let cases: [(&str, PlanFrames<'_>, Vec<VideoGap>, u64); 11] = [
+        ("no frames, nothing to plan", &[], vec![], 0),
+        ("a steady stream has no gap", &steady, vec![], 0),
+        (
+            "a pause ending at a keyframe is filled from the frame before plus one interval",
+            &[
+                (0, K, 320, 180),
+                (3000, I, 320, 180),
+                (6000, I, 320, 180),
+                (60_000, K, 320, 180),
+                (63_000, I, 320, 180),
+            ],
+            vec![gap(9000, 60_000, 320, 180)],
+            0,
+        ),
+        (
+            "a pause ending at an inter frame is left unfilled, counted in ms rounded down",
+            &[
+                (0, K, 320, 180),
+                (3000, I, 320, 180),
+                (6000, I, 320, 180),
+                (60_000, I, 320, 180),
+                (63_000, I, 320, 180),
+            ],
+            vec![],
+            566,
+        ),
+        (
+            "time before the first frame counts from 0",
+            &[
+                (90_000, K, 640, 360),
+                (93_000, I, 640, 360),
+                (96_000, I, 640, 360),
+            ],
+            vec![gap(0, 90_000, 640, 360)],
+            0,
+        ),
+        (
+            "no size known: unfilled",
+            &[
+                (0, K, 0, 0),
+                (3000, I, 0, 0),
+                (6000, I, 0, 0),
+                (60_000, K, 0, 0),
+            ],
+            vec![],
+            566,
+        ),
+        (
+            "the size is the previous frame's, else that of the frame after the gap",
+            &[
+                (0, K, 0, 0),
+                (3000, I, 0, 0),
+                (6000, I, 0, 0),
+                (60_000, K, 1280, 720),
+            ],
+            vec![gap(9000, 60_000, 1280, 720)],
+            0,
+        ),
+        (
+            "repeated times do not shrink the interval: only positive steps count",
+            &[
+                (0, K, 320, 180),
+                (0, I, 320, 180),
+                (6000, I, 320, 180),
+                (6000, I, 320, 180),
+                (12_000, I, 320, 180),
+                (40_000, K, 320, 180),
+            ],
+            vec![gap(18_000, 40_000, 320, 180)],
+            0,
+        ),
+        (
+            "exactly three intervals is not a gap",
+            &[
+                (0, K, 320, 180),
+                (3000, I, 320, 180),
+                (6000, I, 320, 180),
+                (18_000, K, 320, 180),
+            ],
+            vec![],
+            0,
+        ),
+        (
+            "an even count of steps takes the mean of the middle two, rounded down",
+            &[
+                (0, K, 320, 180),
+                (3000, I, 320, 180),
+                (6001, I, 320, 180),
+                (9001, I, 320, 180),
+                (30_000, K, 320, 180),
+            ],
+            vec![gap(12_001, 30_000, 320, 180)],
+            0,
+        ),
+        (
+            "without a positive step the interval is 1/30 s",
+            &[(20_000, K, 320, 180), (20_000, I, 320, 180)],
+            vec![gap(0, 20_000, 320, 180)],
+            0,
+        ),
+    ];
+    for (name, frames, fills, unfilled_ms) in cases {
+        let plan = plan_of(frames);
+        assert_eq!(plan.fills, fills, "{name}");
+        assert_eq!(plan.unfilled_ms, unfilled_ms, "{name}");
+    }
+}
+
+#[test]
+fn nothing_filled_counts_every_gap() {
+    let plan = FillPlan::nothing_filled(&[gap(0, 45_000, 320, 180), gap(90_000, 135_001, 0, 0)]);
+    assert!(plan.fills.is_empty());
+    assert_eq!(plan.unfilled_ms, 90_001 * 1000 / 90_000);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -24,21 +24,34 @@
 //! 3. **Placement** ([`Placement`]). `recorder_ms(rtp) = s + offset(s)` with `s = sender_ms(rtp)`.
 //!    A sender NTP clock that is seconds off does not matter: the offset absorbs it.
 //! 4. **Without Sender Reports** ([`Placement::from_arrivals`]). The track's own RTP time is
-//!    taken at its nominal rate from its first packet, and the same envelope fit on
+//!    taken at its nominal rate from its first timestamp, and the same envelope fit on
 //!    `arrival − nominal` anchors it, which also removes any extra delay of the first packet.
 //!    The result says which [`Basis`] it stands on.
+//!
+//! [`place_streams`] applies these steps to the streams of one sender clock and says where each
+//! segment's first timestamp (its output's t=0) sits and how fast its media clock runs.
 //!
 //! Everything here is arithmetic on slices; NaN, infinite or absurd (beyond ±10¹⁵ ms) inputs are
 //! a [`TimelineError`], never a panic.
 
-use crate::seq::TsUnwrapper;
+mod place;
+
+pub use place::{first_timestamp, place_streams, StreamInput, StreamPlacement, MIN_DRIFT_WINDOWS};
+
+use crate::seq::extend_ts_near;
 
 /// The default width of an envelope window, in sender milliseconds.
 pub const DEFAULT_WINDOW_MS: f64 = 10_000.0;
 /// How far from nominal a sender's fitted RTP clock may run before it is distrusted.
 pub const MAX_SLOPE_DEVIATION: f64 = 0.005;
-/// The largest clock drift between a sender and the recorder that is believed, in ppm.
-pub const MAX_DRIFT_PPM: f64 = 500.0;
+/// The largest drift between a sender's clock and the recorder's that the envelope fit
+/// believes, in ppm; a steeper envelope is clamped to it.
+pub const MAX_ENVELOPE_DRIFT_PPM: f64 = 500.0;
+/// The largest clock drift a segment may be extracted with (1 %): more is a broken clock, not
+/// drift. One bound for the audio timeline, the video frame times and the binding's argument
+/// check; every `clock_ppm` [`place_streams`] gives lies far inside it (slope within
+/// [`MAX_SLOPE_DEVIATION`], envelope within [`MAX_ENVELOPE_DRIFT_PPM`]).
+pub const MAX_DRIFT_PPM: f64 = 10_000.0;
 /// Window minima further than this above the offset line are congested and dropped.
 pub const ENVELOPE_REJECT_MS: f64 = 5.0;
 /// The envelope never uses more windows than this; a longer span widens them instead.
@@ -222,8 +235,8 @@ impl Placement {
     }
 
     /// Places a stream that has no Sender Reports from its packets' extended RTP timestamps and
-    /// arrival times (Unix ms), in arrival order: nominal media time from the first packet,
-    /// anchored by the lower envelope of `arrival − media time`.
+    /// arrival times (Unix ms), in arrival order: nominal media time from the stream's first
+    /// timestamp ([`first_timestamp`]), anchored by the lower envelope of `arrival − media time`.
     pub fn from_arrivals(
         rtp: &[i64],
         arrival_ms: &[f64],
@@ -234,11 +247,17 @@ impl Placement {
             return Err(TimelineError::ZeroClockRate);
         }
         check_lengths("rtp", rtp.len(), "arrival_ms", arrival_ms.len())?;
-        let Some(&rtp0) = rtp.first() else {
+        let Some(first) = first_timestamp(rtp) else {
             return Err(TimelineError::NoSamples);
         };
-        let clock = ClockFit::nominal(rtp0, 0.0, clock_rate);
-        let media_ms = clock.sender_ms_many(rtp);
+        let clock = ClockFit::nominal(first, 0.0, clock_rate);
+        // Ticks times 1000 over the rate (not ticks times `clock.b`): the rounding the call
+        // timeline has always used, so placements stay bit-for-bit what they were.
+        let rate = f64::from(clock_rate);
+        let media_ms: Vec<f64> = rtp
+            .iter()
+            .map(|&r| ticks(r, first) * 1000.0 / rate)
+            .collect();
         if let Some(index) = media_ms.iter().position(|&m| !plausible(m)) {
             return Err(TimelineError::BadValue { what: "rtp", index });
         }
@@ -263,17 +282,23 @@ impl Placement {
     }
 }
 
-/// Extends 32-bit RTP timestamps of one stream, in arrival order, across wraps.
+/// Extends 32-bit RTP timestamps of one stream, in arrival order, across wraps: each step from
+/// the packet before is taken the shortest way round ([`extend_ts_near`]).
 ///
 /// The first value comes out as it went in; later ones continue from it, so a timestamp sent just
 /// before the first one (slight reordering) is smaller, possibly negative.
 #[must_use]
 pub fn unwrap_rtp_timestamps(ts: &[u32]) -> Vec<i64> {
-    // TsUnwrapper puts the first value in cycle 1; removing that cycle gives "first as-is".
-    let mut unwrapper = TsUnwrapper::new();
-    ts.iter()
-        .map(|&t| unwrapper.unwrap(t).0 as i64 - (1i64 << 32))
-        .collect()
+    let mut out = Vec::with_capacity(ts.len());
+    let mut previous: Option<(i64, u32)> = None;
+    for &raw in ts {
+        let ext = previous.map_or(i64::from(raw), |(ext, prev_raw)| {
+            extend_ts_near(raw, ext, prev_raw)
+        });
+        out.push(ext);
+        previous = Some((ext, raw));
+    }
+    out
 }
 
 /// Fits a stream's RTP clock to the sender's wall clock from its Sender Reports.
@@ -413,7 +438,7 @@ pub fn fit_offset(
         line = least_squares(&xs, &ys, &keep, 0.0);
     }
     fit.drift_ppm = line.b * 1e6;
-    let max_d = MAX_DRIFT_PPM * 1e-6;
+    let max_d = MAX_ENVELOPE_DRIFT_PPM * 1e-6;
     if line.b.abs() > max_d {
         line = mean_line(&xs, &ys, &keep, line.b.clamp(-max_d, max_d));
         fit.clamped = true;
@@ -876,7 +901,11 @@ mod tests {
             );
             if case.want_clamped {
                 assert!(close(fit.drift_ppm, case.ppm, 50.0), "{}", case.name);
-                assert!(close(fit.d, MAX_DRIFT_PPM * 1e-6, 1e-12), "{}", case.name);
+                assert!(
+                    close(fit.d, MAX_ENVELOPE_DRIFT_PPM * 1e-6, 1e-12),
+                    "{}",
+                    case.name
+                );
                 continue;
             }
             assert!(
