@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -91,7 +91,7 @@ class _Analysis:
     extmaps: tuple[tuple[int, str], ...] = ()
 
 
-def _facts(report: Any, ssrc: int | None) -> CaptureFacts:
+def _facts(report: _core.CaptureReport, ssrc: int | None) -> CaptureFacts:
     srs = [s for s in report.sender_reports if s.ssrc == ssrc]
     facts = CaptureFacts(
         start_unix_ms=report.header.start_unix_us / 1000.0,
@@ -148,6 +148,7 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
             raise CaptureError(f"{cap.name}: {exc}") from None
     warnings = [f"{cap.name}: {msg} (byte {off})" for off, msg in report.warnings]
     media = [s for s in report.streams if not s.is_rtx and s.packets > s.padding_only]
+    primary = [] if report.primary_ssrc is None else [report.primary_ssrc]
     # Summed in one pass: a hostile capture can hold tens of thousands of SSRCs, and adding
     # TrackStats one stream at a time would copy the growing SSRC tuple every time.
     jitters = [s.jitter_ms for s in media if s.jitter_ms is not None]
@@ -164,11 +165,15 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
         padding_only=sum(s.padding_only for s in media),
         sender_reports=sum(s.sender_reports for s in media),
         jitter_ms=max(jitters) if jitters else None,
-        ssrcs=tuple(dict.fromkeys(s.ssrc for s in media)),
+        # The track's own stream first: later stages (the timeline, the QA gaps) follow it.
+        ssrcs=tuple(dict.fromkeys([*primary, *(s.ssrc for s in media)])),
     )
     if not media:
         warnings.append(f"{cap.name}: no RTP media packets")
-    main = max(media, key=lambda s: s.packets, default=None)
+    # The core's rule for which stream is the track (extraction follows the same one).
+    main = next((s for s in media if s.ssrc == report.primary_ssrc), None)
+    if main is None and media:  # the core counted no media packet where analysis did
+        main = max(media, key=lambda s: s.packets)
     codec = None
     clock_rate = None
     payload_type = None
@@ -195,7 +200,7 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
         first_arrival_unix_ms=None if first is None else start_ms + first,
         last_arrival_unix_ms=None if last is None else start_ms + last,
         warnings=tuple(warnings),
-        facts=_facts(report, media[0].ssrc if media else None),
+        facts=_facts(report, report.primary_ssrc),
         extmaps=sdp.extmaps,
     )
 
