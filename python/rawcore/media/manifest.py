@@ -62,7 +62,8 @@ class ManifestEntry:
     rotation: int | None = None  # degrees clockwise the container declares (the first signalled)
     #: Time the last picture was held after a loss (the default on a loss: freeze).
     frozen_ms: int | None = None
-    #: [start_ms, end_ms, kind] from the file's start: "keyframe_wait", "freeze".
+    #: [start_ms, end_ms, kind] from the file's start; "no_picture": no new picture for that
+    #: long (black where filled, else the last picture held).
     events: list[list[Any]] | None = None
     fill_frames: int | None = None
     gaps_filled_ms: int | None = None

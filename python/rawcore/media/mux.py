@@ -33,6 +33,7 @@ from rawcore.media.outputs import (
 from rawcore.media.video import (
     VIDEO_CODECS,
     declared_size,
+    job_span_ms,
     prepare_fill,
     run_video_job,
     video_fields,
@@ -141,7 +142,7 @@ def _run_av(
                 fix_dtx=fix_dtx,
             )
     path = out_dir / job.name
-    fields = video_fields(vreport, prep, fill_gaps)
+    fields = video_fields(vreport, prep, fill_gaps, span_ms=job_span_ms(video))
     start = min(video.start_unix_ms, audio.start_unix_ms)
     audio_end = audio.start_unix_ms + areport.duration_ms
     video_end = video.start_unix_ms + fields["duration_ms"]

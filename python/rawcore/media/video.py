@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -66,42 +67,71 @@ class Fill:
     height: int
 
 
-def encode_black(codec: str, fill: Fill) -> list[tuple[int, bytes, bool]]:
-    """Black pictures covering `fill`: the first a keyframe, the rest tiny inter frames."""
-    import av
+class _BlackPictures:
+    """Black pictures of one codec and size, encoded once per process and reused for every
+    gap: the first a keyframe, the rest inter frames that change nothing. An encoder with no
+    look-ahead and no reordering makes each packet depend only on the ones before it, so the
+    first `n` packets of one long encode are a valid stream of `n` pictures for any gap; the
+    bytes carry no timestamps (the container gives each its time)."""
 
+    def __init__(self, codec: str, width: int, height: int) -> None:
+        import av
+
+        name, options = _ENCODERS[codec]
+        self._codec, self._name = codec, name
+        self._ctx = cast("av.VideoCodecContext", av.CodecContext.create(name, "w"))
+        self._ctx.width, self._ctx.height = width, height
+        self._ctx.pix_fmt = "yuv420p"
+        self._ctx.time_base = Fraction(1, CLOCK)
+        self._ctx.framerate = Fraction(1, 1)
+        self._ctx.gop_size = 1_000_000  # one keyframe, then inter frames
+        self._ctx.options = options
+        black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
+        black[height:, :] = 128
+        self._black = black
+        self._sent = 0
+        self.packets: list[tuple[bytes, bool]] = []
+        self.lock = threading.Lock()
+
+    def first(self, count: int) -> list[tuple[bytes, bool]]:
+        """The first `count` pictures (call with `lock` held)."""
+        import av
+
+        while len(self.packets) < count:
+            # Encode ahead in blocks; a realtime encoder may hold a frame or two back.
+            for _ in range(max(8, count - len(self.packets))):
+                frame = av.VideoFrame.from_ndarray(self._black, format="yuv420p")
+                frame.pts = self._sent * CLOCK
+                self._sent += 1
+                for packet in self._ctx.encode(frame):
+                    data = bytes(packet)
+                    if self._codec == "h264":
+                        data = _core.annexb_to_avcc(data)
+                    self.packets.append((data, bool(packet.is_keyframe)))
+        if not self.packets[0][1]:
+            raise RawcoreError(f"the {self._name} encoder gave no keyframe for a black picture")
+        return self.packets[:count]
+
+
+_BLACK: dict[tuple[str, int, int], _BlackPictures] = {}
+_BLACK_LOCK = threading.Lock()
+
+
+def encode_black(codec: str, fill: Fill) -> list[tuple[int, bytes, bool]]:
+    """Black pictures covering `fill` at about `FILL_FPS`: the first a keyframe, the rest tiny
+    inter frames, from the per-process cache of black pictures."""
     span = fill.end - fill.start
     count = max(1, min(MAX_FILL_FRAMES, math.ceil(span / CLOCK * FILL_FPS)))
     step = span / count
-    name, options = _ENCODERS[codec]
     # Encoders want even sizes; the decoder crops nothing, so round up by one pixel at most.
-    width, height = fill.width + fill.width % 2, fill.height + fill.height % 2
-    ctx = cast("av.VideoCodecContext", av.CodecContext.create(name, "w"))
-    ctx.width, ctx.height = width, height
-    ctx.pix_fmt = "yuv420p"
-    ctx.time_base = Fraction(1, CLOCK)
-    ctx.framerate = Fraction(max(1, round(CLOCK / step)), 1) if step else Fraction(1, 1)
-    ctx.gop_size = 1_000_000  # one keyframe, then inter frames
-    ctx.options = options
-    black = np.zeros((height * 3 // 2, width), dtype=np.uint8)
-    black[height:, :] = 128
-    out: list[tuple[int, bytes, bool]] = []
-    packets = []
-    for k in range(count):
-        frame = av.VideoFrame.from_ndarray(black, format="yuv420p")
-        frame.pts = round(k * step)
-        packets.extend(ctx.encode(frame))
-    packets.extend(ctx.encode(None))
-    for packet in packets:
-        data = bytes(packet)
-        if codec == "h264":
-            data = _core.annexb_to_avcc(data)
-        pts = fill.start + int(packet.pts or 0)
-        out.append((pts, data, bool(packet.is_keyframe)))
-    out.sort(key=lambda p: p[0])
-    if not out or not out[0][2]:
-        raise RawcoreError(f"the {name} encoder gave no keyframe for a {width}x{height} fill")
-    return [p for p in out if p[0] < fill.end]
+    key = (codec, fill.width + fill.width % 2, fill.height + fill.height % 2)
+    with _BLACK_LOCK:
+        pictures = _BLACK.get(key)
+        if pictures is None:
+            pictures = _BLACK[key] = _BlackPictures(*key)
+    with pictures.lock:
+        packets = pictures.first(count)
+    return [(fill.start + round(k * step), data, key_) for k, (data, key_) in enumerate(packets)]
 
 
 def av_errors() -> type[Exception]:
@@ -197,18 +227,36 @@ def run_video_job(
         screenshare=job.screenshare,
         stitched=job.stitched,
         declared_size=declared_size(job),
-        **video_fields(report, prep, fill_gaps),
+        **video_fields(report, prep, fill_gaps, span_ms=job_span_ms(job)),
     )
 
 
-def video_fields(report: _core.VideoReport, prep: FillPlan, fill_gaps: bool) -> dict[str, Any]:
-    """The manifest fields of a video output, from the core's report and the fill plan."""
+def job_span_ms(job: OutputJob) -> int | None:
+    """How long the job's tracks last on the call timeline: from the output's t=0 to the last
+    packet of its last segment."""
+    ends = [offset + s.duration_ms for s, offset in job.segments if s.end_unix_ms is not None]
+    return max(ends) if ends else None
+
+
+def video_fields(
+    report: _core.VideoReport, prep: FillPlan, fill_gaps: bool, *, span_ms: int | None = None
+) -> dict[str, Any]:
+    """The manifest fields of a video output, from the core's report and the fill plan. A
+    shortfall against the track's span (`span_ms`) is an event and a warning."""
     del fill_gaps  # the survey planned with it: unfilled gaps are in the plan either way
     width, height = report.max_size or (0, 0)
     pts = prep.cols["pts_90k"]
     interval = int(np.median(np.diff(pts))) if len(pts) > 1 else 0
     duration_ms = (int(pts[-1]) + interval) * 1000 // CLOCK if len(pts) else 0
     frames = prep.frames
+    warnings = list(report.warnings)
+    events: list[list[Any]] = [
+        [a * 1000 // CLOCK, b * 1000 // CLOCK, "no_picture"] for a, b, _, _ in report.gaps
+    ]
+    # A shortfall against the track's span is no picture until its end (lost pictures while
+    # waiting for a keyframe that never came).
+    if span_ms is not None and span_ms - duration_ms > max(1000 * interval // CLOCK, 100):
+        events.append([duration_ms, span_ms, "no_picture"])
     return {
         "duration_ms": duration_ms,
         "packets": int(report.packets_in),
@@ -216,7 +264,7 @@ def video_fields(report: _core.VideoReport, prep: FillPlan, fill_gaps: bool) -> 
         "duplicates": int(report.duplicates),
         "late_packets": int(report.late),
         "malformed_packets": int(report.refused_packetizations),
-        "warnings": list(report.warnings),
+        "warnings": warnings,
         "width": int(width),
         "height": int(height),
         "frames": int(report.frames_emitted) + len(frames),
@@ -231,6 +279,11 @@ def video_fields(report: _core.VideoReport, prep: FillPlan, fill_gaps: bool) -> 
         "fill_frames": len(frames),
         "gaps_filled_ms": sum(f.end - f.start for f in prep.fills) * 1000 // CLOCK,
         "gaps_unfilled_ms": prep.unfilled_ms,
+        # Every stretch with no new picture (a loss that cost a keyframe wait, a sender pause,
+        # the time between sessions), from the file's start.
+        "events": [
+            [a * 1000 // CLOCK, b * 1000 // CLOCK, "no_picture"] for a, b, _, _ in report.gaps
+        ],
     }
 
 

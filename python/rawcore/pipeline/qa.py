@@ -60,8 +60,8 @@ def _events(rec: Recording, track: Track, outputs: Sequence[ManifestEntry]) -> l
     video = track.kind == "video"
     for seg in track.segments:
         for a, b, cause in arrival_gaps(rec, seg).tolist():
-            quiet = "sender_pause" if video else "silence"
-            found.append((a, b, "loss" if cause == GAP_LOSS else quiet))
+            nothing_sent = "sender_pause" if video else "silence"
+            found.append((a, b, "loss" if cause == GAP_LOSS else nothing_sent))
     ordered = sorted(
         (s for s in track.segments if s.start_unix_ms is not None and s.end_unix_ms is not None),
         key=lambda s: s.start_unix_ms or 0,
@@ -70,11 +70,20 @@ def _events(rec: Recording, track: Track, outputs: Sequence[ManifestEntry]) -> l
         assert before.end_unix_ms is not None and after.start_unix_ms is not None
         if after.start_unix_ms > before.end_unix_ms:
             found.append((before.end_unix_ms, after.start_unix_ms, "pause"))
+    quiet = [(a, b) for a, b, kind in found if kind != "loss"]
     for out in outputs:
         if out.kind != "video" or track.track_id not in out.track_ids or out.start_unix_ms is None:
             continue
         for start_ms, end_ms, kind in out.events or []:
-            found.append((out.start_unix_ms + start_ms, out.start_unix_ms + end_ms, kind))
+            a, b = out.start_unix_ms + start_ms, out.start_unix_ms + end_ms
+            if kind == "no_picture":
+                # No picture while the sender sent nothing is a pause, already drawn; while
+                # packets came, pictures were lost until the next keyframe.
+                covered = sum(max(0.0, min(b, qb) - max(a, qa)) for qa, qb in quiet)
+                if covered >= 0.5 * (b - a):
+                    continue
+                kind = "keyframe_wait"
+            found.append((a, b, kind))
     found.sort()
     return [
         {"start_unix_ms": round(a), "end_unix_ms": round(b), "kind": kind}
