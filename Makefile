@@ -8,7 +8,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SAMPLE ?= examples/sample-call.zip
 CARGO_TEST_FLAGS ?= --release
 
-.PHONY: all venv build demo test test-rust test-python lint bench fuzz system-deps clean
+.PHONY: all venv build build-runtime demo test test-rust test-python \
+	lint bench fuzz system-deps clean
 
 all: build
 
@@ -19,7 +20,11 @@ $(BIN)/python:
 venv: $(BIN)/python
 	$(BIN)/python -m pip install -q "maturin>=1.7,<2"
 
-# Builds the Rust extension in release mode into the venv, with the test extras.
+# Builds the Rust extension in release mode into the venv: `build-runtime` with the runtime
+# dependencies only (what `make demo` needs), `build` with the test and lint toolchains too.
+build-runtime: venv
+	$(BIN)/maturin develop --release -q
+
 build: venv
 	$(BIN)/maturin develop --release --extras test,lint -q
 
@@ -29,7 +34,7 @@ system-deps:
 
 DEMO_OUT ?= out/demo
 
-demo: build
+demo: build-runtime
 	@echo "== rawcore list-tracks --input-file $(SAMPLE)"
 	$(BIN)/rawcore list-tracks --input-file $(SAMPLE)
 	@echo
@@ -46,6 +51,8 @@ demo: build
 	@echo; echo "== $(DEMO_OUT)/manifest.json"
 	$(BIN)/python scripts/show_manifest.py $(DEMO_OUT)/manifest.json
 	@echo; echo "QA report: $(DEMO_OUT)/qa_report.json and $(DEMO_OUT)/qa_timeline.png"
+	@echo; echo "rawcore is in $(BIN): \`source $(BIN)/activate\` puts it on your PATH. Then try"
+	@echo "  rawcore list-tracks --input-file $(SAMPLE) --format json"
 
 test-rust:
 	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)
