@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SAMPLE ?= examples/sample-call.zip
 CARGO_TEST_FLAGS ?= --release
 
-.PHONY: all venv build build-runtime demo test test-rust test-python \
+.PHONY: all venv build build-runtime demo examples test test-rust test-python \
 	lint bench fuzz system-deps clean
 
 all: build
@@ -34,7 +34,11 @@ system-deps:
 
 DEMO_OUT ?= out/demo
 
-demo: build-runtime
+# The sample call as a tar.gz and as a folder too, made from the zip's members (not committed).
+examples:
+	$(PYTHON) scripts/sample_formats.py
+
+demo: build-runtime examples
 	@echo "== rawcore list-tracks --input-file $(SAMPLE)"
 	$(BIN)/rawcore list-tracks --input-file $(SAMPLE)
 	@echo
@@ -52,7 +56,8 @@ demo: build-runtime
 	$(BIN)/python scripts/show_manifest.py $(DEMO_OUT)/manifest.json
 	@echo; echo "QA report: $(DEMO_OUT)/qa_report.json and $(DEMO_OUT)/qa_timeline.png"
 	@echo; echo "rawcore is in $(BIN): \`source $(BIN)/activate\` puts it on your PATH. Then try"
-	@echo "  rawcore list-tracks --input-file $(SAMPLE) --format json"
+	@echo "  rawcore list-tracks --input-file examples/sample-call.tar.gz --format json"
+	@echo "  rawcore extract-audio --input-dir examples/sample-call --output out/audio --stitch"
 
 test-rust:
 	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)
@@ -83,3 +88,4 @@ fuzz: build
 
 clean:
 	rm -rf $(VENV) target .pytest_cache .benchmarks
+	rm -rf examples/sample-call.tar.gz examples/sample-call
