@@ -45,22 +45,6 @@ pub use sdp::{ExtMap, MediaDescription, RtpMap, Sdp, SdpError};
 pub use seq::{ExtTimestamp, SeqNo};
 pub use stats::StreamStats;
 
-/// Any error of the core, for callers that handle them alike.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
-pub enum Error {
-    /// The capture container is unusable.
-    #[error(transparent)]
-    Rtpdump(#[from] RtpdumpError),
-    /// A packet is not valid RTP.
-    #[error(transparent)]
-    Rtp(#[from] RtpError),
-    /// A datagram is not valid RTCP.
-    #[error(transparent)]
-    Rtcp(#[from] RtcpError),
-    /// A session description is malformed.
-    #[error(transparent)]
-    Sdp(#[from] SdpError),
-}
 pub mod bitstream;
 pub mod video;
 pub use video::{
