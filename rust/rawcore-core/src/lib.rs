@@ -30,7 +30,7 @@ pub use analyze::{
     SenderReportRecord,
 };
 pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
-pub use depacketize::{DepacketizeError, Depacketizer};
+pub use depacketize::VideoDepacketizer;
 pub use extract::{
     collect_opus, decode_pcm, extract_opus, AudioCodec, AudioContainer, AudioExtractConfig,
     AudioExtractReport, AudioSegmentInput, ExtractError, OpusPackets,
@@ -48,8 +48,7 @@ pub use stats::StreamStats;
 pub mod bitstream;
 pub mod video;
 pub use video::{
-    assemble_video, VideoCodec, VideoDepacketizer, VideoError, VideoEvent, VideoExtractConfig,
-    VideoFrame, VideoReport,
+    assemble_video, VideoCodec, VideoError, VideoEvent, VideoExtractConfig, VideoFrame, VideoReport,
 };
 pub mod extract_video;
 pub use depacketize::h264::NalFormat;

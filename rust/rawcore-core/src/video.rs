@@ -9,19 +9,18 @@
 //! with a new timestamp) and no sequence number inside it is missing. Output starts at the first
 //! keyframe; after a loss inter frames are skipped until the next keyframe, unless the codec's
 //! reference information proves a frame decodable (VP8 temporal layers with `TL0PICIDX`, VP9
-//! flexible mode with `P_DIFF`). The depacketizer trait lives here rather than beside the audio
-//! [`crate::depacketize::Depacketizer`] because video needs the whole picture at once and reports
-//! keyframes, sizes, decoder configuration records and reference information.
-//! [`assemble_video`] runs a whole rtpdump capture through it.
+//! flexible mode with `P_DIFF`). [`assemble_video`] runs a whole rtpdump capture through it.
 
 #[cfg(test)]
 pub(crate) mod tests;
 
-use crate::bitstream::BitstreamError;
 use crate::depacketize::av1::Av1Depacketizer;
 use crate::depacketize::h264::{H264Depacketizer, NalFormat};
 use crate::depacketize::vp8::Vp8Depacketizer;
 use crate::depacketize::vp9::{SpatialLayerPolicy, Vp9Depacketizer};
+use crate::depacketize::{
+    FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer,
+};
 use crate::mux::MuxError;
 use crate::reorder::{Popped, PushOutcome, ReorderBuffer};
 use crate::rtp::{looks_like_rtcp, RtpPacket};
@@ -29,8 +28,6 @@ use crate::rtpdump::{RtpdumpError, RtpdumpReader};
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
 use crate::track::{choose_track, count_sources, Source};
 
-/// Spatial layers a VP9 picture may carry (3-bit SID).
-pub const MAX_SPATIAL_LAYERS: usize = 8;
 /// Warnings kept in a report; later ones are only counted.
 pub const MAX_WARNINGS: usize = 32;
 /// RTP clock of every video payload format.
@@ -52,137 +49,6 @@ pub enum VideoCodec {
     H264,
     /// AV1 (AOM RTP payload format).
     Av1,
-}
-
-/// Layer and picture fields of a VP8 or VP9 payload descriptor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LayerInfo {
-    /// `PictureID`.
-    pub picture_id: Option<u16>,
-    /// Temporal layer index.
-    pub tid: Option<u8>,
-    /// VP8 `Y` (layer sync) or VP9 `U` (switching up point).
-    pub layer_sync: bool,
-    /// `TL0PICIDX`.
-    pub tl0picidx: Option<u8>,
-}
-
-/// What a depacketizer reads from one packet's payload header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PacketInfo {
-    /// The packet can be the first of its picture (the codec's start bit).
-    pub starts_frame: bool,
-    /// The packet is certainly the first of its picture, even right after a loss.
-    pub definitive_start: bool,
-    /// Bytes of payload header before the codec data (VP8, VP9 descriptors).
-    pub header_len: u16,
-    /// Layer fields, when the payload format has them.
-    pub layers: LayerInfo,
-}
-
-/// The references of one VP9 spatial layer frame in flexible mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Vp9LayerRefs {
-    /// Spatial layer.
-    pub sid: u8,
-    /// `P`: predicted from earlier pictures (listed in `p_diffs`).
-    pub inter_picture: bool,
-    /// `PictureID` differences to the referenced pictures.
-    pub p_diffs: [u8; 3],
-    /// How many of `p_diffs` are used.
-    pub p_diff_count: u8,
-}
-
-/// What a frame references, as far as the payload format tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RefInfo {
-    /// Nothing: after a loss only a keyframe is safe.
-    #[default]
-    Unknown,
-    /// VP8 temporal layering.
-    Vp8 {
-        /// Temporal layer.
-        tid: u8,
-        /// `Y`: depends only on the base layer frame `tl0picidx`.
-        layer_sync: bool,
-        /// `TL0PICIDX`.
-        tl0picidx: u8,
-    },
-    /// VP9 flexible mode.
-    Vp9Flexible {
-        /// `PictureID`.
-        picture_id: u16,
-        /// Width of the `PictureID` (7 or 15).
-        picture_id_bits: u8,
-        /// The output spatial layers and their references.
-        layers: [Vp9LayerRefs; MAX_SPATIAL_LAYERS],
-        /// How many of `layers` are used.
-        layer_count: u8,
-    },
-}
-
-/// What a depacketizer learned from a whole picture.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FrameMeta {
-    /// Decoding can start here.
-    pub keyframe: bool,
-    /// Picture size, when a keyframe states it.
-    pub size: Option<(u32, u32)>,
-    /// A new decoder configuration record (`avcC`, `av1C`) when it changed with this frame.
-    pub config: Option<Vec<u8>>,
-    /// Reference information for decodability after a loss.
-    pub refs: RefInfo,
-}
-
-/// Why a video payload could not be turned into a frame; the frame is dropped and counted.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
-pub enum VideoDepacketizeError {
-    /// The payload header is malformed.
-    #[error("malformed {codec} payload: {reason}")]
-    Descriptor {
-        /// The codec.
-        codec: &'static str,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A packetization rawcore does not support.
-    #[error("{codec} {packetization} packetization refused")]
-    Refused {
-        /// The codec.
-        codec: &'static str,
-        /// The packetization.
-        packetization: &'static str,
-    },
-    /// Fragments of a picture do not fit together.
-    #[error("{codec} fragmentation broken: {reason}")]
-    Fragment {
-        /// The codec.
-        codec: &'static str,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The codec bitstream inside is malformed.
-    #[error("{codec} bitstream: {source}")]
-    Bitstream {
-        /// The codec.
-        codec: &'static str,
-        /// The header error.
-        source: BitstreamError,
-    },
-}
-
-/// Turns the packets of one picture back into one codec frame.
-pub trait VideoDepacketizer {
-    /// Reads one packet's payload header (cheap; called for every packet in sequence order).
-    fn inspect(&self, payload: &[u8]) -> Result<PacketInfo, VideoDepacketizeError>;
-
-    /// Writes the frame made of `packets` (one picture, complete, in sequence order, each with
-    /// what [`inspect`](Self::inspect) said) into `out`, replacing its contents.
-    fn assemble(
-        &mut self,
-        packets: &[(PacketInfo, &[u8])],
-        out: &mut Vec<u8>,
-    ) -> Result<FrameMeta, VideoDepacketizeError>;
 }
 
 /// One of the codec depacketizers, dispatched without boxing.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use pyo3::PyErr;
 use rawcore_core::bitstream::BitstreamError;
 use rawcore_core::depacketize::opus::OpusError;
-use rawcore_core::video::VideoDepacketizeError;
+use rawcore_core::depacketize::VideoDepacketizeError;
 use rawcore_core::{
     ExtractError, MuxError, RtcpError, RtpError, RtpdumpError, SdpError, TimelineError, VideoError,
 };
