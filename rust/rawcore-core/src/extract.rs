@@ -771,7 +771,7 @@ pub fn decode_pcm(
 mod tests {
     use super::*;
     use crate::mux::ebml::reader::{parse, Element};
-    use crate::mux::matroska::ids;
+    use crate::mux::ids;
     use crate::rtp::{build, PacketSpec};
     use crate::rtpdump::{write_header, write_record, write_rtp_record, FileHeader};
     use std::io::Cursor;
