@@ -4,7 +4,7 @@
 
 use std::io::{Seek, Write};
 
-use super::audio::{build_report, plan, walk};
+use super::audio::{build_report, plan, walk, Plan};
 use super::{
     AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport, AudioSegmentInput,
     ExtractError,
@@ -96,6 +96,98 @@ impl<W: Write + Seek> OpusOut<W> {
     }
 }
 
+/// Where an Opus extraction's packets go: the track's frames as they are, and the packets that
+/// fill its holes.
+trait OpusSink {
+    fn frame(&mut self, pts: u64, duration: u64, data: &[u8]) -> Result<(), MuxError>;
+    fn fill(&mut self, pts: u64, data: &[u8], samples: u32) -> Result<(), MuxError>;
+}
+
+/// An Opus file being written, with the fill packets waiting to be laced.
+struct OpusFile<W: Write + Seek> {
+    out: OpusOut<W>,
+    lace: Lace,
+}
+
+impl<W: Write + Seek> OpusSink for OpusFile<W> {
+    fn frame(&mut self, pts: u64, duration: u64, data: &[u8]) -> Result<(), MuxError> {
+        self.out.flush_lace(&mut self.lace)?;
+        self.out.frame(pts, duration, data)
+    }
+
+    fn fill(&mut self, pts: u64, data: &[u8], samples: u32) -> Result<(), MuxError> {
+        self.out.fill_packet(&mut self.lace, pts, data, samples)
+    }
+}
+
+/// The track of an Opus extraction and its channels: stereo only when the SDP allows it and
+/// some packet is coded stereo.
+fn opus_plan(
+    segments: &[AudioSegmentInput<'_>],
+    cfg: &AudioExtractConfig,
+    function: &'static str,
+) -> Result<(Plan, u8), ExtractError> {
+    if cfg.codec != AudioCodec::Opus {
+        return Err(ExtractError::UnsupportedCodec {
+            function,
+            codec: cfg.codec,
+        });
+    }
+    let plan = plan(segments, cfg)?;
+    let channels = if plan.stereo && cfg.channels >= 2 {
+        2
+    } else {
+        1
+    };
+    Ok((plan, channels))
+}
+
+/// Runs the track's timeline into `sink`: every frame as it is, every hole as fill packets that
+/// copy the coding of the packet before them (before any, a CELT fullband one). Returns the
+/// report and the output's end in 48 kHz samples.
+fn run_opus(
+    segments: &[AudioSegmentInput<'_>],
+    cfg: &AudioExtractConfig,
+    plan: &Plan,
+    channels: u8,
+    sink: &mut impl OpusSink,
+) -> Result<(AudioExtractReport, u64), ExtractError> {
+    let mut filler = OpusFiller::new();
+    let mut last_toc = 31u8 << 3 | u8::from(channels == 2) << 2;
+    let mut fill_frames = 0u64;
+    let mut last_pts = 0u64;
+    let mut on_event = |event: AudioEvent<'_>| -> Result<(), ExtractError> {
+        match event {
+            AudioEvent::Frame {
+                pts,
+                duration,
+                data,
+            } => {
+                if let Some(&toc) = data.first() {
+                    last_toc = toc;
+                }
+                last_pts = pts;
+                sink.frame(pts, duration, data)?;
+            }
+            AudioEvent::Fill { pts, duration, .. } => {
+                let mut at = pts;
+                filler.fill(last_toc, duration, |packet, samples| {
+                    sink.fill(at, packet, samples)?;
+                    at += u64::from(samples);
+                    fill_frames += 1;
+                    Ok::<_, MuxError>(())
+                })?;
+            }
+        }
+        Ok(())
+    };
+    let (tl, counts) = walk(segments, cfg, plan, &mut on_event)?;
+    let end = tl.end;
+    let mut report = build_report(cfg, plan, channels, tl, counts, last_pts);
+    report.fill_frames = fill_frames;
+    Ok((report, end))
+}
+
 /// Extracts an Opus track into Matroska, WebM or Ogg with an exact timeline.
 ///
 /// Every packet is written at its RTP timestamp relative to the track's start (plus its
@@ -107,23 +199,12 @@ pub fn extract_opus<W: Write + Seek>(
     cfg: &AudioExtractConfig,
     out: W,
 ) -> Result<AudioExtractReport, ExtractError> {
-    if cfg.codec != AudioCodec::Opus {
-        return Err(ExtractError::UnsupportedCodec {
-            function: "extract_opus",
-            codec: cfg.codec,
-        });
-    }
-    let plan = plan(segments, cfg)?;
-    let channels = if plan.stereo && cfg.channels >= 2 {
-        2
-    } else {
-        1
-    };
+    let (plan, channels) = opus_plan(segments, cfg, "extract_opus")?;
     let head = OpusHead {
         channels,
         ..OpusHead::default()
     };
-    let mut output = match cfg.container {
+    let out = match cfg.container {
         AudioContainer::Matroska | AudioContainer::Webm => {
             let doc = if cfg.container == AudioContainer::Webm {
                 DocType::Webm
@@ -137,51 +218,21 @@ pub fn extract_opus<W: Write + Seek>(
         }
         AudioContainer::Ogg => OpusOut::Ogg(OggOpusWriter::new(out, &head, OGG_SERIAL)?),
     };
-    let mut filler = OpusFiller::new();
-    let mut lace = Lace::default();
-    // Fill packets copy the coding of the packet before them; before any, a CELT fullband one.
-    let mut last_toc = 31u8 << 3 | u8::from(channels == 2) << 2;
-    let mut fill_frames = 0u64;
-    let mut last_pts = 0u64;
-    let mut on_event = |event: AudioEvent<'_>| -> Result<(), ExtractError> {
-        match event {
-            AudioEvent::Frame {
-                pts,
-                duration,
-                data,
-            } => {
-                output.flush_lace(&mut lace)?;
-                if let Some(&toc) = data.first() {
-                    last_toc = toc;
-                }
-                last_pts = pts;
-                output.frame(pts, duration, data)?;
-            }
-            AudioEvent::Fill { pts, duration, .. } => {
-                let mut at = pts;
-                filler.fill(last_toc, duration, |packet, samples| {
-                    output.fill_packet(&mut lace, at, packet, samples)?;
-                    at += u64::from(samples);
-                    fill_frames += 1;
-                    Ok::<_, MuxError>(())
-                })?;
-            }
-        }
-        Ok(())
+    let mut file = OpusFile {
+        out,
+        lace: Lace::default(),
     };
-    let (tl, counts) = walk(segments, cfg, &plan, &mut on_event)?;
-    output.flush_lace(&mut lace)?;
-    match output {
+    let (report, end) = run_opus(segments, cfg, &plan, channels, &mut file)?;
+    file.out.flush_lace(&mut file.lace)?;
+    match file.out {
         OpusOut::Matroska { mut writer, .. } => {
-            writer.set_duration_ns(opus_ns(tl.end));
+            writer.set_duration_ns(opus_ns(end));
             writer.finish()?;
         }
         OpusOut::Ogg(w) => {
             w.finish()?;
         }
     }
-    let mut report = build_report(cfg, &plan, channels, tl, counts, last_pts);
-    report.fill_frames = fill_frames;
     Ok(report)
 }
 
@@ -234,23 +285,24 @@ impl OpusPackets {
     }
 }
 
+impl OpusSink for OpusPackets {
+    fn frame(&mut self, pts: u64, _duration: u64, data: &[u8]) -> Result<(), MuxError> {
+        self.push(pts, data);
+        Ok(())
+    }
+
+    fn fill(&mut self, pts: u64, data: &[u8], _samples: u32) -> Result<(), MuxError> {
+        self.push(pts, data);
+        Ok(())
+    }
+}
+
 /// [`extract_opus`]'s timeline, collected into memory instead of a file.
 pub fn collect_opus(
     segments: &[AudioSegmentInput<'_>],
     cfg: &AudioExtractConfig,
 ) -> Result<(OpusPackets, AudioExtractReport), ExtractError> {
-    if cfg.codec != AudioCodec::Opus {
-        return Err(ExtractError::UnsupportedCodec {
-            function: "collect_opus",
-            codec: cfg.codec,
-        });
-    }
-    let plan = plan(segments, cfg)?;
-    let channels = if plan.stereo && cfg.channels >= 2 {
-        2
-    } else {
-        1
-    };
+    let (plan, channels) = opus_plan(segments, cfg, "collect_opus")?;
     let mut packets = OpusPackets {
         head: OpusHead {
             channels,
@@ -258,33 +310,6 @@ pub fn collect_opus(
         },
         ..OpusPackets::default()
     };
-    let mut filler = OpusFiller::new();
-    let mut last_toc = 31u8 << 3 | u8::from(channels == 2) << 2;
-    let mut fill_frames = 0u64;
-    let mut last_pts = 0u64;
-    let mut on_event = |event: AudioEvent<'_>| -> Result<(), ExtractError> {
-        match event {
-            AudioEvent::Frame { pts, data, .. } => {
-                if let Some(&toc) = data.first() {
-                    last_toc = toc;
-                }
-                last_pts = pts;
-                packets.push(pts, data);
-            }
-            AudioEvent::Fill { pts, duration, .. } => {
-                let mut at = pts;
-                filler.fill(last_toc, duration, |packet, samples| {
-                    packets.push(at, packet);
-                    at += u64::from(samples);
-                    fill_frames += 1;
-                    Ok::<_, MuxError>(())
-                })?;
-            }
-        }
-        Ok(())
-    };
-    let (tl, counts) = walk(segments, cfg, &plan, &mut on_event)?;
-    let mut report = build_report(cfg, &plan, channels, tl, counts, last_pts);
-    report.fill_frames = fill_frames;
+    let (report, _) = run_opus(segments, cfg, &plan, channels, &mut packets)?;
     Ok((packets, report))
 }
