@@ -12,7 +12,7 @@ use crate::rtp::{looks_like_rtcp, RtpPacket};
 use crate::rtpdump::{RtpdumpError, RtpdumpReader};
 use crate::track::{choose_track, count_sources, dominant_payload_type};
 
-/// The container [`extract_opus`] writes.
+/// The container [`super::extract_opus`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioContainer {
     /// Matroska (`.mka`).

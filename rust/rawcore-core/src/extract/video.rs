@@ -1,5 +1,5 @@
 //! A video track's segments on the output timeline: their order and offsets, clock drift applied
-//! to frame times, every segment's assembly in output order ([`each_output_event`]) and the
+//! to frame times, every segment's assembly in output order (`each_output_event`) and the
 //! frame survey that plans the gap fills ([`video_frames`]).
 
 use crate::timeline::MAX_DRIFT_PPM;
@@ -137,7 +137,7 @@ pub(super) fn each_output_event(
     Ok((report.unwrap_or_default(), any_packets))
 }
 
-/// The frames [`extract_video`] would write, as columns, and the assembly report with the plan
+/// The frames [`super::extract_video`] would write, as columns, and the assembly report with the plan
 /// of black fills for its gaps ([`FillPlan::plan`]; with `fill_gaps` false nothing is filled and
 /// every gap the assembly saw counts as unfilled).
 pub fn video_frames(

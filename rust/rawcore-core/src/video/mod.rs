@@ -1,15 +1,15 @@
 //! Complete, decodable video frames out of the RTP packets of one track.
 //!
 //! [`VideoAssembler`] is a pure state machine fed with the RTP packets of one video track in
-//! arrival order. It restores sequence order ([`ReorderBuffer`]), extends timestamps
-//! ([`TsUnwrapper`]), groups packets into pictures by RTP timestamp and hands each picture to the
-//! codec's [`VideoDepacketizer`] only when it is provably complete: its first packet is there
-//! (the codec's start bit, and no loss right before it unless the start bit proves the picture
-//! begins there), its last packet is there (marker bit, or the next packet follows without a gap
-//! with a new timestamp) and no sequence number inside it is missing. Output starts at the first
-//! keyframe; after a loss inter frames are skipped until the next keyframe, unless the codec's
-//! reference information proves a frame decodable (VP8 temporal layers with `TL0PICIDX`, VP9
-//! flexible mode with `P_DIFF`). [`assemble_video`] runs a whole rtpdump capture through it.
+//! arrival order. It restores sequence order ([`crate::reorder::ReorderBuffer`]), extends
+//! timestamps ([`crate::seq::TsUnwrapper`]), groups packets into pictures by RTP timestamp and
+//! hands each picture to the codec's [`crate::depacketize::VideoDepacketizer`] only when it is
+//! provably complete: its first packet is there (the codec's start bit, and no loss right before
+//! it unless the start bit proves the picture begins there), its last packet is there (marker
+//! bit, or the next packet follows without a gap with a new timestamp) and no sequence number
+//! inside it is missing. Output starts at the first keyframe; after a loss inter frames are
+//! skipped until the next keyframe, unless the codec's reference information proves a frame
+//! decodable (VP8 temporal layers with `TL0PICIDX`, VP9 flexible mode with `P_DIFF`). [`assemble_video`] runs a whole rtpdump capture through it.
 //!
 //! The module is split by concept: [`assembler`] (the state machine), `refs` (what a frame may
 //! reference after a loss), [`gaps`] (stretches without frames and the plan to fill them),
