@@ -4,7 +4,7 @@
 //! ([`rtp`], [`rtcp`]), extends sequence numbers and timestamps across rollover ([`seq`]),
 //! restores packet order ([`reorder`]), reads the session descriptions that say what the payload
 //! types mean ([`sdp`]) and condenses a capture into per-stream statistics ([`stats`],
-//! [`analyze`]); [`track`] is the one rule for which stream of a capture is the track. The call
+//! [`analyze`]) or per-packet columns ([`columns`]); [`track`] is the one rule for which stream of a capture is the track. The call
 //! timeline ([`timeline`]) places every stream on the recorder's clock. For extraction it places
 //! audio packets on an exact timeline ([`audio`]), turns RTP payloads back into codec frames
 //! ([`depacketize`], reading codec headers with [`bitstream`]), assembles complete decodable
@@ -17,6 +17,7 @@ pub mod analyze;
 pub mod audio;
 pub mod bitstream;
 pub mod codec;
+pub mod columns;
 pub mod depacketize;
 pub mod extract;
 pub mod mux;
@@ -32,10 +33,10 @@ pub mod track;
 pub mod video;
 
 pub use analyze::{
-    analyze_capture, capture_columns, AnalyzeConfig, CaptureColumns, CaptureReport, CaptureWarning,
-    SenderReportRecord,
+    analyze_capture, AnalyzeConfig, CaptureReport, CaptureWarning, SenderReportRecord,
 };
 pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
+pub use columns::{capture_columns, CaptureColumns};
 pub use depacketize::h264::NalFormat;
 pub use depacketize::vp9::SpatialLayerPolicy;
 pub use depacketize::VideoDepacketizer;
