@@ -5,8 +5,7 @@
 //! repair, and RTCP records yield sender reports, CNAMEs and goodbyes. A damaged capture is
 //! reported, not refused: garbage and snap-length-truncated records become counted warnings, and a
 //! cut-off tail ends the pass with a warning naming its byte offset. Only an unusable file header
-//! is an error. [`capture_columns`] is the per-packet view of the same capture, one row per RTP
-//! record, laid out as columns for cheap hand-over to array libraries.
+//! is an error. The per-packet view of the same capture is [`crate::columns`].
 
 use std::collections::HashMap;
 
@@ -14,7 +13,6 @@ use crate::rtcp::{self, RtcpPacket};
 use crate::rtp::{looks_like_rtcp, RtpPacket};
 use crate::rtpdump::{FileHeader, Record, RtpdumpError, RtpdumpReader};
 use crate::sdp::{static_clock_rate, Sdp};
-use crate::seq::SeqUnwrapper;
 use crate::stats::{PacketInfo, StreamStats, StreamTracker};
 use crate::track::{choose_track, Source, SourceCounter};
 
@@ -112,27 +110,6 @@ pub struct CaptureReport {
     pub invalid_records: u64,
     /// Problems found, at most [`MAX_WARNINGS_PER_KIND`] per kind plus a count of the rest.
     pub warnings: Vec<CaptureWarning>,
-}
-
-/// Per-packet columns of a capture, one row per RTP record in file order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CaptureColumns {
-    /// Arrival, ms since the capture start.
-    pub arrival_ms: Vec<u32>,
-    /// Synchronisation source.
-    pub ssrc: Vec<u32>,
-    /// Payload type.
-    pub payload_type: Vec<u8>,
-    /// Sequence number as sent.
-    pub seq: Vec<u16>,
-    /// Sequence number extended per SSRC in arrival order (first cycle numbered 1).
-    pub ext_seq: Vec<u64>,
-    /// Timestamp as sent.
-    pub timestamp: Vec<u32>,
-    /// Marker bit.
-    pub marker: Vec<bool>,
-    /// Payload bytes, padding excluded (for truncated records, as on the wire).
-    pub payload_len: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,78 +472,23 @@ pub fn analyze_capture(data: &[u8], cfg: &AnalyzeConfig) -> Result<CaptureReport
     Ok(analyzer.finish(header))
 }
 
-/// The RTP packets of a capture as columns, one row per RTP record in file order (records cut by
-/// the capture included when their header is intact; RTCP and garbage skipped). Reading stops
-/// quietly at a cut-off tail; [`analyze_capture`] reports it.
-pub fn capture_columns(data: &[u8]) -> Result<CaptureColumns, RtpdumpError> {
-    let reader = RtpdumpReader::new(data)?;
-    // A first pass over the record headers alone is cheap and sizes every column exactly.
-    let rows = reader
-        .clone()
-        .filter_map(Result::ok)
-        .filter(|r| !r.is_rtcp())
-        .count();
-    let mut cols = CaptureColumns {
-        arrival_ms: Vec::with_capacity(rows),
-        ssrc: Vec::with_capacity(rows),
-        payload_type: Vec::with_capacity(rows),
-        seq: Vec::with_capacity(rows),
-        ext_seq: Vec::with_capacity(rows),
-        timestamp: Vec::with_capacity(rows),
-        marker: Vec::with_capacity(rows),
-        payload_len: Vec::with_capacity(rows),
-    };
-    let mut unwrappers: HashMap<u32, SeqUnwrapper> = HashMap::new();
-    let mut last: Option<(u32, SeqUnwrapper)> = None;
-    for record in reader.map_while(Result::ok) {
-        if record.is_rtcp() || looks_like_rtcp(record.data) {
-            continue;
-        }
-        let Ok((packet, payload_len)) = record.rtp() else {
-            continue;
-        };
-        // Keep the current stream's unwrapper out of the map while packets keep coming for it.
-        let unwrapper = match &mut last {
-            Some((ssrc, u)) if *ssrc == packet.ssrc => u,
-            slot => {
-                if let Some((ssrc, u)) = slot.take() {
-                    unwrappers.insert(ssrc, u);
-                }
-                let u = unwrappers.remove(&packet.ssrc).unwrap_or_default();
-                &mut slot.insert((packet.ssrc, u)).1
-            }
-        };
-        cols.arrival_ms.push(record.offset_ms);
-        cols.ssrc.push(packet.ssrc);
-        cols.payload_type.push(packet.payload_type);
-        cols.seq.push(packet.sequence_number);
-        cols.ext_seq
-            .push(unwrapper.unwrap(packet.sequence_number).0);
-        cols.timestamp.push(packet.timestamp);
-        cols.marker.push(packet.marker);
-        cols.payload_len
-            .push(u32::try_from(payload_len).unwrap_or(u32::MAX));
-    }
-    Ok(cols)
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::rtcp::write as rtcp_write;
     use crate::rtp::{build, PacketSpec};
     use crate::rtpdump::{write_header, write_record, write_rtp_record};
     use proptest::prelude::*;
 
-    const A: u32 = 0xAAAA;
-    const B: u32 = 0xBBBB;
+    pub(crate) const A: u32 = 0xAAAA;
+    pub(crate) const B: u32 = 0xBBBB;
     const C: u32 = 0xCCCC;
 
     /// Builds captures in memory, one record per call.
-    struct Capture(Vec<u8>);
+    pub(crate) struct Capture(pub(crate) Vec<u8>);
 
     impl Capture {
-        fn new() -> Self {
+        pub(crate) fn new() -> Self {
             let mut out = Vec::new();
             let header = FileHeader {
                 address: "10.1.2.3".into(),
@@ -578,7 +500,7 @@ mod tests {
             Self(out)
         }
 
-        fn packet(
+        pub(crate) fn packet(
             mut self,
             ms: u32,
             ssrc: u32,
@@ -599,31 +521,31 @@ mod tests {
             self
         }
 
-        fn rtp(self, ssrc: u32, seqs: impl IntoIterator<Item = u16>) -> Self {
+        pub(crate) fn rtp(self, ssrc: u32, seqs: impl IntoIterator<Item = u16>) -> Self {
             seqs.into_iter().fold(self, |c, s| {
                 let ms = u32::from(s) * 20;
                 c.packet(ms, ssrc, 111, s, &[0xAB; 100], 0)
             })
         }
 
-        fn video(self, ssrc: u32, seqs: impl IntoIterator<Item = u16>) -> Self {
+        pub(crate) fn video(self, ssrc: u32, seqs: impl IntoIterator<Item = u16>) -> Self {
             seqs.into_iter().fold(self, |c, s| {
                 c.packet(u32::from(s), ssrc, 96, s, &[1; 50], 0)
             })
         }
 
-        fn rtx(self, ssrc: u32, seq: u16, original: u16) -> Self {
+        pub(crate) fn rtx(self, ssrc: u32, seq: u16, original: u16) -> Self {
             let mut payload = original.to_be_bytes().to_vec();
             payload.extend_from_slice(&[1; 50]);
             self.packet(1000, ssrc, 97, seq, &payload, 0)
         }
 
-        fn raw(mut self, plen: u16, data: &[u8]) -> Self {
+        pub(crate) fn raw(mut self, plen: u16, data: &[u8]) -> Self {
             write_record(&mut self.0, 5, plen, data).expect("small record");
             self
         }
 
-        fn tail(mut self, bytes: &[u8]) -> Self {
+        pub(crate) fn tail(mut self, bytes: &[u8]) -> Self {
             self.0.extend_from_slice(bytes);
             self
         }
@@ -948,33 +870,6 @@ mod tests {
         assert_eq!(err, RtpdumpError::BadMagic { byte_offset: 0 });
     }
 
-    #[test]
-    fn columns_hold_one_row_per_rtp_record() {
-        let mut sr = Vec::new();
-        rtcp_write::sender_report(&mut sr, A, 0, 0, 0, 0);
-        let input = Capture::new()
-            .rtp(A, [65_535, 0])
-            .raw(0, &sr)
-            .raw(20, &[0x11; 20])
-            .rtp(B, [7])
-            .rtp(A, [1])
-            .tail(&[0, 9])
-            .0;
-        let cols = capture_columns(&input).expect("valid header");
-        assert_eq!(cols.ssrc, [A, A, B, A]);
-        assert_eq!(cols.seq, [65_535, 0, 7, 1]);
-        assert_eq!(
-            cols.ext_seq,
-            [0x1_FFFF, 0x2_0000, 0x1_0007, 0x2_0001],
-            "per-SSRC rollover"
-        );
-        assert_eq!(cols.arrival_ms, [1_310_700, 0, 140, 20]);
-        assert_eq!(cols.payload_type, [111; 4]);
-        assert_eq!(cols.payload_len, [100; 4]);
-        assert_eq!(cols.marker, [false; 4]);
-        assert_eq!(cols.timestamp[1], 0);
-    }
-
     /// Seq numbers `start..start+n` shuffled by at most `spread` places, with some repeated.
     fn jittered_arrivals() -> impl Strategy<Value = (u16, Vec<u16>, usize)> {
         (any::<u16>(), 1usize..300, 0usize..40).prop_flat_map(|(start, n, spread)| {
@@ -1018,7 +913,7 @@ mod tests {
             let mut capture = Capture::new().0;
             capture.extend_from_slice(&bytes);
             let _ = analyze_capture(&capture, &rtx_cfg());
-            let _ = capture_columns(&capture);
+            let _ = crate::columns::capture_columns(&capture);
             let _ = analyze_capture(&bytes, &rtx_cfg());
             if let Ok(reader) = RtpdumpReader::new(&capture) {
                 for record in reader.flatten() {

@@ -4,15 +4,20 @@
 //! ([`rtp`], [`rtcp`]), extends sequence numbers and timestamps across rollover ([`seq`]),
 //! restores packet order ([`reorder`]), reads the session descriptions that say what the payload
 //! types mean ([`sdp`]) and condenses a capture into per-stream statistics ([`stats`],
-//! [`analyze`]). For extraction it places audio packets on an exact timeline ([`audio`]),
-//! validates codec payloads ([`depacketize`]), decodes telephony codecs ([`codec`]) and muxes into
-//! Matroska, WebM and Ogg ([`mux`]); [`extract`] ties these together. It opens no files, reads no clocks and starts no threads; callers hand it byte
-//! slices. No input can make it panic: malformed data becomes a typed error or a warning that
-//! names the byte offset.
+//! [`analyze`]) or per-packet columns ([`columns`]); [`track`] is the one rule for which stream of a capture is the track. The call
+//! timeline ([`timeline`]) places every stream on the recorder's clock. For extraction it places
+//! audio packets on an exact timeline ([`audio`]), turns RTP payloads back into codec frames
+//! ([`depacketize`], reading codec headers with [`bitstream`]), assembles complete decodable
+//! video frames ([`video`]), decodes telephony codecs ([`codec`]) and muxes into Matroska, WebM
+//! and Ogg ([`mux`]); [`extract`] ties these together. It opens no files, reads no clocks and
+//! starts no threads; callers hand it byte slices. No input can make it panic: malformed data
+//! becomes a typed error or a warning that names the byte offset.
 
 pub mod analyze;
 pub mod audio;
+pub mod bitstream;
 pub mod codec;
+pub mod columns;
 pub mod depacketize;
 pub mod extract;
 pub mod mux;
@@ -23,17 +28,23 @@ pub mod rtpdump;
 pub mod sdp;
 pub mod seq;
 pub mod stats;
+pub mod timeline;
 pub mod track;
+pub mod video;
 
 pub use analyze::{
-    analyze_capture, capture_columns, AnalyzeConfig, CaptureColumns, CaptureReport, CaptureWarning,
-    SenderReportRecord,
+    analyze_capture, AnalyzeConfig, CaptureReport, CaptureWarning, SenderReportRecord,
 };
 pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
-pub use depacketize::{DepacketizeError, Depacketizer};
+pub use columns::{capture_columns, CaptureColumns};
+pub use depacketize::h264::NalFormat;
+pub use depacketize::vp9::SpatialLayerPolicy;
+pub use depacketize::VideoDepacketizer;
 pub use extract::{
-    collect_opus, decode_pcm, extract_opus, AudioCodec, AudioContainer, AudioExtractConfig,
-    AudioExtractReport, AudioSegmentInput, ExtractError, OpusPackets,
+    collect_opus, decode_pcm, extract_av, extract_opus, extract_video, extract_video_filled,
+    video_frames, AudioBeside, AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport,
+    AudioSegmentInput, DocChoice, ExtractError, FillFrame, OpusPackets, VideoFrameColumns,
+    VideoSegmentInput,
 };
 pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 pub use mux::ogg::OggOpusWriter;
@@ -44,39 +55,11 @@ pub use rtpdump::{FileHeader, RtpdumpError};
 pub use sdp::{ExtMap, MediaDescription, RtpMap, Sdp, SdpError};
 pub use seq::{ExtTimestamp, SeqNo};
 pub use stats::StreamStats;
-
-/// Any error of the core, for callers that handle them alike.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
-pub enum Error {
-    /// The capture container is unusable.
-    #[error(transparent)]
-    Rtpdump(#[from] RtpdumpError),
-    /// A packet is not valid RTP.
-    #[error(transparent)]
-    Rtp(#[from] RtpError),
-    /// A datagram is not valid RTCP.
-    #[error(transparent)]
-    Rtcp(#[from] RtcpError),
-    /// A session description is malformed.
-    #[error(transparent)]
-    Sdp(#[from] SdpError),
-}
-pub mod bitstream;
-pub mod video;
-pub use video::{
-    assemble_video, VideoCodec, VideoDepacketizer, VideoError, VideoEvent, VideoExtractConfig,
-    VideoFrame, VideoReport,
-};
-pub mod extract_video;
-pub use depacketize::h264::NalFormat;
-pub use depacketize::vp9::SpatialLayerPolicy;
-pub use extract_video::{
-    extract_av, extract_video, extract_video_filled, video_frames, AudioBeside, DocChoice,
-    FillFrame, VideoFrameColumns, VideoSegmentInput,
-};
-pub use video::{FillPlan, Rotation, VideoAssembler, VideoGap};
-pub mod timeline;
 pub use timeline::{
     fit_offset, fit_sender_clock, place_streams, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit,
     Placement, SrPoint, StreamInput, StreamPlacement, TimelineError,
+};
+pub use video::{
+    assemble_video, FillPlan, Rotation, VideoAssembler, VideoCodec, VideoError, VideoEvent,
+    VideoExtractConfig, VideoFrame, VideoGap, VideoReport,
 };

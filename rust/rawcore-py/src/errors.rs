@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use pyo3::PyErr;
 use rawcore_core::bitstream::BitstreamError;
 use rawcore_core::depacketize::opus::OpusError;
-use rawcore_core::video::VideoDepacketizeError;
+use rawcore_core::depacketize::VideoDepacketizeError;
 use rawcore_core::{
     ExtractError, MuxError, RtcpError, RtpError, RtpdumpError, SdpError, TimelineError, VideoError,
 };
@@ -31,9 +31,29 @@ mod class {
 
 use class::{CaptureError, InputError, OutputError, RawcoreError};
 
-/// Any error the binding hands to Python.
-#[derive(Debug)]
-pub enum CoreError {
+/// Declares [`CoreError`]: a variant wrapping each core error enum (with its `From`, so `?`
+/// converts), then the binding's own variants, from one list.
+macro_rules! core_error {
+    (
+        $( $(#[$doc:meta])* $variant:ident($error:ty), )*
+        ; $($own:tt)*
+    ) => {
+        /// Any error the binding hands to Python.
+        #[derive(Debug)]
+        pub enum CoreError {
+            $( $(#[$doc])* $variant($error), )*
+            $($own)*
+        }
+
+        $(impl From<$error> for CoreError {
+            fn from(e: $error) -> Self {
+                Self::$variant(e)
+            }
+        })*
+    };
+}
+
+core_error! {
     /// An unusable capture file (header or framing).
     Rtpdump(RtpdumpError),
     /// A packet that is not RTP.
@@ -56,6 +76,7 @@ pub enum CoreError {
     Video(VideoError),
     /// Timeline fits that cannot be made.
     Timeline(TimelineError),
+    ;
     /// An argument the core cannot take (an unknown codec name, a drift out of range).
     Argument(String),
     /// The output file could not be created.
@@ -76,30 +97,6 @@ impl CoreError {
         }
     }
 }
-
-macro_rules! from_core {
-    ($($variant:ident($error:ty)),* $(,)?) => {
-        $(impl From<$error> for CoreError {
-            fn from(e: $error) -> Self {
-                Self::$variant(e)
-            }
-        })*
-    };
-}
-
-from_core!(
-    Rtpdump(RtpdumpError),
-    Rtp(RtpError),
-    Rtcp(RtcpError),
-    Sdp(SdpError),
-    Bitstream(BitstreamError),
-    VideoDepacketize(VideoDepacketizeError),
-    Opus(OpusError),
-    Mux(MuxError),
-    Extract(ExtractError),
-    Video(VideoError),
-    Timeline(TimelineError),
-);
 
 /// The Python class of a container error: the caller's choice of container, the disk, or a
 /// writer invariant (a bug).

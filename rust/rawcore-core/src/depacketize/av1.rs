@@ -8,11 +8,11 @@
 //! `obu_has_size_field` set and its size re-encoded, extension headers kept, temporal delimiters
 //! and tile lists dropped. The sequence header gives the `av1C` record and the picture size.
 
+use super::{FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
 use crate::bitstream::av1::{
     build_av1c, frame_is_key, obu_type, parse_sequence_header, split_obu, SequenceHeader,
 };
 use crate::bitstream::{read_leb128, write_leb128};
-use crate::video::{FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
 
 const CODEC: &str = "AV1";
 

@@ -7,8 +7,8 @@
 //! Matroska) or with Annex-B start codes. SPS and PPS stay in-band and are also collected into an
 //! `avcC` record that is handed to the caller whenever it changes.
 
+use super::{FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
 use crate::bitstream::h264::{build_avcc, parse_sps, pps_id};
-use crate::video::{FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
 
 /// NAL unit types rawcore looks at.
 mod nal {

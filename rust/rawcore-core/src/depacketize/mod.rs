@@ -1,73 +1,153 @@
 //! RTP payloads back into codec frames, one file per codec.
 //!
-//! A [`Depacketizer`] receives the packets of one stream in extended sequence order (after the
-//! [`crate::reorder::ReorderBuffer`]) and yields complete codec frames. Audio codecs carry one
-//! frame per packet, so their depacketizers validate and pass the payload through; video codecs
-//! (VP8, VP9, H.264, AV1) reassemble a frame from several packets and must drop a frame whose
-//! packets were lost, which is why every packet states how many sequence numbers were skipped
-//! right before it.
+//! A [`VideoDepacketizer`] gets the packets of one picture once the assembler
+//! ([`crate::video::VideoAssembler`]) has proven it complete, in sequence order, and writes the
+//! codec frame (VP8 frame, VP9 superframe, H.264 access unit, AV1 temporal unit). Before that it
+//! reads each packet's payload header ([`PacketInfo`]: the start bit, descriptor length, layer
+//! fields) so the assembler can find where pictures begin. Besides the frame it reports what the
+//! assembler cannot see in the payload headers alone ([`FrameMeta`]): keyframes, picture sizes,
+//! decoder configuration records and reference information for decodability after a loss.
+//! Opus needs no reassembly (one packet is one frame): [`opus`] validates packets and writes the
+//! packets that fill holes.
 
+pub mod av1;
+pub mod h264;
 pub mod opus;
+pub mod vp8;
+pub mod vp9;
 
-use crate::seq::{ExtTimestamp, SeqNo};
+use crate::bitstream::BitstreamError;
 
-/// Why a payload could not be turned into a frame. The caller counts and skips it.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
-pub enum DepacketizeError {
-    /// The payload is not a valid Opus packet.
-    #[error("malformed Opus packet at seq {seq}: {source}")]
-    Opus {
-        /// The packet's sequence number.
-        seq: SeqNo,
-        /// What is wrong with it.
-        source: opus::OpusError,
+/// Spatial layers a VP9 picture may carry (3-bit SID).
+pub const MAX_SPATIAL_LAYERS: usize = 8;
+
+/// Layer and picture fields of a VP8 or VP9 payload descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LayerInfo {
+    /// `PictureID`.
+    pub picture_id: Option<u16>,
+    /// Temporal layer index.
+    pub tid: Option<u8>,
+    /// VP8 `Y` (layer sync) or VP9 `U` (switching up point).
+    pub layer_sync: bool,
+    /// `TL0PICIDX`.
+    pub tl0picidx: Option<u8>,
+}
+
+/// What a depacketizer reads from one packet's payload header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketInfo {
+    /// The packet can be the first of its picture (the codec's start bit).
+    pub starts_frame: bool,
+    /// The packet is certainly the first of its picture, even right after a loss.
+    pub definitive_start: bool,
+    /// Bytes of payload header before the codec data (VP8, VP9 descriptors).
+    pub header_len: u16,
+    /// Layer fields, when the payload format has them.
+    pub layers: LayerInfo,
+}
+
+/// The references of one VP9 spatial layer frame in flexible mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Vp9LayerRefs {
+    /// Spatial layer.
+    pub sid: u8,
+    /// `P`: predicted from earlier pictures (listed in `p_diffs`).
+    pub inter_picture: bool,
+    /// `PictureID` differences to the referenced pictures.
+    pub p_diffs: [u8; 3],
+    /// How many of `p_diffs` are used.
+    pub p_diff_count: u8,
+}
+
+/// What a frame references, as far as the payload format tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefInfo {
+    /// Nothing: after a loss only a keyframe is safe.
+    #[default]
+    Unknown,
+    /// VP8 temporal layering.
+    Vp8 {
+        /// Temporal layer.
+        tid: u8,
+        /// `Y`: depends only on the base layer frame `tl0picidx`.
+        layer_sync: bool,
+        /// `TL0PICIDX`.
+        tl0picidx: u8,
+    },
+    /// VP9 flexible mode.
+    Vp9Flexible {
+        /// `PictureID`.
+        picture_id: u16,
+        /// Width of the `PictureID` (7 or 15).
+        picture_id_bits: u8,
+        /// The output spatial layers and their references.
+        layers: [Vp9LayerRefs; MAX_SPATIAL_LAYERS],
+        /// How many of `layers` are used.
+        layer_count: u8,
     },
 }
 
-/// One RTP packet as a depacketizer sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PacketIn<'a> {
-    /// Extended sequence number.
-    pub seq: SeqNo,
-    /// Extended RTP timestamp.
-    pub timestamp: ExtTimestamp,
-    /// The RTP marker bit (end of a video frame, start of an audio talkspurt).
-    pub marker: bool,
-    /// Sequence numbers skipped right before this packet (a partial frame must not be emitted).
-    pub lost_before: u64,
-    /// The payload, padding removed.
-    pub payload: &'a [u8],
-}
-
-/// A complete frame; its bytes are in the buffer the caller passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameInfo {
-    /// RTP timestamp of the frame.
-    pub timestamp: ExtTimestamp,
-    /// Whether the frame can be decoded on its own (always true for audio).
+/// What a depacketizer learned from a whole picture.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FrameMeta {
+    /// Decoding can start here.
     pub keyframe: bool,
-    /// Duration in the codec's sample clock, when the bitstream states it (Opus: 48 kHz).
-    pub duration: Option<u32>,
+    /// Picture size, when a keyframe states it.
+    pub size: Option<(u32, u32)>,
+    /// A new decoder configuration record (`avcC`, `av1C`) when it changed with this frame.
+    pub config: Option<Vec<u8>>,
+    /// Reference information for decodability after a loss.
+    pub refs: RefInfo,
 }
 
-/// Turns packets of one stream, in sequence order, into complete frames.
-pub trait Depacketizer {
-    /// Takes the next packet. When it completes a frame, `frame` is overwritten with the frame's
-    /// bytes and its description is returned; the buffer is reused to keep the hot path free of
-    /// allocations.
-    fn push(
+/// Why a video payload could not be turned into a frame; the frame is dropped and counted.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum VideoDepacketizeError {
+    /// The payload header is malformed.
+    #[error("malformed {codec} payload: {reason}")]
+    Descriptor {
+        /// The codec.
+        codec: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A packetization rawcore does not support.
+    #[error("{codec} {packetization} packetization refused")]
+    Refused {
+        /// The codec.
+        codec: &'static str,
+        /// The packetization.
+        packetization: &'static str,
+    },
+    /// Fragments of a picture do not fit together.
+    #[error("{codec} fragmentation broken: {reason}")]
+    Fragment {
+        /// The codec.
+        codec: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The codec bitstream inside is malformed.
+    #[error("{codec} bitstream: {source}")]
+    Bitstream {
+        /// The codec.
+        codec: &'static str,
+        /// The header error.
+        source: BitstreamError,
+    },
+}
+
+/// Turns the packets of one picture back into one codec frame.
+pub trait VideoDepacketizer {
+    /// Reads one packet's payload header (cheap; called for every packet in sequence order).
+    fn inspect(&self, payload: &[u8]) -> Result<PacketInfo, VideoDepacketizeError>;
+
+    /// Writes the frame made of `packets` (one picture, complete, in sequence order, each with
+    /// what [`inspect`](Self::inspect) said) into `out`, replacing its contents.
+    fn assemble(
         &mut self,
-        packet: &PacketIn<'_>,
-        frame: &mut Vec<u8>,
-    ) -> Result<Option<FrameInfo>, DepacketizeError>;
-
-    /// Emits a frame still being assembled at the end of the stream, if it is complete.
-    fn flush(&mut self, frame: &mut Vec<u8>) -> Option<FrameInfo> {
-        let _ = frame;
-        None
-    }
+        packets: &[(PacketInfo, &[u8])],
+        out: &mut Vec<u8>,
+    ) -> Result<FrameMeta, VideoDepacketizeError>;
 }
-pub mod av1;
-pub mod h264;
-pub mod vp8;
-pub mod vp9;

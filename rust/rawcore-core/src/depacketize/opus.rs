@@ -16,8 +16,6 @@
 //! WebM and Ogg, decodes with libopus (GStreamer `opusdec`) and FFmpeg (`avdec_opus`) to exactly
 //! the 4 s wall-clock span, the concealment decaying towards silence across the gap.
 
-use super::{DepacketizeError, Depacketizer, FrameInfo, PacketIn};
-
 /// Samples per second of every Opus duration (RFC 7587 fixes the RTP clock at 48 kHz).
 pub const SAMPLE_RATE: u32 = 48_000;
 /// The longest packet RFC 6716 allows: 120 ms.
@@ -263,47 +261,6 @@ fn code3_frames(rest: &[u8], frame_samples: u32) -> Result<u32, OpusError> {
         });
     }
     Ok(frames)
-}
-
-/// Validates Opus payloads and passes them through as frames.
-#[derive(Debug, Clone, Default)]
-pub struct OpusDepacketizer {
-    last: Option<PacketInfo>,
-}
-
-impl OpusDepacketizer {
-    /// A fresh depacketizer.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The layout of the last valid packet.
-    #[must_use]
-    pub fn last(&self) -> Option<PacketInfo> {
-        self.last
-    }
-}
-
-impl Depacketizer for OpusDepacketizer {
-    fn push(
-        &mut self,
-        packet: &PacketIn<'_>,
-        frame: &mut Vec<u8>,
-    ) -> Result<Option<FrameInfo>, DepacketizeError> {
-        let info = packet_info(packet.payload).map_err(|source| DepacketizeError::Opus {
-            seq: packet.seq,
-            source,
-        })?;
-        self.last = Some(info);
-        frame.clear();
-        frame.extend_from_slice(packet.payload);
-        Ok(Some(FrameInfo {
-            timestamp: packet.timestamp,
-            keyframe: true,
-            duration: Some(info.duration()),
-        }))
-    }
 }
 
 /// Frame sizes (in 2.5 ms units) and the configuration that codes each, largest first, for the
@@ -619,33 +576,6 @@ mod tests {
             );
             assert!(packets.iter().all(|p| p.len() <= 2), "{}", case.name);
         }
-    }
-
-    #[test]
-    fn depacketizer_passes_valid_packets_and_rejects_garbage() {
-        let mut d = OpusDepacketizer::new();
-        let mut frame = Vec::new();
-        let packet = PacketIn {
-            seq: crate::seq::SeqNo(7),
-            timestamp: crate::seq::ExtTimestamp(960),
-            marker: false,
-            lost_before: 0,
-            payload: &[0xFC, 1, 2],
-        };
-        let info = d.push(&packet, &mut frame).expect("valid packet");
-        assert_eq!(info.and_then(|i| i.duration), Some(960));
-        assert_eq!(frame, [0xFC, 1, 2]);
-        let empty = PacketIn {
-            payload: &[],
-            ..packet
-        };
-        assert!(matches!(
-            d.push(&empty, &mut frame),
-            Err(DepacketizeError::Opus {
-                source: OpusError::Empty,
-                ..
-            })
-        ));
     }
 
     proptest::proptest! {

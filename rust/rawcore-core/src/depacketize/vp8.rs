@@ -6,10 +6,8 @@
 //! frame itself is the concatenation of the payloads after their descriptors. The temporal layer
 //! fields let [`crate::video`] keep decoding the base layer after an upper-layer frame was lost.
 
+use super::{FrameMeta, LayerInfo, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
 use crate::bitstream::vp8::parse_header;
-use crate::video::{
-    FrameMeta, LayerInfo, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer,
-};
 
 /// The fields of a VP8 payload descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

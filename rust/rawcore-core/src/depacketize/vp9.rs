@@ -7,12 +7,12 @@
 //! RTP timestamp) are joined into one superframe with an Annex B index, or reduced to one chosen
 //! layer and the lower layers it predicts from ([`SpatialLayerPolicy`]).
 
-use crate::bitstream::vp9::{
-    parse_header, split_superframe, write_superframe_index, MAX_SUPERFRAME_FRAMES,
-};
-use crate::video::{
+use super::{
     FrameMeta, LayerInfo, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer,
     Vp9LayerRefs, MAX_SPATIAL_LAYERS,
+};
+use crate::bitstream::vp9::{
+    parse_header, split_superframe, write_superframe_index, MAX_SUPERFRAME_FRAMES,
 };
 
 const CODEC: &str = "VP9";

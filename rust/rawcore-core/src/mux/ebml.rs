@@ -90,7 +90,7 @@ pub fn write_void(out: &mut Vec<u8>, total: usize) {
     } else {
         (8, total - 9)
     };
-    write_id(out, super::matroska::ids::VOID);
+    write_id(out, super::ids::VOID);
     write_size_fixed(out, body as u64, size_len);
     out.resize(out.len() + body, 0);
 }

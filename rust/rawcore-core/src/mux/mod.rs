@@ -6,6 +6,7 @@
 //! module also owns [`OpusHead`], the identification header that both containers carry.
 
 pub mod ebml;
+pub mod ids;
 pub mod matroska;
 pub mod ogg;
 

@@ -144,24 +144,28 @@ struct Prepared<'a> {
 impl<'a> Prepared<'a> {
     fn new(input: &'a StreamInput<'a>) -> Result<Self, TimelineError> {
         let s = input;
-        check_lengths(
-            "timestamps",
-            s.timestamps.len(),
-            "arrival_unix_ms",
-            s.arrival_unix_ms.len(),
-        )?;
-        check_lengths(
-            "sr_arrival_unix_ms",
-            s.sr_arrival_unix_ms.len(),
-            "sr_rtp_ts",
-            s.sr_rtp_ts.len(),
-        )?;
-        check_lengths(
-            "sr_rtp_ts",
-            s.sr_rtp_ts.len(),
-            "sr_ntp_unix_ms",
-            s.sr_ntp_unix_ms.len(),
-        )?;
+        for (left, left_len, right, right_len) in [
+            (
+                "timestamps",
+                s.timestamps.len(),
+                "arrival_unix_ms",
+                s.arrival_unix_ms.len(),
+            ),
+            (
+                "sr_arrival_unix_ms",
+                s.sr_arrival_unix_ms.len(),
+                "sr_rtp_ts",
+                s.sr_rtp_ts.len(),
+            ),
+            (
+                "sr_rtp_ts",
+                s.sr_rtp_ts.len(),
+                "sr_ntp_unix_ms",
+                s.sr_ntp_unix_ms.len(),
+            ),
+        ] {
+            check_lengths(left, left_len, right, right_len)?;
+        }
         let ext = unwrap_rtp_timestamps(s.timestamps);
         let (Some(first), Some(&first_arrival)) =
             (first_timestamp(&ext), s.arrival_unix_ms.first())

@@ -1,0 +1,31 @@
+//! Extraction: the captures of one track in, a playable file (or PCM, or frame columns) out.
+//!
+//! Audio ([`audio`], [`opus`], [`pcm`]): [`extract_opus`] and [`decode_pcm`] are what the
+//! bindings call. Both first pick the track ([`crate::track`]: the configured payload type, or
+//! the dominant one over all captures, and per capture its busiest SSRC), then walk every record
+//! once through an [`crate::audio::AudioTimeline`] that places each packet at its RTP timestamp
+//! and reports the holes. Opus is never re-encoded: holes become TOC-only packets the decoder
+//! conceals, muxed into Matroska, WebM or Ogg. G.711 and G.722 are decoded to 16-bit PCM with
+//! holes as zeros. Memory stays flat in the duration: frames stream into clusters, pages or
+//! caller-sized PCM chunks.
+//!
+//! Video ([`video`], [`av`]): [`video_frames`] surveys the frames an output would hold and plans
+//! its gap fills; [`extract_video`] and [`extract_av`] write the file in one assembly pass,
+//! with the caller's fill frames (and Opus audio) merged in by time.
+
+pub mod audio;
+pub mod av;
+pub mod opus;
+pub mod pcm;
+#[cfg(test)]
+mod tests;
+pub mod video;
+
+pub use audio::{
+    AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport, AudioSegmentInput,
+    ExtractError,
+};
+pub use av::{extract_av, extract_video, extract_video_filled, AudioBeside, DocChoice, FillFrame};
+pub use opus::{collect_opus, extract_opus, OpusPackets};
+pub use pcm::decode_pcm;
+pub use video::{video_frames, VideoFrameColumns, VideoSegmentInput};

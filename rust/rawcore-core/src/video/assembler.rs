@@ -1,0 +1,407 @@
+//! The assembler: RTP packets of one video track in arrival order, complete decodable frames out.
+
+use super::gaps::GapTracker;
+use super::refs::{RefTracker, Verdict};
+use super::{Rotation, VideoCodec, VideoEvent, VideoExtractConfig, VideoFrame, VideoReport};
+use crate::depacketize::av1::Av1Depacketizer;
+use crate::depacketize::h264::H264Depacketizer;
+use crate::depacketize::vp8::Vp8Depacketizer;
+use crate::depacketize::vp9::Vp9Depacketizer;
+use crate::depacketize::{FrameMeta, PacketInfo, VideoDepacketizeError, VideoDepacketizer};
+use crate::reorder::{Popped, PushOutcome, ReorderBuffer};
+use crate::rtp::RtpPacket;
+use crate::seq::{SeqUnwrapper, TsUnwrapper};
+
+/// One of the codec depacketizers, dispatched without boxing.
+#[derive(Debug, Clone)]
+pub enum AnyDepacketizer {
+    /// VP8.
+    Vp8(Vp8Depacketizer),
+    /// VP9.
+    Vp9(Vp9Depacketizer),
+    /// H.264.
+    H264(H264Depacketizer),
+    /// AV1.
+    Av1(Av1Depacketizer),
+}
+
+impl AnyDepacketizer {
+    /// The depacketizer for `cfg.codec`.
+    #[must_use]
+    pub fn new(cfg: &VideoExtractConfig) -> Self {
+        match cfg.codec {
+            VideoCodec::Vp8 => Self::Vp8(Vp8Depacketizer),
+            VideoCodec::Vp9 => Self::Vp9(Vp9Depacketizer::new(cfg.vp9_layers)),
+            VideoCodec::H264 => Self::H264(H264Depacketizer::new(cfg.h264_format)),
+            VideoCodec::Av1 => Self::Av1(Av1Depacketizer::new()),
+        }
+    }
+}
+
+impl VideoDepacketizer for AnyDepacketizer {
+    fn inspect(&self, payload: &[u8]) -> Result<PacketInfo, VideoDepacketizeError> {
+        match self {
+            Self::Vp8(d) => d.inspect(payload),
+            Self::Vp9(d) => d.inspect(payload),
+            Self::H264(d) => d.inspect(payload),
+            Self::Av1(d) => d.inspect(payload),
+        }
+    }
+
+    fn assemble(
+        &mut self,
+        packets: &[(PacketInfo, &[u8])],
+        out: &mut Vec<u8>,
+    ) -> Result<FrameMeta, VideoDepacketizeError> {
+        match self {
+            Self::Vp8(d) => d.assemble(packets, out),
+            Self::Vp9(d) => d.assemble(packets, out),
+            Self::H264(d) => d.assemble(packets, out),
+            Self::Av1(d) => d.assemble(packets, out),
+        }
+    }
+}
+
+/// Whether frames can be decoded right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecodeState {
+    /// Only a keyframe can be decoded; `since` is when the first frame was dropped.
+    WaitKey { since: Option<u64> },
+    /// Every frame since the last keyframe was emitted.
+    Intact,
+    /// Something was lost since the last keyframe; reference information decides.
+    Damaged,
+}
+
+/// A packet held in the reorder buffer.
+#[derive(Debug, Clone, Copy)]
+struct Held<'a> {
+    payload: &'a [u8],
+    ts: u64,
+    marker: bool,
+    cvo: Option<u8>,
+}
+
+/// The picture being collected.
+#[derive(Debug, Clone)]
+struct Pending {
+    ts: u64,
+    start_ok: bool,
+    broken: bool,
+    error: Option<VideoDepacketizeError>,
+    cvo: Option<u8>,
+}
+
+/// Assembles the packets of one video track into complete, decodable frames.
+#[derive(Debug)]
+pub struct VideoAssembler<'a> {
+    depack: AnyDepacketizer,
+    cvo_id: Option<u8>,
+    seqs: SeqUnwrapper,
+    stamps: TsUnwrapper,
+    reorder: ReorderBuffer<Held<'a>>,
+    warmup: u64,
+    base_ts: Option<u64>,
+    pending: Option<Pending>,
+    packets: Vec<(PacketInfo, &'a [u8])>,
+    out: Vec<u8>,
+    state: DecodeState,
+    refs: RefTracker,
+    config: Option<Vec<u8>>,
+    config_unsent: bool,
+    size: Option<(u32, u32)>,
+    rotation: Option<Rotation>,
+    last_pts: Option<u64>,
+    gaps: GapTracker,
+    report: VideoReport,
+}
+
+impl<'a> VideoAssembler<'a> {
+    /// An assembler for the codec and options in `cfg`.
+    #[must_use]
+    pub fn new(cfg: &VideoExtractConfig) -> Self {
+        Self {
+            depack: AnyDepacketizer::new(cfg),
+            cvo_id: cfg.cvo_extension_id,
+            seqs: SeqUnwrapper::new(),
+            stamps: TsUnwrapper::new(),
+            reorder: ReorderBuffer::new(cfg.reorder_window),
+            warmup: cfg.reorder_window.clamp(1, 64) as u64,
+            base_ts: None,
+            pending: None,
+            packets: Vec::with_capacity(64),
+            out: Vec::with_capacity(64 * 1024),
+            state: DecodeState::WaitKey { since: None },
+            refs: RefTracker::default(),
+            config: None,
+            config_unsent: false,
+            size: None,
+            rotation: None,
+            last_pts: None,
+            gaps: GapTracker::default(),
+            report: VideoReport::default(),
+        }
+    }
+
+    /// Takes the next packet of the track in arrival order; frames it completes go to `sink`.
+    pub fn push<E>(
+        &mut self,
+        packet: &RtpPacket<'a>,
+        sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.report.packets_in += 1;
+        let seq = self.seqs.unwrap(packet.sequence_number);
+        let ts = self.stamps.unwrap(packet.timestamp).0;
+        let cvo = self
+            .cvo_id
+            .and_then(|id| packet.extension(id))
+            .and_then(|v| v.first().copied());
+        let held = Held {
+            payload: packet.payload,
+            ts,
+            marker: packet.marker,
+            cvo,
+        };
+        if let PushOutcome::TooLate { .. } = self.reorder.push(seq, held) {
+            self.report
+                .warn(|| format!("packet seq {seq} arrived too late and was dropped"));
+        }
+        // The reorder buffer releases from the first packet it sees; holding the first few lets
+        // a capture that starts with reordered packets still begin at the lowest one.
+        if self.report.packets_in < self.warmup {
+            return Ok(());
+        }
+        while let Some(popped) = self.reorder.pop() {
+            self.process(popped, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Releases everything still held and returns the report.
+    pub fn finish<E>(
+        mut self,
+        sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
+    ) -> Result<VideoReport, E> {
+        let rest: Vec<_> = self.reorder.flush().collect();
+        for popped in rest {
+            self.process(popped, sink)?;
+        }
+        if self.pending.is_some() {
+            // The stream ended without the picture's marker: its end cannot be proven.
+            self.close(false, sink)?;
+        }
+        self.report.packets_lost = self.reorder.lost();
+        self.report.duplicates = self.reorder.duplicates();
+        self.report.late = self.reorder.late();
+        self.report.gaps = std::mem::take(&mut self.gaps.gaps);
+        Ok(self.report)
+    }
+
+    /// The report so far (counters of the reorder buffer are filled in by [`finish`](Self::finish)).
+    #[must_use]
+    pub fn report(&self) -> &VideoReport {
+        &self.report
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // a popped packet is used up here
+    fn process<E>(
+        &mut self,
+        popped: Popped<Held<'a>>,
+        sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Popped {
+            seq,
+            item,
+            lost_before,
+        } = popped;
+        let base = *self.base_ts.get_or_insert(item.ts);
+        let info = self.depack.inspect(item.payload);
+        if let Some(cur) = &mut self.pending {
+            if cur.ts != item.ts {
+                // Without a gap, the previous packet was the last of its picture.
+                self.close(lost_before == 0, sink)?;
+            } else if lost_before > 0 {
+                cur.broken = true;
+            }
+        }
+        if self.pending.is_none() {
+            if lost_before > 0 {
+                self.on_loss(item.ts.saturating_sub(base));
+            }
+            let start_ok = info
+                .as_ref()
+                .is_ok_and(|i| i.starts_frame && (lost_before == 0 || i.definitive_start));
+            self.packets.clear();
+            self.pending = Some(Pending {
+                ts: item.ts,
+                start_ok,
+                broken: false,
+                error: None,
+                cvo: None,
+            });
+        }
+        let Some(cur) = &mut self.pending else {
+            return Ok(());
+        };
+        match info {
+            Ok(info) => self.packets.push((info, item.payload)),
+            Err(e) => {
+                if cur.error.is_none() {
+                    self.report.warn(|| format!("seq {seq}: {e}"));
+                    cur.error = Some(e);
+                }
+            }
+        }
+        if item.cvo.is_some() {
+            cur.cvo = item.cvo;
+        }
+        if item.marker {
+            self.close(true, sink)?;
+        }
+        Ok(())
+    }
+
+    fn on_loss(&mut self, pts: u64) {
+        match &mut self.state {
+            DecodeState::WaitKey { since } => {
+                since.get_or_insert(pts);
+            }
+            DecodeState::Intact | DecodeState::Damaged => {
+                self.state = DecodeState::Damaged;
+                self.refs.on_loss();
+            }
+        }
+    }
+
+    fn close<E>(
+        &mut self,
+        end_ok: bool,
+        sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(cur) = self.pending.take() else {
+            return Ok(());
+        };
+        let pts = cur.ts.saturating_sub(self.base_ts.unwrap_or(cur.ts));
+        if let Some(e) = cur.error {
+            self.malformed(pts, &e);
+            return Ok(());
+        }
+        if !(cur.start_ok && end_ok && !cur.broken) {
+            self.report.frames_incomplete += 1;
+            self.on_loss(pts);
+            return Ok(());
+        }
+        let meta = match self.depack.assemble(&self.packets, &mut self.out) {
+            Ok(meta) => meta,
+            Err(e) => {
+                self.report
+                    .warn(|| format!("frame at pts {pts} (90 kHz) dropped: {e}"));
+                self.malformed(pts, &e);
+                return Ok(());
+            }
+        };
+        if let Some(config) = meta.config {
+            self.config = Some(config);
+            self.config_unsent = true;
+        }
+        let verdict = match self.state {
+            DecodeState::Intact => Verdict::Decodable,
+            _ if meta.keyframe => Verdict::Decodable,
+            DecodeState::WaitKey { .. } => Verdict::NeedKeyframe,
+            DecodeState::Damaged => self.refs.verdict(&meta.refs),
+        };
+        match verdict {
+            Verdict::Decodable => {}
+            Verdict::Skip => {
+                self.report.frames_undecodable += 1;
+                return Ok(());
+            }
+            Verdict::NeedKeyframe => {
+                self.report.frames_undecodable += 1;
+                match &mut self.state {
+                    DecodeState::WaitKey { since } => {
+                        since.get_or_insert(pts);
+                    }
+                    _ => self.state = DecodeState::WaitKey { since: Some(pts) },
+                }
+                return Ok(());
+            }
+        }
+        if meta.keyframe {
+            if let DecodeState::WaitKey { since: Some(since) } = self.state {
+                self.report.keyframe_waits += 1;
+                self.report.keyframe_wait_ms += pts.saturating_sub(since) as f64 / 90.0;
+            }
+            self.state = DecodeState::Intact;
+            self.refs.on_keyframe();
+        }
+        self.refs.record(&meta.refs);
+        self.emit(pts, meta.keyframe, meta.size, cur.cvo, sink)
+    }
+
+    fn malformed(&mut self, pts: u64, e: &VideoDepacketizeError) {
+        if matches!(e, VideoDepacketizeError::Refused { .. }) {
+            self.report.refused_packetizations += 1;
+        }
+        self.report.frames_malformed += 1;
+        self.on_loss(pts);
+    }
+
+    fn emit<E>(
+        &mut self,
+        pts: u64,
+        keyframe: bool,
+        size: Option<(u32, u32)>,
+        cvo: Option<u8>,
+        sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let config_changed = self.config_unsent;
+        if self.config_unsent {
+            self.config_unsent = false;
+            self.report.config_changes += 1;
+            if let Some(config) = &self.config {
+                sink(VideoEvent::Config {
+                    pts_90k: pts,
+                    codec_private: config,
+                })?;
+            }
+        }
+        if let Some(rotation) = cvo.map(Rotation::from_cvo) {
+            if self.rotation != Some(rotation) {
+                self.rotation = Some(rotation);
+                self.report.rotation_changes.push((pts, rotation));
+                sink(VideoEvent::Rotation {
+                    pts_90k: pts,
+                    rotation,
+                })?;
+            }
+        }
+        if let Some(size) = size {
+            if self.size != Some(size) {
+                self.report.resolution_changes.push((pts, size.0, size.1));
+                self.report.note_size(size);
+            }
+        }
+        let gap_size = self.size.or(size).unwrap_or((0, 0));
+        if size.is_some() {
+            self.size = size;
+        }
+        // Timestamps that step back (a sender reset or B-frames) are clamped for the caller's
+        // muxer, which needs them monotonic.
+        let pts = self.last_pts.map_or(pts, |last| pts.max(last));
+        self.gaps.frame(pts, gap_size);
+        self.last_pts = Some(pts);
+        self.report.first_pts_90k.get_or_insert(pts);
+        self.report.last_pts_90k = Some(pts);
+        self.report.frames_emitted += 1;
+        self.report.keyframes_emitted += u64::from(keyframe);
+        let frame = VideoFrame {
+            pts_90k: pts,
+            keyframe,
+            data: &self.out,
+            size,
+            config_changed,
+        };
+        sink(VideoEvent::Frame(&frame))
+    }
+}

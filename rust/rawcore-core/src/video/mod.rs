@@ -1,0 +1,187 @@
+//! Complete, decodable video frames out of the RTP packets of one track.
+//!
+//! [`VideoAssembler`] is a pure state machine fed with the RTP packets of one video track in
+//! arrival order. It restores sequence order ([`crate::reorder::ReorderBuffer`]), extends
+//! timestamps ([`crate::seq::TsUnwrapper`]), groups packets into pictures by RTP timestamp and
+//! hands each picture to the codec's [`crate::depacketize::VideoDepacketizer`] only when it is
+//! provably complete: its first packet is there (the codec's start bit, and no loss right before
+//! it unless the start bit proves the picture begins there), its last packet is there (marker
+//! bit, or the next packet follows without a gap with a new timestamp) and no sequence number
+//! inside it is missing. Output starts at the first keyframe; after a loss inter frames are
+//! skipped until the next keyframe, unless the codec's reference information proves a frame
+//! decodable (VP8 temporal layers with `TL0PICIDX`, VP9 flexible mode with `P_DIFF`). [`assemble_video`] runs a whole rtpdump capture through it.
+//!
+//! The module is split by concept: [`assembler`] (the state machine), `refs` (what a frame may
+//! reference after a loss), [`gaps`] (stretches without frames and the plan to fill them),
+//! [`report`] (what an assembly did) and [`capture`] (one rtpdump capture through it).
+
+pub mod assembler;
+pub mod capture;
+pub mod gaps;
+mod refs;
+pub mod report;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use assembler::{AnyDepacketizer, VideoAssembler};
+pub(crate) use capture::assemble_segment;
+pub use capture::assemble_video;
+pub use gaps::{FillPlan, GapTracker, VideoGap, GAP_INTERVALS};
+pub use report::VideoReport;
+
+use crate::depacketize::h264::NalFormat;
+use crate::depacketize::vp9::SpatialLayerPolicy;
+use crate::mux::MuxError;
+use crate::rtpdump::RtpdumpError;
+
+/// Warnings kept in a report; later ones are only counted.
+pub const MAX_WARNINGS: usize = 32;
+/// RTP clock of every video payload format.
+pub const VIDEO_CLOCK: u64 = 90_000;
+
+/// The video codec of a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoCodec {
+    /// VP8 (RFC 7741).
+    #[default]
+    Vp8,
+    /// VP9 (RFC 9628).
+    Vp9,
+    /// H.264 (RFC 6184).
+    H264,
+    /// AV1 (AOM RTP payload format).
+    Av1,
+}
+
+/// What to assemble and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoExtractConfig {
+    /// The codec of the track.
+    pub codec: VideoCodec,
+    /// The video payload type; `None` takes the dominant one.
+    pub payload_type: Option<u8>,
+    /// The extmap id of `urn:3gpp:video-orientation`, if negotiated.
+    pub cvo_extension_id: Option<u8>,
+    /// Packets the reorder buffer waits for a missing one.
+    pub reorder_window: usize,
+    /// Which VP9 spatial layers to keep.
+    pub vp9_layers: SpatialLayerPolicy,
+    /// How H.264 NAL units are delimited (AVCC for Matroska).
+    pub h264_format: NalFormat,
+}
+
+impl Default for VideoExtractConfig {
+    fn default() -> Self {
+        Self {
+            codec: VideoCodec::Vp8,
+            payload_type: None,
+            cvo_extension_id: None,
+            reorder_window: 128,
+            vp9_layers: SpatialLayerPolicy::All,
+            h264_format: NalFormat::Avcc,
+        }
+    }
+}
+
+/// The orientation a CVO header extension (3GPP TS 26.114) asks the player to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rotation {
+    /// Clockwise rotation: 0, 90, 180 or 270.
+    pub degrees: u16,
+    /// `F`: flip horizontally (after rotating back).
+    pub flip: bool,
+    /// `C`: back-facing camera.
+    pub back_camera: bool,
+}
+
+impl Rotation {
+    /// Reads the CVO byte `0 0 0 0 C F R1 R0`.
+    #[must_use]
+    pub fn from_cvo(byte: u8) -> Self {
+        Self {
+            degrees: u16::from(byte & 3) * 90,
+            flip: byte & 0x04 != 0,
+            back_camera: byte & 0x08 != 0,
+        }
+    }
+}
+
+/// A complete, decodable frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoFrame<'a> {
+    /// Extended RTP timestamp minus the track's first, at 90 kHz.
+    pub pts_90k: u64,
+    /// Decoding can start here.
+    pub keyframe: bool,
+    /// The coded frame (VP9 superframe, H.264 access unit, AV1 temporal unit).
+    pub data: &'a [u8],
+    /// Picture size, when this keyframe states it.
+    pub size: Option<(u32, u32)>,
+    /// A [`VideoEvent::Config`] with a new decoder configuration came right before.
+    pub config_changed: bool,
+}
+
+/// What the assembler hands to its sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoEvent<'a> {
+    /// A frame to write.
+    Frame(&'a VideoFrame<'a>),
+    /// The decoder configuration record (`avcC` or `av1C`) changed before the frame at `pts_90k`.
+    Config {
+        /// Where the new configuration starts.
+        pts_90k: u64,
+        /// The record.
+        codec_private: &'a [u8],
+    },
+    /// The CVO orientation changed at `pts_90k`.
+    Rotation {
+        /// Where the new orientation starts.
+        pts_90k: u64,
+        /// The orientation.
+        rotation: Rotation,
+    },
+}
+
+/// Why an assembly or extraction failed.
+#[derive(thiserror::Error, Debug)]
+pub enum VideoError {
+    /// A capture's header is unusable.
+    #[error("segment {segment}: {source}")]
+    Capture {
+        /// Index of the segment.
+        segment: usize,
+        /// The rtpdump error.
+        source: RtpdumpError,
+    },
+    /// No packets of the payload type.
+    #[error("no RTP packets of payload type {}", .payload_type.map_or_else(|| "any".to_owned(), |p| p.to_string()))]
+    NoPackets {
+        /// The payload type looked for (`None`: any).
+        payload_type: Option<u8>,
+    },
+    /// Packets were there but no frame could be decoded (no keyframe arrived).
+    #[error("no decodable frame: {frames_incomplete} incomplete, {frames_undecodable} waiting for a keyframe")]
+    NoFrames {
+        /// Pictures missing packets.
+        frames_incomplete: u64,
+        /// Complete pictures that could not be decoded.
+        frames_undecodable: u64,
+    },
+    /// A segment offset lies before the output start.
+    #[error("segment {segment}: offset {offset_ms} ms is before the output start")]
+    NegativeOffset {
+        /// Index of the segment.
+        segment: usize,
+        /// The offset given.
+        offset_ms: i64,
+    },
+    /// The output could not be written.
+    #[error(transparent)]
+    Mux(#[from] MuxError),
+    /// The sink stopped the assembly.
+    #[error("stopped by the caller: {reason}")]
+    Stopped {
+        /// Why.
+        reason: String,
+    },
+}
