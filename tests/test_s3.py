@@ -112,7 +112,7 @@ def test_corrupt_cached_copy_is_downloaded_again(
     url = f"s3://{s3_bucket}/rec.zip"
     path = fetch(url, cache_dir=tmp_path, endpoint_url=s3_server.endpoint)
     path.write_bytes(data[:1000])  # e.g. a disk that filled up behind our back
-    with caplog.at_level(logging.WARNING, logger="rawcore.source.s3"):
+    with caplog.at_level(logging.WARNING, logger="rawcore.source.cache"):
         again = fetch(url, cache_dir=tmp_path, endpoint_url=s3_server.endpoint)
     assert again.read_bytes() == data
     assert len(downloads) == 2

@@ -14,14 +14,11 @@ for size, fsynced and renamed into place.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -29,7 +26,7 @@ import urllib3
 
 from rawcore.errors import InputError, OutputError, RemoteError, SourceNotFoundError
 from rawcore.progress import ProgressBar
-from rawcore.source.cache import cache_lock
+from rawcore.source.cache import CacheEntry, CacheSlot, Sidecar, cache_lock, part_size
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,7 +40,6 @@ _CHUNK = 1024 * 1024
 _ATTEMPTS = 3
 _CONNECT_TIMEOUT_S = 10.0
 _READ_TIMEOUT_S = 60.0
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 _DENIED_CODES = frozenset(
     {
@@ -69,157 +65,6 @@ class _Interrupted(Exception):
 
 class _Changed(Exception):
     """The object changed between revalidation and download (If-Match failed)."""
-
-
-# -- cache bookkeeping ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Entry:
-    etag: str
-    size: int  # -1 when the server did not say
-    file: str
-
-
-@dataclass
-class _Sidecar:
-    """The JSON file kept beside a cached object: what is cached and what is half-downloaded."""
-
-    path: Path
-    url: str
-    cached: _Entry | None = None
-    partial: _Entry | None = None
-
-    @classmethod
-    def load(cls, path: Path, url: str) -> _Sidecar:
-        side = cls(path, url)
-        try:
-            raw = json.loads(path.read_text())
-            if raw.get("url") == url:
-                side.cached = _entry(raw.get("cached"))
-                side.partial = _entry(raw.get("partial"))
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, TypeError, AttributeError) as e:
-            log.warning("ignoring unreadable cache sidecar %s: %s", path, e)
-        return side
-
-    def save(self) -> None:
-        data = {
-            "url": self.url,
-            "cached": asdict(self.cached) if self.cached else None,
-            "partial": asdict(self.partial) if self.partial else None,
-        }
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(data, indent=1) + "\n")
-            os.replace(tmp, self.path)
-        except OSError as e:
-            raise OutputError(f"cannot write cache sidecar {self.path}: {e}") from e
-
-
-def _entry(raw: object) -> _Entry | None:
-    if not isinstance(raw, dict):
-        return None
-    etag, size, file = raw.get("etag"), raw.get("size"), raw.get("file")
-    if not (isinstance(etag, str) and isinstance(size, int) and isinstance(file, str)):
-        return None
-    if "/" in file or file.startswith("."):
-        return None  # the sidecar names files in its own directory only
-    return _Entry(etag, size, file)
-
-
-class _Cache:
-    """The cache slot of one URL (without query) inside `cache_dir/objects`."""
-
-    def __init__(self, cache_dir: Path, url: str, basename: str) -> None:
-        self.dir = cache_dir / "objects"
-        self.url = url
-        self.key = hashlib.sha256(url.encode()).hexdigest()[:32]
-        self.basename = _SAFE_NAME.sub("_", basename)[-80:] or "object"
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(f"cannot create cache directory {self.dir}: {e}") from e
-        self.lock = self.dir / f"{self.key}.lock"
-        self.sidecar_path = self.dir / f"{self.key}.json"
-
-    def entry_for(self, etag: str, size: int) -> _Entry:
-        digest = hashlib.sha256(f"{self.url}\0{etag}\0{size}".encode()).hexdigest()[:32]
-        return _Entry(etag, size, f"{digest}-{self.basename}")
-
-    def path(self, entry: _Entry) -> Path:
-        return self.dir / entry.file
-
-    def part(self, entry: _Entry) -> Path:
-        return self.dir / f"{entry.file}.part"
-
-    def valid_cached(self, side: _Sidecar) -> _Entry | None:
-        """The cached entry if its file is present and whole; a corrupt one is dropped."""
-        entry = side.cached
-        if entry is None:
-            return None
-        path = self.path(entry)
-        try:
-            actual = path.stat().st_size
-        except FileNotFoundError:
-            actual = None
-        if actual is not None and (entry.size < 0 or actual == entry.size):
-            return entry
-        log.warning(
-            "cached copy of %s is %s; downloading it again",
-            self.url,
-            "missing" if actual is None else f"{actual} bytes, expected {entry.size}",
-        )
-        path.unlink(missing_ok=True)
-        side.cached = None
-        side.save()
-        return None
-
-    def start_partial(self, side: _Sidecar, entry: _Entry) -> Path:
-        """Make `entry` the download in progress, dropping any other half-downloaded file."""
-        if side.partial is not None and side.partial != entry:
-            self.part(side.partial).unlink(missing_ok=True)
-        if side.partial != entry:
-            side.partial = entry
-            side.save()
-        return self.part(entry)
-
-    def commit(self, side: _Sidecar, entry: _Entry) -> Path:
-        """Move a finished .part into place and record it as the cached copy."""
-        part, final = self.part(entry), self.path(entry)
-        written = part.stat().st_size
-        if entry.size >= 0 and written != entry.size:
-            part.unlink(missing_ok=True)
-            side.partial = None
-            side.save()
-            raise RemoteError(
-                f"{self.url}: downloaded {written} bytes but the server announced {entry.size}"
-            )
-        try:
-            with open(part, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(part, final)
-            _fsync_dir(self.dir)
-        except OSError as e:
-            raise OutputError(f"cannot store {final}: {e}") from e
-        old = side.cached
-        if entry.size < 0:
-            entry = _Entry(entry.etag, written, entry.file)
-        side.cached, side.partial = entry, None
-        side.save()
-        if old is not None and old.file != entry.file:
-            self.path(old).unlink(missing_ok=True)
-        return final
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _append(
@@ -252,13 +97,6 @@ def _append(
                 raise OutputError(f"cannot write {part}: {e}") from e
             done += len(chunk)
             bar.set(done)
-
-
-def _part_size(part: Path) -> int:
-    try:
-        return part.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 # -- s3:// ---------------------------------------------------------------------------------------
@@ -326,10 +164,10 @@ def _fetch_s3(url: str, cache_dir: Path, endpoint_url: str | None, progress: boo
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = _split_s3_url(url)
-    cache = _Cache(cache_dir, url, key.rsplit("/", 1)[-1])
+    cache = CacheSlot(cache_dir, url, key.rsplit("/", 1)[-1])
     client = _s3_client(endpoint_url)
     with cache_lock(cache.lock):
-        side = _Sidecar.load(cache.sidecar_path, url)
+        side = Sidecar.load(cache.sidecar_path, url)
         cached = cache.valid_cached(side)
         for _ in range(_ATTEMPTS):
             try:
@@ -359,9 +197,9 @@ def _download_s3(
     client: S3Client,
     bucket: str,
     key: str,
-    cache: _Cache,
-    side: _Sidecar,
-    entry: _Entry,
+    cache: CacheSlot,
+    side: Sidecar,
+    entry: CacheEntry,
     part: Path,
     progress: bool | None,
 ) -> Path:
@@ -370,7 +208,7 @@ def _download_s3(
     url = cache.url
     with ProgressBar(f"downloading {cache.basename}", entry.size, enabled=progress) as bar:
         for attempt in range(1, _ATTEMPTS + 1):
-            offset = _part_size(part)
+            offset = part_size(part)
             if offset > entry.size >= 0:
                 part.unlink()  # longer than the object: not a prefix of it
                 offset = 0
@@ -397,7 +235,7 @@ def _download_s3(
                 raise mapped from e
         else:
             raise RemoteError(
-                f"{url}: download interrupted at {_part_size(part)} of {entry.size} bytes; "
+                f"{url}: download interrupted at {part_size(part)} of {entry.size} bytes; "
                 "run again to resume"
             )
     return cache.commit(side, entry)
@@ -454,13 +292,13 @@ def _get(
 def _fetch_presigned(url: str, cache_dir: Path, progress: bool | None) -> Path:
     split = urllib.parse.urlsplit(url)
     label = urllib.parse.urlunsplit((split.scheme, split.netloc, split.path, "", ""))
-    cache = _Cache(cache_dir, label, split.path.rsplit("/", 1)[-1])
+    cache = CacheSlot(cache_dir, label, split.path.rsplit("/", 1)[-1])
     pool = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=_CONNECT_TIMEOUT_S, read=_READ_TIMEOUT_S),
         retries=False,
     )
     with cache_lock(cache.lock):
-        side = _Sidecar.load(cache.sidecar_path, label)
+        side = Sidecar.load(cache.sidecar_path, label)
         cached = cache.valid_cached(side)
         try:
             return _download_presigned(pool, url, cache, side, cached, progress)
@@ -476,16 +314,16 @@ def _fetch_presigned(url: str, cache_dir: Path, progress: bool | None) -> Path:
 def _download_presigned(
     pool: urllib3.PoolManager,
     url: str,
-    cache: _Cache,
-    side: _Sidecar,
-    cached: _Entry | None,
+    cache: CacheSlot,
+    side: Sidecar,
+    cached: CacheEntry | None,
     progress: bool | None,
 ) -> Path:
     label = cache.url
     reached = False
     for attempt in range(1, _ATTEMPTS + 2):
         partial = side.partial
-        offset = _part_size(cache.part(partial)) if partial else 0
+        offset = part_size(cache.part(partial)) if partial else 0
         headers: dict[str, str] = {}
         if partial is not None and partial.etag and offset:
             headers = {"Range": f"bytes={offset}-", "If-Match": partial.etag}
