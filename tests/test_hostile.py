@@ -758,7 +758,10 @@ def test_three_hour_dtx_gap_is_filled_cheaply(tmp_path: Path, packets: list[byte
         [(20 * i, p) for i, p in enumerate(head)]
         + [(1_000 + gap_ms + 20 * i, p) for i, p in enumerate(tail)],
     )
-    run = rawcore(tmp_path, "extract-audio", "--input-dir", info.root, "-o", tmp_path / "out")
+    out = tmp_path / "out"
+    run = rawcore(
+        tmp_path, "extract-audio", "--input-dir", info.root, "-o", out, "--max-fill", "4h"
+    )
     assert run.code == 0, run.stderr
     [media] = run.media
     assert media.stat().st_size < 1_000_000
@@ -767,6 +770,51 @@ def test_three_hour_dtx_gap_is_filled_cheaply(tmp_path: Path, packets: list[byte
     entry = manifest(run)["outputs"][0]  # type: ignore[index]
     assert entry["dtx_filled_ms"] == pytest.approx(gap_ms, abs=20)
     assert entry["packets"] == 100
+
+
+@pytest.mark.parametrize(
+    ("gap_ms", "max_fill", "parts"),
+    [
+        (3 * 3_600_000 + 60_000, None, 2),  # longer than the default 3 h
+        (24 * 86_400_000, None, 2),  # the fuzzer's capture: packets 24 days apart
+        (30_000, "10s", 2),
+        (30_000, "45", 1),  # plain seconds
+        (30_000, "1m", 1),
+    ],
+)
+def test_a_gap_longer_than_max_fill_splits_the_output(
+    gap_ms: int, max_fill: str | None, parts: int, tmp_path: Path, packets: list[bytes]
+) -> None:
+    head = _restamp(packets[:50], 100, 5_000)
+    tail = _restamp(packets[50:100], 150, 5_000 + 50 * FRAME + gap_ms * 48)
+    info = recording(tmp_path / "rec", packets)
+    timed_capture(
+        info.root,
+        [(20 * i, p) for i, p in enumerate(head)]
+        + [(1_000 + gap_ms + 20 * i, p) for i, p in enumerate(tail)],
+    )
+    options = [] if max_fill is None else ["--max-fill", max_fill]
+    out = tmp_path / "out"
+    run = rawcore(tmp_path, "extract-audio", "--input-dir", info.root, "-o", out, *options)
+    assert run.code == 0, run.stderr
+    assert len(run.media) == parts
+    names = sorted(m.name for m in run.media)
+    if parts == 1:
+        (media,) = run.media
+        samples, _ = decoded_samples(media)
+        assert abs(samples - (gap_ms + 2_000) * 48) <= FRAME
+        return
+    first, second = names[0], names[1]
+    assert second == first.replace(".mkv", "_part2.mkv")
+    (warning,) = [w for w in run.stderr.splitlines() if "--max-fill" in w]
+    assert "not filled" in warning and "_part2.mkv" in warning
+    entries = {e["path"]: e for e in manifest(run)["outputs"]}  # type: ignore[index]
+    for name in names:  # each part holds its own second of talk, nothing of the gap
+        samples, _ = decoded_samples(out / name)
+        assert abs(samples - 1_000 * 48) <= 2 * FRAME, (name, samples)
+        assert entries[name]["packets"] == 50
+    start = {name: entries[name]["start_unix_ms"] for name in names}
+    assert start[second] - start[first] == pytest.approx(1_000 + gap_ms, abs=40)
 
 
 @pytest.mark.parametrize(

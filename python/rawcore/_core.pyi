@@ -46,6 +46,7 @@ __all__ = [
     "fit_sender_clock",
     "parse_sdp",
     "place_streams",
+    "slice_capture",
     "video_frames",
 ]
 
@@ -252,6 +253,10 @@ def analyze_capture(
 def capture_columns(data: Buffer) -> dict[str, npt.NDArray[np.generic]]:
     """Per-packet columns (arrival_ms, ssrc, payload_type, seq, ext_seq, timestamp, marker,
     payload_len) as NumPy arrays, one row per valid RTP record in file order."""
+
+def slice_capture(data: Buffer, from_ms: int, to_ms: int) -> bytes:
+    """The records that arrived `from_ms` <= t < `to_ms` ms after the capture start, as a
+    capture of their own: the same header, those records byte for byte, arrival times kept."""
 
 def parse_sdp(text: str) -> Sdp:
     """Parse an SDP document (rtpmap, fmtp, rtx apt, extmap, ssrc)."""

@@ -21,6 +21,7 @@ from rawcore.errors import InputError
 from rawcore.media.audio import AUDIO_FORMATS
 from rawcore.media.mix import MIX_FORMATS, check_encoding
 from rawcore.media.mux import MEDIA
+from rawcore.media.outputs import DEFAULT_MAX_FILL_MS
 from rawcore.media.video import VIDEO_FORMATS
 
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(ea)
     _add_filters(ea)
     _bool_option(ea, "--fill-gaps", "fill losses and pauses with silence")
+    _add_max_fill(ea)
     _bool_option(ea, "--fix-dtx", "fill DTX silences so audio does not shrink")
     ea.add_argument(
         "--format",
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(ev)
     _add_filters(ev)
     _bool_option(ev, "--fill-gaps", "fill gaps with black frames")
+    _add_max_fill(ev)
     ev.add_argument(
         "--format",
         choices=list(VIDEO_FORMATS),
@@ -139,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="user (camera/mic), display (screen share) or both (default)",
     )
     _bool_option(mx, "--fill-gaps", "fill gaps with black frames and silence")
+    _add_max_fill(mx)
     _bool_option(mx, "--fix-dtx", "fill DTX silences")
     _add_stitch(mx)
     mx.set_defaults(func=cmd_mux_av)
@@ -167,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(pa)
     _add_filters(pa)
     _bool_option(pa, "--fill-gaps", "fill gaps with silence and black frames")
+    _add_max_fill(pa)
     _bool_option(pa, "--fix-dtx", "fill DTX silences")
     _add_mix_options(pa)
     pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -226,6 +231,30 @@ def _bool_option(p: argparse.ArgumentParser, name: str, help_text: str) -> None:
         default=True,
         metavar="BOOL",
         help=f"{help_text} (default: true)",
+    )
+
+
+def _duration_ms(text: str) -> int:
+    """`3h`, `90m`, `45s` or plain seconds, as milliseconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hms]?)\s*", text.lower())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"expected a duration like 3h, 90m, 45s, got {text!r}")
+    scale = {"h": 3_600_000, "m": 60_000, "s": 1_000, "": 1_000}[m.group(2)]
+    ms = round(float(m.group(1)) * scale)
+    if ms <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
+    return ms
+
+
+def _add_max_fill(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-fill",
+        dest="max_fill_ms",
+        type=_duration_ms,
+        default=DEFAULT_MAX_FILL_MS,
+        metavar="DURATION",
+        help="a gap longer than this is not filled: the output is split there into _part2, "
+        "… (3h, 90m, 45s or seconds; default 3h)",
     )
 
 

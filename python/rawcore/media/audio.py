@@ -21,6 +21,7 @@ from rawcore.errors import InputError
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
+    DEFAULT_MAX_FILL_MS,
     OutputJob,
     Outputs,
     Selection,
@@ -38,11 +39,22 @@ AUDIO_CODECS = frozenset({"opus"} | _PCM_CODECS)
 
 
 def plan_audio(
-    rec: Recording, selection: Selection, *, fmt: AudioFormat, stitch: bool
+    rec: Recording,
+    selection: Selection,
+    *,
+    fmt: AudioFormat,
+    stitch: bool,
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
 ) -> tuple[list[OutputJob], list[str]]:
     """The audio outputs of `extract-audio`."""
     return plan_outputs(
-        rec, selection, kind="audio", ext=fmt, stitch=stitch, supported=AUDIO_CODECS
+        rec,
+        selection,
+        kind="audio",
+        ext=fmt,
+        stitch=stitch,
+        supported=AUDIO_CODECS,
+        max_fill_ms=max_fill_ms,
     )
 
 
@@ -147,6 +159,7 @@ def extract_audio(
     fill_gaps: bool = True,
     fix_dtx: bool = True,
     stitch: bool = False,
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
@@ -158,7 +171,13 @@ def extract_audio(
     if fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {fmt!r}; choose one of {', '.join(AUDIO_FORMATS)}")
     out_dir = prepare_output_dir(output)
-    jobs, warnings = plan_audio(rec, selection or Selection(), fmt=fmt, stitch=stitch)
+    jobs, warnings = plan_audio(
+        rec,
+        selection or Selection(),
+        fmt=fmt,
+        stitch=stitch,
+        max_fill_ms=max_fill_ms if fill_gaps else None,  # unfilled gaps close up anyway
+    )
     if not jobs:
         raise InputError("no audio tracks match the selection")
     return run_jobs(

@@ -11,6 +11,7 @@ the core in one pass, interleaved by time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from rawcore.media.audio import run_audio_job
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
+    DEFAULT_MAX_FILL_MS,
     OutputJob,
     Outputs,
     Selection,
@@ -61,23 +63,27 @@ class AvJob:
 
 
 def plan_av(
-    rec: Recording, selection: Selection, *, media: Media, stitch: bool
+    rec: Recording,
+    selection: Selection,
+    *,
+    media: Media,
+    stitch: bool,
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
 ) -> tuple[list[AvJob], list[str]]:
-    videos, warnings = plan_outputs(
-        rec, selection, kind="video", ext="mkv", stitch=stitch, supported=VIDEO_CODECS
+    plan = functools.partial(
+        plan_outputs, rec, selection, ext="mkv", stitch=stitch, max_fill_ms=max_fill_ms
     )
-    audios, more = plan_outputs(
-        rec, selection, kind="audio", ext="mkv", stitch=stitch, supported=frozenset({"opus"})
-    )
+    videos, warnings = plan(kind="video", supported=VIDEO_CODECS)
+    audios, more = plan(kind="audio", supported=frozenset({"opus"}))
     warnings.extend(more)
 
-    def key(job: OutputJob) -> tuple[str, str | None, bool]:
-        return (job.user_id, job.session_id, job.screenshare)
+    def key(job: OutputJob) -> tuple[str, str | None, bool, int]:
+        return (job.user_id, job.session_id, job.screenshare, job.part)
 
     def wanted(job: OutputJob) -> bool:
         return media == "both" or (job.screenshare == (media == "display"))
 
-    by_key: dict[tuple[str, str | None, bool], dict[str, OutputJob]] = {}
+    by_key: dict[tuple[str, str | None, bool, int], dict[str, OutputJob]] = {}
     for job in sorted(videos + audios, key=lambda j: (j.name, j.tracks[0].track_id)):
         if not wanted(job):
             continue
@@ -180,6 +186,7 @@ def mux_av(
     fill_gaps: bool = True,
     fix_dtx: bool = True,
     stitch: bool = False,
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
@@ -187,7 +194,13 @@ def mux_av(
     if media not in MEDIA:
         raise InputError(f"unknown --media {media!r}; choose one of {', '.join(MEDIA)}")
     out_dir = prepare_output_dir(output)
-    jobs, warnings = plan_av(rec, selection or Selection(), media=media, stitch=stitch)
+    jobs, warnings = plan_av(
+        rec,
+        selection or Selection(),
+        media=media,
+        stitch=stitch,
+        max_fill_ms=max_fill_ms if fill_gaps else None,  # unfilled gaps close up anyway
+    )
     if not jobs:
         raise InputError("no tracks match the selection")
     return run_jobs(

@@ -14,13 +14,15 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol, TypeVar
 
+from rawcore import _core
 from rawcore.errors import RawcoreError
 from rawcore.media.files import safe_component
 from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
+from rawcore.recording.columns import arrival_gaps, capture_facts
 from rawcore.recording.model import Recording, Segment, Track
 from rawcore.recording.timeline import timeline_of
 from rawcore.source.archive import Archive, Buffer
@@ -72,6 +74,11 @@ class OutputJob:
     #: Per segment: how fast its media clock runs against the recorder's (ppm), which the core
     #: follows gradually; empty means none.
     drift_ppm: tuple[float, ...] = ()
+    #: Per segment: the records to keep, by arrival (ms after the capture start, [from, to)),
+    #: where the output was split at a gap too long to fill; None keeps the whole capture.
+    windows: tuple[tuple[int, int] | None, ...] = ()
+    #: 1 for the output's first file, N for `_partN` after a gap too long to fill.
+    part: int = 1
 
     @property
     def payload_type(self) -> int | None:
@@ -84,10 +91,14 @@ class OutputJob:
         """The core's segment arguments: each capture opened (closed with `stack`), its offset
         and its clock drift."""
         drift = self.drift_ppm or (0.0,) * len(self.segments)
-        return [
-            (stack.enter_context(archive.open_buffer(seg.capture)), offset, ppm)
-            for (seg, offset), ppm in zip(self.segments, drift, strict=True)
-        ]
+        windows = self.windows or (None,) * len(self.segments)
+        args: list[SegmentArg] = []
+        for (seg, offset), ppm, window in zip(self.segments, drift, windows, strict=True):
+            buf: Buffer = stack.enter_context(archive.open_buffer(seg.capture))
+            if window is not None:
+                buf = _core.slice_capture(buf, *window)
+            args.append((buf, offset, ppm))
+        return args
 
 
 @dataclass(frozen=True)
@@ -150,11 +161,13 @@ def plan_outputs(
     ext: str,
     stitch: bool,
     supported: frozenset[str],
+    max_fill_ms: int | None = None,
 ) -> tuple[list[OutputJob], list[str]]:
     """Decide the output files of one kind; returns the jobs and warnings for tracks skipped.
 
     One file per track of a session, or with `stitch` one per participant (camera and screen
-    share apart, and codecs apart), named as stream-cli names them.
+    share apart, and codecs apart), named as stream-cli names them. With `max_fill_ms`, an
+    output is split where a gap is longer than that (see `DEFAULT_MAX_FILL_MS`).
     """
     warnings: list[str] = []
     usable = []
@@ -216,8 +229,94 @@ def plan_outputs(
                 drift_ppm=tuple(timeline.clock_ppm(seg) for seg, _ in segments),
             )
         )
+    if max_fill_ms is not None:
+        split: list[OutputJob] = []
+        for job in jobs:
+            split.extend(_split_at_long_gaps(rec, job, max_fill_ms, warnings))
+        jobs = split
     jobs.sort(key=lambda j: j.name)
     return jobs, warnings
+
+
+#: Gaps longer than this are not filled: the output is split there instead (`_part2`, …), so a
+#: broken capture (packets days apart) cannot make days of filler.
+DEFAULT_MAX_FILL_MS = 3 * 3600 * 1000
+_U32_MAX = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A segment, or the part of one between gaps too long to fill, on the call timeline."""
+
+    segment: Segment
+    drift_ppm: float
+    window: tuple[int, int] | None
+    start: float  # Unix ms on the call timeline
+    end: float
+
+
+def _pieces(rec: Recording, job: OutputJob, max_fill_ms: int) -> list[_Piece]:
+    timeline = timeline_of(rec)
+    drift = job.drift_ppm or (0.0,) * len(job.segments)
+    t0 = job.start_unix_ms or 0
+    pieces: list[_Piece] = []
+    for (seg, offset), ppm in zip(job.segments, drift, strict=True):
+        start = t0 + offset
+        end = start + seg.duration_ms
+        long = [g for g in arrival_gaps(rec, seg).tolist() if g[1] - g[0] > max_fill_ms]
+        if not long:
+            pieces.append(_Piece(seg, ppm, None, start, end))
+            continue
+        # Arrival times to the call timeline: the placement's distance from the first arrival.
+        placed = timeline.placements.get(seg.capture)
+        shift = 0.0 if placed is None else placed.start_unix_ms - placed.first_arrival_unix_ms
+        capture_start = capture_facts(rec, seg).start_unix_ms
+        cut_from, piece_start = 0, start
+        for before, after, _ in long:
+            cut_to = round(before - capture_start) + 1
+            pieces.append(_Piece(seg, ppm, (cut_from, cut_to), piece_start, before + shift))
+            cut_from, piece_start = round(after - capture_start), after + shift
+        pieces.append(_Piece(seg, ppm, (cut_from, _U32_MAX), piece_start, max(end, piece_start)))
+    return pieces
+
+
+def _split_at_long_gaps(
+    rec: Recording, job: OutputJob, max_fill_ms: int, warnings: list[str]
+) -> list[OutputJob]:
+    """`job` as one output per stretch without a gap longer than `max_fill_ms` (inside a
+    capture or between its captures); the first keeps the name, the others get `_partN`."""
+    pieces = sorted(_pieces(rec, job, max_fill_ms), key=lambda p: p.start)
+    groups: list[list[_Piece]] = []
+    for piece in pieces:
+        if groups and piece.start - max(p.end for p in groups[-1]) <= max_fill_ms:
+            groups[-1].append(piece)
+        else:
+            groups.append([piece])
+    if len(groups) == 1 and all(p.window is None for p in groups[0]):
+        return [job]
+    stem, dot, ext = job.name.rpartition(".")
+    jobs: list[OutputJob] = []
+    for n, group in enumerate(groups, 1):
+        t0 = min(p.start for p in group)
+        name = job.name if n == 1 else f"{stem}_part{n}{dot}{ext}"
+        if n > 1:
+            gap_s = (t0 - max(p.end for p in groups[n - 2])) / 1000
+            warnings.append(
+                f"{job.name}: a gap of {gap_s:.0f} s is longer than --max-fill "
+                f"({max_fill_ms / 1000:.0f} s) and is not filled; the output goes on in {name}"
+            )
+        jobs.append(
+            replace(
+                job,
+                name=name,
+                segments=tuple((p.segment, round(p.start - t0)) for p in group),
+                start_unix_ms=round(t0),
+                drift_ppm=tuple(p.drift_ppm for p in group),
+                windows=tuple(p.window for p in group),
+                part=n,
+            )
+        )
+    return jobs
 
 
 class NamedJob(Protocol):

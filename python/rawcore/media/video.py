@@ -29,6 +29,7 @@ from rawcore.errors import InputError, RawcoreError
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
+    DEFAULT_MAX_FILL_MS,
     OutputJob,
     Outputs,
     SegmentArg,
@@ -295,6 +296,7 @@ def extract_video(
     fmt: VideoFormat = "mkv",
     fill_gaps: bool = True,
     stitch: bool = False,
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
@@ -309,6 +311,7 @@ def extract_video(
         ext=fmt,
         stitch=stitch,
         supported=VIDEO_CODECS,
+        max_fill_ms=max_fill_ms if fill_gaps else None,  # unfilled gaps close up anyway
     )
     if not jobs:
         raise InputError("no video tracks match the selection")

@@ -21,7 +21,7 @@ from rawcore.media.files import prepare_output_dir
 from rawcore.media.manifest import ManifestEntry, write_manifest
 from rawcore.media.mix import MixFormat, MixInput, check_encoding, mix_audio, mixed_name
 from rawcore.media.mux import mux_av
-from rawcore.media.outputs import JobFailure, Outputs, Selection
+from rawcore.media.outputs import DEFAULT_MAX_FILL_MS, JobFailure, Outputs, Selection
 from rawcore.media.video import extract_video
 from rawcore.pipeline.qa import write_qa_report
 from rawcore.recording.model import Recording
@@ -155,6 +155,7 @@ def process_all(
     mix_sample_rate: int = 48_000,
     mix_bit_rate: int | None = None,
     on_fraction: Callable[[float], None] | None = None,
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
 ) -> ProcessAll:
     """Audio, video, muxed and mixed outputs, the manifest and the QA report, in one run.
 
@@ -175,20 +176,39 @@ def process_all(
 
     stage("audio")
     audio = extract_audio(
-        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
+        rec,
+        out_dir,
+        selection=sel,
+        fill_gaps=fill_gaps,
+        fix_dtx=fix_dtx,
+        max_fill_ms=max_fill_ms,
+        on_done=on_done,
     )
     entries += audio.entries
     warnings += audio.warnings
     failures += audio.failures
     if any(t.kind == "video" and sel.admits(t) for t in rec.tracks):
         stage("video")
-        video = extract_video(rec, out_dir, selection=sel, fill_gaps=fill_gaps, on_done=on_done)
+        video = extract_video(
+            rec,
+            out_dir,
+            selection=sel,
+            fill_gaps=fill_gaps,
+            max_fill_ms=max_fill_ms,
+            on_done=on_done,
+        )
         entries += video.entries
         warnings += video.warnings
         failures += video.failures
     stage("mux")
     muxed = mux_av(
-        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
+        rec,
+        out_dir,
+        selection=sel,
+        fill_gaps=fill_gaps,
+        fix_dtx=fix_dtx,
+        max_fill_ms=max_fill_ms,
+        on_done=on_done,
     )
     entries += muxed.entries
     warnings += muxed.warnings

@@ -51,7 +51,7 @@ pub use mux::ogg::OggOpusWriter;
 pub use mux::{MuxError, OpusHead};
 pub use rtcp::RtcpError;
 pub use rtp::RtpError;
-pub use rtpdump::{FileHeader, RtpdumpError};
+pub use rtpdump::{slice_capture, FileHeader, RtpdumpError};
 pub use sdp::{ExtMap, MediaDescription, RtpMap, Sdp, SdpError};
 pub use seq::{ExtTimestamp, SeqNo};
 pub use stats::StreamStats;

@@ -374,6 +374,26 @@ pub fn write_rtp_record(
     write_record(out, offset_ms, plen, packet)
 }
 
+/// The part of a capture whose records arrived in `from_ms..to_ms` (milliseconds since the
+/// capture start): the same address line and file header, then those records byte for byte,
+/// with their arrival times unchanged. Used to split an output where a gap is too long to fill.
+/// A record the reader cannot parse ends the capture, as it does for every other reader.
+pub fn slice_capture(data: &[u8], from_ms: u32, to_ms: u32) -> Result<Vec<u8>, RtpdumpError> {
+    let mut reader = RtpdumpReader::new(data)?;
+    let header_end = reader.position();
+    let mut out = Vec::with_capacity(data.len().min(1 << 20));
+    out.extend_from_slice(&data[..header_end]);
+    let mut start = header_end;
+    while let Some(Ok(record)) = reader.next() {
+        let end = reader.position();
+        if (from_ms..to_ms).contains(&record.offset_ms) {
+            out.extend_from_slice(&data[start..end]);
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,5 +658,40 @@ mod tests {
             }
         );
         assert_eq!(out.len(), 3, "nothing written");
+    }
+
+    #[test]
+    fn slice_keeps_header_and_records_in_the_window() {
+        let header = FileHeader {
+            address: "127.0.0.1".into(),
+            port: 5000,
+            start_sec: 1_772_359_200,
+            start_usec: 0,
+            source: 0,
+            source_port: 0,
+        };
+        let mut data = Vec::new();
+        write_header(&mut data, &header);
+        let packets: Vec<(u32, Vec<u8>)> = [0u32, 20, 40, 5_000_000, 5_000_020]
+            .iter()
+            .map(|&ms| (ms, vec![0x80, 111, 0, (ms % 200) as u8, 0, 0, 0, 0, 0, 0, 0, 1]))
+            .collect();
+        for (ms, p) in &packets {
+            write_rtp_record(&mut data, *ms, p).expect("short packet");
+        }
+        let cases: [(&str, u32, u32, &[u32]); 4] = [
+            ("before the gap", 0, 1_000, &[0, 20, 40]),
+            ("after the gap", 1_000, u32::MAX, &[5_000_000, 5_000_020]),
+            ("empty window", 100, 200, &[]),
+            ("everything", 0, u32::MAX, &[0, 20, 40, 5_000_000, 5_000_020]),
+        ];
+        for (name, from, to, want) in cases {
+            let sliced = slice_capture(&data, from, to).expect(name);
+            let reader = RtpdumpReader::new(&sliced).expect(name);
+            assert_eq!(reader.header(), &header, "{name}");
+            let got: Vec<u32> = reader.map(|r| r.expect(name).offset_ms).collect();
+            assert_eq!(got, want, "{name}");
+        }
+        assert!(slice_capture(b"not a capture", 0, 1).is_err());
     }
 }

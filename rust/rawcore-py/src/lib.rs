@@ -19,7 +19,7 @@ mod video;
 
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use rawcore_core as core;
 
 use crate::buffer::ReadOnlyBytes;
@@ -74,6 +74,20 @@ fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<B
     Ok(out)
 }
 
+/// The records of a capture that arrived in `from_ms..to_ms` after its start, as a capture.
+#[pyfunction]
+fn slice_capture<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    from_ms: u32,
+    to_ms: u32,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = ReadOnlyBytes::get(data)?;
+    let slice = bytes.as_slice();
+    let out = detached(py, || core::slice_capture(slice, from_ms, to_ms))?;
+    Ok(PyBytes::new(py, &out))
+}
+
 /// Parse an SDP document.
 #[pyfunction]
 fn parse_sdp(text: &str) -> PyResult<Sdp> {
@@ -85,6 +99,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(analyze_capture, m)?)?;
     m.add_function(wrap_pyfunction!(capture_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(slice_capture, m)?)?;
     m.add_function(wrap_pyfunction!(parse_sdp, m)?)?;
     m.add_function(wrap_pyfunction!(extract::extract_audio, m)?)?;
     m.add_function(wrap_pyfunction!(extract::decode_pcm, m)?)?;
