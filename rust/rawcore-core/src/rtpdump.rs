@@ -674,7 +674,12 @@ mod tests {
         write_header(&mut data, &header);
         let packets: Vec<(u32, Vec<u8>)> = [0u32, 20, 40, 5_000_000, 5_000_020]
             .iter()
-            .map(|&ms| (ms, vec![0x80, 111, 0, (ms % 200) as u8, 0, 0, 0, 0, 0, 0, 0, 1]))
+            .map(|&ms| {
+                (
+                    ms,
+                    vec![0x80, 111, 0, (ms % 200) as u8, 0, 0, 0, 0, 0, 0, 0, 1],
+                )
+            })
             .collect();
         for (ms, p) in &packets {
             write_rtp_record(&mut data, *ms, p).expect("short packet");
@@ -683,7 +688,12 @@ mod tests {
             ("before the gap", 0, 1_000, &[0, 20, 40]),
             ("after the gap", 1_000, u32::MAX, &[5_000_000, 5_000_020]),
             ("empty window", 100, 200, &[]),
-            ("everything", 0, u32::MAX, &[0, 20, 40, 5_000_000, 5_000_020]),
+            (
+                "everything",
+                0,
+                u32::MAX,
+                &[0, 20, 40, 5_000_000, 5_000_020],
+            ),
         ];
         for (name, from, to, want) in cases {
             let sliced = slice_capture(&data, from, to).expect(name);
