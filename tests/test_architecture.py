@@ -41,7 +41,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.media": (
         "files", "manifest", "outputs", ("audio", "video"), "mux", "track", "mix", "convert"
     ),
-    "rawcore.media.convert": ("probe", ("remux", "editor"), "run"),
+    "rawcore.media.convert": ("probe", "remux", "editor", "run"),
     "rawcore.jobs": ("store", "pool", "conversion"),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process"),

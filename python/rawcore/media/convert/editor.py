@@ -14,6 +14,7 @@ boundary. Video and audio are encoded into two temporary MP4s and then merged by
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import tempfile
@@ -72,7 +73,7 @@ class EditorStats:
 
 
 def _nominal_rate(times: list[float]) -> Fraction:
-    steps = [b - a for a, b in zip(times, times[1:], strict=False) if b - a > 1e-4]
+    steps = [b - a for a, b in itertools.pairwise(times) if b - a > 1e-4]
     if not steps:
         return Fraction(30)
     fps = 1.0 / statistics.median(steps)
@@ -132,8 +133,8 @@ class Canvas:
         if (w, h) == (self.width, self.height):
             return frame.reformat(format="yuv420p")
         scale = min(self.width / w, self.height / h)
-        sw = max(2, int(round(w * scale)) // 2 * 2)
-        sh = max(2, int(round(h * scale)) // 2 * 2)
+        sw = max(2, round(w * scale) // 2 * 2)
+        sh = max(2, round(h * scale) // 2 * 2)
         scaled = frame.reformat(width=sw, height=sh, format="yuv420p").to_ndarray()
         canvas = self._black.copy()
         x, y = (self.width - sw) // 2 // 2 * 2, (self.height - sh) // 2 // 2 * 2
@@ -174,7 +175,7 @@ def encode_video(
     options: EditorOptions,
     on_frame: Callable[[int], None] | None = None,
 ) -> None:
-    """`frames` CFR frames of `plan.width`×`plan.height` into the MP4 `out` (video only)."""
+    """`frames` CFR frames of `plan.width` x `plan.height` into the MP4 `out` (video only)."""
     import av
 
     canvas = Canvas(plan.width, plan.height)
