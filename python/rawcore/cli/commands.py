@@ -14,11 +14,13 @@ from rawcore.errors import (
     InputError,
 )
 from rawcore.media.audio import extract_audio
+from rawcore.media.convert import EditorOptions, convert_file, convert_track
 from rawcore.media.mux import mux_av
 from rawcore.media.outputs import JobFailure, Outputs, Selection
 from rawcore.media.video import extract_video
 from rawcore.pipeline.process import mix_recording, process_all
 from rawcore.progress import StageProgress
+from rawcore.recording.build import open_recording
 from rawcore.recording.model import Recording
 
 
@@ -154,6 +156,70 @@ def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
         on_done=progress_printer("writing audio", show=not args.quiet),
     )
     return report_outputs(result, args.quiet)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """One MP4: from a media file, or from a track of a recording (`--track-id`)."""
+    options = EditorOptions(args.preset, args.crf)
+    bar = progress_printer("converting", show=show_progress(args))
+
+    def on_progress(fraction: float) -> None:
+        if bar is not None:
+            bar(round(fraction * 1000), 1000)
+
+    if args.track_id is None:
+        entry = convert_file(
+            args.path or args.input_file,
+            args.output,
+            mode=args.mode,
+            audio=args.audio,
+            no_audio=args.no_audio,
+            options=options,
+            on_progress=on_progress,
+        )
+        warnings: list[str] = []
+    else:
+        source = args.path or args.input_file or args.input_dir or args.input_s3
+        with open_recording(
+            str(source), s3_endpoint=args.s3_endpoint, cache_dir=args.cache_dir
+        ) as rec:
+            print_warnings(rec.warnings, args.quiet)
+            entry = convert_track(
+                rec,
+                args.track_id,
+                args.output,
+                mode=args.mode,
+                no_audio=args.no_audio,
+                stitch=args.stitch,
+                options=options,
+                on_progress=on_progress,
+            )
+        warnings = entry.warnings
+    print(args.output)
+    print_warnings(warnings, args.quiet)
+    return ExitCode.OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run conversion workers on the job store until interrupted (or idle for --idle-exit)."""
+    import time
+
+    from rawcore.jobs.conversion import CONVERT, run_conversion
+    from rawcore.jobs.pool import WorkerPool
+    from rawcore.jobs.store import JobStore
+
+    store = JobStore(args.db, lease_s=args.lease)
+    pool = WorkerPool(store, {CONVERT: run_conversion}, threads=args.threads).start()
+    idle_since = time.monotonic()
+    try:
+        while True:
+            time.sleep(0.2)
+            if pool.busy:
+                idle_since = time.monotonic()
+            elif args.idle_exit is not None and time.monotonic() - idle_since > args.idle_exit:
+                return ExitCode.OK
+    finally:
+        pool.stop(timeout=1.0)
 
 
 def cmd_list_tracks(args: argparse.Namespace, rec: Recording) -> int:
