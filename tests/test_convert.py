@@ -148,12 +148,24 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     [
         ("a missing file", ["convert", "nope.webm", "-o", "{out}/a.mp4"], 3, "no such file"),
         ("a file that is no media", ["convert", "{garbage}", "-o", "{out}/a.mp4"], 3, "FFmpeg"),
-        ("a recording without --track-id", ["convert", "--input-dir", "{rec}", "-o",
-                                            "{out}/a.mp4"], 2, "--track-id"),  # fmt: skip
-        ("an unknown track", ["convert", "{rec}", "--track-id", "nope", "-o", "{out}/a.mp4"],
-         3, "no tracks match"),  # fmt: skip
-        ("VP8 remuxed", ["convert", "{rec}", "--track-id", "cam", "--mode", "remux", "-o",
-                         "{out}/a.mp4"], 3, "--mode editor"),  # fmt: skip
+        (
+            "a recording without --track-id",
+            ["convert", "--input-dir", "{rec}", "-o", "{out}/a.mp4"],
+            2,
+            "--track-id",
+        ),  # fmt: skip
+        (
+            "an unknown track",
+            ["convert", "{rec}", "--track-id", "nope", "-o", "{out}/a.mp4"],
+            3,
+            "no tracks match",
+        ),  # fmt: skip
+        (
+            "VP8 remuxed",
+            ["convert", "{rec}", "--track-id", "cam", "--mode", "remux", "-o", "{out}/a.mp4"],
+            3,
+            "--mode editor",
+        ),  # fmt: skip
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(

@@ -153,13 +153,17 @@ def test_two_organizations_are_isolated_on_s3(
 
 
 @pytest.mark.s3
-def test_s3_errors_are_one_line(tmp_path: Path, clip: Path, s3_server: object, s3_env: None) -> None:
+def test_s3_errors_are_one_line(
+    tmp_path: Path, clip: Path, s3_server: object, s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     endpoint = s3_server.endpoint  # type: ignore[attr-defined]
-    job = submit_conversion(clip, storage="s3://no-such-bucket-rawcore/x", org="acme",
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    job = submit_conversion(clip, storage=f"s3://{s3_bucket}/denied", org="acme",
                             db=tmp_path / "jobs.sqlite", mode="remux", s3_endpoint=endpoint)  # fmt: skip
     st = job.wait(60)
     assert st.state == "failed" and st.error is not None and "\n" not in st.error
-    assert "no-such-bucket-rawcore" in st.error
+    assert "access denied" in st.error and s3_bucket in st.error
 
 
 def test_folder_writes_are_atomic(tmp_path: Path, clip: Path) -> None:
