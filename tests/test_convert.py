@@ -153,19 +153,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
             ["convert", "--input-dir", "{rec}", "-o", "{out}/a.mp4"],
             2,
             "--track-id",
-        ),  # fmt: skip
+        ),
         (
             "an unknown track",
             ["convert", "{rec}", "--track-id", "nope", "-o", "{out}/a.mp4"],
             3,
             "no tracks match",
-        ),  # fmt: skip
+        ),
         (
             "VP8 remuxed",
             ["convert", "{rec}", "--track-id", "cam", "--mode", "remux", "-o", "{out}/a.mp4"],
             3,
             "--mode editor",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(

@@ -159,8 +159,14 @@ def test_s3_errors_are_one_line(
 ) -> None:  # fmt: skip
     endpoint = s3_server.endpoint  # type: ignore[attr-defined]
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-    job = submit_conversion(clip, storage=f"s3://{s3_bucket}/denied", org="acme",
-                            db=tmp_path / "jobs.sqlite", mode="remux", s3_endpoint=endpoint)  # fmt: skip
+    job = submit_conversion(
+        clip,
+        storage=f"s3://{s3_bucket}/denied",
+        org="acme",
+        db=tmp_path / "jobs.sqlite",
+        mode="remux",
+        s3_endpoint=endpoint,
+    )
     st = job.wait(60)
     assert st.state == "failed" and st.error is not None and "\n" not in st.error
     assert "access denied" in st.error and s3_bucket in st.error
