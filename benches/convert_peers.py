@@ -44,9 +44,7 @@ def one_minute(path: Path, width: int, height: int, fps: int) -> None:
         yy, xx = np.mgrid[0:height, 0:width]
         for n in range(n_frames):
             y = ((xx + yy + 4 * n) % 200 + 16).astype(np.uint8)
-            img = np.concatenate(
-                [y, np.full((height // 2, width), 128, dtype=np.uint8)], axis=0
-            )
+            img = np.concatenate([y, np.full((height // 2, width), 128, dtype=np.uint8)], axis=0)
             frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
             frame.pts, frame.time_base = n, Fraction(1, fps)
             for p in v.encode(frame):
@@ -111,8 +109,9 @@ def main() -> None:
         sys.exit("ffmpeg is not installed (scripts/install-system-deps.sh --bench)")
     width, height = (int(v) for v in args.size.split("x"))
     results: dict[str, object] = {
-        "ffmpeg": subprocess.run([ffmpeg, "-version"], capture_output=True, text=True)
-        .stdout.splitlines()[0],
+        "ffmpeg": subprocess.run(
+            [ffmpeg, "-version"], capture_output=True, text=True
+        ).stdout.splitlines()[0],
         "cpus": os.cpu_count(),
         "input": f"VP9 {args.size} {args.fps} fps + Opus mono",
     }
@@ -122,28 +121,105 @@ def main() -> None:
         repeat(d / "minute.webm", d / "long.webm", args.minutes)
         repeat(d / "minute.webm", d / "short.webm", args.editor_minutes)
         size_mb = (d / "long.webm").stat().st_size / 1e6
-        rc = best([RAWCORE, "convert", str(d / "long.webm"), "-o", str(d / "r.mp4"), "--mode",
-                   "remux", "-q"], args.repeat)  # fmt: skip
-        ff = best([ffmpeg, "-y", "-v", "error", "-i", str(d / "long.webm"), "-c", "copy",
-                   "-movflags", "+faststart", str(d / "f.mp4")], args.repeat)  # fmt: skip
-        results["remux"] = {"minutes": args.minutes, "input_mb": round(size_mb, 1),
-                            "rawcore_s": round(rc, 2), "ffmpeg_s": round(ff, 2),
-                            "speedup": round(ff / rc, 2)}  # fmt: skip
+        rc = best(
+            [
+                RAWCORE,
+                "convert",
+                str(d / "long.webm"),
+                "-o",
+                str(d / "r.mp4"),
+                "--mode",
+                "remux",
+                "-q",
+            ],
+            args.repeat,
+        )
+        ff = best(
+            [
+                ffmpeg,
+                "-y",
+                "-v",
+                "error",
+                "-i",
+                str(d / "long.webm"),
+                "-c",
+                "copy",
+                "-movflags",
+                "+faststart",
+                str(d / "f.mp4"),
+            ],
+            args.repeat,
+        )
+        results["remux"] = {
+            "minutes": args.minutes,
+            "input_mb": round(size_mb, 1),
+            "rawcore_s": round(rc, 2),
+            "ffmpeg_s": round(ff, 2),
+            "speedup": round(ff / rc, 2),
+        }
         print(json.dumps(results["remux"]))
         editor = {}
         for preset in args.presets.split(","):
-            rc = best([RAWCORE, "convert", str(d / "short.webm"), "-o", str(d / "e.mp4"),
-                       "--preset", preset, "--crf", str(args.crf), "-q"], 1)  # fmt: skip
-            vf = (f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
-                  f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,fps={args.fps}")  # fmt: skip
-            ff = best([ffmpeg, "-y", "-v", "error", "-i", str(d / "short.webm"), "-vf", vf,
-                       "-c:v", "libx264", "-preset", preset, "-crf", str(args.crf),
-                       "-profile:v", "high", "-pix_fmt", "yuv420p", "-g", str(2 * args.fps),
-                       "-c:a", "aac", "-ar", "48000", "-b:a", "96k", "-movflags", "+faststart",
-                       str(d / "g.mp4")], 1)  # fmt: skip
-            editor[preset] = {"minutes": args.editor_minutes, "rawcore_s": round(rc, 2),
-                              "ffmpeg_s": round(ff, 2), "speedup": round(ff / rc, 2),
-                              "rawcore_x_realtime": round(args.editor_minutes * 60 / rc, 1)}  # fmt: skip
+            rc = best(
+                [
+                    RAWCORE,
+                    "convert",
+                    str(d / "short.webm"),
+                    "-o",
+                    str(d / "e.mp4"),
+                    "--preset",
+                    preset,
+                    "--crf",
+                    str(args.crf),
+                    "-q",
+                ],
+                1,
+            )
+            vf = (
+                f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+                f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,fps={args.fps}"
+            )
+            ff = best(
+                [
+                    ffmpeg,
+                    "-y",
+                    "-v",
+                    "error",
+                    "-i",
+                    str(d / "short.webm"),
+                    "-vf",
+                    vf,
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    preset,
+                    "-crf",
+                    str(args.crf),
+                    "-profile:v",
+                    "high",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-g",
+                    str(2 * args.fps),
+                    "-c:a",
+                    "aac",
+                    "-ar",
+                    "48000",
+                    "-b:a",
+                    "96k",
+                    "-movflags",
+                    "+faststart",
+                    str(d / "g.mp4"),
+                ],
+                1,
+            )
+            editor[preset] = {
+                "minutes": args.editor_minutes,
+                "rawcore_s": round(rc, 2),
+                "ffmpeg_s": round(ff, 2),
+                "speedup": round(ff / rc, 2),
+                "rawcore_x_realtime": round(args.editor_minutes * 60 / rc, 1),
+            }
             print(preset, json.dumps(editor[preset]))
         results["editor"] = editor
     if args.out is not None:

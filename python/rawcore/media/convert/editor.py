@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import queue
 import statistics
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -151,6 +154,43 @@ class Canvas:
         return av.VideoFrame.from_ndarray(canvas, format="yuv420p")
 
 
+def _ahead(items: Iterator[tuple[float, Any]], depth: int = 16) -> Iterator[tuple[float, Any]]:
+    """`items`, produced in a thread of their own up to `depth` ahead (decoding and scaling
+    overlap the encoder)."""
+    done = object()
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _decoded(ref: StreamRef) -> Iterator[tuple[float, Any]]:
     import av
 
@@ -203,13 +243,14 @@ def encode_video(
                 on_frame(slot)
 
         shown = canvas.black
-        for t, frame in _decoded(ref):
+        fitted = ((t, canvas.fit(frame)) for t, frame in _decoded(ref))
+        for t, picture in _ahead(fitted):
             k = round(t * fps)
             if k >= frames:
                 break
             while slot < k:
                 emit(shown)
-            shown = canvas.fit(frame)
+            shown = picture
         if slot < frames:
             emit(shown)  # the last picture, at its own frame; black after it
         while slot < frames:
@@ -329,6 +370,14 @@ def editor(
     with tempfile.TemporaryDirectory(prefix=".rawcore-editor-", dir=out.parent) as tmp:
         vtmp, atmp = Path(tmp) / "video.mp4", Path(tmp) / "audio.mp4"
         video_ref = audio_ref = None
+        # Audio and video go to separate files: the audio encodes in a thread of its own while
+        # the video does (FFmpeg's encoders and decoders run without the GIL).
+        audio_job: Future[None] | None = None
+        pool = ThreadPoolExecutor(max_workers=1)
+        if inputs.audio is not None:
+            audio_job = pool.submit(
+                encode_audio, inputs.audio, inputs.audio_offset_s, samples, atmp
+            )
         if plan is not None and inputs.video is not None:
             share = 0.9 if inputs.audio is not None else 0.98
 
@@ -338,9 +387,10 @@ def editor(
 
             encode_video(inputs.video, plan, frames, vtmp, options, on_frame)
             video_ref = StreamRef(vtmp, 0, "video", "h264")
-        if inputs.audio is not None:
-            encode_audio(inputs.audio, inputs.audio_offset_s, samples, atmp)
+        if audio_job is not None:
+            audio_job.result()
             audio_ref = StreamRef(atmp, 0, "audio", "aac")
+        pool.shutdown()
         remux(Inputs(video_ref, audio_ref), out)
     if on_progress is not None:
         on_progress(1.0)

@@ -53,7 +53,8 @@ def merged_packets(
     stack: ExitStack, refs: list[tuple[StreamRef, float]]
 ) -> Iterator[tuple[float, Any, int]]:
     """`(time_s, packet, which)` of every packet of the streams in `refs` in time order; `which`
-    is the position in `refs`, each stream shifted by its offset (s)."""
+    is the position in `refs`, each stream shifted by its offset (s). Streams of one file come
+    in the file's own order; two files are merged by time."""
     by_path: dict[Path, list[tuple[int, StreamRef, float]]] = {}
     for i, (ref, offset) in enumerate(refs):
         by_path.setdefault(ref.path, []).append((i, ref, offset))
@@ -62,24 +63,32 @@ def merged_packets(
         path: Path, wanted: list[tuple[int, StreamRef, float]]
     ) -> Iterator[tuple[float, int, Any, int]]:
         c = stack.enter_context(open_media(path))
-        which = {ref.index: (i, offset) for i, ref, offset in wanted}
+        # Per stream index: position in `refs`, shift in time-base ticks, time base as float.
+        which: dict[int, tuple[int, int, float]] = {}
+        for i, ref, offset in wanted:
+            tb = c.streams[ref.index].time_base
+            which[ref.index] = (i, round(Fraction(offset) / tb) if offset else 0, float(tb))
         streams = [c.streams[ref.index] for _, ref, _ in wanted]
         n = 0
         for packet in c.demux(*streams):
-            if packet.dts is None and packet.pts is None:
+            ts = packet.dts if packet.dts is not None else packet.pts
+            if ts is None:
                 continue  # the demuxer's flush packet
-            i, offset = which[packet.stream.index]
-            if offset:
-                shift = round(Fraction(offset) / packet.time_base)
+            i, shift, tb = which[packet.stream.index]
+            if shift:
                 if packet.pts is not None:
                     packet.pts += shift
                 if packet.dts is not None:
                     packet.dts += shift
-            ts = packet.dts if packet.dts is not None else packet.pts
+                ts += shift
             n += 1
-            yield float(ts * packet.time_base), n, packet, i
+            yield ts * tb, n, packet, i
 
     walks = [walk(p, w) for p, w in by_path.items()]
+    if len(walks) == 1:
+        for t, _, packet, i in walks[0]:
+            yield t, packet, i
+        return
     for t, _, packet, i in heapq.merge(*walks, key=lambda item: (item[0], item[1])):
         yield t, packet, i
 
@@ -112,7 +121,7 @@ def remux(
                 packet.stream = streams[i]
                 output.mux(packet)
                 packets += 1
-                if on_progress is not None and duration and t - last > 1.0:
+                if on_progress is not None and duration and t - last > 5.0:
                     last = t
                     on_progress(min(1.0, t / duration))
         except av.error.FFmpegError as exc:
