@@ -212,3 +212,24 @@ def test_a_killed_worker_leaves_no_output_and_the_job_completes_after_restart(
     assert st.state == "done" and row is not None and row.attempts == 2
     assert st.output is not None and Path(st.output).is_file()
     assert FolderStorage(storage).keys("acme/") == [f"acme/conversions/{st.key}.mp4"]
+
+
+def test_cli_convert_into_storage_is_cached_and_refuses_hostile_orgs(
+    tmp_path: Path, clip: Path
+) -> None:
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "rawcore", "convert", str(clip), "--mode", "remux",
+               "--storage", str(tmp_path / "store"), "--db", str(tmp_path / "jobs.sqlite"),
+               *extra]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    first, again = run("--org", "acme"), run("--org", "acme")
+    assert first.returncode == again.returncode == 0, first.stderr
+    where = first.stdout.strip()
+    assert where == again.stdout.strip() and Path(where).is_file()
+    assert Path(where).relative_to(tmp_path / "store").parts[:2] == ("acme", "conversions")
+    for org in ("../evil", "a/b", "x" * 200):
+        bad = run("--org", org)
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode == 3 and len(lines) == 1 and lines[0].startswith("rawcore: error:")
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["acme"]

@@ -8,11 +8,10 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
+from pathlib import Path
 
 from rawcore.cli.listing import recording_json, select_tracks, table
-from rawcore.errors import (
-    InputError,
-)
+from rawcore.errors import InputError, OutputError, RawcoreError, RemoteError
 from rawcore.media.audio import extract_audio
 from rawcore.media.convert import EditorOptions, convert_file, convert_track
 from rawcore.media.mux import mux_av
@@ -158,8 +157,47 @@ def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
     return report_outputs(result, args.quiet)
 
 
+def _convert_job(args: argparse.Namespace) -> int:
+    """`convert --storage`: the conversion as a cached job of `--org`; prints where the MP4 is."""
+    import time
+
+    from rawcore.jobs.conversion import submit_conversion
+
+    bar = progress_printer("converting", show=show_progress(args))
+    job = submit_conversion(
+        args.path or args.input_file or args.input_dir or args.input_s3,
+        storage=args.storage,
+        org=args.org,
+        mode=args.mode,
+        track_id=args.track_id,
+        audio=args.audio,
+        no_audio=args.no_audio,
+        stitch=args.stitch,
+        preset=args.preset,
+        crf=args.crf,
+        db=args.db,
+        s3_endpoint=args.s3_endpoint,
+    )
+    while not (status := job.status()).finished:
+        if bar is not None:
+            bar(round(status.progress * 1000), 1000)
+        time.sleep(0.2)
+    if status.state == "failed":
+        error = {"input": InputError, "remote": RemoteError, "output": OutputError}.get(
+            status.error_kind or "", RawcoreError
+        )
+        raise error(status.error or "the conversion failed")
+    if bar is not None:
+        bar(1000, 1000)
+    print(status.output)
+    return ExitCode.OK
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
-    """One MP4: from a media file, or from a track of a recording (`--track-id`)."""
+    """One MP4: from a media file, or from a track of a recording (`--track-id`); with
+    `--storage`, as a cached job into the organization's storage."""
+    if args.storage is not None:
+        return _convert_job(args)
     options = EditorOptions(args.preset, args.crf)
     bar = progress_printer("converting", show=show_progress(args))
 
@@ -181,7 +219,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     else:
         source = args.path or args.input_file or args.input_dir or args.input_s3
         with open_recording(
-            str(source), s3_endpoint=args.s3_endpoint, cache_dir=args.cache_dir
+            str(source),
+            s3_endpoint=args.s3_endpoint,
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         ) as rec:
             print_warnings(rec.warnings, args.quiet)
             entry = convert_track(

@@ -187,7 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_input(cv)
-    cv.add_argument("--output", "-o", required=True, metavar="OUT.mp4", help="the MP4 to write")
+    where = cv.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", "-o", metavar="OUT.mp4", help="the MP4 to write")
+    where.add_argument(
+        "--storage", metavar="DIR|s3://BUCKET/PREFIX",
+        help="convert as a cached job into {org}/conversions/ of this storage; prints where",
+    )  # fmt: skip
+    cv.add_argument("--org", default="local", help="the organization (default: local)")
+    cv.add_argument("--db", metavar="PATH", help="job store for --storage (default: in the cache)")
     cv.add_argument(
         "--mode", choices=list(MODES), default="editor", help="editor (default) or remux"
     )

@@ -64,6 +64,8 @@ class JobStatus:
     key: str
     #: True when the request found the MP4 already made (no work was done for it).
     cached: bool
+    #: input | remote | output | internal, when failed.
+    error_kind: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -89,6 +91,7 @@ class Job:
             self._where if row.state == "done" else None,
             self.key,
             cached,
+            row.error_kind,
         )
 
     def wait(self, timeout: float | None = None, poll_s: float = 0.1) -> JobStatus:

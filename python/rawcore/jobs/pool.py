@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rawcore.errors import InputError, SourceNotFoundError
+from rawcore.errors import InputError, OutputError, RemoteError, SourceNotFoundError
 from rawcore.jobs.store import JobRow, JobStore
 
 Handler = Callable[[JobRow, Callable[[float], None]], dict[str, Any]]
@@ -99,7 +99,11 @@ class WorkerPool:
             result = self.handlers[job.kind](job, report)
         except (InputError, SourceNotFoundError) as exc:
             done.set()
-            self.store.fail(job.id, worker, str(exc), retry=False)
+            self.store.fail(job.id, worker, str(exc), retry=False, kind="input")
+        except (RemoteError, OutputError) as exc:
+            done.set()
+            kind = "remote" if isinstance(exc, RemoteError) else "output"
+            self.store.fail(job.id, worker, str(exc), retry=True, kind=kind)
         except Exception as exc:
             done.set()
             self.store.fail(job.id, worker, f"{type(exc).__name__}: {exc}", retry=True)

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     heartbeat REAL,
     result TEXT,
     error TEXT,
+    error_kind TEXT,
     created REAL NOT NULL,
     updated REAL NOT NULL,
     UNIQUE (kind, org, cache_key)
@@ -66,6 +67,8 @@ class JobRow:
     heartbeat: float | None
     result: dict[str, Any] | None
     error: str | None
+    #: What kind of failure `error` is: input | remote | output | internal.
+    error_kind: str | None = None
 
 
 def _row(r: sqlite3.Row) -> JobRow:
@@ -84,6 +87,7 @@ def _row(r: sqlite3.Row) -> JobRow:
         heartbeat=r["heartbeat"],
         result=json.loads(r["result"]) if r["result"] else None,
         error=r["error"],
+        error_kind=r["error_kind"],
     )
 
 
@@ -149,7 +153,8 @@ class JobStore:
             if r is not None:
                 if r["state"] == "failed":
                     db.execute(
-                        "UPDATE jobs SET state='queued', attempts=0, error=NULL, progress=0, "
+                        "UPDATE jobs SET state='queued', attempts=0, error=NULL, error_kind=NULL, "
+                        "progress=0, "
                         "params=?, updated=? WHERE id=?",
                         (json.dumps(params), now, r["id"]),
                     )
@@ -181,7 +186,8 @@ class JobStore:
         marks = ",".join("?" * len(kinds))
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET state='failed', updated=?, error='its worker stopped ' || "
+                "UPDATE jobs SET state='failed', updated=?, error_kind='internal', "
+                "error='its worker stopped ' || "
                 "attempts || ' times before it finished' WHERE state='running' AND "
                 "lease_until < ? AND attempts >= max_attempts",
                 (now, now),
@@ -220,15 +226,17 @@ class JobStore:
                 (json.dumps(result), time.time(), job_id, worker),
             )
 
-    def fail(self, job_id: str, worker: str, reason: str, *, retry: bool) -> None:
+    def fail(
+        self, job_id: str, worker: str, reason: str, *, retry: bool, kind: str = "internal"
+    ) -> None:
         """The attempt failed: queued again while attempts remain and `retry`, else failed."""
         line = " ".join(reason.split()) or "failed"
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET state = CASE WHEN ? AND attempts < max_attempts THEN 'queued' "
-                "ELSE 'failed' END, error=?, updated=? WHERE id=? AND worker=? AND "
-                "state='running'",
-                (retry, line, time.time(), job_id, worker),
+                "ELSE 'failed' END, error=?, error_kind=?, updated=? WHERE id=? AND worker=? "
+                "AND state='running'",
+                (retry, line, kind, time.time(), job_id, worker),
             )
 
 
