@@ -84,13 +84,20 @@ def repeat(src: Path, dst: Path, minutes: int) -> None:
                 out.mux(q)
 
 
-def best(cmd: list[str], runs: int) -> float:
-    times = []
+def _timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def best_pair(ours: list[str], theirs: list[str], runs: int) -> tuple[float, float]:
+    """Best-of-`runs` wall clock of each, the two run alternately (a shared machine's load
+    then weighs on both alike)."""
+    a, b = [], []
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        a.append(_timed(ours))
+        b.append(_timed(theirs))
+    return min(a), min(b)
 
 
 def main() -> None:
@@ -121,104 +128,41 @@ def main() -> None:
         repeat(d / "minute.webm", d / "long.webm", args.minutes)
         repeat(d / "minute.webm", d / "short.webm", args.editor_minutes)
         size_mb = (d / "long.webm").stat().st_size / 1e6
-        rc = best(
-            [
-                RAWCORE,
-                "convert",
-                str(d / "long.webm"),
-                "-o",
-                str(d / "r.mp4"),
-                "--mode",
-                "remux",
-                "-q",
-            ],
-            args.repeat,
-        )
-        ff = best(
-            [
-                ffmpeg,
-                "-y",
-                "-v",
-                "error",
-                "-i",
-                str(d / "long.webm"),
-                "-c",
-                "copy",
-                "-movflags",
-                "+faststart",
-                str(d / "f.mp4"),
-            ],
-            args.repeat,
-        )
+        long, short = str(d / "long.webm"), str(d / "short.webm")
+        ours = [RAWCORE, "convert", long, "-o", str(d / "r.mp4"), "--mode", "remux", "-q"]
+        theirs = [ffmpeg, "-y", "-v", "error", "-i", long, "-c", "copy",
+                  "-movflags", "+faststart", str(d / "f.mp4")]  # fmt: skip
+        rc, ff = best_pair(ours, theirs, args.repeat)
         results["remux"] = {
             "minutes": args.minutes,
             "input_mb": round(size_mb, 1),
             "rawcore_s": round(rc, 2),
             "ffmpeg_s": round(ff, 2),
             "speedup": round(ff / rc, 2),
+            "commands": [" ".join(ours), " ".join(theirs)],
         }
         print(json.dumps(results["remux"]))
         editor = {}
+        vf = (
+            f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,fps={args.fps}"
+        )
         for preset in args.presets.split(","):
-            rc = best(
-                [
-                    RAWCORE,
-                    "convert",
-                    str(d / "short.webm"),
-                    "-o",
-                    str(d / "e.mp4"),
-                    "--preset",
-                    preset,
-                    "--crf",
-                    str(args.crf),
-                    "-q",
-                ],
-                1,
-            )
-            vf = (
-                f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
-                f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,fps={args.fps}"
-            )
-            ff = best(
-                [
-                    ffmpeg,
-                    "-y",
-                    "-v",
-                    "error",
-                    "-i",
-                    str(d / "short.webm"),
-                    "-vf",
-                    vf,
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    preset,
-                    "-crf",
-                    str(args.crf),
-                    "-profile:v",
-                    "high",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-g",
-                    str(2 * args.fps),
-                    "-c:a",
-                    "aac",
-                    "-ar",
-                    "48000",
-                    "-b:a",
-                    "96k",
-                    "-movflags",
-                    "+faststart",
-                    str(d / "g.mp4"),
-                ],
-                1,
-            )
+            ours = [RAWCORE, "convert", short, "-o", str(d / "e.mp4"), "--preset", preset,
+                    "--crf", str(args.crf), "-q"]  # fmt: skip
+            theirs = [ffmpeg, "-y", "-v", "error", "-i", short, "-vf", vf, "-c:v", "libx264",
+                      "-preset", preset, "-crf", str(args.crf), "-profile:v", "high",
+                      "-pix_fmt", "yuv420p", "-g", str(2 * args.fps), "-c:a", "aac",
+                      "-ar", "48000", "-b:a", "96k", "-movflags", "+faststart",
+                      str(d / "g.mp4")]  # fmt: skip
+            rc, ff = best_pair(ours, theirs, args.repeat)
             editor[preset] = {
                 "minutes": args.editor_minutes,
                 "rawcore_s": round(rc, 2),
                 "ffmpeg_s": round(ff, 2),
                 "speedup": round(ff / rc, 2),
                 "rawcore_x_realtime": round(args.editor_minutes * 60 / rc, 1),
+                "commands": [" ".join(ours), " ".join(theirs)],
             }
             print(preset, json.dumps(editor[preset]))
         results["editor"] = editor

@@ -76,15 +76,22 @@ def _first(path: Path, kind: Literal["video", "audio"]) -> StreamRef | None:
     return None
 
 
-def _manifest_start(path: Path) -> int | None:
+def manifest_entry(path: Path) -> dict[str, Any] | None:
+    """The entry `manifest.json` beside `path` has for it (a rawcore output), else None."""
     try:
         doc = json.loads((path.parent / MANIFEST_NAME).read_text())
         for entry in doc.get("outputs", []):
-            if entry.get("path") == path.name and isinstance(entry.get("start_unix_ms"), int):
-                return int(entry["start_unix_ms"])
+            if isinstance(entry, dict) and entry.get("path") == path.name:
+                return entry
     except (OSError, ValueError, AttributeError):
         pass
     return None
+
+
+def _manifest_start(path: Path) -> int | None:
+    entry = manifest_entry(path)
+    start = None if entry is None else entry.get("start_unix_ms")
+    return start if isinstance(start, int) else None
 
 
 def find_inputs(
@@ -114,4 +121,12 @@ def find_inputs(
     return Inputs(video, sound, offset)
 
 
-__all__ = ["REMUX_AUDIO", "REMUX_VIDEO", "Inputs", "StreamRef", "find_inputs", "open_media"]
+__all__ = [
+    "REMUX_AUDIO",
+    "REMUX_VIDEO",
+    "Inputs",
+    "StreamRef",
+    "find_inputs",
+    "manifest_entry",
+    "open_media",
+]

@@ -18,7 +18,7 @@ from typing import Literal
 
 from rawcore.errors import InputError
 from rawcore.media.convert.editor import EditorOptions, editor
-from rawcore.media.convert.probe import Inputs, find_inputs
+from rawcore.media.convert.probe import Inputs, find_inputs, manifest_entry
 from rawcore.media.convert.remux import remux
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
@@ -96,6 +96,16 @@ def convert_file(
     out = Path(output)
     inputs = find_inputs(source, audio=audio, no_audio=no_audio)
     entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+    # A rawcore output keeps who and when it is: its manifest entry says so.
+    origin = manifest_entry(Path(source))
+    if origin is not None:
+        start = origin.get("start_unix_ms")
+        entry.start_unix_ms = start if isinstance(start, int) else None
+        entry.user_id = origin.get("user_id")
+        entry.session_id = origin.get("session_id")
+        entry.track_ids = [str(t) for t in origin.get("track_ids") or []]
+        entry.screenshare = bool(origin.get("screenshare"))
+        entry.stitched = bool(origin.get("stitched"))
     if manifest:
         write_manifest(out.parent, [entry], call={}, command="convert")
     return entry
