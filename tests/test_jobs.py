@@ -233,3 +233,39 @@ def test_cli_convert_into_storage_is_cached_and_refuses_hostile_orgs(
         lines = bad.stderr.strip().splitlines()
         assert bad.returncode == 3 and len(lines) == 1 and lines[0].startswith("rawcore: error:")
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["acme"]
+
+
+def test_retries_are_bounded_and_the_reason_is_one_line(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite", lease_s=0.0, max_attempts=2)
+    job, made = store.submit("convert", "acme", "ab" * 32, {"source": "x"})
+    assert made and job.state == "queued"
+    for attempt in (1, 2):  # each worker "dies": its lease (0 s) runs out at once
+        claimed = store.claim(f"w{attempt}", ("convert",))
+        assert claimed is not None and claimed.attempts == attempt
+        time.sleep(0.01)
+    assert store.claim("w3", ("convert",)) is None
+    row = store.get(job.id)
+    assert row is not None and row.state == "failed" and row.error_kind == "internal"
+    assert row.error == "its worker stopped 2 times before it finished"
+    again, made = store.submit("convert", "acme", "ab" * 32, {"source": "x"})
+    assert not made and again.id == job.id and again.state == "queued"  # asked again: retried
+
+
+@pytest.mark.s3
+def test_cli_converts_a_media_file_from_s3(
+    tmp_path: Path, clip: Path, s3_server: object, s3_bucket: str
+) -> None:
+    endpoint = s3_server.endpoint  # type: ignore[attr-defined]
+    s3_server.client().upload_file(str(clip), s3_bucket, "raw/clip.mkv")  # type: ignore[attr-defined]
+
+    def run(url: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "rawcore", "convert", url, "--mode", "remux",
+               "--s3-endpoint", endpoint, "-o", str(tmp_path / "out" / "c.mp4")]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=os.environ)
+
+    ok = run(f"s3://{s3_bucket}/raw/clip.mkv")
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "out" / "c.mp4").is_file()
+    missing = run(f"s3://{s3_bucket}/raw/none.mkv")
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 3 and len(lines) == 1 and "no such S3 object" in lines[0]

@@ -213,6 +213,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             audio=args.audio,
             no_audio=args.no_audio,
             options=options,
+            s3_endpoint=args.s3_endpoint,
             on_progress=on_progress,
         )
         warnings: list[str] = []

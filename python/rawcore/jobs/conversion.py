@@ -36,7 +36,6 @@ from rawcore.media.convert import (
 )
 from rawcore.recording.build import open_recording
 from rawcore.source.cache import default_cache_dir
-from rawcore.source.s3 import fetch
 from rawcore.storage.backends import open_storage
 from rawcore.storage.identity import cache_key, source_identity
 from rawcore.storage.keys import OrgLayout
@@ -128,16 +127,10 @@ def run_conversion(job: JobRow, progress: Callable[[float], None]) -> dict[str, 
                     on_progress=progress,
                 )  # fmt: skip
         else:
-            local = source
-            if str(source).lower().startswith("s3://"):
-                local = str(
-                    fetch(source, cache_dir=default_cache_dir(),
-                          endpoint_url=p.get("s3_endpoint"), progress=False)
-                )  # fmt: skip
             entry = convert_file(
-                local, out, mode=p["mode"], audio=p.get("audio"),
+                source, out, mode=p["mode"], audio=p.get("audio"),
                 no_audio=p.get("no_audio", False), options=options, manifest=False,
-                on_progress=progress,
+                s3_endpoint=p.get("s3_endpoint"), on_progress=progress,
             )  # fmt: skip
         storage.put_file(key, out)
     return {"key": key, "cached": False, "bytes": entry.bytes, "entry": entry.to_json()}

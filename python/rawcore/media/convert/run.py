@@ -11,6 +11,7 @@ renamed when complete; `manifest.json` beside it gains its entry (`container: "m
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
 from rawcore.media.mux import mux_av
 from rawcore.media.outputs import Selection
 from rawcore.recording.model import Recording
+from rawcore.source.cache import default_cache_dir
+from rawcore.source.s3 import fetch
 
 Mode = Literal["remux", "editor"]
 MODES = ("editor", "remux")
@@ -81,6 +84,12 @@ def _write(
     )
 
 
+def _local(source: str | os.PathLike[str], s3_endpoint: str | None) -> str | os.PathLike[str]:
+    if re.match(r"^(s3|https?)://", os.fspath(source), flags=re.IGNORECASE):
+        return fetch(os.fspath(source), cache_dir=default_cache_dir(), endpoint_url=s3_endpoint)
+    return source
+
+
 def convert_file(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -90,14 +99,21 @@ def convert_file(
     no_audio: bool = False,
     options: EditorOptions | None = None,
     manifest: bool = True,
+    s3_endpoint: str | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> ManifestEntry:
-    """Convert a media file (and optionally a separate audio file) into the MP4 `output`."""
+    """Convert a media file (and optionally a separate audio file) into the MP4 `output`.
+    Either may be an `s3://` or presigned URL: it is fetched into the download cache first."""
     out = Path(output)
-    inputs = find_inputs(source, audio=audio, no_audio=no_audio)
+    local = _local(source, s3_endpoint)
+    inputs = find_inputs(
+        local,
+        audio=None if audio is None else _local(audio, s3_endpoint),
+        no_audio=no_audio,
+    )
     entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
     # A rawcore output keeps who and when it is: its manifest entry says so.
-    origin = manifest_entry(Path(source))
+    origin = manifest_entry(Path(local))
     if origin is not None:
         start = origin.get("start_unix_ms")
         entry.start_unix_ms = start if isinstance(start, int) else None
