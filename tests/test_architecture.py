@@ -17,15 +17,17 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "rawcore"
 
-#: Layers, bottom first. A module may import its own layer and the ones below. `storage` and
-#: `jobs` are the rooms reserved beside `source` for the org-scoped storage layout and the job
-#: store; the service joins `api` and `cli` at the top.
+#: Layers, bottom first. A module may import its own layer and the ones below. `storage` (the
+#: org-scoped storage layout) sits beside `source`. `jobs` sits beside `pipeline`: its store
+#: needs nothing above `storage`, but a job runs media operations (a conversion), so the room
+#: that submits and runs them cannot sit below `media`. The service joins `api` and `cli` at
+#: the top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("rawcore._core", "rawcore.errors", "rawcore.progress"),
-    ("rawcore.source", "rawcore.storage", "rawcore.jobs"),
+    ("rawcore.source", "rawcore.storage"),
     ("rawcore.recording",),
     ("rawcore.media",),
-    ("rawcore.pipeline",),
+    ("rawcore.pipeline", "rawcore.jobs"),
     ("rawcore.api", "rawcore.cli", "rawcore.service"),
     ("rawcore", "rawcore.__main__"),
 )
@@ -34,8 +36,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: A tuple groups rooms that are peers (they must not import each other).
 ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.source": ("cache", ("s3", "members"), "containers", "archive"),
+    "rawcore.storage": ("keys", "backends", "identity"),
     "rawcore.recording": ("metadata", "model", "columns", "build", "timeline"),
-    "rawcore.media": ("files", "manifest", "outputs", ("audio", "video"), "mux", "track", "mix"),
+    "rawcore.media": (
+        "files", "manifest", "outputs", ("audio", "video"), "mux", "track", "mix", "convert"
+    ),
+    "rawcore.media.convert": ("probe", "remux", "editor", "run"),
+    "rawcore.jobs": ("store", "pool", "conversion"),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process"),
     "rawcore.cli": ("listing", "commands", "parser", "main"),

@@ -8,17 +8,18 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
+from pathlib import Path
 
 from rawcore.cli.listing import recording_json, select_tracks, table
-from rawcore.errors import (
-    InputError,
-)
+from rawcore.errors import InputError, OutputError, RawcoreError, RemoteError
 from rawcore.media.audio import extract_audio
+from rawcore.media.convert import EditorOptions, convert_file, convert_track
 from rawcore.media.mux import mux_av
 from rawcore.media.outputs import JobFailure, Outputs, Selection
 from rawcore.media.video import extract_video
 from rawcore.pipeline.process import mix_recording, process_all
 from rawcore.progress import StageProgress
+from rawcore.recording.build import open_recording
 from rawcore.recording.model import Recording
 
 
@@ -158,6 +159,112 @@ def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
         on_done=progress_printer("writing audio", show=not args.quiet),
     )
     return report_outputs(result, args.quiet)
+
+
+def _convert_job(args: argparse.Namespace) -> int:
+    """`convert --storage`: the conversion as a cached job of `--org`; prints where the MP4 is."""
+    import time
+
+    from rawcore.jobs.conversion import submit_conversion
+
+    bar = progress_printer("converting", show=show_progress(args))
+    job = submit_conversion(
+        args.path or args.input_file or args.input_dir or args.input_s3,
+        storage=args.storage,
+        org=args.org,
+        mode=args.mode,
+        track_id=args.track_id,
+        audio=args.audio,
+        no_audio=args.no_audio,
+        stitch=args.stitch,
+        preset=args.preset,
+        crf=args.crf,
+        db=args.db,
+        s3_endpoint=args.s3_endpoint,
+    )
+    while not (status := job.status()).finished:
+        if bar is not None:
+            bar(round(status.progress * 1000), 1000)
+        time.sleep(0.2)
+    if status.state == "failed":
+        error = {"input": InputError, "remote": RemoteError, "output": OutputError}.get(
+            status.error_kind or "", RawcoreError
+        )
+        raise error(status.error or "the conversion failed")
+    if bar is not None:
+        bar(1000, 1000)
+    print(status.output)
+    return ExitCode.OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """One MP4: from a media file, or from a track of a recording (`--track-id`); with
+    `--storage`, as a cached job into the organization's storage."""
+    if args.storage is not None:
+        return _convert_job(args)
+    options = EditorOptions(args.preset, args.crf)
+    bar = progress_printer("converting", show=show_progress(args))
+
+    def on_progress(fraction: float) -> None:
+        if bar is not None:
+            bar(round(fraction * 1000), 1000)
+
+    if args.track_id is None:
+        entry = convert_file(
+            args.path or args.input_file,
+            args.output,
+            mode=args.mode,
+            audio=args.audio,
+            no_audio=args.no_audio,
+            options=options,
+            s3_endpoint=args.s3_endpoint,
+            on_progress=on_progress,
+        )
+        warnings: list[str] = []
+    else:
+        source = args.path or args.input_file or args.input_dir or args.input_s3
+        with open_recording(
+            str(source),
+            s3_endpoint=args.s3_endpoint,
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        ) as rec:
+            print_warnings(rec.warnings, args.quiet)
+            entry = convert_track(
+                rec,
+                args.track_id,
+                args.output,
+                mode=args.mode,
+                no_audio=args.no_audio,
+                stitch=args.stitch,
+                options=options,
+                on_progress=on_progress,
+            )
+        warnings = entry.warnings
+    print(args.output)
+    print_warnings(warnings, args.quiet)
+    return ExitCode.OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run conversion workers on the job store until interrupted (or idle for --idle-exit)."""
+    import time
+
+    from rawcore.jobs.conversion import CONVERT, run_conversion
+    from rawcore.jobs.pool import WorkerPool
+    from rawcore.jobs.store import JobStore
+
+    store = JobStore(args.db, lease_s=args.lease)
+    pool = WorkerPool(store, {CONVERT: run_conversion}, threads=args.threads).start()
+    idle_since = time.monotonic()
+    try:
+        while True:
+            time.sleep(0.2)
+            if pool.busy:
+                idle_since = time.monotonic()
+            elif args.idle_exit is not None and time.monotonic() - idle_since > args.idle_exit:
+                return ExitCode.OK
+    finally:
+        pool.stop(timeout=1.0)
 
 
 def cmd_list_tracks(args: argparse.Namespace, rec: Recording) -> int:

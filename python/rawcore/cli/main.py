@@ -32,6 +32,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_options(parser, args)
+    if getattr(args, "standalone", False):  # convert and worker open their own inputs
+        code: int = args.func(args)
+        return code
 
     if args.input_dir is not None and not Path(args.input_dir).is_dir():
         if not Path(args.input_dir).exists():
@@ -48,7 +51,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             for warning in rec.warnings:
                 print(f"rawcore: warning: {warning}", file=sys.stderr)
-        code: int = args.func(args, rec)
+        code = args.func(args, rec)
         return code
 
 

@@ -10,15 +10,18 @@ from typing import NoReturn
 from rawcore import _core
 from rawcore.cli.commands import (
     ExitCode,
+    cmd_convert,
     cmd_extract_audio,
     cmd_extract_video,
     cmd_list_tracks,
     cmd_mix_audio,
     cmd_mux_av,
     cmd_process_all,
+    cmd_worker,
 )
 from rawcore.errors import InputError
 from rawcore.media.audio import AUDIO_FORMATS
+from rawcore.media.convert import DEFAULT_CRF, DEFAULT_PRESET, MODES, PRESETS
 from rawcore.media.mix import MIX_FORMATS, check_encoding
 from rawcore.media.mux import MEDIA
 from rawcore.media.outputs import DEFAULT_MAX_FILL_MS
@@ -177,6 +180,59 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
     pa.set_defaults(func=cmd_process_all)
+
+    cv = sub.add_parser(
+        "convert",
+        help="one MP4 from a media file or a track of a recording (remux or editor-ready)",
+        description=(
+            "Write one MP4: remux (VP9/AV1/H.264 + Opus as they are) or editor (H.264 + AAC, "
+            "constant frame rate, one size, audio and video from t=0 to the same end). PATH "
+            "is a media file, or with --track-id a recording whose track is paired with its "
+            "session's other medium on the call timeline."
+        ),
+    )
+    _add_input(cv)
+    where = cv.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output", "-o", metavar="OUT.mp4", help="the MP4 to write")
+    where.add_argument(
+        "--storage", metavar="DIR|s3://BUCKET/PREFIX",
+        help="convert as a cached job into {org}/conversions/ of this storage; prints where",
+    )  # fmt: skip
+    cv.add_argument("--org", default="local", help="the organization (default: local)")
+    cv.add_argument("--db", metavar="PATH", help="job store for --storage (default: in the cache)")
+    cv.add_argument(
+        "--mode", choices=list(MODES), default="editor", help="editor (default) or remux"
+    )
+    cv.add_argument("--audio", metavar="PATH", help="take the audio from this file instead")
+    cv.add_argument("--no-audio", action="store_true", help="video only")
+    cv.add_argument("--track-id", metavar="ID", help="a track of the recording PATH")
+    _add_stitch(cv)
+    cv.add_argument(
+        "--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
+        help=f"x264 preset for --mode editor (default {DEFAULT_PRESET}; ultrafast is faster)",
+    )  # fmt: skip
+    cv.add_argument(
+        "--crf", type=int, default=DEFAULT_CRF, metavar="N",
+        help=f"x264 quality for --mode editor, 0-51 (default {DEFAULT_CRF})",
+    )  # fmt: skip
+    cv.set_defaults(func=cmd_convert, standalone=True)
+
+    wk = sub.add_parser(
+        "worker",
+        help="run background conversion jobs from a job store",
+        description="Claim and run jobs from the SQLite job store PATH until interrupted.",
+    )
+    wk.add_argument("--db", required=True, metavar="PATH", help="the job store (SQLite file)")
+    wk.add_argument("--threads", type=_positive_int, default=2, help="worker threads (default 2)")
+    wk.add_argument(
+        "--lease", type=float, default=30.0, metavar="S",
+        help="seconds a job stays claimed without a heartbeat (default 30)",
+    )  # fmt: skip
+    wk.add_argument(
+        "--idle-exit", type=float, default=None, metavar="S",
+        help="exit after this many seconds without a job",
+    )  # fmt: skip
+    wk.set_defaults(func=cmd_worker, standalone=True)
     return parser
 
 
@@ -291,6 +347,18 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
     A positional path becomes the input option it stands for: a URL `--input-s3`, a folder
     `--input-dir`, anything else `--input-file`."""
+    if args.command == "worker":
+        return
+    if args.command == "convert":
+        if args.track_id is None and (args.input_dir or args.input_s3):
+            parser.error("--input-dir and --input-s3 name a recording: give --track-id too")
+        if args.audio is not None and (args.no_audio or args.track_id is not None):
+            parser.error("--audio goes with a media file PATH, without --no-audio/--track-id")
+        if args.path is None and args.input_file is None and args.track_id is None:
+            parser.error("the input is missing: give PATH (a media file or, with --track-id, a "
+                         "recording)")  # fmt: skip
+        if args.track_id is None:
+            return
     given = [o for o in ("input_file", "input_dir", "input_s3") if getattr(args, o) is not None]
     if args.path is not None:
         if given:

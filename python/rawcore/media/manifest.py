@@ -70,6 +70,10 @@ class ManifestEntry:
     gaps_unfilled_ms: int | None = None
     # A/V outputs only: audio t=0 minus video t=0 on the call timeline.
     av_offset_ms: float | None = None
+    # Conversions (`rawcore convert`, container "mp4") only: "remux" or "editor", and what was
+    # converted (input paths, or the recording's track ids).
+    mode: str | None = None
+    sources: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in _ALWAYS}

@@ -1,0 +1,181 @@
+"""convert: one MP4 from a media file, or from a track of a recording, with its manifest entry.
+
+A file converts as it is (`convert_file`). A track of a recording (`convert_track`) is first
+paired by `mux_av` (the camera with its session's microphone, a screen share with its screen
+audio, both placed on the call timeline; `no_audio` leaves the audio out) into a temporary
+Matroska file, which then converts the same way. The MP4 is written under a temporary name and
+renamed when complete; `manifest.json` beside it gains its entry (`container: "mp4"`, `mode`,
+`sources`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from rawcore.errors import InputError
+from rawcore.media.convert.editor import EditorOptions, editor
+from rawcore.media.convert.probe import Inputs, find_inputs, manifest_entry
+from rawcore.media.convert.remux import remux
+from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
+from rawcore.media.mux import mux_av
+from rawcore.media.outputs import Selection
+from rawcore.recording.model import Recording
+from rawcore.source.cache import default_cache_dir
+from rawcore.source.s3 import fetch
+
+Mode = Literal["remux", "editor"]
+MODES = ("editor", "remux")
+#: The version of what a conversion writes: part of every cache key, bumped whenever the same
+#: input and options would give different bytes.
+FORMAT_VERSION = "rawcore.mp4/1"
+
+
+def _kind(inputs: Inputs) -> OutputKind:
+    if inputs.video is not None and inputs.audio is not None:
+        return "av"
+    return "video" if inputs.video is not None else "audio"
+
+
+def _write(
+    inputs: Inputs,
+    output: Path,
+    mode: Mode,
+    options: EditorOptions,
+    on_progress: Callable[[float], None] | None,
+) -> ManifestEntry:
+    if mode not in MODES:
+        raise InputError(f"unknown --mode {mode!r}; choose editor or remux")
+    out_dir = prepare_output_dir(output.parent)
+    with atomic_path(out_dir, output.name) as tmp:
+        if mode == "remux":
+            stats = remux(inputs, tmp, on_progress=on_progress)
+            duration_s, width, height = stats.duration_s, None, None
+            codec = "+".join(r.codec for r in (inputs.video, inputs.audio) if r is not None)
+            frames = None
+        else:
+            ed = editor(inputs, tmp, options, on_progress=on_progress)
+            duration_s, width, height, frames = ed.duration_s, ed.width, ed.height, ed.frames
+            codec = "+".join(
+                c for c, r in (("h264", inputs.video), ("aac", inputs.audio)) if r is not None
+            )
+    return ManifestEntry(
+        path=output.name,
+        kind=_kind(inputs),
+        user_id=None,
+        session_id=None,
+        track_ids=[],
+        codec=codec,
+        container="mp4",
+        start_unix_ms=None,
+        duration_ms=round(duration_s * 1000),
+        bytes=output.stat().st_size,
+        sample_rate=48_000 if mode == "editor" and inputs.audio is not None else None,
+        width=width,
+        height=height,
+        frames=frames,
+        mode=mode,
+        sources=inputs.paths,
+    )
+
+
+def _local(source: str | os.PathLike[str], s3_endpoint: str | None) -> str | os.PathLike[str]:
+    if re.match(r"^(s3|https?)://", os.fspath(source), flags=re.IGNORECASE):
+        return fetch(os.fspath(source), cache_dir=default_cache_dir(), endpoint_url=s3_endpoint)
+    return source
+
+
+def convert_file(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    mode: Mode = "editor",
+    audio: str | os.PathLike[str] | None = None,
+    no_audio: bool = False,
+    options: EditorOptions | None = None,
+    manifest: bool = True,
+    s3_endpoint: str | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> ManifestEntry:
+    """Convert a media file (and optionally a separate audio file) into the MP4 `output`.
+    Either may be an `s3://` or presigned URL: it is fetched into the download cache first."""
+    out = Path(output)
+    local = _local(source, s3_endpoint)
+    inputs = find_inputs(
+        local,
+        audio=None if audio is None else _local(audio, s3_endpoint),
+        no_audio=no_audio,
+    )
+    entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+    # A rawcore output keeps who and when it is: its manifest entry says so.
+    origin = manifest_entry(Path(local))
+    if origin is not None:
+        start = origin.get("start_unix_ms")
+        entry.start_unix_ms = start if isinstance(start, int) else None
+        entry.user_id = origin.get("user_id")
+        entry.session_id = origin.get("session_id")
+        entry.track_ids = [str(t) for t in origin.get("track_ids") or []]
+        entry.screenshare = bool(origin.get("screenshare"))
+        entry.stitched = bool(origin.get("stitched"))
+    if manifest:
+        write_manifest(out.parent, [entry], call={}, command="convert")
+    return entry
+
+
+def convert_track(
+    rec: Recording,
+    track_id: str,
+    output: str | os.PathLike[str],
+    *,
+    mode: Mode = "editor",
+    no_audio: bool = False,
+    stitch: bool = False,
+    options: EditorOptions | None = None,
+    manifest: bool = True,
+    on_progress: Callable[[float], None] | None = None,
+) -> ManifestEntry:
+    """Convert a track of `rec` paired with its session's other medium (see the module
+    docstring) into the MP4 `output`."""
+    track = next((t for t in rec.tracks if t.track_id == track_id), None)
+    if track is None:
+        raise InputError(f"no tracks match track {track_id!r}")
+    out = Path(output)
+    prepare_output_dir(out.parent)
+    if no_audio or track.kind == "audio":
+        selection = Selection(track_id=track_id)
+    elif stitch:
+        selection = Selection(user_id=track.participant_id)
+    else:
+        selection = Selection(session_id=track.session_id)
+    media: Literal["user", "display"] = "display" if track.screenshare else "user"
+    with tempfile.TemporaryDirectory(prefix=".rawcore-convert-", dir=out.parent) as tmp:
+        result = mux_av(rec, tmp, selection=selection, media=media, stitch=stitch, workers=1)
+        mine = [e for e in result.entries if track_id in e.track_ids]
+        if not mine:
+            reason = result.failures[0].reason if result.failures else "nothing written"
+            raise InputError(f"track {track_id!r}: {reason}")
+        muxed = mine[0]
+        muxed_path = Path(tmp) / muxed.path
+        inputs = find_inputs(muxed_path, no_audio=no_audio)
+        try:
+            entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+        except InputError as exc:  # name the track, not the temporary file
+            raise InputError(str(exc).replace(str(muxed_path), f"track {track_id}")) from None
+    entry.user_id, entry.session_id = muxed.user_id, muxed.session_id
+    entry.start_unix_ms, entry.screenshare, entry.stitched = (
+        muxed.start_unix_ms, muxed.screenshare, muxed.stitched,
+    )  # fmt: skip
+    entry.track_ids = [t for t in muxed.track_ids if not no_audio or t == track_id]
+    entry.sources = list(entry.track_ids)
+    entry.warnings = list(muxed.warnings)
+    if manifest:
+        write_manifest(out.parent, [entry], call=rec.call_json(), command="convert")
+    return entry
+
+
+__all__ = ["FORMAT_VERSION", "MODES", "Mode", "convert_file", "convert_track"]

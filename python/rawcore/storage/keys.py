@@ -1,0 +1,79 @@
+"""Ids and the keys built from them: one layout, every key under its organization.
+
+```
+{org}/recordings/{recording_id}/composed/{name}
+{org}/raw/{room}/{recording_id}/{participant_id}/{name}
+{org}/raw/{room}/{recording_id}/{participant_id}/stitched/{name}
+{org}/conversions/{cache_key}.mp4
+```
+
+Ids are checked once, here, when an `OrgLayout` is made or a key is asked for: no `/` or `\\`,
+not `.` or `..`, no control characters, at most `MAX_ID` characters. A layout is bound to one
+organization and only takes ids, never keys, so nothing one organization gives can name a key
+of another.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rawcore.errors import InputError
+
+#: Longest id (characters). S3 keys may be 1024 bytes long; six ids of 128 stay well under.
+MAX_ID = 128
+_BAD = re.compile(r"[/\\\x00-\x1f\x7f]")
+_CACHE_KEY = re.compile(r"^[0-9a-f]{16,128}$")
+
+
+def validate_id(what: str, value: str) -> str:
+    """`value` if it is a safe id, else an `InputError` naming `what` (one line)."""
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{what}: an empty id")
+    if len(value) > MAX_ID:
+        raise InputError(f"{what}: id longer than {MAX_ID} characters")
+    if value in (".", "..") or value.startswith("..") or _BAD.search(value):
+        raise InputError(
+            f"{what} {value!r}: ids may not contain '/', '\\', '..' or control characters"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class OrgLayout:
+    """The keys of one organization. Made with a validated org id; every method validates the
+    ids it is given."""
+
+    org: str
+
+    def __post_init__(self) -> None:
+        validate_id("org", self.org)
+
+    def composed(self, recording_id: str, name: str) -> str:
+        return "/".join(
+            (self.org, "recordings", validate_id("recording id", recording_id), "composed",
+             validate_id("file name", name))
+        )  # fmt: skip
+
+    def raw(self, room: str, recording_id: str, participant_id: str, name: str) -> str:
+        return "/".join(
+            (self.org, "raw", validate_id("room", room),
+             validate_id("recording id", recording_id),
+             validate_id("participant id", participant_id), validate_id("file name", name))
+        )  # fmt: skip
+
+    def stitched(self, room: str, recording_id: str, participant_id: str, name: str) -> str:
+        return "/".join(
+            (self.org, "raw", validate_id("room", room),
+             validate_id("recording id", recording_id),
+             validate_id("participant id", participant_id), "stitched",
+             validate_id("file name", name))
+        )  # fmt: skip
+
+    def conversion(self, cache_key: str) -> str:
+        if not _CACHE_KEY.match(cache_key):
+            raise InputError(f"cache key {cache_key!r}: expected lowercase hex")
+        return f"{self.org}/conversions/{cache_key}.mp4"
+
+
+__all__ = ["MAX_ID", "OrgLayout", "validate_id"]
