@@ -38,6 +38,7 @@ from helpers.video_truth import (
     paused_call,
     rejoin_video_call,
     resolution_change_call,
+    screen_time,
     video_call,
 )
 from rawcore.media.outputs import Selection
@@ -203,21 +204,60 @@ def test_manifest_describes_the_video_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("codec", CODECS)
-def test_a_lost_frame_waits_for_the_next_keyframe(tmp_path: Path, codec: str) -> None:
+def test_a_lost_frame_holds_the_last_picture_until_the_next_keyframe(
+    tmp_path: Path, codec: str
+) -> None:
     # Frame 20 (1.33 s) never arrives; the next keyframe is at 3.0 s.
     truth = lossy_call(tmp_path / "rec", codec, drop_frames=(20,))
     assert [list(g) for g in truth.gaps_s] == [pytest.approx([19 / 15, 3.0])]
     assert truth.lost_flashes_s
     (entry,) = extract(truth.recording.root, tmp_path / "out")
-    dec = check_truth(only_output(tmp_path / "out"), entry, truth)
-    assert dec.frames - entry.fill_frames == len(truth.times_s) < 60
+    dec = check_truth(only_output(tmp_path / "out"), entry, truth, fills_expected=False)
+    assert dec.frames == len(truth.times_s) < 60
     assert entry.keyframe_waits == 1
     wait_ms = (3.0 - 20 / 15) * 1000
     assert entry.keyframe_wait_ms == pytest.approx(wait_ms, abs=1000 / 15 + 1)
     assert truth.undecodable <= entry.frames_dropped <= truth.undecodable + truth.incomplete
+    # Nothing is written for the wait: frame 19 stays on screen until the keyframe, and the
+    # manifest says so.
+    assert entry.fill_frames == 0 and entry.gaps_filled_ms == 0 and entry.gaps_unfilled_ms == 0
+    assert dec.gaps(2.5 / 15) == [pytest.approx((19 / 15, 3.0), abs=PTS_TOL_S)]
+    assert entry.frozen_ms == pytest.approx(wait_ms, abs=1000 / 15 + 1)
+    (event,) = entry.events
+    assert event[2] == "freeze"
+    assert event[:2] == pytest.approx([20 / 15 * 1000, 3000], abs=2)
+    assert entry.duration_ms == pytest.approx(truth.end_s * 1000, abs=1)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_on_loss_black_fills_the_keyframe_wait(tmp_path: Path, codec: str) -> None:
+    truth = lossy_call(tmp_path / "rec", codec, drop_frames=(20,))
+    (entry,) = extract(truth.recording.root, tmp_path / "out", on_loss="black")
+    dec = check_truth(only_output(tmp_path / "out"), entry, truth)
+    assert dec.frames - entry.fill_frames == len(truth.times_s) < 60
+    assert entry.keyframe_waits == 1
     # The keyframe wait is a gap that ends at a keyframe: filled, at a low rate.
     assert 1 <= entry.fill_frames <= 4
     assert entry.gaps_filled_ms == pytest.approx((3.0 - 20 / 15) * 1000, abs=1000 / 15 + 1)
+    assert entry.frozen_ms == 0
+    assert [e[2] for e in entry.events] == ["keyframe_wait"]
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_on_loss_conceal_writes_every_complete_frame(tmp_path: Path, codec: str) -> None:
+    truth = lossy_call(tmp_path / "rec", codec, drop_frames=(20,))
+    (entry,) = extract(truth.recording.root, tmp_path / "out", on_loss="conceal")
+    dec = decode_video(only_output(tmp_path / "out"))
+    # Every complete frame from the first keyframe on, at its RTP time; the decoder conceals
+    # what the lost frame would have given the ones after it.
+    want = truth.conceal_times_s()
+    assert len(want) == 59
+    assert dec.frames == entry.frames == len(want)
+    assert np.allclose(dec.pts_s, want, atol=PTS_TOL_S)
+    assert entry.frames_concealed == len(want) - len(truth.times_s) > 0
+    assert entry.frames_dropped == 0 and entry.fill_frames == 0
+    # One missing frame is no gap: nothing held long enough to count.
+    assert entry.frozen_ms == 0 and entry.events == []
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -237,6 +277,13 @@ def test_a_frame_missing_a_packet_is_never_written(tmp_path: Path, codec: str) -
     assert entry.frames_dropped >= truth.undecodable
     if part == 30:
         assert dec.pts_s[-1] == pytest.approx(29 / 15, abs=PTS_TOL_S)
+    # Whatever was lost at the end, the file lasts to the track's last packet: its last frame
+    # is held until then (a BlockGroup with a BlockDuration), and FFmpeg says so.
+    assert truth.end_s == pytest.approx(4.0)
+    assert dec.container_duration_s == pytest.approx(truth.end_s, abs=0.001)
+    assert entry.duration_ms == pytest.approx(truth.end_s * 1000, abs=1)
+    want = [2000 if part == 19 else 4000, "freeze"]
+    assert [e[1:] for e in entry.events] == [want]
 
 
 @pytest.mark.parametrize(("codec", "seed"), [("vp8", 3), ("vp9", 3), ("h264", 7)])
@@ -252,6 +299,47 @@ def test_random_loss_keeps_timing_and_decodes_cleanly(
     dec = check_truth(only_output(tmp_path / "out"), entry, truth)
     assert dec.frames - entry.fill_frames == len(truth.times_s) < 90
     assert entry.keyframe_waits == truth.keyframe_waits
+
+
+# Measured the way a viewer sees it: every decoded picture against the source picture that
+# should be on screen at its time (luma PSNR), over a 20 s 640x360 call at 30 fps with a
+# keyframe every 3 s and 2 % of the packets lost at random.
+LOSS_CALL = {
+    "loss": 0.02,
+    "seed": 1,
+    "duration_s": 20.0,
+    "fps": 30,
+    "flashes": None,
+    "keyframe_interval": 90,
+    "width": 640,
+    "height": 360,
+    "bitrate_kbps": 300,
+}
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_two_percent_loss_keeps_a_right_picture_on_screen(tmp_path: Path, codec: str) -> None:
+    truth = lossy_call(tmp_path / "rec", codec, **LOSS_CALL)
+    assert truth.incomplete >= 10 and truth.end_s == pytest.approx(20.0)
+    frame_s = truth.frame_s
+    seen = {}
+    for mode in ("freeze", "black", "conceal"):
+        (entry,) = extract(truth.recording.root, tmp_path / mode, on_loss=mode)
+        seen[mode] = st = screen_time(only_output(tmp_path / mode), truth)
+        # Every output lasts to the track's end, within one frame.
+        assert abs(st.end_s - st.true_end_s) <= frame_s, (mode, st)
+        assert st.missing_s == 0, (mode, st)
+        assert entry.duration_ms == pytest.approx(st.true_end_s * 1000, abs=frame_s * 1000)
+    freeze, black, conceal = seen["freeze"], seen["black"], seen["conceal"]
+    # Freeze: a correct or held picture all along, never a damaged or black one.
+    assert freeze.shown_s >= 0.97 * freeze.span_s, freeze
+    assert freeze.damaged_s == 0 and freeze.black_s == 0, freeze
+    # Black: the same correct pictures, black where freeze holds.
+    assert black.correct_s == freeze.correct_s and black.damaged_s == 0, black
+    assert black.black_s == pytest.approx(freeze.held_s, abs=3 * frame_s), (black, freeze)
+    # Conceal: every complete frame, so at least as many correct ones, and damaged ones.
+    assert conceal.correct_s >= freeze.correct_s and conceal.black_s == 0, conceal
+    assert conceal.damaged_s > 0, conceal
 
 
 # --- network disorder and wraps ------------------------------------------------------------

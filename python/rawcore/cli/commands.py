@@ -80,6 +80,7 @@ def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:
         selection=parse_selection(args, rec),
         fmt=args.format,
         fill_gaps=args.fill_gaps,
+        on_loss=args.on_loss,
         stitch=args.stitch,
         on_done=progress_printer("writing video", show=not args.quiet),
     )
@@ -94,6 +95,7 @@ def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
         media=args.media,
         fill_gaps=args.fill_gaps,
         fix_dtx=args.fix_dtx,
+        on_loss=args.on_loss,
         stitch=args.stitch,
         on_done=progress_printer("muxing", show=not args.quiet),
     )
@@ -124,6 +126,7 @@ def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
             selection=selection,
             fill_gaps=args.fill_gaps,
             fix_dtx=args.fix_dtx,
+            on_loss=args.on_loss,
             mix_format=args.mix_format,
             gains=dict(args.gain),
             normalize=args.normalize,

@@ -2,7 +2,9 @@
 
 use super::gaps::GapTracker;
 use super::refs::{RefTracker, Verdict};
-use super::{Rotation, VideoCodec, VideoEvent, VideoExtractConfig, VideoFrame, VideoReport};
+use super::{
+    OnLoss, Rotation, VideoCodec, VideoEvent, VideoExtractConfig, VideoFrame, VideoReport,
+};
 use crate::depacketize::av1::Av1Depacketizer;
 use crate::depacketize::h264::H264Depacketizer;
 use crate::depacketize::vp8::Vp8Depacketizer;
@@ -86,6 +88,8 @@ struct Held<'a> {
 #[derive(Debug, Clone)]
 struct Pending {
     ts: u64,
+    /// Packets were lost right before the first packet of it that arrived.
+    loss_before: bool,
     start_ok: bool,
     broken: bool,
     error: Option<VideoDepacketizeError>,
@@ -101,6 +105,7 @@ pub struct VideoAssembler<'a> {
     stamps: TsUnwrapper,
     reorder: ReorderBuffer<Held<'a>>,
     warmup: u64,
+    on_loss: OnLoss,
     base_ts: Option<u64>,
     pending: Option<Pending>,
     packets: Vec<(PacketInfo, &'a [u8])>,
@@ -127,6 +132,7 @@ impl<'a> VideoAssembler<'a> {
             stamps: TsUnwrapper::new(),
             reorder: ReorderBuffer::new(cfg.reorder_window),
             warmup: cfg.reorder_window.clamp(1, 64) as u64,
+            on_loss: cfg.on_loss,
             base_ts: None,
             pending: None,
             packets: Vec::with_capacity(64),
@@ -234,6 +240,7 @@ impl<'a> VideoAssembler<'a> {
             self.packets.clear();
             self.pending = Some(Pending {
                 ts: item.ts,
+                loss_before: lost_before > 0,
                 start_ok,
                 broken: false,
                 error: None,
@@ -284,12 +291,12 @@ impl<'a> VideoAssembler<'a> {
         let pts = cur.ts.saturating_sub(self.base_ts.unwrap_or(cur.ts));
         if let Some(e) = cur.error {
             self.malformed(pts, &e);
-            return Ok(());
+            return missed(pts, cur.loss_before, sink);
         }
         if !(cur.start_ok && end_ok && !cur.broken) {
             self.report.frames_incomplete += 1;
             self.on_loss(pts);
-            return Ok(());
+            return missed(pts, cur.loss_before, sink);
         }
         let meta = match self.depack.assemble(&self.packets, &mut self.out) {
             Ok(meta) => meta,
@@ -297,7 +304,7 @@ impl<'a> VideoAssembler<'a> {
                 self.report
                     .warn(|| format!("frame at pts {pts} (90 kHz) dropped: {e}"));
                 self.malformed(pts, &e);
-                return Ok(());
+                return missed(pts, cur.loss_before, sink);
             }
         };
         if let Some(config) = meta.config {
@@ -310,21 +317,26 @@ impl<'a> VideoAssembler<'a> {
             DecodeState::WaitKey { .. } => Verdict::NeedKeyframe,
             DecodeState::Damaged => self.refs.verdict(&meta.refs),
         };
+        // With `OnLoss::Conceal` a frame that misses a reference is written all the same once
+        // output has begun (the decoder conceals); the references stay damaged.
+        let conceal = self.on_loss == OnLoss::Conceal && self.report.frames_emitted > 0;
         match verdict {
             Verdict::Decodable => {}
+            Verdict::Skip | Verdict::NeedKeyframe if conceal => {
+                self.report.frames_concealed += 1;
+                if verdict == Verdict::NeedKeyframe {
+                    self.wait_for_keyframe(pts);
+                }
+                return self.emit(pts, false, meta.size, cur.cvo, cur.loss_before, sink);
+            }
             Verdict::Skip => {
                 self.report.frames_undecodable += 1;
-                return Ok(());
+                return missed(pts, cur.loss_before, sink);
             }
             Verdict::NeedKeyframe => {
                 self.report.frames_undecodable += 1;
-                match &mut self.state {
-                    DecodeState::WaitKey { since } => {
-                        since.get_or_insert(pts);
-                    }
-                    _ => self.state = DecodeState::WaitKey { since: Some(pts) },
-                }
-                return Ok(());
+                self.wait_for_keyframe(pts);
+                return missed(pts, cur.loss_before, sink);
             }
         }
         if meta.keyframe {
@@ -336,7 +348,23 @@ impl<'a> VideoAssembler<'a> {
             self.refs.on_keyframe();
         }
         self.refs.record(&meta.refs);
-        self.emit(pts, meta.keyframe, meta.size, cur.cvo, sink)
+        self.emit(
+            pts,
+            meta.keyframe,
+            meta.size,
+            cur.cvo,
+            cur.loss_before,
+            sink,
+        )
+    }
+
+    fn wait_for_keyframe(&mut self, pts: u64) {
+        match &mut self.state {
+            DecodeState::WaitKey { since } => {
+                since.get_or_insert(pts);
+            }
+            _ => self.state = DecodeState::WaitKey { since: Some(pts) },
+        }
     }
 
     fn malformed(&mut self, pts: u64, e: &VideoDepacketizeError) {
@@ -347,12 +375,14 @@ impl<'a> VideoAssembler<'a> {
         self.on_loss(pts);
     }
 
+    #[allow(clippy::too_many_arguments)] // one frame's facts, gathered by `close`
     fn emit<E>(
         &mut self,
         pts: u64,
         keyframe: bool,
         size: Option<(u32, u32)>,
         cvo: Option<u8>,
+        loss_before: bool,
         sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let config_changed = self.config_unsent;
@@ -401,7 +431,20 @@ impl<'a> VideoAssembler<'a> {
             data: &self.out,
             size,
             config_changed,
+            loss_before,
         };
         sink(VideoEvent::Frame(&frame))
     }
+}
+
+/// Tells the sink about a picture that is not written.
+fn missed<E>(
+    pts_90k: u64,
+    loss_before: bool,
+    sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    sink(VideoEvent::Missed {
+        pts_90k,
+        loss_before,
+    })
 }

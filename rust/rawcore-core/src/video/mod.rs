@@ -26,7 +26,9 @@ pub(crate) mod tests;
 pub use assembler::{AnyDepacketizer, VideoAssembler};
 pub(crate) use capture::assemble_segment;
 pub use capture::assemble_video;
-pub use gaps::{FillPlan, GapTracker, VideoGap, GAP_INTERVALS};
+pub use gaps::{
+    FillPlan, GapTracker, Picture, PictureLog, Stretch, StretchKind, VideoGap, GAP_INTERVALS,
+};
 pub use report::VideoReport;
 
 use crate::depacketize::h264::NalFormat;
@@ -53,6 +55,20 @@ pub enum VideoCodec {
     Av1,
 }
 
+/// What an output shows after a loss, until the next frame that decodes correctly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnLoss {
+    /// The last complete picture stays on screen (what a WebRTC receiver does): nothing is
+    /// written for the lost time, the container's timing holds the picture.
+    #[default]
+    Freeze,
+    /// Black pictures from the loss to the next keyframe (where the gap ends at one).
+    Black,
+    /// Complete inter frames after a loss are written anyway: motion with the decoder's
+    /// concealment artefacts until the next keyframe.
+    Conceal,
+}
+
 /// What to assemble and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoExtractConfig {
@@ -68,6 +84,10 @@ pub struct VideoExtractConfig {
     pub vp9_layers: SpatialLayerPolicy,
     /// How H.264 NAL units are delimited (AVCC for Matroska).
     pub h264_format: NalFormat,
+    /// What to show after a loss.
+    pub on_loss: OnLoss,
+    /// Black pictures may fill what has no picture ([`FillPlan`]); else nothing is filled.
+    pub fill_gaps: bool,
 }
 
 impl Default for VideoExtractConfig {
@@ -79,6 +99,8 @@ impl Default for VideoExtractConfig {
             reorder_window: 128,
             vp9_layers: SpatialLayerPolicy::All,
             h264_format: NalFormat::Avcc,
+            on_loss: OnLoss::Freeze,
+            fill_gaps: true,
         }
     }
 }
@@ -119,6 +141,8 @@ pub struct VideoFrame<'a> {
     pub size: Option<(u32, u32)>,
     /// A [`VideoEvent::Config`] with a new decoder configuration came right before.
     pub config_changed: bool,
+    /// Packets were lost right before this frame's first packet.
+    pub loss_before: bool,
 }
 
 /// What the assembler hands to its sink.
@@ -132,6 +156,15 @@ pub enum VideoEvent<'a> {
         pts_90k: u64,
         /// The record.
         codec_private: &'a [u8],
+    },
+    /// A picture arrived (in part or whole) but is not written: packets of it are missing, it
+    /// is malformed, or a frame it references is missing. The output plans what to show in its
+    /// place from these ([`FillPlan`]).
+    Missed {
+        /// The picture's time (90 kHz, relative to the track's first packet).
+        pts_90k: u64,
+        /// Packets were lost right before its first packet that arrived.
+        loss_before: bool,
     },
     /// The CVO orientation changed at `pts_90k`.
     Rotation {

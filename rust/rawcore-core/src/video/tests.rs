@@ -126,6 +126,7 @@ fn run(packets: &[Pkt], cfg: &VideoExtractConfig) -> (Vec<Out>, VideoReport, Vec
     let cap = capture(packets);
     let mut frames = Vec::new();
     let mut events = Vec::new();
+    let mut missed = Vec::new();
     let report = assemble_video(&cap, cfg, |e| {
         match e {
             VideoEvent::Frame(f) => frames.push(Out {
@@ -135,6 +136,7 @@ fn run(packets: &[Pkt], cfg: &VideoExtractConfig) -> (Vec<Out>, VideoReport, Vec
                 size: f.size,
             }),
             VideoEvent::Config { pts_90k, .. } => events.push(format!("config@{pts_90k}")),
+            VideoEvent::Missed { pts_90k, .. } => missed.push(pts_90k),
             VideoEvent::Rotation { pts_90k, rotation } => {
                 events.push(format!("rotation@{pts_90k}:{}", rotation.degrees));
             }
@@ -142,6 +144,12 @@ fn run(packets: &[Pkt], cfg: &VideoExtractConfig) -> (Vec<Out>, VideoReport, Vec
         Ok::<_, String>(())
     })
     .expect("assembly succeeds");
+    // Every picture that arrived is written or reported missed, once.
+    let mut all: Vec<u64> = frames.iter().map(|f| f.pts).chain(missed).collect();
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a picture both written and missed");
     (frames, report, events)
 }
 
@@ -539,15 +547,19 @@ fn sink_error_stops_the_assembly() {
     assert!(err.to_string().contains("disk full"));
 }
 
-/// Frames for a fill plan: (pts at 90 kHz, keyframe, width, height).
+/// Written frames for a fill plan: (pts at 90 kHz, keyframe, width, height).
 type PlanFrames<'a> = &'a [(u64, bool, u32, u32)];
 
+fn log_of(frames: PlanFrames<'_>) -> PictureLog {
+    let mut log = PictureLog::default();
+    for &(pts, key, w, h) in frames {
+        log.written(pts, key, (w, h), false);
+    }
+    log
+}
+
 fn plan_of(frames: PlanFrames<'_>) -> FillPlan {
-    let pts: Vec<u64> = frames.iter().map(|f| f.0).collect();
-    let key: Vec<bool> = frames.iter().map(|f| f.1).collect();
-    let width: Vec<u32> = frames.iter().map(|f| f.2).collect();
-    let height: Vec<u32> = frames.iter().map(|f| f.3).collect();
-    FillPlan::plan(&pts, &key, &width, &height)
+    FillPlan::plan(&log_of(frames), OnLoss::Freeze, true)
 }
 
 fn gap(start: u64, end: u64, width: u32, height: u32) -> VideoGap {
@@ -672,14 +684,214 @@ fn fill_plan_cases() {
         let plan = plan_of(frames);
         assert_eq!(plan.fills, fills, "{name}");
         assert_eq!(plan.unfilled_ms, unfilled_ms, "{name}");
+        // Nothing was lost in these outputs: every stretch is a pause, and the output ends one
+        // interval after its last frame.
+        assert!(
+            plan.stretches
+                .iter()
+                .all(|s| s.kind == StretchKind::NoPicture),
+            "{name}: {:?}",
+            plan.stretches
+        );
+    }
+    assert_eq!(plan_of(&steady).end_pts_90k, 30_000);
+}
+
+/// A picture for a plan: (pts, written, keyframe, loss before it).
+type Pic = (u64, bool, bool, bool);
+
+fn log_with_losses(pictures: &[Pic]) -> PictureLog {
+    let mut log = PictureLog::default();
+    for &(pts, written, key, loss) in pictures {
+        if written {
+            log.written(pts, key, (320, 180), loss);
+        } else {
+            log.missed(pts, (320, 180), loss);
+        }
+    }
+    log
+}
+
+/// Frames `from..to` (in 3000-tick steps), written (`w`) or missed (`m`), the first of them
+/// after a loss when `loss`; a keyframe first when `key`.
+fn run_of(from: u64, to: u64, written: bool, key: bool, loss: bool) -> Vec<Pic> {
+    (from..to)
+        .map(|k| (k * 3000, written, key && k == from, loss && k == from))
+        .collect()
+}
+
+fn stretch(start: u64, end: u64, kind: StretchKind, filled: bool) -> Stretch {
+    Stretch {
+        start_pts_90k: start,
+        end_pts_90k: end,
+        kind,
+        filled,
     }
 }
 
 #[test]
-fn nothing_filled_counts_every_gap() {
-    let plan = FillPlan::nothing_filled(&[gap(0, 45_000, 320, 180), gap(90_000, 135_001, 0, 0)]);
+#[allow(clippy::too_many_lines, clippy::type_complexity)] // one table of cases, its row type inline
+fn plans_after_a_loss_by_policy() {
+    use StretchKind::{Freeze, KeyframeWait, NoPicture};
+    let loss_mid = [
+        run_of(0, 6, true, true, false),
+        run_of(6, 21, false, false, true),
+        run_of(21, 25, true, true, false),
+    ]
+    .concat();
+    let loss_at_end = [
+        run_of(0, 6, true, true, false),
+        run_of(6, 11, false, false, true),
+    ]
+    .concat();
+    // A loss, then the sender pauses, resumes, and its first pictures are lost too.
+    let pause_inside = [
+        run_of(0, 6, true, true, false),
+        vec![(18_000, false, false, true)],
+        vec![(90_000, false, false, false), (93_000, false, false, false)],
+        run_of(32, 34, true, true, false),
+    ]
+    .concat();
+    // Every packet for 2.4 s lost: far apart, yet a loss (the keyframe after it saw the gap).
+    let burst = [
+        run_of(0, 6, true, true, false),
+        run_of(30, 32, true, true, true),
+    ]
+    .concat();
+    let start_wait = [
+        run_of(0, 10, false, false, false),
+        run_of(10, 12, true, true, false),
+    ]
+    .concat();
+    let cases: [(
+        &str,
+        &[Pic],
+        OnLoss,
+        bool,
+        Vec<VideoGap>,
+        Vec<Stretch>,
+        u64,
+        u64,
+    ); 9] = [
+        (
+            "freeze: the last picture is held until the keyframe, nothing filled",
+            &loss_mid,
+            OnLoss::Freeze,
+            true,
+            vec![],
+            vec![stretch(18_000, 63_000, Freeze, false)],
+            0,
+            75_000,
+        ),
+        (
+            "conceal plans as freeze (its missing frames are held too)",
+            &loss_mid,
+            OnLoss::Conceal,
+            true,
+            vec![],
+            vec![stretch(18_000, 63_000, Freeze, false)],
+            0,
+            75_000,
+        ),
+        (
+            "black: the keyframe wait is black",
+            &loss_mid,
+            OnLoss::Black,
+            true,
+            vec![gap(18_000, 63_000, 320, 180)],
+            vec![stretch(18_000, 63_000, KeyframeWait, true)],
+            0,
+            75_000,
+        ),
+        (
+            "black without fills holds the picture: a freeze",
+            &loss_mid,
+            OnLoss::Black,
+            false,
+            vec![],
+            vec![stretch(18_000, 63_000, Freeze, false)],
+            0,
+            75_000,
+        ),
+        (
+            "lost pictures at the end: held to one interval after the last of them",
+            &loss_at_end,
+            OnLoss::Freeze,
+            true,
+            vec![],
+            vec![stretch(18_000, 33_000, Freeze, false)],
+            0,
+            33_000,
+        ),
+        (
+            "black at the end needs no keyframe after it",
+            &loss_at_end,
+            OnLoss::Black,
+            true,
+            vec![gap(18_000, 33_000, 320, 180)],
+            vec![stretch(18_000, 33_000, KeyframeWait, true)],
+            0,
+            33_000,
+        ),
+        (
+            "a pause inside a loss is black from its start to the keyframe",
+            &pause_inside,
+            OnLoss::Freeze,
+            true,
+            vec![gap(21_000, 96_000, 320, 180)],
+            vec![
+                stretch(18_000, 21_000, Freeze, false),
+                stretch(21_000, 90_000, NoPicture, true),
+                stretch(90_000, 96_000, KeyframeWait, true),
+            ],
+            0,
+            102_000,
+        ),
+        (
+            "a burst loss of whole seconds is a loss, not a pause",
+            &burst,
+            OnLoss::Freeze,
+            true,
+            vec![],
+            vec![stretch(18_000, 90_000, Freeze, false)],
+            0,
+            96_000,
+        ),
+        (
+            "before the first keyframe nothing can be held: black, a keyframe wait",
+            &start_wait,
+            OnLoss::Freeze,
+            true,
+            vec![gap(0, 30_000, 320, 180)],
+            vec![stretch(0, 30_000, KeyframeWait, true)],
+            0,
+            36_000,
+        ),
+    ];
+    for (name, pictures, on_loss, fill, fills, stretches, unfilled_ms, end) in cases {
+        let plan = FillPlan::plan(&log_with_losses(pictures), on_loss, fill);
+        assert_eq!(plan.fills, fills, "{name}");
+        assert_eq!(plan.stretches, stretches, "{name}");
+        assert_eq!(plan.unfilled_ms, unfilled_ms, "{name}");
+        assert_eq!(plan.end_pts_90k, end, "{name}");
+    }
+}
+
+#[test]
+fn without_fills_every_pause_counts_as_unfilled() {
+    let frames = [
+        (0, true, 320, 180),
+        (3000, false, 320, 180),
+        (6000, false, 320, 180),
+        (60_000, true, 320, 180),
+    ];
+    let plan = FillPlan::plan(&log_of(&frames), OnLoss::Freeze, false);
     assert!(plan.fills.is_empty());
-    assert_eq!(plan.unfilled_ms, 90_001 * 1000 / 90_000);
+    assert_eq!(plan.unfilled_ms, 51_000 * 1000 / 90_000);
+    assert_eq!(
+        plan.stretches,
+        [stretch(9000, 60_000, StretchKind::NoPicture, false)]
+    );
 }
 
 proptest! {
