@@ -25,7 +25,14 @@ import numpy as np
 
 from . import gst
 
-__all__ = ["Av1Unavailable", "av1_packets", "av1pay_binary", "encode_av1", "payload_av1"]
+__all__ = [
+    "Av1Unavailable",
+    "av1_available",
+    "av1_packets",
+    "av1pay_binary",
+    "encode_av1",
+    "payload_av1",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 _VIDEO_RATE = 90_000
@@ -33,6 +40,18 @@ _VIDEO_RATE = 90_000
 
 class Av1Unavailable(RuntimeError):
     """No AV1 encoder in PyAV, or no cargo to build the payloader; tests should skip."""
+
+
+@cache
+def av1_available() -> bool:
+    """PyAV has SVT-AV1 and cargo is on PATH (to build the payloader)."""
+    try:
+        import av
+
+        av.Codec("libsvtav1", "w")
+    except Exception:  # noqa: BLE001 - no PyAV, or no such encoder: AV1 tests skip
+        return False
+    return shutil.which("cargo") is not None
 
 
 @cache
@@ -70,6 +89,8 @@ def encode_av1(
     `keyframe_interval` frames, one thread."""
     import av
 
+    # SVT-AV1 prints its banner and settings at its default log level; errors only.
+    os.environ.setdefault("SVT_LOG", "1")
     try:
         ctx = av.CodecContext.create("libsvtav1", "w")
     except (av.error.FFmpegError, ValueError) as exc:

@@ -4,6 +4,7 @@ use super::*;
 use crate::rtp::{build, PacketSpec, ONE_BYTE_PROFILE};
 use crate::rtpdump::{write_header, write_rtp_record, FileHeader};
 use proptest::prelude::*;
+use std::fmt::Write as _;
 
 const PT: u8 = 96;
 const SSRC: u32 = 0x1234_5678;
@@ -436,6 +437,357 @@ fn vp8_lost_base_layer_frame_waits_for_a_keyframe() {
         .collect();
     let (out, _, _) = run(&packets, &vp8_cfg());
     assert_eq!(pts_of(&out), [0, 3000]);
+}
+
+/// What a picture loses: all its packets, or its last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    All,
+    Last,
+}
+
+/// Runs `pictures` (packets per picture, sequence numbers in order) with `drops` applied
+/// and returns the indexes of the pictures written (by RTP time, 3000 ticks apart).
+fn written_pictures(
+    pictures: &[Vec<Pkt>],
+    drops: &[(usize, Lost)],
+    cfg: &VideoExtractConfig,
+) -> Vec<u64> {
+    let mut packets = Vec::new();
+    for (i, picture) in pictures.iter().enumerate() {
+        let keep = match drops.iter().find(|d| d.0 == i).map(|d| d.1) {
+            None => picture.len(),
+            Some(Lost::All) => 0,
+            Some(Lost::Last) => picture.len() - 1,
+        };
+        packets.extend_from_slice(&picture[..keep]);
+    }
+    let (out, _, _) = run(&packets, cfg);
+    out.iter().map(|f| f.pts / 3000).collect()
+}
+
+/// Numbers packets in order, `3000 * index` as the RTP time of each picture.
+fn number(pictures: Vec<Vec<Vec<u8>>>) -> Vec<Vec<Pkt>> {
+    let mut seq = 0u16;
+    pictures
+        .into_iter()
+        .enumerate()
+        .map(|(i, payloads)| {
+            let n = payloads.len();
+            payloads
+                .into_iter()
+                .enumerate()
+                .map(|(j, payload)| {
+                    seq = seq.wrapping_add(1);
+                    Pkt {
+                        seq,
+                        ts: 3000 * i as u32,
+                        marker: j + 1 == n,
+                        payload,
+                        cvo: None,
+                        pt: PT,
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// VP8 pictures with 15-bit `PictureID`s from 0, each (keyframe, `N` bit), in 3 packets.
+fn vp8_numbered(frames: &[(bool, bool)]) -> Vec<Vec<Pkt>> {
+    number(
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, &(key, non_ref))| {
+                let data = vp8_frame(key, (320, 180), 2500, i as u8);
+                data.chunks(1000)
+                    .enumerate()
+                    .map(|(j, c)| {
+                        let b0 =
+                            0x80 | if non_ref { 0x20 } else { 0 } | if j == 0 { 0x10 } else { 0 };
+                        let mut p = vec![b0, 0x80, 0x80 | (i >> 8) as u8, i as u8];
+                        p.extend_from_slice(c);
+                        p
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// Bits ("0"/"1") to bytes, zero-padded.
+fn bytes_of(mut bits: String) -> Vec<u8> {
+    while bits.len() % 8 != 0 {
+        bits.push('0');
+    }
+    bits.as_bytes()
+        .chunks(8)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap_or("0"), 2).unwrap_or(0))
+        .collect()
+}
+
+fn ue(v: u32) -> String {
+    let code = v + 1;
+    let len = 32 - code.leading_zeros();
+    format!(
+        "{}{:0width$b}",
+        "0".repeat(len as usize - 1),
+        code,
+        width = len as usize
+    )
+}
+
+/// A VP9 picture of one frame: a keyframe, or a shown inter frame writing `refresh` and
+/// reading `refs`.
+#[derive(Debug, Clone, Copy)]
+enum Vp9Pic {
+    Key,
+    Inter { refresh: u8, refs: [u8; 3] },
+}
+
+/// VP9 pictures with 15-bit `PictureID`s from 0, in 2 packets each.
+fn vp9_numbered(pictures: &[Vp9Pic]) -> Vec<Vec<Pkt>> {
+    // The start of a 320x180 keyframe written by libvpx.
+    const KEY: &[u8] = &[
+        0x82, 0x49, 0x83, 0x42, 0x20, 0x13, 0xf0, 0x0b, 0x36, 0x0a, 0x38, 0x24,
+    ];
+    number(
+        pictures
+            .iter()
+            .enumerate()
+            .map(|(i, &pic)| {
+                let (mut frame, inter) = match pic {
+                    Vp9Pic::Key => (KEY.to_vec(), false),
+                    Vp9Pic::Inter { refresh, refs } => {
+                        let mut bits = String::from("1000011000"); // shown inter, reset ctx 0
+                        let _ = write!(bits, "{refresh:08b}");
+                        for idx in refs {
+                            let _ = write!(bits, "{idx:03b}0");
+                        }
+                        bits += "1"; // size from the first reference
+                        (bytes_of(bits), true)
+                    }
+                };
+                frame.resize(1600, i as u8);
+                let n = 2;
+                frame
+                    .chunks(800)
+                    .enumerate()
+                    .map(|(j, c)| {
+                        let b0 = 0x80
+                            | if inter { 0x40 } else { 0 }
+                            | if j == 0 { 0x08 } else { 0 }
+                            | if j + 1 == n { 0x04 } else { 0 };
+                        let mut p = vec![b0, 0x80 | (i >> 8) as u8, i as u8];
+                        p.extend_from_slice(c);
+                        p
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// H.264 pictures, each (IDR, reference, `frame_num`): an IDR with SPS and PPS in one STAP-A,
+/// the others a slice in 3 FU-A packets, led by a packet with an SEI (which may or may not start
+/// an access unit) for those numbered in `sei_first`.
+fn h264_numbered(pictures: &[(bool, bool, u32)], sei_first: &[usize]) -> Vec<Vec<Pkt>> {
+    const SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x14, 0xac, 0xd9, 0x41, 0x41, 0x9f, 0x9f, 0x01, 0x6a, 0x0c, 0x0c, 0x0d,
+        0x4a, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x79, 0x1e, 0x28, 0x53, 0x2c,
+    ];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xec, 0xb2, 0x2c];
+    let log2 = crate::bitstream::h264::parse_sps(SPS)
+        .expect("test SPS")
+        .log2_max_frame_num;
+    number(
+        pictures
+            .iter()
+            .enumerate()
+            .map(|(index, &(idr, reference, frame_num))| {
+                let nri: u8 = if reference { 0x60 } else { 0 };
+                let kind = if idr { 5 } else { 1 };
+                let mut body = ue(0) + &ue(if idr { 7 } else { 5 }) + &ue(0);
+                let _ = write!(body, "{frame_num:0width$b}", width = usize::from(log2));
+                body += "1";
+                let mut slice = vec![nri | kind];
+                slice.extend(bytes_of(body));
+                slice.resize(40, 0x55);
+                if idr {
+                    let mut stap = vec![24];
+                    for n in [SPS, PPS, &slice[..]] {
+                        stap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+                        stap.extend_from_slice(n);
+                    }
+                    vec![stap]
+                } else {
+                    let body = &slice[1..];
+                    let sei = [0x06, 0x05, 0x01, 0x00, 0x80];
+                    let lead = sei_first
+                        .contains(&index)
+                        .then(|| [&[24, 0, 5][..], &sei[..]].concat());
+                    lead.into_iter()
+                        .chain(body.chunks(13).enumerate().map(|(j, c)| {
+                            let fu = kind
+                                | if j == 0 { 0x80 } else { 0 }
+                                | if j == 2 { 0x40 } else { 0 };
+                            let mut p = vec![nri | 0x1C, fu]; // FU-A
+                            p.extend_from_slice(c);
+                            p
+                        }))
+                        .collect()
+                }
+            })
+            .collect(),
+    )
+}
+
+#[test]
+#[allow(clippy::too_many_lines, clippy::type_complexity)] // one table of cases, its row type inline
+fn a_loss_costs_only_what_the_codec_says_depends_on_it() {
+    use Lost::{All, Last};
+    let (k, i) = ((true, false), (false, false));
+    let n = (false, true); // a VP8 non-reference frame
+    let vp8 = |frames: &[(bool, bool)]| (vp8_numbered(frames), VideoCodec::Vp8);
+    let inter = |refresh, refs| Vp9Pic::Inter { refresh, refs };
+    let vp9 = |pics: &[Vp9Pic]| (vp9_numbered(pics), VideoCodec::Vp9);
+    let h264 = |pics: &[(bool, bool, u32)]| (h264_numbered(pics, &[]), VideoCodec::H264);
+    let cases: Vec<(
+        &str,
+        (Vec<Vec<Pkt>>, VideoCodec),
+        Vec<(usize, Lost)>,
+        Vec<u64>,
+    )> = vec![
+        (
+            "VP8: a non-reference frame (N) missing a packet costs only itself",
+            vp8(&[k, i, i, n, i, i]),
+            vec![(3, Last)],
+            vec![0, 1, 2, 4, 5],
+        ),
+        (
+            "VP8: a reference frame missing a packet costs every frame until the keyframe",
+            vp8(&[k, i, i, i, i, i, k, i]),
+            vec![(3, Last)],
+            vec![0, 1, 2, 6, 7],
+        ),
+        (
+            "VP8: a frame lost whole may have been a reference: wait for the keyframe",
+            vp8(&[k, i, i, n, i, i, k, i]),
+            vec![(3, All)],
+            vec![0, 1, 2, 6, 7],
+        ),
+        (
+            "VP8: the non-reference frame's PictureID accounts for the loss before the next",
+            vp8(&[k, i, n, n, i, i]),
+            vec![(2, Last), (3, Last)],
+            vec![0, 1, 4, 5],
+        ),
+        (
+            "VP9: a frame that writes no slot, missing a packet, costs only itself",
+            vp9(&[
+                Vp9Pic::Key,
+                inter(1, [0, 0, 0]),
+                inter(0, [0, 0, 0]),
+                inter(1, [0, 0, 0]),
+            ]),
+            vec![(2, Last)],
+            vec![0, 1, 3],
+        ),
+        (
+            "VP9: frames reading a slot a lost frame wrote wait; those reading intact slots decode",
+            vp9(&[
+                Vp9Pic::Key,
+                inter(1, [0, 0, 0]),
+                inter(2, [1, 1, 1]),
+                inter(1, [0, 0, 0]),
+                inter(2, [1, 2, 3]),
+                Vp9Pic::Key,
+                inter(1, [0, 0, 0]),
+            ]),
+            vec![(1, Last)],
+            vec![0, 2, 4, 5, 6],
+        ),
+        (
+            "VP9: a frame lost whole may have written any slot: wait for the keyframe",
+            vp9(&[
+                Vp9Pic::Key,
+                inter(0, [0, 0, 0]),
+                inter(1, [0, 0, 0]),
+                Vp9Pic::Key,
+            ]),
+            vec![(1, All)],
+            vec![0, 3],
+        ),
+        (
+            "H.264: a non-reference picture (nal_ref_idc 0) lost whole costs only itself",
+            h264(&[
+                (true, true, 0),
+                (false, true, 1),
+                (false, false, 2),
+                (false, true, 2),
+                (false, true, 3),
+            ]),
+            vec![(2, All)],
+            vec![0, 1, 3, 4],
+        ),
+        (
+            "H.264: a lost reference picture makes frame_num skip: wait for the IDR",
+            h264(&[
+                (true, true, 0),
+                (false, true, 1),
+                (false, true, 2),
+                (false, false, 3),
+                (true, true, 0),
+                (false, true, 1),
+            ]),
+            vec![(1, All)],
+            vec![0, 4, 5],
+        ),
+        (
+            "a picture whose start cannot be told after a loss is lost too",
+            (
+                h264_numbered(&[(true, true, 0), (false, true, 1), (false, false, 2), (false, true, 2)], &[3]),
+                VideoCodec::H264,
+            ),
+            vec![(2, All)],
+            vec![0, 1],
+        ),
+        (
+            "one packet lost after a picture without its marker was that picture's: the next starts",
+            (
+                h264_numbered(&[(true, true, 0), (false, true, 1), (false, false, 2), (false, true, 2)], &[3]),
+                VideoCodec::H264,
+            ),
+            vec![(2, Last)],
+            vec![0, 1, 3],
+        ),
+        (
+            "H.264: a reference picture missing a packet is lost too",
+            h264(&[
+                (true, true, 0),
+                (false, true, 1),
+                (false, true, 2),
+                (true, true, 0),
+            ]),
+            vec![(1, Last)],
+            vec![0, 3],
+        ),
+    ];
+    for (name, (pictures, codec), drops, want) in cases {
+        let cfg = VideoExtractConfig {
+            codec,
+            ..VideoExtractConfig::default()
+        };
+        assert_eq!(written_pictures(&pictures, &drops, &cfg), want, "{name}");
+        // Nothing lost: every picture is written.
+        let all: Vec<u64> = (0..pictures.len() as u64).collect();
+        assert_eq!(
+            written_pictures(&pictures, &[], &cfg),
+            all,
+            "{name}, nothing lost"
+        );
+    }
 }
 
 /// H.264 access units as packets: STAP-A keyframe with SPS/PPS/IDR, FU-A inter frames.
