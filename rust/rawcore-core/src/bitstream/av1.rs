@@ -479,6 +479,52 @@ mod tests {
     }
 
     #[test]
+    fn libaom_frame_headers_tell_their_reference_slots_and_order() {
+        let stream: &[u8] = include_bytes!("../../tests/data/av1_160x90_4tu.obu");
+        let mut rest = stream;
+        let mut seq = None;
+        let mut frames = Vec::new();
+        while !rest.is_empty() {
+            let (obu, next) = split_obu(rest).expect("valid stream");
+            rest = next;
+            match obu.obu_type {
+                obu_type::SEQUENCE_HEADER => seq = parse_sequence_header(obu.payload).ok(),
+                obu_type::FRAME | obu_type::FRAME_HEADER => {
+                    let seq = seq.as_ref().expect("a sequence header first");
+                    frames.push(parse_frame_refs(obu.payload, seq, 0, 0).expect("frame header"));
+                }
+                _ => {}
+            }
+        }
+        // libaom numbers its frames (15-bit ids, 14-bit deltas): the header reads on past them.
+        let seq = seq.expect("sequence header").frames;
+        assert_eq!(
+            (
+                seq.frame_id_numbers_present,
+                seq.frame_id_length,
+                seq.delta_frame_id_length
+            ),
+            (true, 15, 14)
+        );
+        assert_eq!(seq.order_hint_bits, 7);
+        let got: Vec<_> = frames
+            .iter()
+            .map(|f| (f.key, f.shown, f.refs.uses, f.refs.refreshes, f.order_hint))
+            .collect();
+        // The keyframe writes every slot; each inter frame reads the slots written before it
+        // and writes the next one.
+        assert_eq!(
+            got,
+            [
+                (true, true, 0, 0xFF, Some(0)),
+                (false, true, 0b1, 0b10, Some(1)),
+                (false, true, 0b11, 0b100, Some(2)),
+                (false, true, 0b111, 0b1000, Some(3)),
+            ]
+        );
+    }
+
+    #[test]
     fn split_obu_cases() {
         let cases: [(&str, &[u8], Result<(u8, usize, usize), ()>); 5] = [
             (
@@ -513,8 +559,10 @@ mod tests {
             let _ = split_obu(&data);
             if let Ok(seq) = parse_sequence_header(&data) {
                 let _ = frame_is_key(&data, &seq);
+                let _ = parse_frame_refs(&data, &seq, 7, 3);
             }
             let _ = frame_is_key(&data, &SequenceHeader::default());
+            let _ = parse_frame_refs(&data, &SequenceHeader::default(), 0, 0);
         }
     }
 }

@@ -346,6 +346,37 @@ mod tests {
     }
 
     #[test]
+    fn slice_frame_num_is_read_with_the_sps_width() {
+        let sps = parse_sps(SPS_HIGH_320X180).expect("x264 SPS");
+        assert_eq!(
+            (
+                sps.log2_max_frame_num,
+                sps.separate_colour_plane,
+                sps.gaps_in_frame_num_allowed
+            ),
+            (4, false, false)
+        );
+        // A P slice (nal_ref_idc 2): first_mb 0, slice_type 5, pps 0, frame_num 11 in 4 bits.
+        let bits = "1" /* first_mb */
+            .to_owned()
+            + "00110"
+            + "1"
+            + "1011"
+            + "1";
+        let mut nal = vec![0x41];
+        nal.extend(bits.as_bytes().chunks(8).map(|c| {
+            u8::from_str_radix(&format!("{:0<8}", std::str::from_utf8(c).unwrap_or("")), 2)
+                .unwrap_or(0)
+        }));
+        assert_eq!(
+            slice_start(&nal).map(|s| (s.first_mb, s.pps_id)),
+            Ok((0, 0))
+        );
+        assert_eq!(slice_frame_num(&nal, &sps), Ok(11));
+        assert_eq!(pps_ids(&[0x68, 0xeb, 0xec, 0xb2, 0x2c]), Ok((0, 0)));
+    }
+
+    #[test]
     fn sps_cut_before_the_cropping_window_is_an_error() {
         // The cropping window of this SPS ends in byte 10; the VUI after it is never read.
         for len in 0..10 {
@@ -374,8 +405,12 @@ mod tests {
         #[test]
         fn sps_parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = parse_sps(&data);
-            let _ = pps_id(&data);
+            let _ = pps_ids(&data);
             let _ = build_avcc(&[&data], &[&data]);
+            let _ = slice_start(&data);
+            if let Ok(sps) = parse_sps(SPS_HIGH_320X180) {
+                let _ = slice_frame_num(&data, &sps);
+            }
         }
     }
 

@@ -1295,4 +1295,59 @@ proptest! {
         cap.extend_from_slice(&data);
         let _ = assemble_video(&cap, &VideoExtractConfig::default(), |_| Ok::<_, String>(()));
     }
+
+    #[test]
+    fn every_plan_keeps_its_stretches_and_fills_in_order_inside_the_output(
+        steps in proptest::collection::vec(
+            (0u64..40_000, any::<bool>(), any::<bool>(), any::<bool>(), 0u32..2),
+            0..60,
+        ),
+        policy in 0usize..3,
+        fill in any::<bool>(),
+    ) {
+        let mut log = PictureLog::default();
+        let mut at = 0u64;
+        for (step, written, key, loss, big) in steps {
+            at += step;
+            let size = (320 * (big + 1), 180 * (big + 1));
+            if written {
+                log.written(at, key, size, loss);
+            } else {
+                log.missed(at, size, loss);
+            }
+        }
+        let on_loss = [OnLoss::Freeze, OnLoss::Black, OnLoss::Conceal][policy];
+        let plan = FillPlan::plan(&log, on_loss, fill);
+        let written: Vec<&Picture> = log.pictures.iter().filter(|p| p.written).collect();
+        if written.is_empty() {
+            prop_assert_eq!(plan, FillPlan::default());
+            return Ok(());
+        }
+        let end = plan.end_pts_90k;
+        prop_assert!(log.pictures.iter().all(|p| p.pts_90k < end));
+        let mut last = 0;
+        for s in &plan.stretches {
+            prop_assert!(last <= s.start_pts_90k && s.start_pts_90k < s.end_pts_90k);
+            prop_assert!(s.end_pts_90k <= end);
+            prop_assert!(!(s.filled && s.kind == StretchKind::Freeze));
+            last = s.end_pts_90k;
+        }
+        prop_assert!(fill || plan.fills.is_empty());
+        let mut last = 0;
+        for f in &plan.fills {
+            prop_assert!(last <= f.start_pts_90k && f.start_pts_90k < f.end_pts_90k);
+            // Black ends at a written keyframe, or at the output's end.
+            let at_key = written.iter().any(|p| p.keyframe && p.pts_90k == f.end_pts_90k);
+            prop_assert!(at_key || f.end_pts_90k == end);
+            prop_assert!(f.width > 0 && f.height > 0);
+            last = f.end_pts_90k;
+        }
+        // Every filled stretch lies inside a fill.
+        for s in plan.stretches.iter().filter(|s| s.filled) {
+            let inside = |f: &VideoGap| {
+                f.start_pts_90k <= s.start_pts_90k && s.end_pts_90k <= f.end_pts_90k
+            };
+            prop_assert!(plan.fills.iter().any(inside));
+        }
+    }
 }
