@@ -45,9 +45,9 @@ from .rtpdump import parse_rtp_header, rtp_payload
 
 __all__ = [
     "BLACK_LUMA",
+    "PSNR_DAMAGED_DB",
     "VIDEO_CLOCK",
     "DecodedVideo",
-    "PSNR_DAMAGED_DB",
     "RejoinVideoTruth",
     "ScreenTime",
     "SentFrame",

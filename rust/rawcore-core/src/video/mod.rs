@@ -5,15 +5,20 @@
 //! timestamps ([`crate::seq::TsUnwrapper`]), groups packets into pictures by RTP timestamp and
 //! hands each picture to the codec's [`crate::depacketize::VideoDepacketizer`] only when it is
 //! provably complete: its first packet is there (the codec's start bit, and no loss right before
-//! it unless the start bit proves the picture begins there), its last packet is there (marker
-//! bit, or the next packet follows without a gap with a new timestamp) and no sequence number
-//! inside it is missing. Output starts at the first keyframe; after a loss inter frames are
-//! skipped until the next keyframe, unless the codec's reference information proves a frame
-//! decodable (VP8 temporal layers with `TL0PICIDX`, VP9 flexible mode with `P_DIFF`). [`assemble_video`] runs a whole rtpdump capture through it.
+//! it unless the start bit proves the picture begins there, or the one packet lost was the tail
+//! of the picture before), its last packet is there (marker bit, or the next packet follows
+//! without a gap with a new timestamp) and no sequence number inside it is missing. Output
+//! starts at the first keyframe; after a loss a frame is written only when the codec's own
+//! evidence proves its references intact (`refs`: VP8 `N` and temporal layers, VP9 and AV1
+//! reference slots and VP9 `P_DIFF`, H.264 `frame_num`, picture numbering), else from the next
+//! keyframe on ([`OnLoss::Conceal`] writes complete frames regardless). Every picture not written
+//! is reported ([`VideoEvent::Missed`]) so that the output can plan what to show in its place
+//! ([`FillPlan`]). [`assemble_video`] runs a whole rtpdump capture through it.
 //!
 //! The module is split by concept: [`assembler`] (the state machine), `refs` (what a frame may
-//! reference after a loss), [`gaps`] (stretches without frames and the plan to fill them),
-//! [`report`] (what an assembly did) and [`capture`] (one rtpdump capture through it).
+//! reference after a loss), [`gaps`] (stretches without frames and the plan of freezes, black
+//! fills and the output's end), [`report`] (what an assembly did) and [`capture`] (one rtpdump
+//! capture through it).
 
 pub mod assembler;
 pub mod capture;
