@@ -302,8 +302,9 @@ impl VideoDepacketizer for Av1Depacketizer {
     }
 
     /// The first packet of a unit holds the start of its first frame header, which tells the
-    /// unit's slots and number when that frame is shown and has no layers (then it is the
-    /// unit's only frame).
+    /// unit's slots and number when that frame is shown and has no layers: a unit without layers
+    /// shows one frame, and encoders put the hidden frames a unit may carry before it, so a
+    /// unit that opens with its shown frame holds no other.
     fn partial_refs(&self, packets: &[(PacketInfo, &[u8])]) -> RefInfo {
         let (Some(&(info, payload)), Some(seq)) = (packets.first(), self.seq.as_ref()) else {
             return RefInfo::Unknown;

@@ -1274,18 +1274,26 @@ proptest! {
 
     #[test]
     fn arbitrary_payloads_never_panic(
-        payloads in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..40), any::<bool>(), 0u32..4), 1..40),
+        payloads in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..40), any::<bool>(), 0u32..4, 0u16..3), 1..40),
         codec in 0u8..4,
+        policy in 0usize..3,
     ) {
         let codec = [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264, VideoCodec::Av1][usize::from(codec)];
+        let on_loss = [OnLoss::Freeze, OnLoss::Black, OnLoss::Conceal][policy];
+        let mut seq = 0u16;
         let packets: Vec<Pkt> = payloads
             .into_iter()
             .enumerate()
-            .map(|(i, (payload, marker, ts))| Pkt { seq: i as u16, ts: ts * 3000, marker, payload, cvo: Some(i as u8), pt: PT })
+            .map(|(i, (payload, marker, ts, skip))| {
+                seq = seq.wrapping_add(1 + skip); // sometimes a packet is lost
+                Pkt { seq, ts: ts * 3000, marker, payload, cvo: Some(i as u8), pt: PT }
+            })
             .collect();
         let cap = capture(&packets);
-        let cfg = VideoExtractConfig { codec, cvo_extension_id: Some(1), ..VideoExtractConfig::default() };
+        let cfg = VideoExtractConfig { codec, cvo_extension_id: Some(1), on_loss, ..VideoExtractConfig::default() };
         let _ = assemble_video(&cap, &cfg, |_| Ok::<_, String>(()));
+        let segment = [crate::extract::VideoSegmentInput { capture: &cap, offset_ms: 0, drift_ppm: 0.0 }];
+        let _ = crate::extract::video_frames(&segment, &cfg);
     }
 
     #[test]
