@@ -127,7 +127,7 @@ def _run_av(
         vin = video.inputs(stack, archive)
         ain = audio.inputs(stack, archive)
         options = video_options(video, fill_gaps, on_loss)
-        prep = prepare_fill(video, vin, options)
+        fill = prepare_fill(video, vin, options)
         with atomic_path(out_dir, job.name) as tmp:
             vreport, areport = _core.extract_av(
                 vin,
@@ -138,13 +138,13 @@ def _run_av(
                 cvo_extension_id=options["cvo_extension_id"],
                 audio_payload_type=audio.payload_type,
                 audio_offset_ms=audio_offset_ms,
-                fill=prep.frames,
+                fill=fill,
                 fill_gaps=fill_gaps,
                 fix_dtx=fix_dtx,
                 on_loss=on_loss,
             )
     path = out_dir / job.name
-    fields = video_fields(vreport, prep)
+    fields = video_fields(vreport, fill)
     start = min(video.start_unix_ms, audio.start_unix_ms)
     audio_end = audio.start_unix_ms + areport.duration_ms
     video_end = video.start_unix_ms + fields["duration_ms"]

@@ -20,6 +20,7 @@ import contextlib
 import math
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -98,6 +99,9 @@ class _BlackPictures:
         self._sent = 0
         self.packets: list[tuple[bytes, bool]] = []
         self.lock = threading.Lock()
+        # Drain the encoder when the cache goes (at exit at the latest): SVT-AV1 complains
+        # on stderr about an encoder closed without its end of stream.
+        weakref.finalize(self, _drain, self._ctx)
 
     def first(self, count: int) -> list[tuple[bytes, bool]]:
         """The first `count` pictures (call with `lock` held)."""
@@ -117,6 +121,11 @@ class _BlackPictures:
         if not self.packets[0][1]:
             raise RawcoreError(f"the {self._name} encoder gave no keyframe for a black picture")
         return self.packets[:count]
+
+
+def _drain(ctx: Any) -> None:
+    with contextlib.suppress(Exception):
+        ctx.encode(None)
 
 
 _BLACK: dict[tuple[str, int, int], _BlackPictures] = {}
@@ -169,15 +178,8 @@ def declared_size(job: OutputJob) -> list[int] | None:
     return None if best is None else list(best)
 
 
-@dataclass
-class FillPlan:
-    """The frame columns of a video job, the core's plan for it and the black frames it asks
-    for."""
-
-    cols: dict[str, np.ndarray[Any, Any]]
-    survey: _core.VideoReport
-    fills: list[Fill]
-    frames: list[tuple[int, bytes, bool]]
+#: Black pictures to merge into an output: (time at 90 kHz, coded frame, keyframe), by time.
+FillFrames = list[tuple[int, bytes, bool]]
 
 
 def check_on_loss(on_loss: str) -> None:
@@ -189,16 +191,17 @@ def prepare_fill(
     job: OutputJob,
     inputs: Sequence[SegmentArg],
     options: dict[str, Any],
-) -> FillPlan:
-    """Survey the frames and plan the output (one fast pass in the core), encode the fills."""
-    cols, survey = _core.video_frames(inputs, **options)
+) -> FillFrames:
+    """Survey the frames and plan the output (one fast pass in the core); encode the black
+    pictures the plan asks for."""
+    _, survey = _core.video_frames(inputs, **options)
     if survey.frames_emitted == 0:
         raise InputError(
             f"no decodable video frame ({survey.frames_incomplete} incomplete, "
             f"{survey.frames_undecodable} without a keyframe)"
         )
     fills = [Fill(start, end, width, height) for start, end, width, height in survey.fills]
-    frames: list[tuple[int, bytes, bool]] = []
+    frames: FillFrames = []
     for fill in fills:
         try:
             frames.extend(encode_black(job.codec, fill))
@@ -207,7 +210,7 @@ def prepare_fill(
                 f"cannot encode a {fill.width}x{fill.height} black fill ({exc})"
             ) from None
     frames.sort(key=lambda f: f[0])
-    return FillPlan(cols, survey, fills, frames)
+    return frames
 
 
 def run_video_job(
@@ -226,10 +229,10 @@ def run_video_job(
     with contextlib.ExitStack() as stack:
         inputs = job.inputs(stack, archive)
         options = video_options(job, fill_gaps, on_loss)
-        prep = prepare_fill(job, inputs, options)
+        fill = prepare_fill(job, inputs, options)
         with atomic_path(out_dir, job.name) as tmp:
             report = _core.extract_video(
-                inputs, str(tmp), container=container, fill=prep.frames, **options
+                inputs, str(tmp), container=container, fill=fill, **options
             )
         path = out_dir / job.name
     return ManifestEntry(
@@ -245,7 +248,7 @@ def run_video_job(
         screenshare=job.screenshare,
         stitched=job.stitched,
         declared_size=declared_size(job),
-        **video_fields(report, prep),
+        **video_fields(report, fill),
     )
 
 
@@ -254,11 +257,10 @@ def ms(pts_90k: int) -> int:
     return pts_90k * 1000 // CLOCK
 
 
-def video_fields(report: _core.VideoReport, prep: FillPlan) -> dict[str, Any]:
+def video_fields(report: _core.VideoReport, fill: FillFrames) -> dict[str, Any]:
     """The manifest fields of a video output, from the writer's report (which carries the
-    core's plan: freezes, black stretches, the output's end) and the fills made for it."""
+    core's plan: freezes, black stretches, the output's end) and the black pictures in it."""
     width, height = report.max_size or (0, 0)
-    frames = prep.frames
     stretches = report.stretches
     return {
         # The file lasts to its track's last packet: the last frame is held until then.
@@ -271,8 +273,8 @@ def video_fields(report: _core.VideoReport, prep: FillPlan) -> dict[str, Any]:
         "warnings": list(report.warnings),
         "width": int(width),
         "height": int(height),
-        "frames": int(report.frames_emitted) + len(frames),
-        "keyframes": int(report.keyframes_emitted) + sum(1 for f in frames if f[2]),
+        "frames": int(report.frames_emitted) + len(fill),
+        "keyframes": int(report.keyframes_emitted) + sum(1 for f in fill if f[2]),
         "frames_dropped": int(report.frames_undecodable),
         "frames_concealed": int(report.frames_concealed),
         "frames_incomplete": int(report.frames_incomplete),
@@ -281,8 +283,8 @@ def video_fields(report: _core.VideoReport, prep: FillPlan) -> dict[str, Any]:
         "resolution_changes": [[ms(p), w, h] for p, w, h in report.resolution_changes],
         "rotation_changes": [[ms(p), d, int(f)] for p, d, f in report.rotation_changes],
         "rotation": report.rotation_changes[0][1] if report.rotation_changes else None,
-        "fill_frames": len(frames),
-        "gaps_filled_ms": sum(f.end - f.start for f in prep.fills) * 1000 // CLOCK,
+        "fill_frames": len(fill),
+        "gaps_filled_ms": sum(end - start for start, end, _, _ in report.fills) * 1000 // CLOCK,
         "gaps_unfilled_ms": int(report.unfilled_ms),
         "frozen_ms": sum(ms(b) - ms(a) for a, b, kind, _ in stretches if kind == "freeze"),
         # Every stretch without a new picture, from the file's start: "freeze" (the last picture
