@@ -39,7 +39,14 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.storage": ("keys", "backends", "identity"),
     "rawcore.recording": ("metadata", "model", "columns", "build", "timeline"),
     "rawcore.media": (
-        "files", "manifest", "outputs", ("audio", "video"), "mux", "track", "mix", "convert"
+        "files",
+        "manifest",
+        "outputs",
+        ("audio", "video"),
+        "mux",
+        "track",
+        "mix",
+        "convert",
     ),
     "rawcore.media.convert": ("probe", "remux", "editor", "run"),
     "rawcore.jobs": ("store", "pool", "conversion"),

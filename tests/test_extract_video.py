@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import rawcore
 from helpers.audio_truth import av_available
+from helpers.av1 import av1_available
 from helpers.gst import gst_available
 from helpers.recording import (
     Impairments,
@@ -38,6 +39,7 @@ from helpers.video_truth import (
     paused_call,
     rejoin_video_call,
     resolution_change_call,
+    screen_time,
     video_call,
 )
 from rawcore.media.outputs import Selection
@@ -48,7 +50,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 CODECS = ["vp8", "vp9", "h264"]
-FFMPEG_NAMES = {"vp8": "vp8", "vp9": "vp9", "h264": "h264"}
+#: AV1 captures come from PyAV's SVT-AV1 and webrtc-rs' payloader (`helpers.av1`).
+AV1 = pytest.param(
+    "av1", marks=pytest.mark.skipif(not av1_available(), reason="needs SVT-AV1 in PyAV and cargo")
+)
+WITH_AV1 = [*CODECS, AV1]
+FFMPEG_NAMES = {"vp8": "vp8", "vp9": "vp9", "h264": "h264", "av1": "libdav1d"}
 #: Matroska stores milliseconds; a frame may sit half a millisecond off its RTP time.
 PTS_TOL_S = 0.002
 
@@ -150,7 +157,7 @@ def check_truth(path: Path, entry: Any, truth: VideoTruth, **kwargs: Any) -> Dec
 # --- clean tracks -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("codec", WITH_AV1)
 def test_clean_track_is_remuxed_frame_for_frame(tmp_path: Path, codec: str) -> None:
     truth = video_call(tmp_path / "rec", codec)
     (entry,) = extract(truth.recording.root, tmp_path / "out")
@@ -202,22 +209,92 @@ def test_manifest_describes_the_video_output(tmp_path: Path) -> None:
 # --- loss -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec", CODECS)
-def test_a_lost_frame_waits_for_the_next_keyframe(tmp_path: Path, codec: str) -> None:
+@pytest.mark.parametrize("codec", WITH_AV1)
+def test_a_lost_frame_holds_the_last_picture_until_the_next_keyframe(
+    tmp_path: Path, codec: str
+) -> None:
     # Frame 20 (1.33 s) never arrives; the next keyframe is at 3.0 s.
     truth = lossy_call(tmp_path / "rec", codec, drop_frames=(20,))
     assert [list(g) for g in truth.gaps_s] == [pytest.approx([19 / 15, 3.0])]
     assert truth.lost_flashes_s
     (entry,) = extract(truth.recording.root, tmp_path / "out")
+    dec = check_truth(only_output(tmp_path / "out"), entry, truth, fills_expected=False)
+    assert dec.frames == len(truth.times_s) < 60
+    assert entry.keyframe_waits == 1
+    wait_ms = (3.0 - 20 / 15) * 1000
+    # The wait counts from the first frame dropped for want of a keyframe. An AV1 packet does
+    # not say it starts a temporal unit (only N, at a new sequence, does), so after a lost unit
+    # the next one counts as incomplete and the wait starts a frame later.
+    frames_late = 2 if codec == "av1" else 1
+    assert entry.keyframe_wait_ms == pytest.approx(wait_ms, abs=frames_late * 1000 / 15 + 1)
+    assert truth.undecodable <= entry.frames_dropped + entry.frames_incomplete
+    assert entry.frames_dropped <= truth.undecodable + truth.incomplete
+    # Nothing is written for the wait: frame 19 stays on screen until the keyframe, and the
+    # manifest says so.
+    assert entry.fill_frames == 0 and entry.gaps_filled_ms == 0 and entry.gaps_unfilled_ms == 0
+    assert dec.gaps(2.5 / 15) == [pytest.approx((19 / 15, 3.0), abs=PTS_TOL_S)]
+    assert entry.frozen_ms == pytest.approx(wait_ms, abs=1000 / 15 + 1)
+    (event,) = entry.events
+    assert event[2] == "freeze"
+    assert event[:2] == pytest.approx([20 / 15 * 1000, 3000], abs=2)
+    assert entry.duration_ms == pytest.approx(truth.end_s * 1000, abs=1)
+
+
+@pytest.mark.parametrize("codec", WITH_AV1)
+def test_on_loss_black_fills_the_keyframe_wait(tmp_path: Path, codec: str) -> None:
+    truth = lossy_call(tmp_path / "rec", codec, drop_frames=(20,))
+    (entry,) = extract(truth.recording.root, tmp_path / "out", on_loss="black")
     dec = check_truth(only_output(tmp_path / "out"), entry, truth)
     assert dec.frames - entry.fill_frames == len(truth.times_s) < 60
     assert entry.keyframe_waits == 1
-    wait_ms = (3.0 - 20 / 15) * 1000
-    assert entry.keyframe_wait_ms == pytest.approx(wait_ms, abs=1000 / 15 + 1)
-    assert truth.undecodable <= entry.frames_dropped <= truth.undecodable + truth.incomplete
     # The keyframe wait is a gap that ends at a keyframe: filled, at a low rate.
     assert 1 <= entry.fill_frames <= 4
     assert entry.gaps_filled_ms == pytest.approx((3.0 - 20 / 15) * 1000, abs=1000 / 15 + 1)
+    assert entry.frozen_ms == 0
+    assert [e[2] for e in entry.events] == ["keyframe_wait"]
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_on_loss_conceal_writes_every_complete_frame(tmp_path: Path, codec: str) -> None:
+    truth = lossy_call(tmp_path / "rec", codec, drop_frames=(20,))
+    (entry,) = extract(truth.recording.root, tmp_path / "out", on_loss="conceal")
+    dec = decode_video(only_output(tmp_path / "out"))
+    # Every complete frame from the first keyframe on, at its RTP time; the decoder conceals
+    # what the lost frame would have given the ones after it.
+    want = truth.conceal_times_s()
+    assert len(want) == 59
+    assert dec.frames == entry.frames == len(want)
+    assert np.allclose(dec.pts_s, want, atol=PTS_TOL_S)
+    assert entry.frames_concealed == len(want) - len(truth.times_s) > 0
+    assert entry.frames_dropped == 0 and entry.fill_frames == 0
+    # One missing frame is no gap: nothing held long enough to count.
+    assert entry.frozen_ms == 0 and entry.events == []
+
+
+@pytest.mark.parametrize("codec", [AV1])
+@pytest.mark.parametrize(("part", "missing"), [(25, [25]), (26, [26, 27])])
+def test_a_lost_av1_frame_costs_only_the_frames_that_read_what_it_wrote(
+    tmp_path: Path, codec: str, part: int, missing: list[int]
+) -> None:
+    """SVT-AV1's low-delay structure repeats every 4 frames: 4k writes most reference slots,
+    4k+2 writes slot 1, 4k+1 and 4k+3 write none (4k+3 reads slot 1). A frame whose first
+    packet arrived tells its slots: losing frame 25 costs only itself, losing 26 costs 27 too,
+    and every frame written decodes to its source picture."""
+    truth = lossy_call(
+        tmp_path / "rec", codec, partial_frames=(part,), duration_s=4.0, fps=30, flashes=None,
+        keyframe_interval=90, width=640, height=360, bitrate_kbps=800,
+    )  # fmt: skip
+    assert truth.extra["partial"] == (part,) and truth.keyframe_times_s == (0.0, 3.0)
+    (entry,) = extract(truth.recording.root, tmp_path / "out")
+    out = only_output(tmp_path / "out")
+    dec = decode_video(out)
+    assert dec.errors == 0, dec.error_messages[:5]
+    written = sorted(round(t * 30) for t in dec.pts_s)
+    assert sorted(set(range(len(truth.frames_sent))) - set(written)) == missing
+    st = screen_time(out, truth)
+    assert st.damaged_s == 0 and st.black_s == 0, st
+    assert st.held_s == pytest.approx(len(missing) / 30), st
+    assert entry.frames_incomplete == 1 and entry.frames_dropped == len(missing) - 1
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -237,6 +314,13 @@ def test_a_frame_missing_a_packet_is_never_written(tmp_path: Path, codec: str) -
     assert entry.frames_dropped >= truth.undecodable
     if part == 30:
         assert dec.pts_s[-1] == pytest.approx(29 / 15, abs=PTS_TOL_S)
+    # Whatever was lost at the end, the file lasts to the track's last packet: its last frame
+    # is held until then (a BlockGroup with a BlockDuration), and FFmpeg says so.
+    assert truth.end_s == pytest.approx(4.0)
+    assert dec.container_duration_s == pytest.approx(truth.end_s, abs=0.001)
+    assert entry.duration_ms == pytest.approx(truth.end_s * 1000, abs=1)
+    want = [2000 if part == 19 else 4000, "freeze"]
+    assert [e[1:] for e in entry.events] == [want]
 
 
 @pytest.mark.parametrize(("codec", "seed"), [("vp8", 3), ("vp9", 3), ("h264", 7)])
@@ -254,10 +338,51 @@ def test_random_loss_keeps_timing_and_decodes_cleanly(
     assert entry.keyframe_waits == truth.keyframe_waits
 
 
+# Measured the way a viewer sees it: every decoded picture against the source picture that
+# should be on screen at its time (luma PSNR), over a 20 s 640x360 call at 30 fps with a
+# keyframe every 3 s and 2 % of the packets lost at random.
+LOSS_CALL = {
+    "loss": 0.02,
+    "seed": 1,
+    "duration_s": 20.0,
+    "fps": 30,
+    "flashes": None,
+    "keyframe_interval": 90,
+    "width": 640,
+    "height": 360,
+    "bitrate_kbps": 300,
+}
+
+
+@pytest.mark.parametrize("codec", WITH_AV1)
+def test_two_percent_loss_keeps_a_right_picture_on_screen(tmp_path: Path, codec: str) -> None:
+    truth = lossy_call(tmp_path / "rec", codec, **LOSS_CALL)
+    assert truth.incomplete >= 10 and truth.end_s == pytest.approx(20.0)
+    frame_s = truth.frame_s
+    seen = {}
+    for mode in ("freeze", "black", "conceal"):
+        (entry,) = extract(truth.recording.root, tmp_path / mode, on_loss=mode)
+        seen[mode] = st = screen_time(only_output(tmp_path / mode), truth)
+        # Every output lasts to the track's end, within one frame.
+        assert abs(st.end_s - st.true_end_s) <= frame_s, (mode, st)
+        assert st.missing_s == 0, (mode, st)
+        assert entry.duration_ms == pytest.approx(st.true_end_s * 1000, abs=frame_s * 1000)
+    freeze, black, conceal = seen["freeze"], seen["black"], seen["conceal"]
+    # Freeze: a correct or held picture all along, never a damaged or black one.
+    assert freeze.shown_s >= 0.97 * freeze.span_s, freeze
+    assert freeze.damaged_s == 0 and freeze.black_s == 0, freeze
+    # Black: the same correct pictures, black where freeze holds.
+    assert black.correct_s == freeze.correct_s and black.damaged_s == 0, black
+    assert black.black_s == pytest.approx(freeze.held_s, abs=3 * frame_s), (black, freeze)
+    # Conceal: every complete frame, so at least as many correct ones, and damaged ones.
+    assert conceal.correct_s >= freeze.correct_s and conceal.black_s == 0, conceal
+    assert conceal.damaged_s > 0, conceal
+
+
 # --- network disorder and wraps ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("codec", WITH_AV1)
 def test_reordering_and_duplicates_change_nothing(tmp_path: Path, codec: str) -> None:
     imp = Impairments(reorder=0.2, duplicate=0.1, jitter_ms=20, seed=5)
     truth = video_call(tmp_path / "rec", codec, impairments=imp)
@@ -267,7 +392,7 @@ def test_reordering_and_duplicates_change_nothing(tmp_path: Path, codec: str) ->
     assert dec.frames == 45 and entry.frames_dropped == 0 and entry.keyframe_waits == 0
 
 
-@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("codec", WITH_AV1)
 def test_sequence_and_timestamp_wraps(tmp_path: Path, codec: str) -> None:
     # Sequence numbers wrap after 36 packets, RTP time after 2 s.
     truth = video_call(tmp_path / "rec", codec, seq_offset=65_500, ts_offset=2**32 - 90_000 * 2)
@@ -280,7 +405,7 @@ def test_sequence_and_timestamp_wraps(tmp_path: Path, codec: str) -> None:
 # --- resolution changes ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("codec", WITH_AV1)
 def test_resolution_change_is_kept(tmp_path: Path, codec: str) -> None:
     truth = resolution_change_call(tmp_path / "rec", codec)
     change = truth.extra["change_s"]
@@ -300,7 +425,7 @@ def test_resolution_change_is_kept(tmp_path: Path, codec: str) -> None:
 # --- sender pauses and fills ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec", ["vp8", "vp9", "h264"])
+@pytest.mark.parametrize("codec", WITH_AV1)
 def test_sender_pause_is_filled_with_black_at_a_low_rate(tmp_path: Path, codec: str) -> None:
     truth = paused_call(tmp_path / "rec", codec)
     start, end = truth.extra["pause_start_s"], truth.extra["pause_end_s"]
@@ -392,7 +517,7 @@ def test_screen_share_is_named_shared(tmp_path: Path) -> None:
 # --- containers -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("codec", ["vp8", "vp9"])
+@pytest.mark.parametrize("codec", ["vp8", "vp9", AV1])
 def test_webm_output_decodes(tmp_path: Path, codec: str) -> None:
     truth = video_call(tmp_path / "rec", codec)
     (entry,) = extract(truth.recording.root, tmp_path / "out", fmt="webm")

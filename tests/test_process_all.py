@@ -309,3 +309,55 @@ def test_the_qa_report_lists_and_draws_silence_apart_from_loss(tmp_path: Path) -
     ]
     columns = sorted({x for x, _ in red})
     assert columns and len([c for c in columns if c + 1 not in columns]) == 2  # two marks
+
+
+def test_a_video_loss_holds_the_picture_in_every_output_and_the_qa_report(tmp_path: Path) -> None:
+    """One frame lost 1.33 s into a camera track: the video and A/V files hold the last picture
+    until the keyframe at 3 s (or, with --on-loss black, show black), say so in the manifest,
+    and the QA report draws the freeze (or the keyframe wait)."""
+    from helpers.video_truth import video_packets
+
+    packets, frames = video_packets("vp8", 4.0, fps=15, flashes=None)
+    lost = set(frames[20].seqs)
+    kept = [p for p in packets if int.from_bytes(p[2:4], "big") not in lost]
+    info = build_recording(
+        tmp_path / "rec",
+        [
+            SessionSpec(
+                "ann",
+                "s1",
+                [
+                    TrackSpec("audio", "opus", source=OpusSource(4.0)),
+                    TrackSpec("video", "vp8", packets=kept),
+                ],
+            )
+        ],
+    )
+    wait = (20 / 15, 3.0)
+    for mode, kind in (("freeze", "freeze"), ("black", "keyframe_wait")):
+        out = tmp_path / mode
+        proc = rawcore("process-all", "--input-dir", info.root, "-o", out, "--on-loss", mode)
+        assert proc.returncode == 0, proc.stderr
+        outputs = json.loads((out / "manifest.json").read_text())["outputs"]
+        videos = [o for o in outputs if o["kind"] in ("video", "av")]
+        assert sorted(o["kind"] for o in videos) == ["av", "video"]
+        for o in videos:
+            (event,) = o["events"]
+            assert event[2] == kind, (mode, o["events"])
+            offset = 0 if o["kind"] == "video" else round(o["av_offset_ms"] or 0)
+            start = event[0] + min(0, offset)
+            assert start == pytest.approx(wait[0] * 1000, abs=70), (mode, o["path"], event)
+            assert o["frozen_ms"] == (pytest.approx(1667, abs=70) if mode == "freeze" else 0)
+            assert (o["fill_frames"] > 0) == (mode == "black")
+            dec = decode_video(out / o["path"])
+            assert dec.errors == 0
+            # The last frame is held to the video's end: 60 frames at 15 fps.
+            assert dec.container_duration_s == pytest.approx(4.0, abs=0.1)
+        (track,) = [
+            t for t in json.loads((out / "qa_report.json").read_text())["tracks"]
+            if t["kind"] == "video"
+        ]  # fmt: skip
+        # Drawn once, from the video file (the A/V file holds the same track).
+        (drawn,) = [e for e in track["events"] if e["kind"] == kind]
+        assert drawn["end_unix_ms"] - drawn["start_unix_ms"] == pytest.approx(1667, abs=70)
+        assert track["frozen_ms"] == (pytest.approx(1667, abs=70) if mode == "freeze" else 0)

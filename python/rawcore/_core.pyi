@@ -380,6 +380,9 @@ class VideoReport:
     def frames_undecodable(self) -> int:
         """Complete frames dropped because a reference was lost (waiting for a keyframe)."""
     @property
+    def frames_concealed(self) -> int:
+        """Complete frames written although a reference was lost (`on_loss="conceal"`)."""
+    @property
     def frames_incomplete(self) -> int: ...
     @property
     def frames_malformed(self) -> int: ...
@@ -421,12 +424,20 @@ class VideoReport:
     def warnings(self) -> list[str]: ...
     @property
     def fills(self) -> list[tuple[int, int, int, int]]:
-        """(start, end at 90 kHz, width, height) of the gaps to fill with black pictures, as
-        `video_frames` plans them; empty in the reports of `extract_video` and `extract_av`."""
+        """(start, end at 90 kHz, width, height) of the gaps to fill with black pictures."""
     @property
     def unfilled_ms(self) -> int:
-        """Milliseconds of gaps `video_frames` leaves unfilled (each gap rounded down); 0 in
-        the reports of `extract_video` and `extract_av`."""
+        """Milliseconds of pauses and keyframe waits left without black (each rounded down)."""
+    @property
+    def stretches(self) -> list[tuple[int, int, str, bool]]:
+        """(start, end at 90 kHz, kind, filled with black) of every stretch longer than 3 frame
+        intervals without a new picture. Kinds: `freeze` (the last picture held after a loss),
+        `keyframe_wait` (pictures lost, black or nothing shown until the next keyframe),
+        `no_picture` (nothing was sent: black where filled, else the last picture held)."""
+    @property
+    def end_pts_90k(self) -> int:
+        """Where the output ends (90 kHz): one frame interval after the last picture that
+        arrived, written or not; the last frame lasts until then."""
 
 def video_frames(
     segments: Sequence[_SegmentArg],
@@ -436,16 +447,20 @@ def video_frames(
     cvo_extension_id: int | None = None,
     reorder_window: int = 128,
     fill_gaps: bool = True,
+    on_loss: str = "freeze",
 ) -> tuple[dict[str, npt.NDArray[Any]], VideoReport]:
     """The frames `extract_video` would write, as NumPy columns on the output timeline:
     pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32).
 
-    The report also plans the black fills (`fills`, `unfilled_ms`): a gap is longer than 3
-    frame intervals (the median positive step between frames, 1/30 s without one), measured
-    from the frame before it plus one interval, the time before the first frame included; it
-    is filled when the frame after it is a keyframe and a picture size is known (the previous
-    frame's, else that frame's), else counted as unfilled. With `fill_gaps` false nothing is
-    planned and every gap in `gaps` counts as unfilled."""
+    The report also plans what the output shows where no new picture comes (`stretches`,
+    `fills`, `unfilled_ms`, `end_pts_90k`), from every picture that arrived, written or not: a
+    gap is longer than 3 frame intervals (the median positive step between frames, 1/30 s
+    without one), measured from the frame before it plus one interval, the time before the
+    first frame and after the last one (to `end_pts_90k`) included. Where pictures arrived but
+    were lost, `on_loss` decides: `freeze` holds the last picture, `black` fills black,
+    `conceal` writes complete inter frames after a loss anyway and holds through the rest.
+    Where nothing was sent, black fills (before the first picture too). Black needs a keyframe
+    after it (or the end) and a known size; `fill_gaps` false fills nothing."""
 
 def annexb_to_avcc(data: bytes) -> bytes:
     """H.264 in Annex B framing (start codes, as encoders write it) to the 4-byte length
@@ -461,11 +476,15 @@ def extract_video(
     cvo_extension_id: int | None = None,
     fill: Sequence[tuple[int, bytes, bool]] = ...,
     reorder_window: int = 128,
+    fill_gaps: bool = True,
+    on_loss: str = "freeze",
 ) -> VideoReport:
     """Write one video track (`codec`: vp8, vp9, h264, av1) to `path`, remuxed: complete frames
     from the first keyframe on, at their exact RTP times plus segment offsets. `container`:
     auto (WebM for VP8/VP9/AV1, Matroska for H.264), matroska or webm. `fill` frames
-    ((pts at 90 kHz, data, keyframe), sorted) are merged in by time."""
+    ((pts at 90 kHz, data, keyframe), sorted) are merged in by time. The last frame lasts to
+    `end_pts_90k` (a BlockGroup with a BlockDuration), as does the file; the report carries the
+    same plan as `video_frames` with these `fill_gaps` and `on_loss`."""
 
 def extract_av(
     video_segments: Sequence[_SegmentArg],
@@ -481,6 +500,7 @@ def extract_av(
     fill_gaps: bool = True,
     fix_dtx: bool = True,
     reorder_window: int = 128,
+    on_loss: str = "freeze",
 ) -> tuple[VideoReport, AudioReport]:
     """Video and Opus audio of one participant in one Matroska file, interleaved by time.
     `audio_offset_ms` is the audio's t=0 minus the video's t=0 on the call timeline; the

@@ -20,7 +20,7 @@ from rawcore.media.audio import extract_audio
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.mux import mux_av
 from rawcore.media.track import extract_track
-from rawcore.media.video import extract_video
+from rawcore.media.video import OnLoss, extract_video
 from rawcore.pipeline.process import process_all
 from rawcore.recording import build, model
 from rawcore.recording.timeline import Timeline, timeline_of
@@ -49,10 +49,18 @@ class Track(model.Track):
         )
 
     def extract_video(
-        self, path: str | os.PathLike[str], *, fill_gaps: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fill_gaps: bool = True,
+        on_loss: OnLoss = "freeze",
     ) -> ManifestEntry:
-        """Write this video track to `path` (.mkv or .webm). Returns the manifest entry."""
-        return extract_track(self._recording(), self, Path(path), fill_gaps=fill_gaps)
+        """Write this video track to `path` (.mkv or .webm). Returns the manifest entry.
+        `on_loss`: after a loss, hold the last picture ("freeze"), show black ("black") or
+        write the inter frames anyway ("conceal") until the next decodable frame."""
+        return extract_track(
+            self._recording(), self, Path(path), fill_gaps=fill_gaps, on_loss=on_loss
+        )
 
 
 class Recording(model.Recording):

@@ -11,7 +11,8 @@ Runs are deterministic: encoders are single-threaded with fixed speed settings, 
 cached on disk (``$RAWCORE_TEST_CACHE``, default ``/tmp/rawcore-test-cache``) keyed by every
 argument, so a test suite that asks for the same stream many times pays for it once.
 
-GStreamer 1.22 has no AV1 RTP payloader; `av1_packets` raises `GstUnavailable` there.
+GStreamer 1.22 has no AV1 RTP payloader: AV1 captures come from `helpers.av1` (PyAV's SVT-AV1
+and webrtc-rs' payloader), with the same synthesised pictures (`i420_frames`) and cache.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from .rtpdump import parse_rtp_header, rewrite_rtp
 __all__ = [
     "GstPipelineError",
     "GstUnavailable",
-    "av1_packets",
     "cache_dir",
+    "cached",
     "gst_available",
     "h264_packets",
+    "i420_frames",
     "opus_packets",
     "parse_rfc4571",
+    "pattern_planes",
     "vp8_packets",
     "vp9_packets",
 ]
@@ -123,7 +126,9 @@ def _offsets(ssrc: int, seq_offset: int | None, ts_offset: int | None) -> tuple[
     return seq, ts
 
 
-def _cached(kind: str, args: dict[str, Any], make: Any) -> list[bytes]:
+def cached(kind: str, args: dict[str, Any], make: Any) -> list[bytes]:
+    """The packets `make()` returns for `kind` and `args`, made once: kept in memory and on
+    disk under `cache_dir()`, keyed by every argument and the generator version."""
     key_src = json.dumps({"v": _GENERATOR_VERSION, "kind": kind, **args}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
     return list(_cached_by_key(kind, key, make))
@@ -254,7 +259,7 @@ def opus_packets(
         packets = _run(chain, _pcm_signal(duration_s, channels, tone_bursts))
         return _snap_timestamps(packets, ts, _OPUS_RATE * frame_ms // 1000, ceil=True)
 
-    return _cached("opus", args, make)
+    return cached("opus", args, make)
 
 
 _PCM_CHAINS = {
@@ -302,17 +307,42 @@ def pcm_packets(
         )
         return _run(chain, _pcm_signal(duration_s, 1, tone_bursts))
 
-    return _cached("pcm", args, make)
+    return cached("pcm", args, make)
 
 
 # ---------------------------------------------------------------------------------------------
 # Video
 
 
-def _i420_frames(
+def pattern_planes(
+    index: int, width: int, height: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The Y, U and V planes of frame `index` of the scrolling test pattern: a diagonal ramp
+    that moves 3 pixels a frame (every frame differs from its neighbours by about 19 dB of
+    luma PSNR) with a white box moving over it, on fixed colour ramps."""
+    xx = np.arange(width, dtype=np.uint16)[None, :]
+    yy = np.arange(height, dtype=np.uint16)[:, None]
+    y = ((xx + 2 * yy + 3 * index) % 256).astype(np.uint8)
+    box = max(4, min(width, height) // 6)
+    bx = (5 * index) % max(1, width - box)
+    by = (3 * index) % max(1, height - box)
+    y[by : by + box, bx : bx + box] = 235
+    u = np.broadcast_to(
+        (64 + np.arange(width // 2) * 128 // max(1, width // 2)).astype(np.uint8),
+        (height // 2, width // 2),
+    )
+    v = np.broadcast_to(
+        (192 - np.arange(height // 2) * 128 // max(1, height // 2)).astype(np.uint8)[:, None],
+        (height // 2, width // 2),
+    )
+    return y, u, v
+
+
+def i420_frames(
     duration_s: float, width: int, height: int, fps: int, flashes: Sequence[float] | None
 ) -> bytes:
-    """Raw I420 frames: a scrolling pattern, or a dark picture with single white flash frames."""
+    """Raw I420 frames: the scrolling pattern (`pattern_planes`), or a dark picture with
+    single white flash frames."""
     if width % 2 or height % 2:
         raise ValueError("width and height must be even for I420")
     n = max(1, round(duration_s * fps))
@@ -326,26 +356,11 @@ def _i420_frames(
             if 0 <= i < n:
                 frames[i, :y_size] = 235
         return frames.tobytes()
-    xx = np.arange(width, dtype=np.uint16)[None, :]
-    yy = np.arange(height, dtype=np.uint16)[:, None]
-    base = ((xx + 2 * yy) % 256).astype(np.uint8)
-    u_plane = np.broadcast_to(
-        (64 + np.arange(width // 2) * 128 // max(1, width // 2)).astype(np.uint8),
-        (height // 2, width // 2),
-    )
-    v_plane = np.broadcast_to(
-        (192 - np.arange(height // 2) * 128 // max(1, height // 2)).astype(np.uint8)[:, None],
-        (height // 2, width // 2),
-    )
-    box = max(4, min(width, height) // 6)
     for i in range(n):
-        y = (base + np.uint8((3 * i) % 256)).reshape(height, width)
-        bx = (5 * i) % max(1, width - box)
-        by = (3 * i) % max(1, height - box)
-        y[by : by + box, bx : bx + box] = 235
+        y, u, v = pattern_planes(i, width, height)
         frames[i, :y_size] = y.reshape(-1)
-        frames[i, y_size : y_size + c_size] = u_plane.reshape(-1)
-        frames[i, y_size + c_size :] = v_plane.reshape(-1)
+        frames[i, y_size : y_size + c_size] = u.reshape(-1)
+        frames[i, y_size + c_size :] = v.reshape(-1)
     return frames.tobytes()
 
 
@@ -390,13 +405,6 @@ def _video_packets(
             "video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
         )
         pay = f"rtph264pay mtu=1200 config-interval=-1 aggregate-mode=zero-latency {props}"
-    elif codec == "av1":
-        _require("av1enc", "rtpav1pay")
-        enc = (
-            f"av1enc cpu-used=8 threads=1 row-mt=false usage-profile=realtime lag-in-frames=0 "
-            f"target-bitrate={bitrate_kbps} keyframe-max-dist={kfi}"
-        )
-        pay = f"rtpav1pay mtu=1200 {props}"
     else:
         raise ValueError(f"unknown video codec {codec!r}")
     _require("rawvideoparse", "rtpstreampay")
@@ -420,14 +428,14 @@ def _video_packets(
             f"rawvideoparse use-sink-caps=false format=i420 width={width} height={height} "
             f"framerate={fps}/1 ! {enc} ! {pay}"
         )
-        packets = _run(chain, _i420_frames(duration_s, width, height, fps, flashes))
+        packets = _run(chain, i420_frames(duration_s, width, height, fps, flashes))
         if _VIDEO_RATE % fps == 0:
             packets = _snap_timestamps(packets, ts, _VIDEO_RATE // fps, ceil=False)
         if codec == "vp9":
             packets = _renumber_vp9_picture_ids(packets)
         return packets
 
-    return _cached(codec, args, make)
+    return cached(codec, args, make)
 
 
 def _renumber_vp9_picture_ids(packets: list[bytes]) -> list[bytes]:
@@ -536,40 +544,6 @@ def h264_packets(
     """
     return _video_packets(
         "h264",
-        duration_s,
-        width=width,
-        height=height,
-        fps=fps,
-        flashes=flashes,
-        keyframe_interval=keyframe_interval,
-        ssrc=ssrc,
-        pt=pt,
-        seq_offset=seq_offset,
-        ts_offset=ts_offset,
-        bitrate_kbps=bitrate_kbps,
-    )
-
-
-def av1_packets(
-    duration_s: float,
-    *,
-    width: int = 320,
-    height: int = 180,
-    fps: int = 30,
-    flashes: Sequence[float] | None = None,
-    keyframe_interval: int = 90,
-    ssrc: int = 0x0B0D_5001,
-    pt: int = 45,
-    seq_offset: int | None = None,
-    ts_offset: int | None = None,
-    bitrate_kbps: int = 150,
-) -> list[bytes]:
-    """AV1 RTP packets, only where GStreamer has an AV1 payloader (`rtpav1pay`, not in 1.22).
-
-    Raises `GstUnavailable` otherwise, so tests that need AV1 captures skip.
-    """
-    return _video_packets(
-        "av1",
         duration_s,
         width=width,
         height=height,

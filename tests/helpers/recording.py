@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from . import gst
+from . import av1, gst
 from .impair import (
     SenderReportInfo,
     inject_garbage,
@@ -478,7 +478,7 @@ def _generate(spec: TrackSpec, ssrc: int, pt: int) -> tuple[list[bytes], float |
             "vp8": gst.vp8_packets,
             "vp9": gst.vp9_packets,
             "h264": gst.h264_packets,
-            "av1": gst.av1_packets,
+            "av1": av1.av1_packets,
         }
         if spec.codec not in makers:
             raise ValueError(f"a VideoSource cannot make {spec.codec}")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import gst
+from . import av1, gst
 from .audio_truth import read_rtpdump_packets
 from .impair import rewrite, unwrap_timestamps
 from .recording import (
@@ -45,9 +45,11 @@ from .rtpdump import parse_rtp_header, rtp_payload
 
 __all__ = [
     "BLACK_LUMA",
+    "PSNR_DAMAGED_DB",
     "VIDEO_CLOCK",
     "DecodedVideo",
     "RejoinVideoTruth",
+    "ScreenTime",
     "SentFrame",
     "VideoTruth",
     "black_spans",
@@ -59,6 +61,7 @@ __all__ = [
     "paused_call",
     "rejoin_video_call",
     "resolution_change_call",
+    "screen_time",
     "video_call",
     "video_packets",
 ]
@@ -292,6 +295,130 @@ def black_spans(
     return spans
 
 
+#: Luma PSNR below which a decoded picture is damaged (not the source picture it stands for).
+PSNR_DAMAGED_DB = 22.0
+
+
+def luma_psnr(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
+    """Peak signal-to-noise ratio of two luma planes of one size, in dB (inf when equal)."""
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@dataclass(frozen=True)
+class ScreenTime:
+    """What a viewer of a decoded output sees over its track's span, in seconds.
+
+    Every frame time the sender used, from the output's t=0 to the track's true end, is one
+    slot of one frame interval. The picture on screen then is the last decoded frame at or
+    before it (FFmpeg's frame times, the way a player holds a picture until the next one);
+    it is `correct` when it is that slot's source picture (luma PSNR at least
+    `PSNR_DAMAGED_DB`), `held` when it is an earlier source picture, intact, `black` when its
+    mean luma is below `BLACK_LUMA`, `damaged` otherwise (a picture decoded against lost
+    references), `missing` when nothing is on screen (before the first frame or after the
+    file's end)."""
+
+    span_s: float
+    correct_s: float
+    held_s: float
+    black_s: float
+    damaged_s: float
+    missing_s: float
+    #: Where the file ends (the container's duration) and the track's true end.
+    end_s: float
+    true_end_s: float
+
+    @property
+    def shown_s(self) -> float:
+        """Correct or held: a right picture on screen."""
+        return self.correct_s + self.held_s
+
+    def row(self) -> dict[str, float]:
+        return {
+            "correct_s": round(self.correct_s, 2),
+            "held_s": round(self.held_s, 2),
+            "black_s": round(self.black_s, 2),
+            "damaged_s": round(self.damaged_s, 2),
+            "missing_s": round(self.missing_s, 2),
+            "shown_pct": round(100 * self.shown_s / self.span_s, 2) if self.span_s else 0.0,
+            "end_s": round(self.end_s, 3),
+            "true_end_s": round(self.true_end_s, 3),
+        }
+
+
+def _decode_tolerantly(container: Any, stream: Any) -> Any:
+    """Every frame the decoder gives, skipping the packets it refuses (as a player does: dav1d
+    refuses an AV1 frame whose references are missing)."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.FFmpegError:
+            continue
+
+
+def screen_time(path: str | Path, truth: VideoTruth, *, stream_index: int = 0) -> ScreenTime:
+    """Measure `path` against the scrolling-pattern source `truth` was made from
+    (`flashes=None`): decode every frame with PyAV and compare it with the source picture of
+    its own time (`gst.pattern_planes`), then walk the sender's frame times (see
+    `ScreenTime`)."""
+    import av
+
+    width, height = truth.frames_sent[0].size
+    fps = truth.fps
+    origin = truth.origin_s
+    # Per decoded frame: time on the output, the source picture it carries, PSNR, mean luma.
+    shown: list[tuple[float, int, float, float]] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[stream_index]
+        stream.codec_context.thread_count = 1
+        end_s = container.duration / 1e6 if container.duration is not None else 0.0
+        for frame in _decode_tolerantly(container, stream):
+            t = float(frame.time)
+            j = round((t + origin) * fps)
+            y = frame.to_ndarray(format="gray")
+            mean = float(y.mean())
+            psnr = 0.0
+            if y.shape == (height, width):
+                psnr = luma_psnr(y, gst.pattern_planes(j, width, height)[0])
+            shown.append((t, j, psnr, mean))
+    times = np.asarray([s[0] for s in shown])
+    slot = 1.0 / fps
+    counts = dict.fromkeys(("correct", "held", "black", "damaged", "missing"), 0)
+    true_end = truth.end_s
+    first = round(origin * VIDEO_CLOCK)
+    for f in truth.frames_sent:
+        if f.ts < first:
+            continue
+        t = (f.ts - first) / VIDEO_CLOCK
+        k = round(f.ts * fps / VIDEO_CLOCK)
+        if t >= true_end - slot / 2:
+            break
+        i = int(np.searchsorted(times, t + 0.002, side="right")) - 1
+        if i < 0 or t >= end_s:
+            counts["missing"] += 1
+            continue
+        _, j, psnr, mean = shown[i]
+        if mean < BLACK_LUMA:
+            counts["black"] += 1
+        elif psnr >= PSNR_DAMAGED_DB:
+            counts["correct" if j == k else "held"] += 1
+        else:
+            counts["damaged"] += 1
+    total = sum(counts.values())
+    return ScreenTime(
+        span_s=total * slot,
+        correct_s=counts["correct"] * slot,
+        held_s=counts["held"] * slot,
+        black_s=counts["black"] * slot,
+        damaged_s=counts["damaged"] * slot,
+        missing_s=counts["missing"] * slot,
+        end_s=end_s,
+        true_end_s=true_end,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Ground truth
 
@@ -376,6 +503,8 @@ class VideoTruth:
     #: Arrival (Unix ms) of the first packet of the first written frame.
     start_unix_ms: int | None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The first written frame's time, relative to the first frame sent (the output's t=0).
+    origin_s: float = 0.0
 
     @property
     def frame_s(self) -> float:
@@ -384,6 +513,24 @@ class VideoTruth:
     @property
     def last_s(self) -> float:
         return self.times_s[-1] if self.times_s else 0.0
+
+    @property
+    def end_s(self) -> float:
+        """The track's true end on the output's clock: one frame after the last picture that
+        arrived, in whole or in part (its last packet's RTP time)."""
+        arrived = [f for f in self.frames_sent if any(s in self.captured_seqs for s in f.seqs)]
+        last = arrived[-1].ts / VIDEO_CLOCK if arrived else 0.0
+        return last - self.origin_s + self.frame_s
+
+    def conceal_times_s(self) -> tuple[float, ...]:
+        """The frames `--on-loss conceal` writes: every complete frame from the first written
+        keyframe on, references or not."""
+        origin = round(self.origin_s * VIDEO_CLOCK)
+        return tuple(
+            (f.ts - origin) / VIDEO_CLOCK
+            for f in self.frames_sent
+            if f.ts >= origin and all(s in self.captured_seqs for s in f.seqs)
+        )
 
 
 def _captured(track: TrackTruth) -> tuple[frozenset[int], dict[int, int]]:
@@ -460,14 +607,20 @@ def _truth(
         keyframe_waits=waits,
         start_unix_ms=start_unix,
         extra=dict(extra),
+        origin_s=origin / VIDEO_CLOCK,
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # Scenarios
 
-_MAKERS = {"vp8": gst.vp8_packets, "vp9": gst.vp9_packets, "h264": gst.h264_packets}
-_SSRCS = {"vp8": 0x5EED_0008, "vp9": 0x5EED_0009, "h264": 0x5EED_0264}
+_MAKERS = {
+    "vp8": gst.vp8_packets,
+    "vp9": gst.vp9_packets,
+    "h264": gst.h264_packets,
+    "av1": av1.av1_packets,
+}
+_SSRCS = {"vp8": 0x5EED_0008, "vp9": 0x5EED_0009, "h264": 0x5EED_0264, "av1": 0x5EED_0A01}
 
 
 def video_packets(
@@ -482,6 +635,7 @@ def video_packets(
     ssrc: int | None = None,
     seq_offset: int | None = None,
     ts_offset: int | None = None,
+    bitrate_kbps: int = 150,
 ) -> tuple[list[bytes], list[SentFrame]]:
     """GStreamer-made packets of one codec and the frames they form (flashes marked)."""
     if codec not in _MAKERS:
@@ -499,6 +653,7 @@ def video_packets(
         ssrc=ssrc,
         seq_offset=seq,
         ts_offset=ts,
+        bitrate_kbps=bitrate_kbps,
     )
     step = VIDEO_CLOCK // fps
     flash_ts = [ts + round(at * fps) * step for at in flashes or ()]
@@ -575,6 +730,9 @@ def lossy_call(
     fps: int = 15,
     flashes: Sequence[float] | None = (0.5, 1.5, 2.5, 3.5),
     keyframe_interval: int | None = None,
+    width: int = 320,
+    height: int = 180,
+    bitrate_kbps: int = 150,
 ) -> VideoTruth:
     """A track that loses every packet of the frames numbered `drop_frames`, the last packet
     of the first multi-packet frame at or after each of `partial_frames` (so a frame arrives
@@ -582,7 +740,14 @@ def lossy_call(
     always arrives, so output starts at the track start. Lost packets leave sequence-number
     gaps, as network loss does. `extra["partial"]` lists the frames that arrived in part."""
     packets, frames = video_packets(
-        codec, duration_s, fps=fps, flashes=flashes, keyframe_interval=keyframe_interval
+        codec,
+        duration_s,
+        fps=fps,
+        flashes=flashes,
+        keyframe_interval=keyframe_interval,
+        width=width,
+        height=height,
+        bitrate_kbps=bitrate_kbps,
     )
     rng = random.Random(seed)
     dropped = {s for i in drop_frames for s in frames[i].seqs}

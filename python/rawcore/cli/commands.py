@@ -82,6 +82,7 @@ def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:
         fmt=args.format,
         fill_gaps=args.fill_gaps,
         max_fill_ms=args.max_fill_ms,
+        on_loss=args.on_loss,
         stitch=args.stitch,
         on_done=progress_printer("writing video", show=not args.quiet),
     )
@@ -97,6 +98,7 @@ def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
         fill_gaps=args.fill_gaps,
         max_fill_ms=args.max_fill_ms,
         fix_dtx=args.fix_dtx,
+        on_loss=args.on_loss,
         stitch=args.stitch,
         on_done=progress_printer("muxing", show=not args.quiet),
     )
@@ -128,6 +130,7 @@ def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
             fill_gaps=args.fill_gaps,
             max_fill_ms=args.max_fill_ms,
             fix_dtx=args.fix_dtx,
+            on_loss=args.on_loss,
             mix_format=args.mix_format,
             gains=dict(args.gain),
             normalize=args.normalize,

@@ -25,7 +25,7 @@ from rawcore.media.convert import DEFAULT_CRF, DEFAULT_PRESET, MODES, PRESETS
 from rawcore.media.mix import MIX_FORMATS, check_encoding
 from rawcore.media.mux import MEDIA
 from rawcore.media.outputs import DEFAULT_MAX_FILL_MS
-from rawcore.media.video import VIDEO_FORMATS
+from rawcore.media.video import ON_LOSS, VIDEO_FORMATS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +52,16 @@ def _add_input(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cache-dir", metavar="PATH", help="download cache (default ~/.cache/rawcore)")
     p.add_argument("-q", "--quiet", action="store_true", help="no warnings or progress on stderr")
+
+
+def _add_on_loss(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--on-loss",
+        choices=list(ON_LOSS),
+        default="freeze",
+        help="after a video loss until the next decodable frame: freeze (default: hold the last "
+        "picture), black, or conceal (write the inter frames anyway, with artefacts)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,10 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser(
         "extract-video",
-        help="extract each participant's video: complete frames, black-filled gaps",
+        help="extract each participant's video: complete frames, the last picture held "
+        "after a loss",
         description=(
             "Write one video file per session (or per participant with --stitch): complete "
-            "frames remuxed from the first keyframe on, gaps filled with black frames."
+            "frames remuxed from the first keyframe on; after a loss the last picture is held "
+            "until the next decodable frame, and black fills what has no picture (a paused "
+            "camera, the time before a participant's first frame or between sessions)."
         ),
     )
     _add_input(ev)
@@ -118,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(ev)
     _bool_option(ev, "--fill-gaps", "fill gaps with black frames")
     _add_max_fill(ev)
+    _add_on_loss(ev)
     ev.add_argument(
         "--format",
         choices=list(VIDEO_FORMATS),
@@ -147,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bool_option(mx, "--fill-gaps", "fill gaps with black frames and silence")
     _add_max_fill(mx)
     _bool_option(mx, "--fix-dtx", "fill DTX silences")
+    _add_on_loss(mx)
     _add_stitch(mx)
     mx.set_defaults(func=cmd_mux_av)
 
@@ -176,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bool_option(pa, "--fill-gaps", "fill gaps with silence and black frames")
     _add_max_fill(pa)
     _bool_option(pa, "--fix-dtx", "fill DTX silences")
+    _add_on_loss(pa)
     _add_mix_options(pa)
     pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")

@@ -54,6 +54,8 @@ class ManifestEntry:
     frames: int | None = None
     keyframes: int | None = None
     frames_dropped: int | None = None  # complete frames that could not be decoded (no keyframe)
+    #: Complete frames written although a frame they reference was lost (--on-loss conceal).
+    frames_concealed: int | None = None
     frames_incomplete: int | None = None
     keyframe_waits: int | None = None
     keyframe_wait_ms: int | None = None
@@ -62,8 +64,10 @@ class ManifestEntry:
     rotation: int | None = None  # degrees clockwise the container declares (the first signalled)
     #: Time the last picture was held after a loss (the default on a loss: freeze).
     frozen_ms: int | None = None
-    #: [start_ms, end_ms, kind] from the file's start; "no_picture": no new picture for that
-    #: long (black where filled, else the last picture held).
+    #: [start_ms, end_ms, kind] from the file's start, for every stretch longer than three frame
+    #: intervals without a new picture: "freeze" (the last picture held after a loss),
+    #: "keyframe_wait" (pictures lost, black until the next keyframe), "no_picture" (nothing was
+    #: sent: black where filled, else the last picture held).
     events: list[list[Any]] | None = None
     fill_frames: int | None = None
     gaps_filled_ms: int | None = None

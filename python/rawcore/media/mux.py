@@ -34,8 +34,9 @@ from rawcore.media.outputs import (
 )
 from rawcore.media.video import (
     VIDEO_CODECS,
+    OnLoss,
+    check_on_loss,
     declared_size,
-    job_span_ms,
     prepare_fill,
     run_video_job,
     video_fields,
@@ -112,13 +113,13 @@ def plan_av(
 
 
 def _run_av(
-    rec: Recording, job: AvJob, out_dir: Path, fill_gaps: bool, fix_dtx: bool
+    rec: Recording, job: AvJob, out_dir: Path, fill_gaps: bool, fix_dtx: bool, on_loss: OnLoss
 ) -> ManifestEntry:
     if job.video is None or job.audio is None:
         # One stream only: the single-stream writers, under the A/V name.
         single = replace(job.any, name=job.name)
         if job.video is not None:
-            entry = run_video_job(rec, single, out_dir, "mkv", fill_gaps)
+            entry = run_video_job(rec, single, out_dir, "mkv", fill_gaps, on_loss)
         else:
             entry = run_audio_job(rec, single, out_dir, "mkv", fill_gaps, fix_dtx)
         entry.kind = "av"
@@ -131,8 +132,8 @@ def _run_av(
     with contextlib.ExitStack() as stack:
         vin = video.inputs(stack, archive)
         ain = audio.inputs(stack, archive)
-        options = video_options(video)
-        prep = prepare_fill(video, vin, options, fill_gaps)
+        options = video_options(video, fill_gaps, on_loss)
+        fill = prepare_fill(video, vin, options)
         with atomic_path(out_dir, job.name) as tmp:
             vreport, areport = _core.extract_av(
                 vin,
@@ -143,12 +144,13 @@ def _run_av(
                 cvo_extension_id=options["cvo_extension_id"],
                 audio_payload_type=audio.payload_type,
                 audio_offset_ms=audio_offset_ms,
-                fill=prep.frames,
+                fill=fill,
                 fill_gaps=fill_gaps,
                 fix_dtx=fix_dtx,
+                on_loss=on_loss,
             )
     path = out_dir / job.name
-    fields = video_fields(vreport, prep, fill_gaps, span_ms=job_span_ms(video))
+    fields = video_fields(vreport, fill)
     start = min(video.start_unix_ms, audio.start_unix_ms)
     audio_end = audio.start_unix_ms + areport.duration_ms
     video_end = video.start_unix_ms + fields["duration_ms"]
@@ -185,14 +187,17 @@ def mux_av(
     media: Media = "both",
     fill_gaps: bool = True,
     fix_dtx: bool = True,
+    on_loss: OnLoss = "freeze",
     stitch: bool = False,
     max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
-    """Write one A/V file per participant session (or stitched participant)."""
+    """Write one A/V file per participant session (or stitched participant); `on_loss` as for
+    `extract_video`."""
     if media not in MEDIA:
         raise InputError(f"unknown --media {media!r}; choose one of {', '.join(MEDIA)}")
+    check_on_loss(on_loss)
     out_dir = prepare_output_dir(output)
     jobs, warnings = plan_av(
         rec,
@@ -207,7 +212,7 @@ def mux_av(
         rec,
         jobs,
         out_dir,
-        lambda job: _run_av(rec, job, out_dir, fill_gaps, fix_dtx),
+        lambda job: _run_av(rec, job, out_dir, fill_gaps, fix_dtx, on_loss),
         kind="av",
         command="mux-av",
         warnings=warnings,

@@ -12,15 +12,29 @@ from rawcore.media.audio import AUDIO_CODECS, AUDIO_FORMATS, AudioFormat, run_au
 from rawcore.media.files import prepare_output_dir
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import Selection, named_error, plan_outputs
-from rawcore.media.video import VIDEO_CODECS, VIDEO_FORMATS, VideoFormat, run_video_job
+from rawcore.media.video import (
+    VIDEO_CODECS,
+    VIDEO_FORMATS,
+    OnLoss,
+    VideoFormat,
+    check_on_loss,
+    run_video_job,
+)
 from rawcore.recording.model import Recording, Track
 
 
 def extract_track(
-    rec: Recording, track: Track, path: Path, *, fill_gaps: bool = True, fix_dtx: bool = True
+    rec: Recording,
+    track: Track,
+    path: Path,
+    *,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    on_loss: OnLoss = "freeze",
 ) -> ManifestEntry:
     """Write `track` to `path`; the suffix picks the container. Returns the manifest entry
     (no manifest is written)."""
+    check_on_loss(on_loss)
     kind = track.kind
     ext = path.suffix.lstrip(".").lower()
     allowed: tuple[str, ...] = AUDIO_FORMATS if kind == "audio" else VIDEO_FORMATS
@@ -42,6 +56,6 @@ def extract_track(
     try:
         if kind == "audio":
             return run_audio_job(rec, job, out_dir, cast(AudioFormat, ext), fill_gaps, fix_dtx)
-        return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps)
+        return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps, on_loss)
     except RawcoreError as exc:
         raise named_error(str(path), exc) from None

@@ -1,13 +1,17 @@
-"""extract-video: complete, decodable frames per track, gaps filled with black at low rate.
+"""extract-video: complete, decodable frames per track; after a loss the last picture held,
+what has no picture at all filled with black at a low rate.
 
 The core assembles and remuxes the frames (never re-encoding them); a first survey pass
-(`_core.video_frames`) hands back the frame columns and the core's plan of gap fills: a gap
-longer than a few frame intervals that ends at a keyframe (a loss that cost a keyframe wait, a
-sender pause, the time between stitched sessions) is filled with black pictures of the size in
-force, encoded here once per gap with PyAV in the track's own codec at about one frame per
-second, so a 10-minute gap costs kilobytes. A gap that ends in an inter frame is left to the
-player (it holds the last picture): a black keyframe there would break the references of the
-frames that follow.
+(`_core.video_frames`) hands back the frame columns and the core's plan of what the output shows
+where no new picture comes (`on_loss`): after a loss the last complete picture stays on screen
+until the next decodable frame (`freeze`, the default; nothing is written for it, the container's
+timing holds the picture), or black until the next keyframe (`black`), or the complete inter
+frames are written anyway (`conceal`). What really has no picture (a sender pause, the time
+before a participant's first frame or between stitched sessions) is black: pictures of the size
+in force, encoded here once per codec and size with PyAV at about one frame per second, so a
+10-minute gap costs kilobytes. Black needs a keyframe after it (a black keyframe before an inter
+frame would break the references of the frames that follow); such a gap is left to the player,
+which holds the last picture. Every output lasts to its track's last packet.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import math
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -42,6 +47,8 @@ from rawcore.recording.model import Recording
 
 VideoFormat = Literal["mkv", "webm"]
 VIDEO_FORMATS: tuple[VideoFormat, ...] = ("mkv", "webm")
+OnLoss = Literal["freeze", "black", "conceal"]
+ON_LOSS: tuple[OnLoss, ...] = ("freeze", "black", "conceal")
 VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
 CLOCK = 90_000
 
@@ -93,6 +100,9 @@ class _BlackPictures:
         self._sent = 0
         self.packets: list[tuple[bytes, bool]] = []
         self.lock = threading.Lock()
+        # Drain the encoder when the cache goes (at exit at the latest): SVT-AV1 complains
+        # on stderr about an encoder closed without its end of stream.
+        weakref.finalize(self, _drain, self._ctx)
 
     def first(self, count: int) -> list[tuple[bytes, bool]]:
         """The first `count` pictures (call with `lock` held)."""
@@ -112,6 +122,11 @@ class _BlackPictures:
         if not self.packets[0][1]:
             raise RawcoreError(f"the {self._name} encoder gave no keyframe for a black picture")
         return self.packets[:count]
+
+
+def _drain(ctx: Any) -> None:
+    with contextlib.suppress(Exception):
+        ctx.encode(None)
 
 
 _BLACK: dict[tuple[str, int, int], _BlackPictures] = {}
@@ -144,14 +159,16 @@ def av_errors() -> type[Exception]:
 CVO_URI = "urn:3gpp:video-orientation"
 
 
-def video_options(job: OutputJob) -> dict[str, Any]:
+def video_options(job: OutputJob, fill_gaps: bool, on_loss: OnLoss) -> dict[str, Any]:
     """The core's options for a job's video: codec, payload type, orientation extension (the
-    one id the SDPs of its segments negotiated)."""
+    one id the SDPs of its segments negotiated), what to fill and what to show after a loss."""
     ids = {s.extension_id(CVO_URI) for s, _ in job.segments} - {None}
     return {
         "codec": job.codec,
         "payload_type": job.payload_type,
         "cvo_extension_id": ids.pop() if len(ids) == 1 else None,
+        "fill_gaps": fill_gaps,
+        "on_loss": on_loss,
     }
 
 
@@ -162,31 +179,30 @@ def declared_size(job: OutputJob) -> list[int] | None:
     return None if best is None else list(best)
 
 
-@dataclass
-class FillPlan:
-    """The frame columns of a video job and the black frames that fill its gaps."""
+#: Black pictures to merge into an output: (time at 90 kHz, coded frame, keyframe), by time.
+FillFrames = list[tuple[int, bytes, bool]]
 
-    cols: dict[str, np.ndarray[Any, Any]]
-    fills: list[Fill]
-    frames: list[tuple[int, bytes, bool]]
-    unfilled_ms: int
+
+def check_on_loss(on_loss: str) -> None:
+    if on_loss not in ON_LOSS:
+        raise InputError(f"unknown on_loss {on_loss!r}; choose one of {', '.join(ON_LOSS)}")
 
 
 def prepare_fill(
     job: OutputJob,
     inputs: Sequence[SegmentArg],
     options: dict[str, Any],
-    fill_gaps: bool,
-) -> FillPlan:
-    """Survey the frames and plan the fills (one fast pass in the core), encode the fills."""
-    cols, survey = _core.video_frames(inputs, fill_gaps=fill_gaps, **options)
+) -> FillFrames:
+    """Survey the frames and plan the output (one fast pass in the core); encode the black
+    pictures the plan asks for."""
+    _, survey = _core.video_frames(inputs, **options)
     if survey.frames_emitted == 0:
         raise InputError(
             f"no decodable video frame ({survey.frames_incomplete} incomplete, "
             f"{survey.frames_undecodable} without a keyframe)"
         )
     fills = [Fill(start, end, width, height) for start, end, width, height in survey.fills]
-    frames: list[tuple[int, bytes, bool]] = []
+    frames: FillFrames = []
     for fill in fills:
         try:
             frames.extend(encode_black(job.codec, fill))
@@ -195,11 +211,16 @@ def prepare_fill(
                 f"cannot encode a {fill.width}x{fill.height} black fill ({exc})"
             ) from None
     frames.sort(key=lambda f: f[0])
-    return FillPlan(cols, fills, frames, survey.unfilled_ms)
+    return frames
 
 
 def run_video_job(
-    rec: Recording, job: OutputJob, out_dir: Path, fmt: VideoFormat, fill_gaps: bool
+    rec: Recording,
+    job: OutputJob,
+    out_dir: Path,
+    fmt: VideoFormat,
+    fill_gaps: bool,
+    on_loss: OnLoss = "freeze",
 ) -> ManifestEntry:
     """Write one video output into `out_dir` under `job.name`; returns its manifest entry."""
     archive = open_archive_of(rec)
@@ -208,11 +229,11 @@ def run_video_job(
         raise InputError("WebM cannot hold H.264 video; use --format mkv")
     with contextlib.ExitStack() as stack:
         inputs = job.inputs(stack, archive)
-        options = video_options(job)
-        prep = prepare_fill(job, inputs, options, fill_gaps)
+        options = video_options(job, fill_gaps, on_loss)
+        fill = prepare_fill(job, inputs, options)
         with atomic_path(out_dir, job.name) as tmp:
             report = _core.extract_video(
-                inputs, str(tmp), container=container, fill=prep.frames, **options
+                inputs, str(tmp), container=container, fill=fill, **options
             )
         path = out_dir / job.name
     return ManifestEntry(
@@ -228,63 +249,48 @@ def run_video_job(
         screenshare=job.screenshare,
         stitched=job.stitched,
         declared_size=declared_size(job),
-        **video_fields(report, prep, fill_gaps, span_ms=job_span_ms(job)),
+        **video_fields(report, fill),
     )
 
 
-def job_span_ms(job: OutputJob) -> int | None:
-    """How long the job's tracks last on the call timeline: from the output's t=0 to the last
-    packet of its last segment."""
-    ends = [offset + s.duration_ms for s, offset in job.segments if s.end_unix_ms is not None]
-    return max(ends) if ends else None
+def ms(pts_90k: int) -> int:
+    """Milliseconds of a 90 kHz time, rounded down."""
+    return pts_90k * 1000 // CLOCK
 
 
-def video_fields(
-    report: _core.VideoReport, prep: FillPlan, fill_gaps: bool, *, span_ms: int | None = None
-) -> dict[str, Any]:
-    """The manifest fields of a video output, from the core's report and the fill plan. A
-    shortfall against the track's span (`span_ms`) is an event and a warning."""
-    del fill_gaps  # the survey planned with it: unfilled gaps are in the plan either way
+def video_fields(report: _core.VideoReport, fill: FillFrames) -> dict[str, Any]:
+    """The manifest fields of a video output, from the writer's report (which carries the
+    core's plan: freezes, black stretches, the output's end) and the black pictures in it."""
     width, height = report.max_size or (0, 0)
-    pts = prep.cols["pts_90k"]
-    interval = int(np.median(np.diff(pts))) if len(pts) > 1 else 0
-    duration_ms = (int(pts[-1]) + interval) * 1000 // CLOCK if len(pts) else 0
-    frames = prep.frames
-    warnings = list(report.warnings)
-    events: list[list[Any]] = [
-        [a * 1000 // CLOCK, b * 1000 // CLOCK, "no_picture"] for a, b, _, _ in report.gaps
-    ]
-    # A shortfall against the track's span is no picture until its end (lost pictures while
-    # waiting for a keyframe that never came).
-    if span_ms is not None and span_ms - duration_ms > max(1000 * interval // CLOCK, 100):
-        events.append([duration_ms, span_ms, "no_picture"])
+    stretches = report.stretches
     return {
-        "duration_ms": duration_ms,
+        # The file lasts to its track's last packet: the last frame is held until then.
+        "duration_ms": ms(report.end_pts_90k),
         "packets": int(report.packets_in),
         "packets_lost": int(report.packets_lost),
         "duplicates": int(report.duplicates),
         "late_packets": int(report.late),
         "malformed_packets": int(report.refused_packetizations),
-        "warnings": warnings,
+        "warnings": list(report.warnings),
         "width": int(width),
         "height": int(height),
-        "frames": int(report.frames_emitted) + len(frames),
-        "keyframes": int(report.keyframes_emitted) + sum(1 for f in frames if f[2]),
+        "frames": int(report.frames_emitted) + len(fill),
+        "keyframes": int(report.keyframes_emitted) + sum(1 for f in fill if f[2]),
         "frames_dropped": int(report.frames_undecodable),
+        "frames_concealed": int(report.frames_concealed),
         "frames_incomplete": int(report.frames_incomplete),
         "keyframe_waits": int(report.keyframe_waits),
         "keyframe_wait_ms": round(report.keyframe_wait_ms),
-        "resolution_changes": [[p * 1000 // CLOCK, w, h] for p, w, h in report.resolution_changes],
-        "rotation_changes": [[p * 1000 // CLOCK, d, int(f)] for p, d, f in report.rotation_changes],
+        "resolution_changes": [[ms(p), w, h] for p, w, h in report.resolution_changes],
+        "rotation_changes": [[ms(p), d, int(f)] for p, d, f in report.rotation_changes],
         "rotation": report.rotation_changes[0][1] if report.rotation_changes else None,
-        "fill_frames": len(frames),
-        "gaps_filled_ms": sum(f.end - f.start for f in prep.fills) * 1000 // CLOCK,
-        "gaps_unfilled_ms": prep.unfilled_ms,
-        # Every stretch with no new picture (a loss that cost a keyframe wait, a sender pause,
-        # the time between sessions), from the file's start.
-        "events": [
-            [a * 1000 // CLOCK, b * 1000 // CLOCK, "no_picture"] for a, b, _, _ in report.gaps
-        ],
+        "fill_frames": len(fill),
+        "gaps_filled_ms": sum(end - start for start, end, _, _ in report.fills) * 1000 // CLOCK,
+        "gaps_unfilled_ms": int(report.unfilled_ms),
+        "frozen_ms": sum(ms(b) - ms(a) for a, b, kind, _ in stretches if kind == "freeze"),
+        # Every stretch without a new picture, from the file's start: "freeze" (the last picture
+        # held after a loss), "keyframe_wait" (black after a loss), "no_picture" (nothing sent).
+        "events": [[ms(a), ms(b), kind] for a, b, kind, _ in stretches],
     }
 
 
@@ -295,14 +301,17 @@ def extract_video(
     selection: Selection | None = None,
     fmt: VideoFormat = "mkv",
     fill_gaps: bool = True,
+    on_loss: OnLoss = "freeze",
     stitch: bool = False,
     max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
-    """Write the video outputs and `manifest.json`; returns what was written and what failed."""
+    """Write the video outputs and `manifest.json`; returns what was written and what failed.
+    `on_loss`: what a loss shows until the next decodable frame (see the module's docs)."""
     if fmt not in VIDEO_FORMATS:
         raise InputError(f"unknown video format {fmt!r}; choose one of {', '.join(VIDEO_FORMATS)}")
+    check_on_loss(on_loss)
     out_dir = prepare_output_dir(output)
     jobs, warnings = plan_outputs(
         rec,
@@ -319,7 +328,7 @@ def extract_video(
         rec,
         jobs,
         out_dir,
-        lambda job: run_video_job(rec, job, out_dir, fmt, fill_gaps),
+        lambda job: run_video_job(rec, job, out_dir, fmt, fill_gaps, on_loss),
         kind="video",
         command="extract-video",
         warnings=warnings,
@@ -328,4 +337,4 @@ def extract_video(
     )
 
 
-__all__: Sequence[str] = ("VIDEO_FORMATS", "encode_black", "extract_video")
+__all__: Sequence[str] = ("ON_LOSS", "VIDEO_FORMATS", "encode_black", "extract_video")

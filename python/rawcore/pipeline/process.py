@@ -22,7 +22,7 @@ from rawcore.media.manifest import ManifestEntry, write_manifest
 from rawcore.media.mix import MixFormat, MixInput, check_encoding, mix_audio, mixed_name
 from rawcore.media.mux import mux_av
 from rawcore.media.outputs import DEFAULT_MAX_FILL_MS, JobFailure, Outputs, Selection
-from rawcore.media.video import extract_video
+from rawcore.media.video import OnLoss, check_on_loss, extract_video
 from rawcore.pipeline.qa import write_qa_report
 from rawcore.recording.model import Recording
 
@@ -146,6 +146,7 @@ def process_all(
     selection: Selection | None = None,
     fill_gaps: bool = True,
     fix_dtx: bool = True,
+    on_loss: OnLoss = "freeze",
     mix_format: MixFormat = "mp3",
     gains: Mapping[str, float] | None = None,
     normalize: bool = False,
@@ -162,8 +163,10 @@ def process_all(
     `on_stage` is called with each stage's name as it starts ("audio", "video", "mux", "mix",
     "qa"); `on_done(done, total)` as the running stage's outputs are written (the mix is one);
     `on_fraction` with the fraction of the mix done. `mix_sample_rate` and `mix_bit_rate`
-    (bit/s, None for the format's default) set the mix's encoding.
+    (bit/s, None for the format's default) set the mix's encoding. `on_loss` is what the video
+    and A/V outputs show after a loss (see `rawcore.media.video`).
     """
+    check_on_loss(on_loss)
     out_dir = prepare_output_dir(output)
     sel = selection or Selection()
     entries: list[ManifestEntry] = []
@@ -195,6 +198,7 @@ def process_all(
             selection=sel,
             fill_gaps=fill_gaps,
             max_fill_ms=max_fill_ms,
+            on_loss=on_loss,
             on_done=on_done,
         )
         entries += video.entries
@@ -208,6 +212,7 @@ def process_all(
         fill_gaps=fill_gaps,
         fix_dtx=fix_dtx,
         max_fill_ms=max_fill_ms,
+        on_loss=on_loss,
         on_done=on_done,
     )
     entries += muxed.entries

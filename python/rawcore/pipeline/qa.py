@@ -37,8 +37,8 @@ _COLOURS: dict[str, tuple[int, int, int]] = {
     "sender_pause": (200, 205, 214),  # a camera that stopped sending
     "pause": (150, 155, 165),  # between the track's captures (a rejoin, a restart)
     "loss": (214, 48, 49),  # packets lost on the way
-    "keyframe_wait": (240, 140, 0),  # pictures lost until the next keyframe
-    "freeze": (240, 140, 0),  # the last picture held on screen
+    "keyframe_wait": (240, 140, 0),  # pictures lost, black until the next keyframe
+    "freeze": (240, 140, 0),  # pictures lost, the last one held on screen
 }
 _BG, _LANE, _AUDIO, _VIDEO, _TEXT, _GRID = (
     (255, 255, 255),
@@ -77,12 +77,12 @@ def _events(rec: Recording, track: Track, outputs: Sequence[ManifestEntry]) -> l
         for start_ms, end_ms, kind in out.events or []:
             a, b = out.start_unix_ms + start_ms, out.start_unix_ms + end_ms
             if kind == "no_picture":
-                # No picture while the sender sent nothing is a pause, already drawn; while
-                # packets came, pictures were lost until the next keyframe.
+                # Nothing was sent (the core saw no packet): a pause, drawn from the captures
+                # already unless the arrival gaps missed it.
                 covered = sum(max(0.0, min(b, qb) - max(a, qa)) for qa, qb in quiet)
                 if covered >= 0.5 * (b - a):
                     continue
-                kind = "keyframe_wait"
+                kind = "sender_pause"
             found.append((a, b, kind))
     found.sort()
     return [

@@ -60,6 +60,7 @@ pub use timeline::{
     Placement, SrPoint, StreamInput, StreamPlacement, TimelineError,
 };
 pub use video::{
-    assemble_video, FillPlan, Rotation, VideoAssembler, VideoCodec, VideoError, VideoEvent,
-    VideoExtractConfig, VideoFrame, VideoGap, VideoReport,
+    assemble_video, FillPlan, OnLoss, Picture, PictureLog, Rotation, Stretch, StretchKind,
+    VideoAssembler, VideoCodec, VideoError, VideoEvent, VideoExtractConfig, VideoFrame, VideoGap,
+    VideoReport,
 };

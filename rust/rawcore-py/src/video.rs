@@ -11,7 +11,9 @@ use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use rawcore_core as core;
-use rawcore_core::{DocChoice, FillFrame, VideoCodec, VideoExtractConfig, VideoSegmentInput};
+use rawcore_core::{
+    DocChoice, FillFrame, OnLoss, VideoCodec, VideoExtractConfig, VideoSegmentInput,
+};
 
 use crate::buffer::{hold_segments, segment_inputs, HeldSegment, SegmentArg};
 use crate::errors::CoreError;
@@ -26,6 +28,7 @@ mirror! {
         frames_emitted: u64,
         keyframes_emitted: u64,
         frames_undecodable: u64,
+        frames_concealed: u64,
         frames_incomplete: u64,
         frames_malformed: u64,
         keyframe_waits: u64,
@@ -59,6 +62,13 @@ mirror! {
             .map(|g| (g.start_pts_90k, g.end_pts_90k, g.width, g.height))
             .collect(),
         unfilled_ms: u64 = r.fill_plan.unfilled_ms,
+        stretches: Vec<(u64, u64, &'static str, bool)> = r
+            .fill_plan
+            .stretches
+            .iter()
+            .map(|s| (s.start_pts_90k, s.end_pts_90k, s.kind.name(), s.filled))
+            .collect(),
+        end_pts_90k: u64 = r.fill_plan.end_pts_90k,
     }
 }
 
@@ -75,26 +85,49 @@ impl VideoReport {
     }
 }
 
-fn config(
-    codec: &str,
+/// What a video call asks for besides the segments: the core's configuration, from the
+/// keyword arguments every video function shares.
+struct Options<'a> {
+    codec: &'a str,
     payload_type: Option<u8>,
     cvo_extension_id: Option<u8>,
     reorder_window: usize,
-) -> PyResult<VideoExtractConfig> {
-    let codec = match codec.to_ascii_lowercase().as_str() {
-        "vp8" => VideoCodec::Vp8,
-        "vp9" => VideoCodec::Vp9,
-        "h264" => VideoCodec::H264,
-        "av1" => VideoCodec::Av1,
-        other => return Err(CoreError::Argument(format!("unknown video codec {other:?}")).into()),
-    };
-    Ok(VideoExtractConfig {
-        codec,
-        payload_type,
-        cvo_extension_id,
-        reorder_window,
-        ..VideoExtractConfig::default()
-    })
+    fill_gaps: bool,
+    on_loss: &'a str,
+}
+
+impl Options<'_> {
+    fn config(&self) -> PyResult<VideoExtractConfig> {
+        let codec = match self.codec.to_ascii_lowercase().as_str() {
+            "vp8" => VideoCodec::Vp8,
+            "vp9" => VideoCodec::Vp9,
+            "h264" => VideoCodec::H264,
+            "av1" => VideoCodec::Av1,
+            other => {
+                return Err(CoreError::Argument(format!("unknown video codec {other:?}")).into())
+            }
+        };
+        let on_loss = match self.on_loss {
+            "freeze" => OnLoss::Freeze,
+            "black" => OnLoss::Black,
+            "conceal" => OnLoss::Conceal,
+            other => {
+                return Err(CoreError::Argument(format!(
+                    "unknown on_loss {other:?} (freeze, black, conceal)"
+                ))
+                .into())
+            }
+        };
+        Ok(VideoExtractConfig {
+            codec,
+            payload_type: self.payload_type,
+            cvo_extension_id: self.cvo_extension_id,
+            reorder_window: self.reorder_window,
+            on_loss,
+            fill_gaps: self.fill_gaps,
+            ..VideoExtractConfig::default()
+        })
+    }
 }
 
 fn inputs(held: &[HeldSegment]) -> Vec<VideoSegmentInput<'_>> {
@@ -116,10 +149,11 @@ fn fill_frames<'a>(fill: &'a [(u64, Bound<'_, PyBytes>, bool)]) -> Vec<FillFrame
 }
 
 /// The frames a video extraction would write, as `NumPy` columns on the output timeline, and the
-/// report with the plan of black fills for the gaps.
+/// report with the plan of what the output shows where no new picture comes.
 #[pyfunction]
 #[pyo3(signature = (segments, *, codec, payload_type=None, cvo_extension_id=None,
-                    reorder_window=128, fill_gaps=true))]
+                    reorder_window=128, fill_gaps=true, on_loss="freeze"))]
+#[allow(clippy::too_many_arguments)]
 pub fn video_frames<'py>(
     py: Python<'py>,
     segments: Vec<SegmentArg<'py>>,
@@ -128,11 +162,20 @@ pub fn video_frames<'py>(
     cvo_extension_id: Option<u8>,
     reorder_window: usize,
     fill_gaps: bool,
+    on_loss: &str,
 ) -> PyResult<(Bound<'py, PyDict>, VideoReport)> {
-    let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
+    let cfg = Options {
+        codec,
+        payload_type,
+        cvo_extension_id,
+        reorder_window,
+        fill_gaps,
+        on_loss,
+    }
+    .config()?;
     let held = hold_segments(&segments)?;
     let segs = inputs(&held);
-    let (cols, report) = detached(py, || core::video_frames(&segs, &cfg, fill_gaps))?;
+    let (cols, report) = detached(py, || core::video_frames(&segs, &cfg))?;
     let out = PyDict::new(py);
     out.set_item("pts_90k", cols.pts_90k.into_pyarray(py))?;
     out.set_item("keyframe", cols.keyframe.into_pyarray(py))?;
@@ -146,7 +189,8 @@ pub fn video_frames<'py>(
 /// sorted) merged in by time.
 #[pyfunction]
 #[pyo3(signature = (segments, path, *, codec, container="auto", payload_type=None,
-                    cvo_extension_id=None, fill=Vec::new(), reorder_window=128))]
+                    cvo_extension_id=None, fill=Vec::new(), reorder_window=128, fill_gaps=true,
+                    on_loss="freeze"))]
 #[allow(clippy::too_many_arguments)]
 pub fn extract_video(
     py: Python<'_>,
@@ -158,8 +202,18 @@ pub fn extract_video(
     cvo_extension_id: Option<u8>,
     fill: Vec<(u64, Bound<'_, PyBytes>, bool)>,
     reorder_window: usize,
+    fill_gaps: bool,
+    on_loss: &str,
 ) -> PyResult<VideoReport> {
-    let cfg = config(codec, payload_type, cvo_extension_id, reorder_window)?;
+    let cfg = Options {
+        codec,
+        payload_type,
+        cvo_extension_id,
+        reorder_window,
+        fill_gaps,
+        on_loss,
+    }
+    .config()?;
     let doc = match container {
         "auto" => DocChoice::ByCodec,
         "matroska" => DocChoice::Matroska,
@@ -192,7 +246,8 @@ pub fn extract_video(
 #[pyfunction]
 #[pyo3(signature = (video_segments, audio_segments, path, *, video_codec, audio_offset_ms,
                     video_payload_type=None, audio_payload_type=None, cvo_extension_id=None,
-                    fill=Vec::new(), fill_gaps=true, fix_dtx=true, reorder_window=128))]
+                    fill=Vec::new(), fill_gaps=true, fix_dtx=true, reorder_window=128,
+                    on_loss="freeze"))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn extract_av(
     py: Python<'_>,
@@ -208,13 +263,17 @@ pub fn extract_av(
     fill_gaps: bool,
     fix_dtx: bool,
     reorder_window: usize,
+    on_loss: &str,
 ) -> PyResult<(VideoReport, crate::extract::AudioReport)> {
-    let vcfg = config(
-        video_codec,
-        video_payload_type,
+    let vcfg = Options {
+        codec: video_codec,
+        payload_type: video_payload_type,
         cvo_extension_id,
         reorder_window,
-    )?;
+        fill_gaps,
+        on_loss,
+    }
+    .config()?;
     let acfg = core::AudioExtractConfig {
         payload_type: audio_payload_type,
         codec: core::AudioCodec::Opus,

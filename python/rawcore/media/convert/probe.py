@@ -72,7 +72,8 @@ def _first(path: Path, kind: Literal["video", "audio"]) -> StreamRef | None:
     with open_media(path) as c:
         for s in c.streams:
             if s.type == kind:
-                return StreamRef(path, s.index, kind, s.codec_context.name)
+                # The codec, not the decoder FFmpeg picked for it (libdav1d decodes av1).
+                return StreamRef(path, s.index, kind, s.codec_context.codec.canonical_name)
     return None
 
 

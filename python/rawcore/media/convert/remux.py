@@ -113,8 +113,11 @@ def remux(
             sources[ref.path] = stack.enter_context(open_media(ref.path))
         output = open_mp4(out)
         stack.callback(output.close)
+        # Opaque: the codec parameters are copied as they are, whichever decoder FFmpeg would
+        # pick (AV1's is libdav1d, which has no encoder of that name to look up).
         streams = [
-            output.add_stream_from_template(sources[r.path].streams[r.index]) for r, _ in refs
+            output.add_stream_from_template(sources[r.path].streams[r.index], opaque=True)
+            for r, _ in refs
         ]
         try:
             for t, packet, i in merged_packets(stack, refs):

@@ -41,6 +41,6 @@ fuzz_target!(|data: &[u8]| {
         offset_ms: 0,
         drift_ppm: 0.0,
     }];
-    let _ = video_frames(&segments, &cfg, true);
+    let _ = video_frames(&segments, &cfg);
     let _ = extract_video(&segments, &cfg, Cursor::new(Vec::new()));
 });

@@ -1,11 +1,12 @@
 //! AV1 OBUs (AV1 spec 5.3), the sequence header (5.5) and the `av1C` record (AV1-ISOBMFF 2.3).
 //!
 //! rawcore rewrites OBUs into the low-overhead bitstream format (every OBU with a size field),
-//! so it needs the OBU header layout; from the sequence header it takes the maximum frame size
-//! and the fields the `AV1CodecConfigurationRecord` repeats; from a frame header only
-//! `show_existing_frame` and `frame_type`, which precede everything else.
+//! so it needs the OBU header layout; from the sequence header it takes the maximum frame size,
+//! the fields the `AV1CodecConfigurationRecord` repeats and those a frame header's length
+//! depends on; from a frame header (5.9.2) its type and, up to `ref_frame_idx`, which reference
+//! slots it reads and writes and its `order_hint`.
 
-use super::{read_leb128, BitReader, BitstreamError};
+use super::{read_leb128, BitReader, BitstreamError, SlotRefs};
 
 /// OBU types rawcore treats specially.
 pub mod obu_type {
@@ -106,7 +107,43 @@ pub struct SequenceHeader {
     pub max_width: u32,
     /// `max_frame_height_minus_1 + 1`.
     pub max_height: u32,
+    /// The fields a frame header's layout depends on.
+    pub frames: FrameHeaderLayout,
 }
+
+/// The sequence header fields that decide how a frame header reads (AV1 5.5 and 5.9.2).
+#[allow(clippy::struct_excessive_bools)] // one field per flag of the wire format
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameHeaderLayout {
+    /// `decoder_model_info_present_flag`.
+    pub decoder_model_info_present: bool,
+    /// `equal_picture_interval` (timing info).
+    pub equal_picture_interval: bool,
+    /// `buffer_removal_time_length_minus_1 + 1`.
+    pub buffer_removal_time_length: u8,
+    /// `frame_presentation_time_length_minus_1 + 1`.
+    pub frame_presentation_time_length: u8,
+    /// Operating points with a decoder model: `operating_point_idc` of each (bit 31 set when
+    /// `decoder_model_present_for_this_op`), at most 32.
+    pub operating_points: [u32; 32],
+    /// How many of `operating_points` are used.
+    pub operating_point_count: u8,
+    /// `frame_id_numbers_present_flag`.
+    pub frame_id_numbers_present: bool,
+    /// `additional_frame_id_length_minus_1 + delta_frame_id_length_minus_2 + 3`.
+    pub frame_id_length: u8,
+    /// `delta_frame_id_length_minus_2 + 2`.
+    pub delta_frame_id_length: u8,
+    /// `seq_force_screen_content_tools` (2: chosen per frame).
+    pub force_screen_content_tools: u8,
+    /// `seq_force_integer_mv` (2: chosen per frame).
+    pub force_integer_mv: u8,
+    /// `OrderHintBits` (0 without `enable_order_hint`).
+    pub order_hint_bits: u8,
+}
+
+/// Bit 31 of an operating point in [`FrameHeaderLayout::operating_points`]: it has a decoder model.
+const HAS_DECODER_MODEL: u32 = 1 << 31;
 
 /// Parses a sequence header OBU payload.
 #[allow(clippy::too_many_lines)] // the syntax is one long sequence of fields
@@ -124,7 +161,7 @@ pub fn parse_sequence_header(payload: &[u8]) -> Result<SequenceHeader, Bitstream
     }
     let _still_picture = r.bit()?;
     s.reduced_still_picture_header = r.bit()?;
-    let mut decoder_model_info_present = false;
+    let f = &mut s.frames;
     let mut buffer_delay_length = 0;
     if s.reduced_still_picture_header {
         s.level_idx0 = r.bits(5)? as u8;
@@ -132,54 +169,68 @@ pub fn parse_sequence_header(payload: &[u8]) -> Result<SequenceHeader, Bitstream
         if r.bit()? {
             // timing_info
             r.skip(64)?;
-            if r.bit()? {
+            f.equal_picture_interval = r.bit()?;
+            if f.equal_picture_interval {
                 let _num_ticks_per_picture_minus_1 = r.uvlc()?;
             }
-            decoder_model_info_present = r.bit()?;
-            if decoder_model_info_present {
+            f.decoder_model_info_present = r.bit()?;
+            if f.decoder_model_info_present {
                 buffer_delay_length = r.bits(5)? + 1;
-                r.skip(32 + 5 + 5)?;
+                r.skip(32)?; // num_units_in_decoding_tick
+                f.buffer_removal_time_length = r.bits(5)? as u8 + 1;
+                f.frame_presentation_time_length = r.bits(5)? as u8 + 1;
             }
         }
         let initial_display_delay_present = r.bit()?;
         let operating_points = r.bits(5)? + 1;
         for i in 0..operating_points {
-            r.skip(12)?; // operating_point_idc
+            let mut idc = r.bits(12)?;
             let level = r.bits(5)? as u8;
             let tier = if level > 7 { r.bit()? } else { false };
             if i == 0 {
                 s.level_idx0 = level;
                 s.tier0 = tier;
             }
-            if decoder_model_info_present && r.bit()? {
+            if f.decoder_model_info_present && r.bit()? {
+                idc |= HAS_DECODER_MODEL;
                 r.skip(2 * buffer_delay_length as usize + 1)?;
+            }
+            if let Some(slot) = f.operating_points.get_mut(i as usize) {
+                *slot = idc;
             }
             if initial_display_delay_present && r.bit()? {
                 r.skip(4)?;
             }
         }
+        f.operating_point_count = operating_points as u8;
     }
     let width_bits = r.bits(4)? + 1;
     let height_bits = r.bits(4)? + 1;
     s.max_width = r.bits(width_bits)? + 1;
     s.max_height = r.bits(height_bits)? + 1;
-    let mut enable_order_hint = false;
+    let f = &mut s.frames;
+    f.force_screen_content_tools = 2;
+    f.force_integer_mv = 2;
     if !s.reduced_still_picture_header && r.bit()? {
-        r.skip(4 + 3)?; // frame id lengths
+        f.frame_id_numbers_present = true;
+        let delta = r.bits(4)? as u8 + 2;
+        let additional = r.bits(3)? as u8 + 1;
+        f.delta_frame_id_length = delta;
+        f.frame_id_length = additional + delta;
     }
     r.skip(3)?; // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
     if !s.reduced_still_picture_header {
         r.skip(4)?; // interintra, masked compound, warped motion, dual filter
-        enable_order_hint = r.bit()?;
+        let enable_order_hint = r.bit()?;
         if enable_order_hint {
             r.skip(2)?; // jnt_comp, ref_frame_mvs
         }
-        let force_screen_content_tools = if r.bit()? { 2 } else { r.bits(1)? };
-        if force_screen_content_tools > 0 && !r.bit()? {
-            r.skip(1)?; // seq_force_integer_mv
+        f.force_screen_content_tools = if r.bit()? { 2 } else { r.bits(1)? as u8 };
+        if f.force_screen_content_tools > 0 {
+            f.force_integer_mv = if r.bit()? { 2 } else { r.bits(1)? as u8 };
         }
         if enable_order_hint {
-            r.skip(3)?;
+            f.order_hint_bits = r.bits(3)? as u8 + 1;
         }
     }
     r.skip(3)?; // superres, cdef, restoration
@@ -222,7 +273,6 @@ pub fn parse_sequence_header(payload: &[u8]) -> Result<SequenceHeader, Bitstream
     if s.subsampling_x && s.subsampling_y {
         s.chroma_sample_position = r.bits(2)? as u8;
     }
-    let _ = enable_order_hint;
     Ok(s)
 }
 
@@ -237,6 +287,139 @@ pub fn frame_is_key(payload: &[u8], seq: &SequenceHeader) -> Result<bool, Bitstr
         return Ok(false); // show_existing_frame
     }
     Ok(r.bits(2)? == 0)
+}
+
+/// `frame_type` values.
+mod frame_type {
+    pub const KEY: u32 = 0;
+    pub const INTRA_ONLY: u32 = 2;
+    pub const SWITCH: u32 = 3;
+}
+
+/// What a frame header (5.9.2) says about references, read up to `ref_frame_idx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameRefs {
+    /// A key frame (shown or not).
+    pub key: bool,
+    /// `show_frame`, or a `show_existing_frame`.
+    pub shown: bool,
+    /// A `show_existing_frame` header.
+    pub shows_existing: bool,
+    /// Slots read and written; with `frame_refs_short_signaling` every slot counts as read.
+    pub refs: SlotRefs,
+    /// `order_hint`, when the sequence enables order hints (not for shown-existing frames).
+    pub order_hint: Option<u32>,
+}
+
+/// Reads the reference information of a frame (or frame header) OBU payload. `temporal_id` and
+/// `spatial_id` come from the OBU extension header (0 without one). A shown-existing frame reads
+/// the slot it shows; since the header does not say whether that slot holds a key frame (which
+/// would then refresh every slot), it counts as writing every slot, so that missing it damages
+/// them all.
+pub fn parse_frame_refs(
+    payload: &[u8],
+    seq: &SequenceHeader,
+    temporal_id: u8,
+    spatial_id: u8,
+) -> Result<FrameRefs, BitstreamError> {
+    let f = &seq.frames;
+    let mut out = FrameRefs::default();
+    if seq.reduced_still_picture_header {
+        out.key = true;
+        out.shown = true;
+        out.refs.refreshes = 0xFF;
+        return Ok(out);
+    }
+    let mut r = BitReader::new(payload, "AV1 frame header");
+    let temporal_point_info = f.decoder_model_info_present && !f.equal_picture_interval;
+    if r.bit()? {
+        // show_existing_frame
+        out.shown = true;
+        out.shows_existing = true;
+        out.refs = SlotRefs {
+            uses: 1 << r.bits(3)?,
+            refreshes: 0xFF,
+        };
+        return Ok(out);
+    }
+    let kind = r.bits(2)?;
+    out.key = kind == frame_type::KEY;
+    let intra = out.key || kind == frame_type::INTRA_ONLY;
+    out.shown = r.bit()?;
+    if out.shown && temporal_point_info {
+        r.skip(usize::from(f.frame_presentation_time_length))?;
+    }
+    if !out.shown {
+        r.skip(1)?; // showable_frame
+    }
+    let error_resilient = if kind == frame_type::SWITCH || (out.key && out.shown) {
+        true
+    } else {
+        r.bit()?
+    };
+    r.skip(1)?; // disable_cdf_update
+    let screen_content = if f.force_screen_content_tools == 2 {
+        r.bit()?
+    } else {
+        f.force_screen_content_tools == 1
+    };
+    if screen_content && f.force_integer_mv == 2 {
+        r.skip(1)?; // force_integer_mv
+    }
+    if f.frame_id_numbers_present {
+        r.skip(usize::from(f.frame_id_length))?; // current_frame_id
+    }
+    if kind != frame_type::SWITCH {
+        r.skip(1)?; // frame_size_override_flag
+    }
+    if f.order_hint_bits > 0 {
+        out.order_hint = Some(r.bits(u32::from(f.order_hint_bits))?);
+    }
+    if !(intra || error_resilient) {
+        r.skip(3)?; // primary_ref_frame
+    }
+    if f.decoder_model_info_present && r.bit()? {
+        // buffer_removal_time for every operating point with a decoder model that holds
+        // this frame's layers.
+        for &idc in f
+            .operating_points
+            .iter()
+            .take(usize::from(f.operating_point_count))
+        {
+            if idc & HAS_DECODER_MODEL == 0 {
+                continue;
+            }
+            let idc = idc & !HAS_DECODER_MODEL;
+            let in_temporal = idc >> temporal_id & 1 == 1;
+            let in_spatial = idc >> (u32::from(spatial_id) + 8) & 1 == 1;
+            if idc == 0 || (in_temporal && in_spatial) {
+                r.skip(usize::from(f.buffer_removal_time_length))?;
+            }
+        }
+    }
+    out.refs.refreshes = if kind == frame_type::SWITCH || (out.key && out.shown) {
+        0xFF
+    } else {
+        r.bits(8)? as u8
+    };
+    if intra {
+        return Ok(out);
+    }
+    if error_resilient && f.order_hint_bits > 0 {
+        r.skip(8 * usize::from(f.order_hint_bits))?; // ref_order_hint[]
+    }
+    if f.order_hint_bits > 0 && r.bit()? {
+        // frame_refs_short_signaling: the references are derived from order hints.
+        out.refs.uses = 0xFF;
+        return Ok(out);
+    }
+    for _ in 0..7 {
+        out.refs.uses |= 1 << r.bits(3)?; // ref_frame_idx
+        if f.frame_id_numbers_present {
+            r.skip(usize::from(f.delta_frame_id_length))?; // delta_frame_id_minus_1
+        }
+    }
+    Ok(out)
 }
 
 /// Builds the `AV1CodecConfigurationRecord` for a sequence header OBU (written in the
@@ -296,6 +479,52 @@ mod tests {
     }
 
     #[test]
+    fn libaom_frame_headers_tell_their_reference_slots_and_order() {
+        let stream: &[u8] = include_bytes!("../../tests/data/av1_160x90_4tu.obu");
+        let mut rest = stream;
+        let mut seq = None;
+        let mut frames = Vec::new();
+        while !rest.is_empty() {
+            let (obu, next) = split_obu(rest).expect("valid stream");
+            rest = next;
+            match obu.obu_type {
+                obu_type::SEQUENCE_HEADER => seq = parse_sequence_header(obu.payload).ok(),
+                obu_type::FRAME | obu_type::FRAME_HEADER => {
+                    let seq = seq.as_ref().expect("a sequence header first");
+                    frames.push(parse_frame_refs(obu.payload, seq, 0, 0).expect("frame header"));
+                }
+                _ => {}
+            }
+        }
+        // libaom numbers its frames (15-bit ids, 14-bit deltas): the header reads on past them.
+        let seq = seq.expect("sequence header").frames;
+        assert_eq!(
+            (
+                seq.frame_id_numbers_present,
+                seq.frame_id_length,
+                seq.delta_frame_id_length
+            ),
+            (true, 15, 14)
+        );
+        assert_eq!(seq.order_hint_bits, 7);
+        let got: Vec<_> = frames
+            .iter()
+            .map(|f| (f.key, f.shown, f.refs.uses, f.refs.refreshes, f.order_hint))
+            .collect();
+        // The keyframe writes every slot; each inter frame reads the slots written before it
+        // and writes the next one.
+        assert_eq!(
+            got,
+            [
+                (true, true, 0, 0xFF, Some(0)),
+                (false, true, 0b1, 0b10, Some(1)),
+                (false, true, 0b11, 0b100, Some(2)),
+                (false, true, 0b111, 0b1000, Some(3)),
+            ]
+        );
+    }
+
+    #[test]
     fn split_obu_cases() {
         let cases: [(&str, &[u8], Result<(u8, usize, usize), ()>); 5] = [
             (
@@ -330,8 +559,10 @@ mod tests {
             let _ = split_obu(&data);
             if let Ok(seq) = parse_sequence_header(&data) {
                 let _ = frame_is_key(&data, &seq);
+                let _ = parse_frame_refs(&data, &seq, 7, 3);
             }
             let _ = frame_is_key(&data, &SequenceHeader::default());
+            let _ = parse_frame_refs(&data, &SequenceHeader::default(), 0, 0);
         }
     }
 }

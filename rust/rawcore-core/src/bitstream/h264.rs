@@ -1,9 +1,10 @@
 //! H.264 sequence parameter sets (ITU-T H.264 7.3.2.1.1) and the `avcC` record (ISO/IEC 14496-15
 //! 5.3.3.1).
 //!
-//! rawcore reads an SPS for two things only: the displayed picture size (macroblock counts minus
-//! the cropping window) and the profile/level bytes the `AVCDecoderConfigurationRecord` repeats.
-//! Everything after the cropping window (VUI) is left unread. [`annexb_to_avcc`] turns an
+//! rawcore reads an SPS for the displayed picture size (macroblock counts minus the cropping
+//! window), the profile/level bytes the `AVCDecoderConfigurationRecord` repeats and what it takes
+//! to read a slice header's `frame_num` (7.3.3), which tells after a loss whether a reference
+//! picture went missing. Everything after the cropping window (VUI) is left unread. [`annexb_to_avcc`] turns an
 //! encoder's start-code framing into the length prefixes a Matroska H.264 track stores.
 
 use super::{unescape_rbsp, BitReader, BitstreamError};
@@ -23,6 +24,12 @@ pub struct Sps {
     pub width: u32,
     /// Displayed height in pixels (cropping applied).
     pub height: u32,
+    /// `log2_max_frame_num_minus4 + 4`: the width of `frame_num`.
+    pub log2_max_frame_num: u8,
+    /// `separate_colour_plane_flag`: slices carry a `colour_plane_id`.
+    pub separate_colour_plane: bool,
+    /// `gaps_in_frame_num_value_allowed_flag`.
+    pub gaps_in_frame_num_allowed: bool,
 }
 
 /// Profiles whose SPS carries chroma format, bit depths and scaling matrices (7.3.2.1.1).
@@ -83,7 +90,13 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, BitstreamError> {
             }
         }
     }
-    let _log2_max_frame_num_minus4 = r.ue()?;
+    let log2_max_frame_num_minus4 = r.ue()?;
+    if log2_max_frame_num_minus4 > 12 {
+        return Err(BitstreamError::Invalid {
+            what: "log2_max_frame_num_minus4",
+            value: u64::from(log2_max_frame_num_minus4),
+        });
+    }
     match r.ue()? {
         0 => {
             let _log2_max_poc_lsb_minus4 = r.ue()?;
@@ -112,7 +125,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, BitstreamError> {
         }
     }
     let _max_num_ref_frames = r.ue()?;
-    let _gaps_in_frame_num_allowed = r.bit()?;
+    let gaps_in_frame_num_allowed = r.bit()?;
     let width_mbs = u64::from(r.ue()?) + 1;
     let height_map_units = u64::from(r.ue()?) + 1;
     let frame_mbs_only = r.bit()?;
@@ -162,13 +175,58 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, BitstreamError> {
         id,
         width: width as u32,
         height: height as u32,
+        log2_max_frame_num: log2_max_frame_num_minus4 as u8 + 4,
+        separate_colour_plane,
+        gaps_in_frame_num_allowed,
     })
 }
 
 /// The `pic_parameter_set_id` of a PPS NAL unit (header byte included).
 pub fn pps_id(nal: &[u8]) -> Result<u32, BitstreamError> {
-    let rbsp = unescape_rbsp(nal.get(1..nal.len().min(8)).unwrap_or_default());
-    BitReader::new(&rbsp, "H.264 PPS").ue()
+    pps_ids(nal).map(|(pps, _)| pps)
+}
+
+/// The `pic_parameter_set_id` and `seq_parameter_set_id` of a PPS NAL unit.
+pub fn pps_ids(nal: &[u8]) -> Result<(u32, u32), BitstreamError> {
+    let rbsp = unescape_rbsp(nal.get(1..nal.len().min(12)).unwrap_or_default());
+    let mut r = BitReader::new(&rbsp, "H.264 PPS");
+    Ok((r.ue()?, r.ue()?))
+}
+
+/// The start of a slice header (7.3.3): which PPS it uses and, with that PPS's SPS, its
+/// `frame_num`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceStart {
+    /// `first_mb_in_slice`.
+    pub first_mb: u32,
+    /// `pic_parameter_set_id`.
+    pub pps_id: u32,
+}
+
+/// Reads `first_mb_in_slice`, `slice_type` and `pic_parameter_set_id` of a slice NAL unit
+/// (header byte included); [`slice_frame_num`] reads on with the SPS.
+pub fn slice_start(nal: &[u8]) -> Result<SliceStart, BitstreamError> {
+    let rbsp = unescape_rbsp(nal.get(1..nal.len().min(16)).unwrap_or_default());
+    let mut r = BitReader::new(&rbsp, "H.264 slice header");
+    let first_mb = r.ue()?;
+    let _slice_type = r.ue()?;
+    Ok(SliceStart {
+        first_mb,
+        pps_id: r.ue()?,
+    })
+}
+
+/// The `frame_num` of a slice NAL unit whose PPS refers to `sps`.
+pub fn slice_frame_num(nal: &[u8], sps: &Sps) -> Result<u32, BitstreamError> {
+    let rbsp = unescape_rbsp(nal.get(1..nal.len().min(20)).unwrap_or_default());
+    let mut r = BitReader::new(&rbsp, "H.264 slice header");
+    let _first_mb = r.ue()?;
+    let _slice_type = r.ue()?;
+    let _pps_id = r.ue()?;
+    if sps.separate_colour_plane {
+        r.skip(2)?; // colour_plane_id
+    }
+    r.bits(u32::from(sps.log2_max_frame_num))
 }
 
 /// Builds an `AVCDecoderConfigurationRecord` with 4-byte NAL lengths from SPS and PPS NAL units;
@@ -288,6 +346,37 @@ mod tests {
     }
 
     #[test]
+    fn slice_frame_num_is_read_with_the_sps_width() {
+        let sps = parse_sps(SPS_HIGH_320X180).expect("x264 SPS");
+        assert_eq!(
+            (
+                sps.log2_max_frame_num,
+                sps.separate_colour_plane,
+                sps.gaps_in_frame_num_allowed
+            ),
+            (4, false, false)
+        );
+        // A P slice (nal_ref_idc 2): first_mb 0, slice_type 5, pps 0, frame_num 11 in 4 bits.
+        let bits = "1" /* first_mb */
+            .to_owned()
+            + "00110"
+            + "1"
+            + "1011"
+            + "1";
+        let mut nal = vec![0x41];
+        nal.extend(bits.as_bytes().chunks(8).map(|c| {
+            u8::from_str_radix(&format!("{:0<8}", std::str::from_utf8(c).unwrap_or("")), 2)
+                .unwrap_or(0)
+        }));
+        assert_eq!(
+            slice_start(&nal).map(|s| (s.first_mb, s.pps_id)),
+            Ok((0, 0))
+        );
+        assert_eq!(slice_frame_num(&nal, &sps), Ok(11));
+        assert_eq!(pps_ids(&[0x68, 0xeb, 0xec, 0xb2, 0x2c]), Ok((0, 0)));
+    }
+
+    #[test]
     fn sps_cut_before_the_cropping_window_is_an_error() {
         // The cropping window of this SPS ends in byte 10; the VUI after it is never read.
         for len in 0..10 {
@@ -316,8 +405,12 @@ mod tests {
         #[test]
         fn sps_parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = parse_sps(&data);
-            let _ = pps_id(&data);
+            let _ = pps_ids(&data);
             let _ = build_avcc(&[&data], &[&data]);
+            let _ = slice_start(&data);
+            if let Ok(sps) = parse_sps(SPS_HIGH_320X180) {
+                let _ = slice_frame_num(&data, &sps);
+            }
         }
     }
 

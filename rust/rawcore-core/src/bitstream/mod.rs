@@ -34,6 +34,29 @@ pub enum BitstreamError {
     },
 }
 
+/// Which of the 8 reference slots (VP9 and AV1 keep decoded pictures in eight numbered slots) a
+/// frame, or the frames of one picture in order, read from and which they overwrite: enough to
+/// tell after a loss whether a frame's references are intact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SlotRefs {
+    /// Slots read (bit `i` for slot `i`), not counting those an earlier frame of the same
+    /// picture wrote.
+    pub uses: u8,
+    /// Slots written.
+    pub refreshes: u8,
+}
+
+impl SlotRefs {
+    /// The frames of one picture in decoding order as one: `next` follows `self`.
+    #[must_use]
+    pub fn then(self, next: SlotRefs) -> SlotRefs {
+        SlotRefs {
+            uses: self.uses | (next.uses & !self.refreshes),
+            refreshes: self.refreshes | next.refreshes,
+        }
+    }
+}
+
 /// Reads bits MSB first from a byte slice.
 #[derive(Debug, Clone)]
 pub struct BitReader<'a> {

@@ -5,7 +5,7 @@
 //! layers of one picture travel in separate RTP layer frames and are joined back into one
 //! superframe, whose trailing index lists every frame's size.
 
-use super::{BitReader, BitstreamError};
+use super::{BitReader, BitstreamError, SlotRefs};
 
 /// The VP9 frame sync code.
 const SYNC_CODE: u32 = 0x49_83_42;
@@ -30,6 +30,9 @@ pub struct Vp9Header {
     pub show_frame: bool,
     /// Size coded in the header (keyframes, intra-only frames, inter frames with explicit size).
     pub size: Option<(u32, u32)>,
+    /// The reference slots the frame reads (`ref_frame_idx`, or the slot a shown-existing frame
+    /// shows) and writes (`refresh_frame_flags`, all for a keyframe).
+    pub refs: SlotRefs,
 }
 
 fn color_config(r: &mut BitReader<'_>, profile: u8) -> Result<(), BitstreamError> {
@@ -90,12 +93,14 @@ pub fn parse_header(frame: &[u8]) -> Result<Vp9Header, BitstreamError> {
     };
     h.show_existing_frame = r.bit()?;
     if h.show_existing_frame {
+        h.refs.uses = 1 << r.bits(3)?;
         return Ok(h);
     }
     h.keyframe = !r.bit()?;
     h.show_frame = r.bit()?;
     let error_resilient = r.bit()?;
     if h.keyframe {
+        h.refs.refreshes = 0xFF;
         sync_code(&mut r)?;
         color_config(&mut r, profile)?;
         h.size = Some(frame_size(&mut r)?);
@@ -110,12 +115,16 @@ pub fn parse_header(frame: &[u8]) -> Result<Vp9Header, BitstreamError> {
         if profile > 0 {
             color_config(&mut r, profile)?;
         }
-        r.skip(8)?; // refresh_frame_flags
+        h.refs.refreshes = r.bits(8)? as u8;
         h.size = Some(frame_size(&mut r)?);
         return Ok(h);
     }
-    r.skip(8 + 3 * 4)?; // refresh_frame_flags, then ref_frame_idx and sign bias per reference
-                        // frame_size_with_refs: the size is explicit only when no reference lends its own.
+    h.refs.refreshes = r.bits(8)? as u8;
+    for _ in 0..3 {
+        h.refs.uses |= 1 << r.bits(3)?; // ref_frame_idx
+        r.skip(1)?; // ref_frame_sign_bias
+    }
+    // frame_size_with_refs: the size is explicit only when no reference lends its own.
     for _ in 0..3 {
         if r.bit()? {
             return Ok(h);
@@ -233,6 +242,80 @@ mod tests {
             .chunks(8)
             .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap_or("0"), 2).unwrap_or(0))
             .collect()
+    }
+
+    /// Bits ("0"/"1") to bytes, zero-padded.
+    fn bytes_of(mut bits: String) -> Vec<u8> {
+        while bits.len() % 8 != 0 {
+            bits.push('0');
+        }
+        bits.as_bytes()
+            .chunks(8)
+            .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap_or("0"), 2).unwrap_or(0))
+            .collect()
+    }
+
+    /// A shown profile 0 inter frame writing `refresh` and reading slots `refs`, its size taken
+    /// from the first reference.
+    fn inter(refresh: u8, refs: [u8; 3]) -> Vec<u8> {
+        let mut bits = String::from("10000110"); // marker, profile 0, not existing, inter, shown, !ER
+        bits += "00"; // reset_frame_context
+        let _ = write!(bits, "{refresh:08b}");
+        for idx in refs {
+            let _ = write!(bits, "{idx:03b}0");
+        }
+        bits += "1"; // found_ref: the size of the first reference
+        bytes_of(bits)
+    }
+
+    #[test]
+    fn reference_slots_cases() {
+        let cases: [(&str, Vec<u8>, SlotRefs); 5] = [
+            (
+                "a keyframe writes every slot",
+                KEY_PROFILE0.to_vec(),
+                SlotRefs {
+                    uses: 0,
+                    refreshes: 0xFF,
+                },
+            ),
+            (
+                "an intra-only frame writes its refresh flags and reads nothing",
+                intra_only(),
+                SlotRefs {
+                    uses: 0,
+                    refreshes: 0x01,
+                },
+            ),
+            (
+                "an inter frame reads its three slots and writes its flags",
+                inter(0x01, [0, 1, 2]),
+                SlotRefs {
+                    uses: 0b111,
+                    refreshes: 0x01,
+                },
+            ),
+            (
+                "a non-reference frame writes nothing",
+                inter(0, [0, 0, 3]),
+                SlotRefs {
+                    uses: 0b1001,
+                    refreshes: 0,
+                },
+            ),
+            (
+                "a shown-existing frame reads the slot it shows",
+                bytes_of("1000".to_owned() + "1" + "101"),
+                SlotRefs {
+                    uses: 1 << 5,
+                    refreshes: 0,
+                },
+            ),
+        ];
+        for (name, frame, want) in cases {
+            let got = parse_header(&frame).map(|h| h.refs);
+            assert_eq!(got, Ok(want), "{name}");
+        }
     }
 
     #[test]

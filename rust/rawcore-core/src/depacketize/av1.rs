@@ -8,9 +8,13 @@
 //! `obu_has_size_field` set and its size re-encoded, extension headers kept, temporal delimiters
 //! and tile lists dropped. The sequence header gives the `av1C` record and the picture size.
 
-use super::{FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
+use super::{
+    FrameMeta, PacketInfo, PictureNumber, RefInfo, SlotRefs, VideoDepacketizeError,
+    VideoDepacketizer,
+};
 use crate::bitstream::av1::{
-    build_av1c, frame_is_key, obu_type, parse_sequence_header, split_obu, SequenceHeader,
+    build_av1c, frame_is_key, obu_type, parse_frame_refs, parse_sequence_header, split_obu,
+    FrameRefs, Obu, SequenceHeader,
 };
 use crate::bitstream::{read_leb128, write_leb128};
 
@@ -99,6 +103,45 @@ struct Unit {
     seq_changed: bool,
     /// `Some(is_key)` once the first frame header was read.
     first_frame_key: Option<bool>,
+    /// Frame headers read, and the slots they read and write together (`None` once one could
+    /// not be read).
+    frames: u8,
+    slots: Option<SlotRefs>,
+    /// The first frame's references.
+    first: Option<FrameRefs>,
+}
+
+impl Unit {
+    fn new() -> Self {
+        Self {
+            slots: Some(SlotRefs::default()),
+            ..Self::default()
+        }
+    }
+
+    /// The unit's reference information: its slots, and its `order_hint` as the number that
+    /// counts units when it is one shown frame.
+    fn refs(&self, seq: Option<&SequenceHeader>) -> RefInfo {
+        let picture = match (self.frames, self.first, seq) {
+            (1, Some(f), Some(seq)) if f.shown && !f.shows_existing => {
+                f.order_hint.map(|hint| PictureNumber {
+                    value: hint as u16,
+                    bits: seq.frames.order_hint_bits,
+                })
+            }
+            _ => None,
+        };
+        RefInfo::Av1 {
+            picture,
+            slots: if self.frames > 0 { self.slots } else { None },
+        }
+    }
+}
+
+/// The references of a frame (or frame header) OBU, its layer ids from the extension header.
+fn frame_refs(obu: &Obu<'_>, seq: &SequenceHeader) -> Option<FrameRefs> {
+    let ext = obu.header.get(1).copied().unwrap_or(0);
+    parse_frame_refs(obu.payload, seq, ext >> 5, ext >> 3 & 3).ok()
 }
 
 impl Av1Depacketizer {
@@ -150,12 +193,20 @@ impl Av1Depacketizer {
                 }
                 self.seq = Some(seq);
             }
-            obu_type::FRAME_HEADER | obu_type::FRAME if unit.first_frame_key.is_none() => {
-                if let Some(seq) = &self.seq {
-                    unit.first_frame_key = Some(frame_is_key(obu.payload, seq).unwrap_or(false));
-                } else {
-                    unit.first_frame_key = Some(false);
+            obu_type::FRAME_HEADER | obu_type::FRAME => {
+                let refs = self.seq.as_ref().and_then(|seq| frame_refs(&obu, seq));
+                if unit.first_frame_key.is_none() {
+                    unit.first_frame_key = Some(match &self.seq {
+                        Some(seq) => frame_is_key(obu.payload, seq).unwrap_or(false),
+                        None => false,
+                    });
+                    unit.first = refs;
                 }
+                unit.frames = unit.frames.saturating_add(1);
+                unit.slots = match (unit.slots, refs) {
+                    (Some(acc), Some(f)) => Some(acc.then(f.refs)),
+                    _ => None,
+                };
             }
             _ => {}
         }
@@ -191,7 +242,7 @@ impl VideoDepacketizer for Av1Depacketizer {
         out.clear();
         self.fragment.clear();
         let mut open = false;
-        let mut unit = Unit::default();
+        let mut unit = Unit::new();
         for (_, payload) in packets {
             let (header, elements) = elements(payload)?;
             let last = elements.len().saturating_sub(1);
@@ -246,8 +297,44 @@ impl VideoDepacketizer for Av1Depacketizer {
             keyframe,
             size,
             config,
-            refs: RefInfo::Unknown,
+            refs: unit.refs(self.seq.as_ref()),
         })
+    }
+
+    /// The first packet of a unit holds the start of its first frame header, which tells the
+    /// unit's slots and number when that frame is shown and has no layers: a unit without layers
+    /// shows one frame, and encoders put the hidden frames a unit may carry before it, so a
+    /// unit that opens with its shown frame holds no other.
+    fn partial_refs(&self, packets: &[(PacketInfo, &[u8])]) -> RefInfo {
+        let (Some(&(info, payload)), Some(seq)) = (packets.first(), self.seq.as_ref()) else {
+            return RefInfo::Unknown;
+        };
+        if !info.starts_frame {
+            return RefInfo::Unknown;
+        }
+        let Ok((_, elements)) = elements(payload) else {
+            return RefInfo::Unknown;
+        };
+        for element in elements {
+            let Ok((obu, _)) = split_obu(element) else {
+                break;
+            };
+            if !matches!(obu.obu_type, obu_type::FRAME_HEADER | obu_type::FRAME) {
+                continue;
+            }
+            let Some(first) = frame_refs(&obu, seq).filter(|f| f.shown && obu.header.len() == 1)
+            else {
+                break;
+            };
+            let unit = Unit {
+                frames: 1,
+                slots: Some(first.refs),
+                first: Some(first),
+                ..Unit::default()
+            };
+            return unit.refs(Some(seq));
+        }
+        RefInfo::Unknown
     }
 }
 

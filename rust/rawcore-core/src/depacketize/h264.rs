@@ -8,7 +8,7 @@
 //! `avcC` record that is handed to the caller whenever it changes.
 
 use super::{FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
-use crate::bitstream::h264::{build_avcc, parse_sps, pps_id};
+use crate::bitstream::h264::{build_avcc, parse_sps, pps_ids, slice_frame_num, slice_start, Sps};
 
 /// NAL unit types rawcore looks at.
 mod nal {
@@ -85,12 +85,19 @@ pub struct H264Depacketizer {
     sets_changed: bool,
     size: Option<(u32, u32)>,
     avcc: Option<Vec<u8>>,
+    /// The parsed SPS by id, and each PPS's SPS id: what a slice header's `frame_num` needs.
+    parsed_sps: Vec<(u32, Sps)>,
+    pps_sps: Vec<(u32, u32)>,
 }
 
 /// What one access unit contained.
 #[derive(Debug, Default)]
 struct Unit {
     idr: bool,
+    /// Some slice has `nal_ref_idc != 0`.
+    reference: bool,
+    /// The first slice's `frame_num` and the SPS it was read with.
+    frame_num: Option<(u32, Sps)>,
 }
 
 impl H264Depacketizer {
@@ -130,21 +137,46 @@ impl H264Depacketizer {
         let Some(&header) = nal_bytes.first() else {
             return;
         };
-        match header & 0x1F {
-            nal::IDR => unit.idr = true,
+        let nal_type = header & 0x1F;
+        match nal_type {
+            nal::SLICE | nal::IDR => {
+                unit.idr |= nal_type == nal::IDR;
+                unit.reference |= header & 0x60 != 0;
+                if unit.frame_num.is_none() {
+                    unit.frame_num = self.frame_num(nal_bytes);
+                }
+            }
             nal::SPS => {
                 if let Ok(sps) = parse_sps(nal_bytes) {
                     self.size = Some((sps.width, sps.height));
                     Self::store(&mut self.sps, sps.id, nal_bytes, &mut self.sets_changed);
+                    match self.parsed_sps.iter_mut().find(|(id, _)| *id == sps.id) {
+                        Some(slot) => slot.1 = sps,
+                        None => self.parsed_sps.push((sps.id, sps)),
+                    }
                 }
             }
             nal::PPS => {
-                if let Ok(id) = pps_id(nal_bytes) {
+                if let Ok((id, sps_id)) = pps_ids(nal_bytes) {
                     Self::store(&mut self.pps, id, nal_bytes, &mut self.sets_changed);
+                    if let Some(slot) = self.pps_sps.iter_mut().find(|(p, _)| *p == id) {
+                        slot.1 = sps_id;
+                    } else if self.pps_sps.len() < 256 {
+                        // Bounded like the PPS list: 256 ids.
+                        self.pps_sps.push((id, sps_id));
+                    }
                 }
             }
             _ => {}
         }
+    }
+
+    /// A slice's `frame_num`, read with the SPS its PPS names (`None` before those arrived).
+    fn frame_num(&self, slice: &[u8]) -> Option<(u32, Sps)> {
+        let pps = slice_start(slice).ok()?.pps_id;
+        let (_, sps_id) = self.pps_sps.iter().find(|(p, _)| *p == pps)?;
+        let (_, sps) = self.parsed_sps.iter().find(|(s, _)| s == sps_id)?;
+        Some((slice_frame_num(slice, sps).ok()?, *sps))
     }
 
     fn store(sets: &mut Vec<(u32, Vec<u8>)>, id: u32, nal_bytes: &[u8], changed: &mut bool) {
@@ -289,11 +321,20 @@ impl VideoDepacketizer for H264Depacketizer {
         }
         // An IDR is only a place to start decoding once the parameter sets are known.
         let keyframe = unit.idr && self.avcc.is_some();
+        let refs = match unit.frame_num {
+            Some((frame_num, sps)) => RefInfo::H264 {
+                frame_num,
+                log2_max_frame_num: sps.log2_max_frame_num,
+                reference: unit.reference,
+                gaps_allowed: sps.gaps_in_frame_num_allowed,
+            },
+            None => RefInfo::Unknown,
+        };
         Ok(FrameMeta {
             keyframe,
             size: if keyframe { self.size } else { None },
             config,
-            refs: RefInfo::Unknown,
+            refs,
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod vp8;
 pub mod vp9;
 
 use crate::bitstream::BitstreamError;
+pub use crate::bitstream::SlotRefs;
 
 /// Spatial layers a VP9 picture may carry (3-bit SID).
 pub const MAX_SPATIAL_LAYERS: usize = 8;
@@ -25,13 +26,15 @@ pub const MAX_SPATIAL_LAYERS: usize = 8;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LayerInfo {
     /// `PictureID`.
-    pub picture_id: Option<u16>,
+    pub picture_id: Option<PictureNumber>,
     /// Temporal layer index.
     pub tid: Option<u8>,
     /// VP8 `Y` (layer sync) or VP9 `U` (switching up point).
     pub layer_sync: bool,
     /// `TL0PICIDX`.
     pub tl0picidx: Option<u8>,
+    /// VP8 `N`: no other frame references this one.
+    pub non_reference: bool,
 }
 
 /// What a depacketizer reads from one packet's payload header.
@@ -60,32 +63,109 @@ pub struct Vp9LayerRefs {
     pub p_diff_count: u8,
 }
 
-/// What a frame references, as far as the payload format tells.
+/// A number that counts pictures, so that consecutive ones prove no picture between them was
+/// lost: the VP8/VP9 `PictureID`, or AV1's `order_hint` of a temporal unit of one shown frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PictureNumber {
+    /// The number.
+    pub value: u16,
+    /// Its width in bits: it counts modulo `1 << bits`.
+    pub bits: u8,
+}
+
+impl PictureNumber {
+    /// Whether `self` comes right after `previous` (same width, one more, wrapping).
+    #[must_use]
+    pub fn follows(self, previous: PictureNumber) -> bool {
+        let modulo = 1u32 << self.bits.min(16);
+        self.bits == previous.bits
+            && u32::from(self.value) == (u32::from(previous.value) + 1) % modulo
+    }
+
+    /// How many pictures the number counts before it wraps.
+    #[must_use]
+    pub fn modulo(self) -> u64 {
+        1 << self.bits.min(16)
+    }
+}
+
+/// VP8 temporal layering fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Vp8Layer {
+    /// Temporal layer.
+    pub tid: u8,
+    /// `Y`: depends only on the base layer frame `tl0picidx`.
+    pub layer_sync: bool,
+    /// `TL0PICIDX`.
+    pub tl0picidx: u8,
+}
+
+/// The spatial layer frames of a VP9 flexible-mode picture and what each references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Vp9Flexible {
+    /// The output spatial layers and their references.
+    pub layers: [Vp9LayerRefs; MAX_SPATIAL_LAYERS],
+    /// How many of `layers` are used.
+    pub layer_count: u8,
+}
+
+/// What a picture references, and what it is referenced as, as far as the payload format and
+/// the codec's headers tell: the codec's own evidence for which frames after a loss decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RefInfo {
     /// Nothing: after a loss only a keyframe is safe.
     #[default]
     Unknown,
-    /// VP8 temporal layering.
+    /// VP8: the payload descriptor.
     Vp8 {
-        /// Temporal layer.
-        tid: u8,
-        /// `Y`: depends only on the base layer frame `tl0picidx`.
-        layer_sync: bool,
-        /// `TL0PICIDX`.
-        tl0picidx: u8,
-    },
-    /// VP9 flexible mode.
-    Vp9Flexible {
         /// `PictureID`.
-        picture_id: u16,
-        /// Width of the `PictureID` (7 or 15).
-        picture_id_bits: u8,
-        /// The output spatial layers and their references.
-        layers: [Vp9LayerRefs; MAX_SPATIAL_LAYERS],
-        /// How many of `layers` are used.
-        layer_count: u8,
+        picture: Option<PictureNumber>,
+        /// `N`: no frame references this one.
+        non_reference: bool,
+        /// Temporal layering (`TID`, `Y`, `TL0PICIDX`).
+        layer: Option<Vp8Layer>,
     },
+    /// VP9: the payload descriptor and the frames' uncompressed headers.
+    Vp9 {
+        /// `PictureID`.
+        picture: Option<PictureNumber>,
+        /// Flexible mode: `P_DIFF` references per spatial layer.
+        flexible: Option<Vp9Flexible>,
+        /// The reference slots the picture's frames read and write (`ref_frame_idx`,
+        /// `refresh_frame_flags`).
+        slots: Option<SlotRefs>,
+    },
+    /// H.264: the first slice header.
+    H264 {
+        /// `frame_num`.
+        frame_num: u32,
+        /// Its width in bits.
+        log2_max_frame_num: u8,
+        /// `nal_ref_idc != 0`: a reference picture.
+        reference: bool,
+        /// `gaps_in_frame_num_value_allowed_flag`: `frame_num` may skip without a loss.
+        gaps_allowed: bool,
+    },
+    /// AV1: the temporal unit's frame headers.
+    Av1 {
+        /// `order_hint` of a unit of one shown frame.
+        picture: Option<PictureNumber>,
+        /// The reference slots its frames read and write.
+        slots: Option<SlotRefs>,
+    },
+}
+
+impl RefInfo {
+    /// The number that counts pictures, when the codec has one.
+    #[must_use]
+    pub fn picture(&self) -> Option<PictureNumber> {
+        match *self {
+            Self::Vp8 { picture, .. } | Self::Vp9 { picture, .. } | Self::Av1 { picture, .. } => {
+                picture
+            }
+            Self::Unknown | Self::H264 { .. } => None,
+        }
+    }
 }
 
 /// What a depacketizer learned from a whole picture.
@@ -150,4 +230,12 @@ pub trait VideoDepacketizer {
         packets: &[(PacketInfo, &[u8])],
         out: &mut Vec<u8>,
     ) -> Result<FrameMeta, VideoDepacketizeError>;
+
+    /// What the packets that arrived of an incomplete picture tell about its references (its
+    /// number, whether it is a reference, the slots it writes); [`RefInfo::Unknown`] when they
+    /// cannot tell.
+    fn partial_refs(&self, packets: &[(PacketInfo, &[u8])]) -> RefInfo {
+        let _ = packets;
+        RefInfo::Unknown
+    }
 }

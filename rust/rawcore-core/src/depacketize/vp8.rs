@@ -6,7 +6,10 @@
 //! frame itself is the concatenation of the payloads after their descriptors. The temporal layer
 //! fields let [`crate::video`] keep decoding the base layer after an upper-layer frame was lost.
 
-use super::{FrameMeta, LayerInfo, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer};
+use super::{
+    FrameMeta, LayerInfo, PacketInfo, PictureNumber, RefInfo, VideoDepacketizeError,
+    VideoDepacketizer, Vp8Layer,
+};
 use crate::bitstream::vp8::parse_header;
 
 /// The fields of a VP8 payload descriptor.
@@ -101,10 +104,13 @@ impl VideoDepacketizer for Vp8Depacketizer {
             definitive_start: starts,
             header_len: d.len as u16,
             layers: LayerInfo {
-                picture_id: d.picture_id.map(|p| p.0),
+                picture_id: d
+                    .picture_id
+                    .map(|(value, bits)| PictureNumber { value, bits }),
                 tid: d.tid,
                 layer_sync: d.layer_sync,
                 tl0picidx: d.tl0picidx,
+                non_reference: d.non_reference,
             },
         })
     }
@@ -126,21 +132,33 @@ impl VideoDepacketizer for Vp8Depacketizer {
             codec: "VP8",
             source,
         })?;
-        let first = packets.first().map(|p| p.0.layers).unwrap_or_default();
-        let refs = match (first.tid, first.tl0picidx) {
-            (Some(tid), Some(tl0picidx)) => RefInfo::Vp8 {
-                tid,
-                layer_sync: first.layer_sync,
-                tl0picidx,
-            },
-            _ => RefInfo::Unknown,
-        };
         Ok(FrameMeta {
             keyframe: header.keyframe,
             size: header.size,
             config: None,
-            refs,
+            refs: self.partial_refs(packets),
         })
+    }
+
+    /// Every packet's descriptor repeats the picture's `PictureID`, `N` and layer fields, so
+    /// any packet of a picture tells them.
+    fn partial_refs(&self, packets: &[(PacketInfo, &[u8])]) -> RefInfo {
+        let Some((first, _)) = packets.first() else {
+            return RefInfo::Unknown;
+        };
+        let l = first.layers;
+        RefInfo::Vp8 {
+            picture: l.picture_id,
+            non_reference: l.non_reference,
+            layer: match (l.tid, l.tl0picidx) {
+                (Some(tid), Some(tl0picidx)) => Some(Vp8Layer {
+                    tid,
+                    layer_sync: l.layer_sync,
+                    tl0picidx,
+                }),
+                _ => None,
+            },
+        }
     }
 }
 

@@ -8,8 +8,8 @@
 //! layer and the lower layers it predicts from ([`SpatialLayerPolicy`]).
 
 use super::{
-    FrameMeta, LayerInfo, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer,
-    Vp9LayerRefs, MAX_SPATIAL_LAYERS,
+    FrameMeta, LayerInfo, PacketInfo, PictureNumber, RefInfo, SlotRefs, VideoDepacketizeError,
+    VideoDepacketizer, Vp9Flexible, Vp9LayerRefs, MAX_SPATIAL_LAYERS,
 };
 use crate::bitstream::vp9::{
     parse_header, split_superframe, write_superframe_index, MAX_SUPERFRAME_FRAMES,
@@ -227,10 +227,13 @@ impl VideoDepacketizer for Vp9Depacketizer {
             definitive_start: starts,
             header_len: d.len as u16,
             layers: LayerInfo {
-                picture_id: d.picture_id.map(|p| p.0),
+                picture_id: d
+                    .picture_id
+                    .map(|(value, bits)| PictureNumber { value, bits }),
                 tid: d.tid,
                 layer_sync: d.switching_up,
                 tl0picidx: d.tl0picidx,
+                non_reference: false,
             },
         })
     }
@@ -346,33 +349,60 @@ impl VideoDepacketizer for Vp9Depacketizer {
                 .and_then(|h| h.size);
             size = from_ss.or(from_header).or(header.size);
         }
-        let refs = match picture_id {
-            Some((pid, bits)) if flexible => {
-                let mut layers = [Vp9LayerRefs::default(); MAX_SPATIAL_LAYERS];
-                let mut count = 0u8;
-                for &i in &chosen {
-                    if let (Some(l), Some(slot)) =
-                        (self.layers.get(i), layers.get_mut(usize::from(count)))
-                    {
-                        *slot = l.refs;
-                        count += 1;
-                    }
-                }
-                RefInfo::Vp9Flexible {
-                    picture_id: pid,
-                    picture_id_bits: bits,
-                    layers,
-                    layer_count: count,
+        let flexible = (flexible && picture_id.is_some()).then(|| {
+            let mut out = Vp9Flexible::default();
+            for &i in &chosen {
+                if let (Some(l), Some(slot)) = (
+                    self.layers.get(i),
+                    out.layers.get_mut(usize::from(out.layer_count)),
+                ) {
+                    *slot = l.refs;
+                    out.layer_count += 1;
                 }
             }
-            _ => RefInfo::Unknown,
-        };
+            out
+        });
+        // The frames in decoding order, as one: what they read that no earlier one wrote.
+        let slots = frames.iter().try_fold(SlotRefs::default(), |acc, r| {
+            let frame = self.scratch.get(r.clone()).unwrap_or_default();
+            parse_header(frame).ok().map(|h| acc.then(h.refs))
+        });
         Ok(FrameMeta {
             keyframe,
             size,
             config: None,
-            refs,
+            refs: RefInfo::Vp9 {
+                picture: picture_id.map(|(value, bits)| PictureNumber { value, bits }),
+                flexible,
+                slots,
+            },
         })
+    }
+
+    /// Any packet gives the `PictureID`; the first packet of a picture of one spatial layer
+    /// holds the uncompressed header of its first frame, which tells the slots when that frame
+    /// is shown (a shown frame ends a superframe, so it is the picture's only frame).
+    fn partial_refs(&self, packets: &[(PacketInfo, &[u8])]) -> RefInfo {
+        let Some(&(info, payload)) = packets.first() else {
+            return RefInfo::Unknown;
+        };
+        let Ok(d) = parse_descriptor(payload) else {
+            return RefInfo::Unknown;
+        };
+        let single_layer = d.sid.is_none() || self.ss_layers <= 1;
+        let slots = if info.starts_frame && single_layer {
+            parse_header(payload.get(d.len..).unwrap_or_default())
+                .ok()
+                .filter(|h| h.show_frame || h.show_existing_frame)
+                .map(|h| h.refs)
+        } else {
+            None
+        };
+        RefInfo::Vp9 {
+            picture: info.layers.picture_id,
+            flexible: None,
+            slots,
+        }
     }
 }
 

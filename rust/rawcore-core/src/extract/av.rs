@@ -6,7 +6,11 @@
 //! decoder configuration record, the orientation); every decodable frame is then written,
 //! remuxed and never re-encoded, at its exact RTP time plus its segment's offset, and a picture
 //! size that grows later is patched into the header at the end. VP8, VP9 and AV1 go into WebM, H.264 into
-//! Matroska. Stretches without frames are reported for the caller to fill.
+//! Matroska. Stretches without frames are planned ([`FillPlan`]) with the pictures the assembly
+//! met: the caller's black pictures fill what has no picture, a lost stretch keeps the last
+//! picture on screen (the next block's timestamp holds it), and the last frame is written with a
+//! `BlockDuration` that runs to the track's end (one frame interval after its last picture,
+//! written or lost), as does the Segment's `Duration`.
 
 use std::io::{Seek, Write};
 
@@ -14,7 +18,9 @@ use super::video::{each_output_event, ns, segment_order, OutputEvent, VideoSegme
 use super::OpusPackets;
 use crate::mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 use crate::mux::MuxError;
-use crate::video::{GapTracker, VideoCodec, VideoError, VideoExtractConfig, VideoReport};
+use crate::video::{
+    FillPlan, GapTracker, PictureLog, VideoCodec, VideoError, VideoExtractConfig, VideoReport,
+};
 
 /// A frame the caller supplies to fill a gap (black pictures encoded once), placed at its time
 /// on the output timeline among the real frames.
@@ -182,31 +188,17 @@ fn write_video<W: Write + Seek>(
     // The earlier stream starts at 0; the later one is shifted by the timeline's offset.
     let audio_shift = audio.map_or(0, |a| a.offset_ns.max(0).unsigned_abs());
     let video_shift = audio.map_or(0, |a| a.offset_ns.min(0).unsigned_abs());
-    let mut audio_packets = audio.map(|a| a.packets.iter().peekable());
-    let mut audio_end = 0u64;
-    let mut write_audio_until = |writer: &mut MatroskaWriter<W>, t: Option<u64>| {
-        if let Some(it) = audio_packets.as_mut() {
-            while let Some((at, data)) =
-                it.next_if(|&(at, _)| t.map_or(true, |t| at + audio_shift <= t))
-            {
-                audio_end = audio_end.max(at + audio_shift);
-                writer.write_frame(1, at + audio_shift, data, true)?;
-            }
-        }
-        Ok::<(), MuxError>(())
+    let mut mux = Interleaver {
+        audio: audio.map(|a| a.packets.iter().peekable()),
+        audio_shift,
+        audio_end: 0,
+        video_shift,
+        last_ns: None,
+        held: None,
     };
     let mut gaps = GapTracker::default();
-    let mut last_ns: Option<u64> = None;
-    let mut end_pts = 0u64;
+    let mut log = PictureLog::default();
     let mut pending = fill.iter().peekable();
-    let mut write = |writer: &mut MatroskaWriter<W>, pts: u64, data: &[u8], key: bool| {
-        // Overlapping segments must not make the track go back in time.
-        let t = last_ns.map_or(ns(pts), |last| ns(pts).max(last)) + video_shift;
-        last_ns = Some(t - video_shift);
-        end_pts = end_pts.max(pts);
-        write_audio_until(writer, Some(t))?;
-        writer.write_frame(0, t, data, key)
-    };
     let (mut report, any_packets) = each_output_event(segments, cfg, &order, |event| {
         match event {
             OutputEvent::Config(private) => {
@@ -218,16 +210,22 @@ fn write_video<W: Write + Seek>(
                 // A container holds one rotation: the first the sender signalled.
                 output.rotation.get_or_insert(degrees);
             }
+            OutputEvent::Missed {
+                pts,
+                size,
+                loss_before,
+            } => log.missed(pts, size, loss_before),
             OutputEvent::Frame { pts, size, frame } => {
                 let size = frame.size.unwrap_or(size);
                 let (w, h) = clamp_size(size);
                 output.largest = (output.largest.0.max(w), output.largest.1.max(h));
                 let writer = output.writer(size)?;
                 while let Some(ff) = pending.next_if(|ff| ff.pts_90k < pts) {
-                    write(writer, ff.pts_90k, ff.data, ff.keyframe)?;
+                    mux.video(writer, ff.pts_90k, ff.data, ff.keyframe)?;
                 }
                 gaps.frame(pts, size);
-                write(writer, pts, frame.data, frame.keyframe)?;
+                log.written(pts, frame.keyframe, size, frame.loss_before);
+                mux.video(writer, pts, frame.data, frame.keyframe)?;
             }
         }
         Ok(())
@@ -244,21 +242,114 @@ fn write_video<W: Write + Seek>(
         });
     };
     for ff in pending {
-        write(&mut writer, ff.pts_90k, ff.data, ff.keyframe)?;
+        mux.video(&mut writer, ff.pts_90k, ff.data, ff.keyframe)?;
     }
-    write_audio_until(&mut writer, None)?;
+    let plan = FillPlan::plan(&log, cfg.on_loss, cfg.fill_gaps);
+    let video_end = ns(plan.end_pts_90k) + video_shift;
+    let audio_end = mux.finish(&mut writer, video_end)?;
     if output.largest != output.declared {
         // Pictures grew after the headers were written: declare a size that fits them all.
         writer.set_video_size(0, output.largest.0, output.largest.1);
     }
-    let video_end = gaps
-        .interval()
-        .map_or(0, |interval| ns(end_pts + interval) + video_shift);
     let audio_tail = audio.map_or(0, |a| a.packets.last_end_ns() + audio_shift);
     writer.set_duration_ns(video_end.max(audio_tail).max(audio_end));
     writer.finish()?;
     report.gaps = gaps.gaps;
+    report.fill_plan = plan;
     Ok(report)
+}
+
+/// Interleaves the video frames with the audio packets due before each. Video is written one
+/// frame late: only at the end is a frame known to be the last, and the last is written to
+/// last until the track's end.
+struct Interleaver<'a, I: Iterator<Item = (u64, &'a [u8])>> {
+    audio: Option<std::iter::Peekable<I>>,
+    audio_shift: u64,
+    audio_end: u64,
+    video_shift: u64,
+    last_ns: Option<u64>,
+    held: Option<HeldFrame>,
+}
+
+impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
+    /// Writes the audio packets up to `t` (all of them for `None`).
+    fn audio_until<W: Write + Seek>(
+        &mut self,
+        writer: &mut MatroskaWriter<W>,
+        t: Option<u64>,
+    ) -> Result<(), MuxError> {
+        let shift = self.audio_shift;
+        if let Some(it) = self.audio.as_mut() {
+            while let Some((at, data)) = it.next_if(|&(at, _)| t.map_or(true, |t| at + shift <= t))
+            {
+                self.audio_end = self.audio_end.max(at + shift);
+                writer.write_frame(1, at + shift, data, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the next video frame (output time `pts`, 90 kHz) and writes the one before it.
+    fn video<W: Write + Seek>(
+        &mut self,
+        writer: &mut MatroskaWriter<W>,
+        pts: u64,
+        data: &[u8],
+        key: bool,
+    ) -> Result<(), MuxError> {
+        // Overlapping segments must not make the track go back in time.
+        let t = self.last_ns.map_or(ns(pts), |last| ns(pts).max(last)) + self.video_shift;
+        self.last_ns = Some(t - self.video_shift);
+        if let Some(mut h) = self.held.take() {
+            self.audio_until(writer, Some(h.t_ns))?;
+            writer.write_frame(0, h.t_ns, &h.data, h.key)?;
+            h.set(t, data, key);
+            self.held = Some(h);
+        } else {
+            self.held = Some(HeldFrame::new(t, data, key));
+        }
+        Ok(())
+    }
+
+    /// Writes the last video frame lasting until `video_end` (ns) and the rest of the audio;
+    /// returns where the audio ends.
+    fn finish<W: Write + Seek>(
+        mut self,
+        writer: &mut MatroskaWriter<W>,
+        video_end: u64,
+    ) -> Result<u64, MuxError> {
+        if let Some(h) = self.held.take() {
+            self.audio_until(writer, Some(h.t_ns))?;
+            let lasts = video_end.saturating_sub(h.t_ns);
+            writer.write_frame_lasting(0, h.t_ns, &h.data, h.key, lasts)?;
+        }
+        self.audio_until(writer, None)?;
+        Ok(self.audio_end)
+    }
+}
+
+/// A video frame written one step late (a copy: the assembler reuses its buffer).
+struct HeldFrame {
+    t_ns: u64,
+    data: Vec<u8>,
+    key: bool,
+}
+
+impl HeldFrame {
+    fn new(t_ns: u64, data: &[u8], key: bool) -> Self {
+        Self {
+            t_ns,
+            data: data.to_vec(),
+            key,
+        }
+    }
+
+    fn set(&mut self, t_ns: u64, data: &[u8], key: bool) {
+        self.t_ns = t_ns;
+        self.data.clear();
+        self.data.extend_from_slice(data);
+        self.key = key;
+    }
 }
 
 #[cfg(test)]
@@ -300,6 +391,76 @@ mod tests {
             (18_000, 90_000)
         );
         assert_eq!((out.gaps[0].width, out.gaps[0].height), (320, 180));
+    }
+
+    #[test]
+    fn lost_pictures_at_the_end_are_held_to_the_tracks_end() {
+        use crate::mux::ebml::reader::parse;
+        use crate::mux::ids;
+        // 30 frames at 30 fps; the last 10 each lose their last packet.
+        let frames: Vec<_> = (0..30).map(|i| (i == 0, None)).collect();
+        let stream = vp8_stream(0, 1000, &frames);
+        let packets: Vec<_> = stream
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| {
+                let keep = if i >= 20 { f.len() - 1 } else { f.len() };
+                f[..keep].to_vec()
+            })
+            .collect();
+        let a = capture(&packets);
+        let segments = [VideoSegmentInput {
+            capture: &a,
+            offset_ms: 0,
+            drift_ppm: 0.0,
+        }];
+        let mut file = Cursor::new(Vec::new());
+        let report = extract_video(&segments, &VideoExtractConfig::default(), &mut file)
+            .expect("extraction succeeds");
+        assert_eq!(report.frames_emitted, 20);
+        let plan = &report.fill_plan;
+        assert_eq!(
+            plan.end_pts_90k, 90_000,
+            "one interval after the last picture"
+        );
+        assert_eq!(
+            plan.stretches.iter().map(|s| s.kind).collect::<Vec<_>>(),
+            [crate::video::StretchKind::Freeze]
+        );
+        let data = file.into_inner();
+        let top = parse(&data, 0..data.len());
+        let segment = &top[1];
+        let info = segment.find(ids::INFO).expect("info");
+        let duration = info.find(ids::DURATION).expect("duration").float(&data);
+        assert!((duration - 1000.0).abs() < 1e-9, "{duration}");
+        // The last frame (19, at 633 ms) is a BlockGroup lasting to 1000 ms; an inter frame, so
+        // it names the block before it.
+        let cluster = segment.all(ids::CLUSTER).last().expect("a cluster");
+        let group = cluster
+            .find(ids::BLOCK_GROUP)
+            .expect("the last frame in a BlockGroup");
+        let cluster_ms = cluster.find(ids::TIMESTAMP).expect("time").uint(&data);
+        let block = &data[group.find(ids::BLOCK).expect("block").body.clone()];
+        let at = cluster_ms as i64 + i64::from(i16::from_be_bytes([block[1], block[2]]));
+        assert_eq!(at, 633);
+        assert_eq!(
+            group
+                .find(ids::BLOCK_DURATION)
+                .expect("duration")
+                .uint(&data),
+            367
+        );
+        let reference = &data[group
+            .find(ids::REFERENCE_BLOCK)
+            .expect("reference")
+            .body
+            .clone()];
+        assert_eq!(reference, [(-33i8) as u8]);
+        assert_eq!(
+            cluster.all(ids::BLOCK_GROUP).count(),
+            1,
+            "one BlockGroup only"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::timeline::MAX_DRIFT_PPM;
 use crate::video::{
-    assemble_segment, FillPlan, GapTracker, VideoError, VideoEvent, VideoExtractConfig,
+    assemble_segment, FillPlan, GapTracker, PictureLog, VideoError, VideoEvent, VideoExtractConfig,
     VideoReport, VIDEO_CLOCK,
 };
 
@@ -79,6 +79,12 @@ pub(super) enum OutputEvent<'e, 'f> {
         size: (u32, u32),
         frame: &'e crate::video::VideoFrame<'f>,
     },
+    /// A picture that arrived but is not written, at `pts` while pictures are `size`.
+    Missed {
+        pts: u64,
+        size: (u32, u32),
+        loss_before: bool,
+    },
     /// A new decoder configuration record (H.264 `avcC`, AV1 `av1C`).
     Config(&'e [u8]),
     /// The sender's video orientation, clockwise degrees.
@@ -86,8 +92,8 @@ pub(super) enum OutputEvent<'e, 'f> {
 }
 
 /// Runs the frame assembly of every segment in output order, handing `on_event` every
-/// decodable frame (with its output time and the picture size in force) and every change of
-/// codec configuration or orientation; returns the merged report and whether any segment had
+/// decodable frame (with its output time and the picture size in force), every picture that is
+/// not written, and every change of codec configuration or orientation; returns the merged report and whether any segment had
 /// packets of the track.
 pub(super) fn each_output_event(
     segments: &[VideoSegmentInput<'_>],
@@ -111,6 +117,14 @@ pub(super) fn each_output_event(
                     frame: f,
                 })
             }
+            VideoEvent::Missed {
+                pts_90k,
+                loss_before,
+            } => on_event(OutputEvent::Missed {
+                pts: offset + drifted(pts_90k, seg.drift_ppm),
+                size,
+                loss_before,
+            }),
             VideoEvent::Config { codec_private, .. } => {
                 on_event(OutputEvent::Config(codec_private))
             }
@@ -137,26 +151,36 @@ pub(super) fn each_output_event(
     Ok((report.unwrap_or_default(), any_packets))
 }
 
-/// The frames [`super::extract_video`] would write, as columns, and the assembly report with the plan
-/// of black fills for its gaps ([`FillPlan::plan`]; with `fill_gaps` false nothing is filled and
-/// every gap the assembly saw counts as unfilled).
+/// The frames [`super::extract_video`] would write, as columns, and the assembly report with the
+/// plan of what the output shows where no new picture comes ([`FillPlan::plan`], by
+/// `cfg.on_loss` and `cfg.fill_gaps`): the same plan the writer makes, known before writing so
+/// that the caller can make the black pictures it asks for.
 pub fn video_frames(
     segments: &[VideoSegmentInput<'_>],
     cfg: &VideoExtractConfig,
-    fill_gaps: bool,
 ) -> Result<(VideoFrameColumns, VideoReport), VideoError> {
     let order = segment_order(segments)?;
     let mut cols = VideoFrameColumns::default();
     let mut gaps = GapTracker::default();
+    let mut log = PictureLog::default();
     let (mut report, any_packets) = each_output_event(segments, cfg, &order, |event| {
-        if let OutputEvent::Frame { pts, size, frame } = event {
-            gaps.frame(pts, size);
-            cols.pts_90k.push(pts);
-            cols.keyframe.push(frame.keyframe);
-            cols.width.push(size.0);
-            cols.height.push(size.1);
-            cols.bytes
-                .push(u32::try_from(frame.data.len()).unwrap_or(u32::MAX));
+        match event {
+            OutputEvent::Frame { pts, size, frame } => {
+                gaps.frame(pts, size);
+                log.written(pts, frame.keyframe, size, frame.loss_before);
+                cols.pts_90k.push(pts);
+                cols.keyframe.push(frame.keyframe);
+                cols.width.push(size.0);
+                cols.height.push(size.1);
+                cols.bytes
+                    .push(u32::try_from(frame.data.len()).unwrap_or(u32::MAX));
+            }
+            OutputEvent::Missed {
+                pts,
+                size,
+                loss_before,
+            } => log.missed(pts, size, loss_before),
+            OutputEvent::Config(_) | OutputEvent::Rotation(_) => {}
         }
         Ok(())
     })?;
@@ -166,10 +190,6 @@ pub fn video_frames(
         });
     }
     report.gaps = gaps.gaps;
-    report.fill_plan = if fill_gaps {
-        FillPlan::plan(&cols.pts_90k, &cols.keyframe, &cols.width, &cols.height)
-    } else {
-        FillPlan::nothing_filled(&report.gaps)
-    };
+    report.fill_plan = FillPlan::plan(&log, cfg.on_loss, cfg.fill_gaps);
     Ok((cols, report))
 }

@@ -51,6 +51,24 @@ pub fn write_uint(out: &mut Vec<u8>, id: u32, value: u64) {
     out.extend_from_slice(value.to_be_bytes().get(8 - len..).unwrap_or_default());
 }
 
+/// Appends a signed integer element in the fewest bytes (two's complement, at least one).
+pub fn write_int(out: &mut Vec<u8>, id: u32, value: i64) {
+    let bytes = value.to_be_bytes();
+    // Drop leading bytes that only repeat the sign of the byte after them.
+    let mut start = 0;
+    while start < 7 {
+        let (b, next) = (bytes[start], bytes[start + 1]);
+        if (b == 0 && next & 0x80 == 0) || (b == 0xFF && next & 0x80 != 0) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    write_id(out, id);
+    write_size(out, (8 - start) as u64);
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+}
+
 /// Appends an unsigned integer element padded to 8 bytes, so it can be patched in place.
 pub fn write_uint_fixed(out: &mut Vec<u8>, id: u32, value: u64) {
     write_id(out, id);
@@ -157,6 +175,7 @@ pub(crate) mod reader {
         0x1C53_BB6B,
         0xBB,
         0xB7,
+        0xA0,
     ];
 
     /// Parses the elements in `data[range]`, descending into known masters.
@@ -282,6 +301,25 @@ mod tests {
             let mut out = Vec::new();
             write(&mut out);
             assert_eq!(out, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn signed_ints_use_the_fewest_twos_complement_bytes() {
+        let cases: [(i64, &[u8]); 6] = [
+            (0, &[0x00]),
+            (-1, &[0xFF]),
+            (127, &[0x7F]),
+            (128, &[0x00, 0x80]),
+            (-128, &[0x80]),
+            (-129, &[0xFF, 0x7F]),
+        ];
+        for (value, body) in cases {
+            let mut out = Vec::new();
+            write_int(&mut out, 0xFB, value);
+            assert_eq!(out[0], 0xFB, "{value}");
+            assert_eq!(usize::from(out[1] & 0x7F), body.len(), "{value}");
+            assert_eq!(&out[2..], body, "{value}");
         }
     }
 

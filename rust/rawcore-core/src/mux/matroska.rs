@@ -15,8 +15,8 @@
 use std::io::{Seek, SeekFrom, Write};
 
 use super::ebml::{
-    size_len, write_bytes, write_float, write_id, write_master, write_size, write_size_fixed,
-    write_uint, write_uint_fixed, write_void, UNKNOWN_SIZE,
+    size_len, write_bytes, write_float, write_id, write_int, write_master, write_size,
+    write_size_fixed, write_uint, write_uint_fixed, write_void, UNKNOWN_SIZE,
 };
 use super::ids;
 use super::{MuxError, OpusHead};
@@ -424,7 +424,22 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         data: &[u8],
         keyframe: bool,
     ) -> Result<(), MuxError> {
-        self.write_block(track, timestamp_ns, &[data], keyframe)
+        self.write_block(track, timestamp_ns, &[data], keyframe, None)
+    }
+
+    /// Writes one frame of `track` that stays current for `duration_ns` (a BlockGroup with a
+    /// BlockDuration): a video frame held on screen to the end of the file, which a SimpleBlock
+    /// cannot say. An inter frame carries a ReferenceBlock pointing at the track's previous
+    /// block (a BlockGroup without one is a keyframe).
+    pub fn write_frame_lasting(
+        &mut self,
+        track: usize,
+        timestamp_ns: u64,
+        data: &[u8],
+        keyframe: bool,
+        duration_ns: u64,
+    ) -> Result<(), MuxError> {
+        self.write_block(track, timestamp_ns, &[data], keyframe, Some(duration_ns))
     }
 
     /// Writes several frames of `track` as one laced SimpleBlock at `timestamp_ns` (the first
@@ -443,7 +458,12 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 frames: frames.len(),
             });
         }
-        self.write_block(track, timestamp_ns, frames, keyframe)
+        self.write_block(track, timestamp_ns, frames, keyframe, None)
+    }
+
+    /// Milliseconds (the timestamp scale) of a nanosecond time, rounded.
+    fn ms_of(timestamp_ns: u64) -> i64 {
+        i64::try_from(timestamp_ns.saturating_add(500_000) / 1_000_000).unwrap_or(i64::MAX)
     }
 
     fn write_block(
@@ -452,6 +472,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         timestamp_ns: u64,
         frames: &[&[u8]],
         keyframe: bool,
+        duration_ns: Option<u64>,
     ) -> Result<(), MuxError> {
         let tracks = self.last_ns.len();
         let last = self
@@ -467,10 +488,10 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 });
             }
         }
+        let previous_ms = last.map(Self::ms_of);
         *last = Some(timestamp_ns);
         self.end_ns = self.end_ns.max(timestamp_ns);
-        let ms =
-            i64::try_from(timestamp_ns.saturating_add(500_000) / 1_000_000).unwrap_or(i64::MAX);
+        let ms = Self::ms_of(timestamp_ns);
         let is_video = self.tracks.get(track).is_some_and(TrackEntry::is_video);
         let video_key = is_video && keyframe;
         let needs_new = match &self.cluster {
@@ -499,8 +520,43 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         }
         let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
         let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
-        self.append_simple_block(track as u64 + 1, rel, frames, keyframe);
+        match duration_ns {
+            None => self.append_simple_block(track as u64 + 1, rel, frames, keyframe),
+            Some(duration_ns) => {
+                let end_ms = Self::ms_of(timestamp_ns.saturating_add(duration_ns));
+                let lasting_ms = u64::try_from(end_ms - ms).unwrap_or(0);
+                // The previous block of the track, relative to this one (never positive).
+                let reference = (!keyframe).then(|| previous_ms.map_or(0, |p| p - ms));
+                self.end_ns = self.end_ns.max(timestamp_ns.saturating_add(duration_ns));
+                let data = frames.first().copied().unwrap_or_default();
+                self.append_block_group(track as u64 + 1, rel, data, lasting_ms, reference);
+            }
+        }
         Ok(())
+    }
+
+    fn append_block_group(
+        &mut self,
+        track_number: u64,
+        rel: i16,
+        data: &[u8],
+        duration_ms: u64,
+        reference_ms: Option<i64>,
+    ) {
+        let mut block = Vec::with_capacity(data.len() + 8);
+        write_size(&mut block, track_number);
+        block.extend_from_slice(&rel.to_be_bytes());
+        block.push(0); // Block flags: no lacing; keyframes are told by a missing ReferenceBlock
+        block.extend_from_slice(data);
+        let mut group = Vec::with_capacity(block.len() + 24);
+        write_bytes(&mut group, ids::BLOCK, &block);
+        write_uint(&mut group, ids::BLOCK_DURATION, duration_ms);
+        if let Some(reference) = reference_ms {
+            write_int(&mut group, ids::REFERENCE_BLOCK, reference);
+        }
+        write_id(&mut self.blocks, ids::BLOCK_GROUP);
+        write_size(&mut self.blocks, group.len() as u64);
+        self.blocks.extend_from_slice(&group);
     }
 
     fn append_simple_block(&mut self, track_number: u64, rel: i16, frames: &[&[u8]], key: bool) {

@@ -2,12 +2,16 @@
 
 use super::gaps::GapTracker;
 use super::refs::{RefTracker, Verdict};
-use super::{Rotation, VideoCodec, VideoEvent, VideoExtractConfig, VideoFrame, VideoReport};
+use super::{
+    OnLoss, Rotation, VideoCodec, VideoEvent, VideoExtractConfig, VideoFrame, VideoReport,
+};
 use crate::depacketize::av1::Av1Depacketizer;
 use crate::depacketize::h264::H264Depacketizer;
 use crate::depacketize::vp8::Vp8Depacketizer;
 use crate::depacketize::vp9::Vp9Depacketizer;
-use crate::depacketize::{FrameMeta, PacketInfo, VideoDepacketizeError, VideoDepacketizer};
+use crate::depacketize::{
+    FrameMeta, PacketInfo, RefInfo, VideoDepacketizeError, VideoDepacketizer,
+};
 use crate::reorder::{Popped, PushOutcome, ReorderBuffer};
 use crate::rtp::RtpPacket;
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
@@ -60,6 +64,15 @@ impl VideoDepacketizer for AnyDepacketizer {
             Self::Av1(d) => d.assemble(packets, out),
         }
     }
+
+    fn partial_refs(&self, packets: &[(PacketInfo, &[u8])]) -> RefInfo {
+        match self {
+            Self::Vp8(d) => d.partial_refs(packets),
+            Self::Vp9(d) => d.partial_refs(packets),
+            Self::H264(d) => d.partial_refs(packets),
+            Self::Av1(d) => d.partial_refs(packets),
+        }
+    }
 }
 
 /// Whether frames can be decoded right now.
@@ -69,8 +82,9 @@ enum DecodeState {
     WaitKey { since: Option<u64> },
     /// Every frame since the last keyframe was emitted.
     Intact,
-    /// Something was lost since the last keyframe; reference information decides.
-    Damaged,
+    /// Something was lost since the last keyframe; reference information decides. `since` is
+    /// when the first frame was skipped, until a frame decodes again.
+    Damaged { since: Option<u64> },
 }
 
 /// A packet held in the reorder buffer.
@@ -86,6 +100,8 @@ struct Held<'a> {
 #[derive(Debug, Clone)]
 struct Pending {
     ts: u64,
+    /// Packets were lost right before the first packet of it that arrived.
+    loss_before: bool,
     start_ok: bool,
     broken: bool,
     error: Option<VideoDepacketizeError>,
@@ -101,6 +117,7 @@ pub struct VideoAssembler<'a> {
     stamps: TsUnwrapper,
     reorder: ReorderBuffer<Held<'a>>,
     warmup: u64,
+    on_loss: OnLoss,
     base_ts: Option<u64>,
     pending: Option<Pending>,
     packets: Vec<(PacketInfo, &'a [u8])>,
@@ -112,6 +129,10 @@ pub struct VideoAssembler<'a> {
     size: Option<(u32, u32)>,
     rotation: Option<Rotation>,
     last_pts: Option<u64>,
+    /// The marker bit of the last packet processed, and whether the sender sets marker bits
+    /// at all.
+    last_marker: bool,
+    marks_ends: bool,
     gaps: GapTracker,
     report: VideoReport,
 }
@@ -127,6 +148,7 @@ impl<'a> VideoAssembler<'a> {
             stamps: TsUnwrapper::new(),
             reorder: ReorderBuffer::new(cfg.reorder_window),
             warmup: cfg.reorder_window.clamp(1, 64) as u64,
+            on_loss: cfg.on_loss,
             base_ts: None,
             pending: None,
             packets: Vec::with_capacity(64),
@@ -138,6 +160,8 @@ impl<'a> VideoAssembler<'a> {
             size: None,
             rotation: None,
             last_pts: None,
+            last_marker: false,
+            marks_ends: false,
             gaps: GapTracker::default(),
             report: VideoReport::default(),
         }
@@ -226,14 +250,19 @@ impl<'a> VideoAssembler<'a> {
         }
         if self.pending.is_none() {
             if lost_before > 0 {
+                self.refs.lost_packets(lost_before);
                 self.on_loss(item.ts.saturating_sub(base));
             }
-            let start_ok = info
-                .as_ref()
-                .is_ok_and(|i| i.starts_frame && (lost_before == 0 || i.definitive_start));
+            // One packet lost right after a picture whose last packet (with the marker) never
+            // came was that packet: this one, if it can start a picture, does.
+            let tail_was_lost = lost_before == 1 && self.marks_ends && !self.last_marker;
+            let start_ok = info.as_ref().is_ok_and(|i| {
+                i.starts_frame && (lost_before == 0 || i.definitive_start || tail_was_lost)
+            });
             self.packets.clear();
             self.pending = Some(Pending {
                 ts: item.ts,
+                loss_before: lost_before > 0,
                 start_ok,
                 broken: false,
                 error: None,
@@ -255,6 +284,8 @@ impl<'a> VideoAssembler<'a> {
         if item.cvo.is_some() {
             cur.cvo = item.cvo;
         }
+        self.last_marker = item.marker;
+        self.marks_ends |= item.marker;
         if item.marker {
             self.close(true, sink)?;
         }
@@ -266,10 +297,8 @@ impl<'a> VideoAssembler<'a> {
             DecodeState::WaitKey { since } => {
                 since.get_or_insert(pts);
             }
-            DecodeState::Intact | DecodeState::Damaged => {
-                self.state = DecodeState::Damaged;
-                self.refs.on_loss();
-            }
+            DecodeState::Intact => self.state = DecodeState::Damaged { since: None },
+            DecodeState::Damaged { .. } => {}
         }
     }
 
@@ -284,12 +313,12 @@ impl<'a> VideoAssembler<'a> {
         let pts = cur.ts.saturating_sub(self.base_ts.unwrap_or(cur.ts));
         if let Some(e) = cur.error {
             self.malformed(pts, &e);
-            return Ok(());
+            return missed(pts, cur.loss_before, sink);
         }
         if !(cur.start_ok && end_ok && !cur.broken) {
             self.report.frames_incomplete += 1;
-            self.on_loss(pts);
-            return Ok(());
+            self.lost_picture(pts);
+            return missed(pts, cur.loss_before, sink);
         }
         let meta = match self.depack.assemble(&self.packets, &mut self.out) {
             Ok(meta) => meta,
@@ -297,7 +326,7 @@ impl<'a> VideoAssembler<'a> {
                 self.report
                     .warn(|| format!("frame at pts {pts} (90 kHz) dropped: {e}"));
                 self.malformed(pts, &e);
-                return Ok(());
+                return missed(pts, cur.loss_before, sink);
             }
         };
         if let Some(config) = meta.config {
@@ -308,35 +337,68 @@ impl<'a> VideoAssembler<'a> {
             DecodeState::Intact => Verdict::Decodable,
             _ if meta.keyframe => Verdict::Decodable,
             DecodeState::WaitKey { .. } => Verdict::NeedKeyframe,
-            DecodeState::Damaged => self.refs.verdict(&meta.refs),
+            DecodeState::Damaged { .. } => self.refs.verdict(&meta.refs),
         };
+        // With `OnLoss::Conceal` a frame that misses a reference is written all the same once
+        // output has begun (the decoder conceals); the references stay damaged.
+        let conceal = self.on_loss == OnLoss::Conceal && self.report.frames_emitted > 0;
         match verdict {
             Verdict::Decodable => {}
+            Verdict::Skip | Verdict::NeedKeyframe if conceal => {
+                // Written, but not decoded right: what it gives later frames is damaged too.
+                self.report.frames_concealed += 1;
+                self.refs.missed(&meta.refs);
+                if verdict == Verdict::NeedKeyframe {
+                    self.wait_for_keyframe(pts);
+                }
+                return self.emit(pts, false, meta.size, cur.cvo, cur.loss_before, sink);
+            }
             Verdict::Skip => {
                 self.report.frames_undecodable += 1;
-                return Ok(());
+                self.refs.missed(&meta.refs);
+                if let DecodeState::Damaged { since } = &mut self.state {
+                    since.get_or_insert(pts);
+                }
+                return missed(pts, cur.loss_before, sink);
             }
             Verdict::NeedKeyframe => {
                 self.report.frames_undecodable += 1;
-                match &mut self.state {
-                    DecodeState::WaitKey { since } => {
-                        since.get_or_insert(pts);
-                    }
-                    _ => self.state = DecodeState::WaitKey { since: Some(pts) },
-                }
-                return Ok(());
+                self.refs.missed(&meta.refs);
+                self.wait_for_keyframe(pts);
+                return missed(pts, cur.loss_before, sink);
             }
         }
         if meta.keyframe {
-            if let DecodeState::WaitKey { since: Some(since) } = self.state {
+            if let DecodeState::WaitKey { since: Some(since) }
+            | DecodeState::Damaged { since: Some(since) } = self.state
+            {
                 self.report.keyframe_waits += 1;
                 self.report.keyframe_wait_ms += pts.saturating_sub(since) as f64 / 90.0;
             }
             self.state = DecodeState::Intact;
             self.refs.on_keyframe();
+        } else if let DecodeState::Damaged { since } = &mut self.state {
+            // Decoding resumed without a keyframe: what was skipped was no keyframe wait.
+            *since = None;
         }
         self.refs.record(&meta.refs);
-        self.emit(pts, meta.keyframe, meta.size, cur.cvo, sink)
+        self.emit(
+            pts,
+            meta.keyframe,
+            meta.size,
+            cur.cvo,
+            cur.loss_before,
+            sink,
+        )
+    }
+
+    fn wait_for_keyframe(&mut self, pts: u64) {
+        match &mut self.state {
+            DecodeState::WaitKey { since } => {
+                since.get_or_insert(pts);
+            }
+            _ => self.state = DecodeState::WaitKey { since: Some(pts) },
+        }
     }
 
     fn malformed(&mut self, pts: u64, e: &VideoDepacketizeError) {
@@ -344,15 +406,25 @@ impl<'a> VideoAssembler<'a> {
             self.report.refused_packetizations += 1;
         }
         self.report.frames_malformed += 1;
+        self.lost_picture(pts);
+    }
+
+    /// A picture that arrived in part (or malformed) is not written: what its packets tell
+    /// about its references decides what its loss damages.
+    fn lost_picture(&mut self, pts: u64) {
+        let refs = self.depack.partial_refs(&self.packets);
+        self.refs.missed(&refs);
         self.on_loss(pts);
     }
 
+    #[allow(clippy::too_many_arguments)] // one frame's facts, gathered by `close`
     fn emit<E>(
         &mut self,
         pts: u64,
         keyframe: bool,
         size: Option<(u32, u32)>,
         cvo: Option<u8>,
+        loss_before: bool,
         sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let config_changed = self.config_unsent;
@@ -401,7 +473,20 @@ impl<'a> VideoAssembler<'a> {
             data: &self.out,
             size,
             config_changed,
+            loss_before,
         };
         sink(VideoEvent::Frame(&frame))
     }
+}
+
+/// Tells the sink about a picture that is not written.
+fn missed<E>(
+    pts_90k: u64,
+    loss_before: bool,
+    sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    sink(VideoEvent::Missed {
+        pts_90k,
+        loss_before,
+    })
 }

@@ -5,15 +5,20 @@
 //! timestamps ([`crate::seq::TsUnwrapper`]), groups packets into pictures by RTP timestamp and
 //! hands each picture to the codec's [`crate::depacketize::VideoDepacketizer`] only when it is
 //! provably complete: its first packet is there (the codec's start bit, and no loss right before
-//! it unless the start bit proves the picture begins there), its last packet is there (marker
-//! bit, or the next packet follows without a gap with a new timestamp) and no sequence number
-//! inside it is missing. Output starts at the first keyframe; after a loss inter frames are
-//! skipped until the next keyframe, unless the codec's reference information proves a frame
-//! decodable (VP8 temporal layers with `TL0PICIDX`, VP9 flexible mode with `P_DIFF`). [`assemble_video`] runs a whole rtpdump capture through it.
+//! it unless the start bit proves the picture begins there, or the one packet lost was the tail
+//! of the picture before), its last packet is there (marker bit, or the next packet follows
+//! without a gap with a new timestamp) and no sequence number inside it is missing. Output
+//! starts at the first keyframe; after a loss a frame is written only when the codec's own
+//! evidence proves its references intact (`refs`: VP8 `N` and temporal layers, VP9 and AV1
+//! reference slots and VP9 `P_DIFF`, H.264 `frame_num`, picture numbering), else from the next
+//! keyframe on ([`OnLoss::Conceal`] writes complete frames regardless). Every picture not written
+//! is reported ([`VideoEvent::Missed`]) so that the output can plan what to show in its place
+//! ([`FillPlan`]). [`assemble_video`] runs a whole rtpdump capture through it.
 //!
 //! The module is split by concept: [`assembler`] (the state machine), `refs` (what a frame may
-//! reference after a loss), [`gaps`] (stretches without frames and the plan to fill them),
-//! [`report`] (what an assembly did) and [`capture`] (one rtpdump capture through it).
+//! reference after a loss), [`gaps`] (stretches without frames and the plan of freezes, black
+//! fills and the output's end), [`report`] (what an assembly did) and [`capture`] (one rtpdump
+//! capture through it).
 
 pub mod assembler;
 pub mod capture;
@@ -26,7 +31,9 @@ pub(crate) mod tests;
 pub use assembler::{AnyDepacketizer, VideoAssembler};
 pub(crate) use capture::assemble_segment;
 pub use capture::assemble_video;
-pub use gaps::{FillPlan, GapTracker, VideoGap, GAP_INTERVALS};
+pub use gaps::{
+    FillPlan, GapTracker, Picture, PictureLog, Stretch, StretchKind, VideoGap, GAP_INTERVALS,
+};
 pub use report::VideoReport;
 
 use crate::depacketize::h264::NalFormat;
@@ -53,6 +60,20 @@ pub enum VideoCodec {
     Av1,
 }
 
+/// What an output shows after a loss, until the next frame that decodes correctly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnLoss {
+    /// The last complete picture stays on screen (what a WebRTC receiver does): nothing is
+    /// written for the lost time, the container's timing holds the picture.
+    #[default]
+    Freeze,
+    /// Black pictures from the loss to the next keyframe (where the gap ends at one).
+    Black,
+    /// Complete inter frames after a loss are written anyway: motion with the decoder's
+    /// concealment artefacts until the next keyframe.
+    Conceal,
+}
+
 /// What to assemble and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoExtractConfig {
@@ -68,6 +89,10 @@ pub struct VideoExtractConfig {
     pub vp9_layers: SpatialLayerPolicy,
     /// How H.264 NAL units are delimited (AVCC for Matroska).
     pub h264_format: NalFormat,
+    /// What to show after a loss.
+    pub on_loss: OnLoss,
+    /// Black pictures may fill what has no picture ([`FillPlan`]); else nothing is filled.
+    pub fill_gaps: bool,
 }
 
 impl Default for VideoExtractConfig {
@@ -79,6 +104,8 @@ impl Default for VideoExtractConfig {
             reorder_window: 128,
             vp9_layers: SpatialLayerPolicy::All,
             h264_format: NalFormat::Avcc,
+            on_loss: OnLoss::Freeze,
+            fill_gaps: true,
         }
     }
 }
@@ -119,6 +146,8 @@ pub struct VideoFrame<'a> {
     pub size: Option<(u32, u32)>,
     /// A [`VideoEvent::Config`] with a new decoder configuration came right before.
     pub config_changed: bool,
+    /// Packets were lost right before this frame's first packet.
+    pub loss_before: bool,
 }
 
 /// What the assembler hands to its sink.
@@ -132,6 +161,15 @@ pub enum VideoEvent<'a> {
         pts_90k: u64,
         /// The record.
         codec_private: &'a [u8],
+    },
+    /// A picture arrived (in part or whole) but is not written: packets of it are missing, it
+    /// is malformed, or a frame it references is missing. The output plans what to show in its
+    /// place from these ([`FillPlan`]).
+    Missed {
+        /// The picture's time (90 kHz, relative to the track's first packet).
+        pts_90k: u64,
+        /// Packets were lost right before its first packet that arrived.
+        loss_before: bool,
     },
     /// The CVO orientation changed at `pts_90k`.
     Rotation {

@@ -17,6 +17,9 @@ pub struct VideoReport {
     pub keyframes_emitted: u64,
     /// Complete frames dropped because a frame they reference is missing.
     pub frames_undecodable: u64,
+    /// Complete frames written although a frame they reference is missing
+    /// ([`super::OnLoss::Conceal`]): the decoder conceals what it lacks.
+    pub frames_concealed: u64,
     /// Pictures dropped because packets of them are missing.
     pub frames_incomplete: u64,
     /// Complete pictures dropped because their payloads are malformed.
@@ -52,8 +55,9 @@ pub struct VideoReport {
     /// Stretches longer than three frame intervals without frames, and the stretch before the
     /// first frame when the track did not start with one.
     pub gaps: Vec<VideoGap>,
-    /// The black fills planned for the output's gaps ([`FillPlan`]): set by
-    /// [`crate::video_frames`], empty in the reports of the extractions that write a file.
+    /// What the output shows where no new picture comes ([`FillPlan`]: freezes, black fills,
+    /// the end), planned over all its pictures: by [`crate::video_frames`] before writing (the
+    /// fills to make) and by the extractions that write a file (the same plan, after).
     pub fill_plan: FillPlan,
     /// The first and last emitted frame times.
     pub first_pts_90k: Option<u64>,
@@ -90,6 +94,7 @@ impl VideoReport {
         self.frames_emitted += other.frames_emitted;
         self.keyframes_emitted += other.keyframes_emitted;
         self.frames_undecodable += other.frames_undecodable;
+        self.frames_concealed += other.frames_concealed;
         self.frames_incomplete += other.frames_incomplete;
         self.frames_malformed += other.frames_malformed;
         self.keyframe_waits += other.keyframe_waits;

@@ -4,6 +4,7 @@ use super::*;
 use crate::rtp::{build, PacketSpec, ONE_BYTE_PROFILE};
 use crate::rtpdump::{write_header, write_rtp_record, FileHeader};
 use proptest::prelude::*;
+use std::fmt::Write as _;
 
 const PT: u8 = 96;
 const SSRC: u32 = 0x1234_5678;
@@ -126,6 +127,7 @@ fn run(packets: &[Pkt], cfg: &VideoExtractConfig) -> (Vec<Out>, VideoReport, Vec
     let cap = capture(packets);
     let mut frames = Vec::new();
     let mut events = Vec::new();
+    let mut missed = Vec::new();
     let report = assemble_video(&cap, cfg, |e| {
         match e {
             VideoEvent::Frame(f) => frames.push(Out {
@@ -135,6 +137,7 @@ fn run(packets: &[Pkt], cfg: &VideoExtractConfig) -> (Vec<Out>, VideoReport, Vec
                 size: f.size,
             }),
             VideoEvent::Config { pts_90k, .. } => events.push(format!("config@{pts_90k}")),
+            VideoEvent::Missed { pts_90k, .. } => missed.push(pts_90k),
             VideoEvent::Rotation { pts_90k, rotation } => {
                 events.push(format!("rotation@{pts_90k}:{}", rotation.degrees));
             }
@@ -142,6 +145,12 @@ fn run(packets: &[Pkt], cfg: &VideoExtractConfig) -> (Vec<Out>, VideoReport, Vec
         Ok::<_, String>(())
     })
     .expect("assembly succeeds");
+    // Every picture that arrived is written or reported missed, once.
+    let mut all: Vec<u64> = frames.iter().map(|f| f.pts).chain(missed).collect();
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a picture both written and missed");
     (frames, report, events)
 }
 
@@ -430,6 +439,357 @@ fn vp8_lost_base_layer_frame_waits_for_a_keyframe() {
     assert_eq!(pts_of(&out), [0, 3000]);
 }
 
+/// What a picture loses: all its packets, or its last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    All,
+    Last,
+}
+
+/// Runs `pictures` (packets per picture, sequence numbers in order) with `drops` applied
+/// and returns the indexes of the pictures written (by RTP time, 3000 ticks apart).
+fn written_pictures(
+    pictures: &[Vec<Pkt>],
+    drops: &[(usize, Lost)],
+    cfg: &VideoExtractConfig,
+) -> Vec<u64> {
+    let mut packets = Vec::new();
+    for (i, picture) in pictures.iter().enumerate() {
+        let keep = match drops.iter().find(|d| d.0 == i).map(|d| d.1) {
+            None => picture.len(),
+            Some(Lost::All) => 0,
+            Some(Lost::Last) => picture.len() - 1,
+        };
+        packets.extend_from_slice(&picture[..keep]);
+    }
+    let (out, _, _) = run(&packets, cfg);
+    out.iter().map(|f| f.pts / 3000).collect()
+}
+
+/// Numbers packets in order, `3000 * index` as the RTP time of each picture.
+fn number(pictures: Vec<Vec<Vec<u8>>>) -> Vec<Vec<Pkt>> {
+    let mut seq = 0u16;
+    pictures
+        .into_iter()
+        .enumerate()
+        .map(|(i, payloads)| {
+            let n = payloads.len();
+            payloads
+                .into_iter()
+                .enumerate()
+                .map(|(j, payload)| {
+                    seq = seq.wrapping_add(1);
+                    Pkt {
+                        seq,
+                        ts: 3000 * i as u32,
+                        marker: j + 1 == n,
+                        payload,
+                        cvo: None,
+                        pt: PT,
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// VP8 pictures with 15-bit `PictureID`s from 0, each (keyframe, `N` bit), in 3 packets.
+fn vp8_numbered(frames: &[(bool, bool)]) -> Vec<Vec<Pkt>> {
+    number(
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, &(key, non_ref))| {
+                let data = vp8_frame(key, (320, 180), 2500, i as u8);
+                data.chunks(1000)
+                    .enumerate()
+                    .map(|(j, c)| {
+                        let b0 =
+                            0x80 | if non_ref { 0x20 } else { 0 } | if j == 0 { 0x10 } else { 0 };
+                        let mut p = vec![b0, 0x80, 0x80 | (i >> 8) as u8, i as u8];
+                        p.extend_from_slice(c);
+                        p
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// Bits ("0"/"1") to bytes, zero-padded.
+fn bytes_of(mut bits: String) -> Vec<u8> {
+    while bits.len() % 8 != 0 {
+        bits.push('0');
+    }
+    bits.as_bytes()
+        .chunks(8)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap_or("0"), 2).unwrap_or(0))
+        .collect()
+}
+
+fn ue(v: u32) -> String {
+    let code = v + 1;
+    let len = 32 - code.leading_zeros();
+    format!(
+        "{}{:0width$b}",
+        "0".repeat(len as usize - 1),
+        code,
+        width = len as usize
+    )
+}
+
+/// A VP9 picture of one frame: a keyframe, or a shown inter frame writing `refresh` and
+/// reading `refs`.
+#[derive(Debug, Clone, Copy)]
+enum Vp9Pic {
+    Key,
+    Inter { refresh: u8, refs: [u8; 3] },
+}
+
+/// VP9 pictures with 15-bit `PictureID`s from 0, in 2 packets each.
+fn vp9_numbered(pictures: &[Vp9Pic]) -> Vec<Vec<Pkt>> {
+    // The start of a 320x180 keyframe written by libvpx.
+    const KEY: &[u8] = &[
+        0x82, 0x49, 0x83, 0x42, 0x20, 0x13, 0xf0, 0x0b, 0x36, 0x0a, 0x38, 0x24,
+    ];
+    number(
+        pictures
+            .iter()
+            .enumerate()
+            .map(|(i, &pic)| {
+                let (mut frame, inter) = match pic {
+                    Vp9Pic::Key => (KEY.to_vec(), false),
+                    Vp9Pic::Inter { refresh, refs } => {
+                        let mut bits = String::from("1000011000"); // shown inter, reset ctx 0
+                        let _ = write!(bits, "{refresh:08b}");
+                        for idx in refs {
+                            let _ = write!(bits, "{idx:03b}0");
+                        }
+                        bits += "1"; // size from the first reference
+                        (bytes_of(bits), true)
+                    }
+                };
+                frame.resize(1600, i as u8);
+                let n = 2;
+                frame
+                    .chunks(800)
+                    .enumerate()
+                    .map(|(j, c)| {
+                        let b0 = 0x80
+                            | if inter { 0x40 } else { 0 }
+                            | if j == 0 { 0x08 } else { 0 }
+                            | if j + 1 == n { 0x04 } else { 0 };
+                        let mut p = vec![b0, 0x80 | (i >> 8) as u8, i as u8];
+                        p.extend_from_slice(c);
+                        p
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// H.264 pictures, each (IDR, reference, `frame_num`): an IDR with SPS and PPS in one STAP-A,
+/// the others a slice in 3 FU-A packets, led by a packet with an SEI (which may or may not start
+/// an access unit) for those numbered in `sei_first`.
+fn h264_numbered(pictures: &[(bool, bool, u32)], sei_first: &[usize]) -> Vec<Vec<Pkt>> {
+    const SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x14, 0xac, 0xd9, 0x41, 0x41, 0x9f, 0x9f, 0x01, 0x6a, 0x0c, 0x0c, 0x0d,
+        0x4a, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x79, 0x1e, 0x28, 0x53, 0x2c,
+    ];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xec, 0xb2, 0x2c];
+    let log2 = crate::bitstream::h264::parse_sps(SPS)
+        .expect("test SPS")
+        .log2_max_frame_num;
+    number(
+        pictures
+            .iter()
+            .enumerate()
+            .map(|(index, &(idr, reference, frame_num))| {
+                let nri: u8 = if reference { 0x60 } else { 0 };
+                let kind = if idr { 5 } else { 1 };
+                let mut body = ue(0) + &ue(if idr { 7 } else { 5 }) + &ue(0);
+                let _ = write!(body, "{frame_num:0width$b}", width = usize::from(log2));
+                body += "1";
+                let mut slice = vec![nri | kind];
+                slice.extend(bytes_of(body));
+                slice.resize(40, 0x55);
+                if idr {
+                    let mut stap = vec![24];
+                    for n in [SPS, PPS, &slice[..]] {
+                        stap.extend_from_slice(&(n.len() as u16).to_be_bytes());
+                        stap.extend_from_slice(n);
+                    }
+                    vec![stap]
+                } else {
+                    let body = &slice[1..];
+                    let sei = [0x06, 0x05, 0x01, 0x00, 0x80];
+                    let lead = sei_first
+                        .contains(&index)
+                        .then(|| [&[24, 0, 5][..], &sei[..]].concat());
+                    lead.into_iter()
+                        .chain(body.chunks(13).enumerate().map(|(j, c)| {
+                            let fu = kind
+                                | if j == 0 { 0x80 } else { 0 }
+                                | if j == 2 { 0x40 } else { 0 };
+                            let mut p = vec![nri | 0x1C, fu]; // FU-A
+                            p.extend_from_slice(c);
+                            p
+                        }))
+                        .collect()
+                }
+            })
+            .collect(),
+    )
+}
+
+#[test]
+#[allow(clippy::too_many_lines, clippy::type_complexity)] // one table of cases, its row type inline
+fn a_loss_costs_only_what_the_codec_says_depends_on_it() {
+    use Lost::{All, Last};
+    let (k, i) = ((true, false), (false, false));
+    let n = (false, true); // a VP8 non-reference frame
+    let vp8 = |frames: &[(bool, bool)]| (vp8_numbered(frames), VideoCodec::Vp8);
+    let inter = |refresh, refs| Vp9Pic::Inter { refresh, refs };
+    let vp9 = |pics: &[Vp9Pic]| (vp9_numbered(pics), VideoCodec::Vp9);
+    let h264 = |pics: &[(bool, bool, u32)]| (h264_numbered(pics, &[]), VideoCodec::H264);
+    let cases: Vec<(
+        &str,
+        (Vec<Vec<Pkt>>, VideoCodec),
+        Vec<(usize, Lost)>,
+        Vec<u64>,
+    )> = vec![
+        (
+            "VP8: a non-reference frame (N) missing a packet costs only itself",
+            vp8(&[k, i, i, n, i, i]),
+            vec![(3, Last)],
+            vec![0, 1, 2, 4, 5],
+        ),
+        (
+            "VP8: a reference frame missing a packet costs every frame until the keyframe",
+            vp8(&[k, i, i, i, i, i, k, i]),
+            vec![(3, Last)],
+            vec![0, 1, 2, 6, 7],
+        ),
+        (
+            "VP8: a frame lost whole may have been a reference: wait for the keyframe",
+            vp8(&[k, i, i, n, i, i, k, i]),
+            vec![(3, All)],
+            vec![0, 1, 2, 6, 7],
+        ),
+        (
+            "VP8: the non-reference frame's PictureID accounts for the loss before the next",
+            vp8(&[k, i, n, n, i, i]),
+            vec![(2, Last), (3, Last)],
+            vec![0, 1, 4, 5],
+        ),
+        (
+            "VP9: a frame that writes no slot, missing a packet, costs only itself",
+            vp9(&[
+                Vp9Pic::Key,
+                inter(1, [0, 0, 0]),
+                inter(0, [0, 0, 0]),
+                inter(1, [0, 0, 0]),
+            ]),
+            vec![(2, Last)],
+            vec![0, 1, 3],
+        ),
+        (
+            "VP9: frames reading a slot a lost frame wrote wait; those reading intact slots decode",
+            vp9(&[
+                Vp9Pic::Key,
+                inter(1, [0, 0, 0]),
+                inter(2, [1, 1, 1]),
+                inter(1, [0, 0, 0]),
+                inter(2, [1, 2, 3]),
+                Vp9Pic::Key,
+                inter(1, [0, 0, 0]),
+            ]),
+            vec![(1, Last)],
+            vec![0, 2, 4, 5, 6],
+        ),
+        (
+            "VP9: a frame lost whole may have written any slot: wait for the keyframe",
+            vp9(&[
+                Vp9Pic::Key,
+                inter(0, [0, 0, 0]),
+                inter(1, [0, 0, 0]),
+                Vp9Pic::Key,
+            ]),
+            vec![(1, All)],
+            vec![0, 3],
+        ),
+        (
+            "H.264: a non-reference picture (nal_ref_idc 0) lost whole costs only itself",
+            h264(&[
+                (true, true, 0),
+                (false, true, 1),
+                (false, false, 2),
+                (false, true, 2),
+                (false, true, 3),
+            ]),
+            vec![(2, All)],
+            vec![0, 1, 3, 4],
+        ),
+        (
+            "H.264: a lost reference picture makes frame_num skip: wait for the IDR",
+            h264(&[
+                (true, true, 0),
+                (false, true, 1),
+                (false, true, 2),
+                (false, false, 3),
+                (true, true, 0),
+                (false, true, 1),
+            ]),
+            vec![(1, All)],
+            vec![0, 4, 5],
+        ),
+        (
+            "a picture whose start cannot be told after a loss is lost too",
+            (
+                h264_numbered(&[(true, true, 0), (false, true, 1), (false, false, 2), (false, true, 2)], &[3]),
+                VideoCodec::H264,
+            ),
+            vec![(2, All)],
+            vec![0, 1],
+        ),
+        (
+            "one packet lost after a picture without its marker was that picture's: the next starts",
+            (
+                h264_numbered(&[(true, true, 0), (false, true, 1), (false, false, 2), (false, true, 2)], &[3]),
+                VideoCodec::H264,
+            ),
+            vec![(2, Last)],
+            vec![0, 1, 3],
+        ),
+        (
+            "H.264: a reference picture missing a packet is lost too",
+            h264(&[
+                (true, true, 0),
+                (false, true, 1),
+                (false, true, 2),
+                (true, true, 0),
+            ]),
+            vec![(1, Last)],
+            vec![0, 3],
+        ),
+    ];
+    for (name, (pictures, codec), drops, want) in cases {
+        let cfg = VideoExtractConfig {
+            codec,
+            ..VideoExtractConfig::default()
+        };
+        assert_eq!(written_pictures(&pictures, &drops, &cfg), want, "{name}");
+        // Nothing lost: every picture is written.
+        let all: Vec<u64> = (0..pictures.len() as u64).collect();
+        assert_eq!(
+            written_pictures(&pictures, &[], &cfg),
+            all,
+            "{name}, nothing lost"
+        );
+    }
+}
+
 /// H.264 access units as packets: STAP-A keyframe with SPS/PPS/IDR, FU-A inter frames.
 fn h264_packets() -> Vec<Pkt> {
     const SPS: &[u8] = &[
@@ -539,15 +899,19 @@ fn sink_error_stops_the_assembly() {
     assert!(err.to_string().contains("disk full"));
 }
 
-/// Frames for a fill plan: (pts at 90 kHz, keyframe, width, height).
+/// Written frames for a fill plan: (pts at 90 kHz, keyframe, width, height).
 type PlanFrames<'a> = &'a [(u64, bool, u32, u32)];
 
+fn log_of(frames: PlanFrames<'_>) -> PictureLog {
+    let mut log = PictureLog::default();
+    for &(pts, key, w, h) in frames {
+        log.written(pts, key, (w, h), false);
+    }
+    log
+}
+
 fn plan_of(frames: PlanFrames<'_>) -> FillPlan {
-    let pts: Vec<u64> = frames.iter().map(|f| f.0).collect();
-    let key: Vec<bool> = frames.iter().map(|f| f.1).collect();
-    let width: Vec<u32> = frames.iter().map(|f| f.2).collect();
-    let height: Vec<u32> = frames.iter().map(|f| f.3).collect();
-    FillPlan::plan(&pts, &key, &width, &height)
+    FillPlan::plan(&log_of(frames), OnLoss::Freeze, true)
 }
 
 fn gap(start: u64, end: u64, width: u32, height: u32) -> VideoGap {
@@ -672,14 +1036,214 @@ fn fill_plan_cases() {
         let plan = plan_of(frames);
         assert_eq!(plan.fills, fills, "{name}");
         assert_eq!(plan.unfilled_ms, unfilled_ms, "{name}");
+        // Nothing was lost in these outputs: every stretch is a pause, and the output ends one
+        // interval after its last frame.
+        assert!(
+            plan.stretches
+                .iter()
+                .all(|s| s.kind == StretchKind::NoPicture),
+            "{name}: {:?}",
+            plan.stretches
+        );
+    }
+    assert_eq!(plan_of(&steady).end_pts_90k, 30_000);
+}
+
+/// A picture for a plan: (pts, written, keyframe, loss before it).
+type Pic = (u64, bool, bool, bool);
+
+fn log_with_losses(pictures: &[Pic]) -> PictureLog {
+    let mut log = PictureLog::default();
+    for &(pts, written, key, loss) in pictures {
+        if written {
+            log.written(pts, key, (320, 180), loss);
+        } else {
+            log.missed(pts, (320, 180), loss);
+        }
+    }
+    log
+}
+
+/// Frames `from..to` (in 3000-tick steps), written (`w`) or missed (`m`), the first of them
+/// after a loss when `loss`; a keyframe first when `key`.
+fn run_of(from: u64, to: u64, written: bool, key: bool, loss: bool) -> Vec<Pic> {
+    (from..to)
+        .map(|k| (k * 3000, written, key && k == from, loss && k == from))
+        .collect()
+}
+
+fn stretch(start: u64, end: u64, kind: StretchKind, filled: bool) -> Stretch {
+    Stretch {
+        start_pts_90k: start,
+        end_pts_90k: end,
+        kind,
+        filled,
     }
 }
 
 #[test]
-fn nothing_filled_counts_every_gap() {
-    let plan = FillPlan::nothing_filled(&[gap(0, 45_000, 320, 180), gap(90_000, 135_001, 0, 0)]);
+#[allow(clippy::too_many_lines, clippy::type_complexity)] // one table of cases, its row type inline
+fn plans_after_a_loss_by_policy() {
+    use StretchKind::{Freeze, KeyframeWait, NoPicture};
+    let loss_mid = [
+        run_of(0, 6, true, true, false),
+        run_of(6, 21, false, false, true),
+        run_of(21, 25, true, true, false),
+    ]
+    .concat();
+    let loss_at_end = [
+        run_of(0, 6, true, true, false),
+        run_of(6, 11, false, false, true),
+    ]
+    .concat();
+    // A loss, then the sender pauses, resumes, and its first pictures are lost too.
+    let pause_inside = [
+        run_of(0, 6, true, true, false),
+        vec![(18_000, false, false, true)],
+        vec![(90_000, false, false, false), (93_000, false, false, false)],
+        run_of(32, 34, true, true, false),
+    ]
+    .concat();
+    // Every packet for 2.4 s lost: far apart, yet a loss (the keyframe after it saw the gap).
+    let burst = [
+        run_of(0, 6, true, true, false),
+        run_of(30, 32, true, true, true),
+    ]
+    .concat();
+    let start_wait = [
+        run_of(0, 10, false, false, false),
+        run_of(10, 12, true, true, false),
+    ]
+    .concat();
+    let cases: [(
+        &str,
+        &[Pic],
+        OnLoss,
+        bool,
+        Vec<VideoGap>,
+        Vec<Stretch>,
+        u64,
+        u64,
+    ); 9] = [
+        (
+            "freeze: the last picture is held until the keyframe, nothing filled",
+            &loss_mid,
+            OnLoss::Freeze,
+            true,
+            vec![],
+            vec![stretch(18_000, 63_000, Freeze, false)],
+            0,
+            75_000,
+        ),
+        (
+            "conceal plans as freeze (its missing frames are held too)",
+            &loss_mid,
+            OnLoss::Conceal,
+            true,
+            vec![],
+            vec![stretch(18_000, 63_000, Freeze, false)],
+            0,
+            75_000,
+        ),
+        (
+            "black: the keyframe wait is black",
+            &loss_mid,
+            OnLoss::Black,
+            true,
+            vec![gap(18_000, 63_000, 320, 180)],
+            vec![stretch(18_000, 63_000, KeyframeWait, true)],
+            0,
+            75_000,
+        ),
+        (
+            "black without fills holds the picture: a freeze",
+            &loss_mid,
+            OnLoss::Black,
+            false,
+            vec![],
+            vec![stretch(18_000, 63_000, Freeze, false)],
+            0,
+            75_000,
+        ),
+        (
+            "lost pictures at the end: held to one interval after the last of them",
+            &loss_at_end,
+            OnLoss::Freeze,
+            true,
+            vec![],
+            vec![stretch(18_000, 33_000, Freeze, false)],
+            0,
+            33_000,
+        ),
+        (
+            "black at the end needs no keyframe after it",
+            &loss_at_end,
+            OnLoss::Black,
+            true,
+            vec![gap(18_000, 33_000, 320, 180)],
+            vec![stretch(18_000, 33_000, KeyframeWait, true)],
+            0,
+            33_000,
+        ),
+        (
+            "a pause inside a loss is black from its start to the keyframe",
+            &pause_inside,
+            OnLoss::Freeze,
+            true,
+            vec![gap(21_000, 96_000, 320, 180)],
+            vec![
+                stretch(18_000, 21_000, Freeze, false),
+                stretch(21_000, 90_000, NoPicture, true),
+                stretch(90_000, 96_000, KeyframeWait, true),
+            ],
+            0,
+            102_000,
+        ),
+        (
+            "a burst loss of whole seconds is a loss, not a pause",
+            &burst,
+            OnLoss::Freeze,
+            true,
+            vec![],
+            vec![stretch(18_000, 90_000, Freeze, false)],
+            0,
+            96_000,
+        ),
+        (
+            "before the first keyframe nothing can be held: black, a keyframe wait",
+            &start_wait,
+            OnLoss::Freeze,
+            true,
+            vec![gap(0, 30_000, 320, 180)],
+            vec![stretch(0, 30_000, KeyframeWait, true)],
+            0,
+            36_000,
+        ),
+    ];
+    for (name, pictures, on_loss, fill, fills, stretches, unfilled_ms, end) in cases {
+        let plan = FillPlan::plan(&log_with_losses(pictures), on_loss, fill);
+        assert_eq!(plan.fills, fills, "{name}");
+        assert_eq!(plan.stretches, stretches, "{name}");
+        assert_eq!(plan.unfilled_ms, unfilled_ms, "{name}");
+        assert_eq!(plan.end_pts_90k, end, "{name}");
+    }
+}
+
+#[test]
+fn without_fills_every_pause_counts_as_unfilled() {
+    let frames = [
+        (0, true, 320, 180),
+        (3000, false, 320, 180),
+        (6000, false, 320, 180),
+        (60_000, true, 320, 180),
+    ];
+    let plan = FillPlan::plan(&log_of(&frames), OnLoss::Freeze, false);
     assert!(plan.fills.is_empty());
-    assert_eq!(plan.unfilled_ms, 90_001 * 1000 / 90_000);
+    assert_eq!(plan.unfilled_ms, 51_000 * 1000 / 90_000);
+    assert_eq!(
+        plan.stretches,
+        [stretch(9000, 60_000, StretchKind::NoPicture, false)]
+    );
 }
 
 proptest! {
@@ -710,18 +1274,26 @@ proptest! {
 
     #[test]
     fn arbitrary_payloads_never_panic(
-        payloads in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..40), any::<bool>(), 0u32..4), 1..40),
+        payloads in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..40), any::<bool>(), 0u32..4, 0u16..3), 1..40),
         codec in 0u8..4,
+        policy in 0usize..3,
     ) {
         let codec = [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264, VideoCodec::Av1][usize::from(codec)];
+        let on_loss = [OnLoss::Freeze, OnLoss::Black, OnLoss::Conceal][policy];
+        let mut seq = 0u16;
         let packets: Vec<Pkt> = payloads
             .into_iter()
             .enumerate()
-            .map(|(i, (payload, marker, ts))| Pkt { seq: i as u16, ts: ts * 3000, marker, payload, cvo: Some(i as u8), pt: PT })
+            .map(|(i, (payload, marker, ts, skip))| {
+                seq = seq.wrapping_add(1 + skip); // sometimes a packet is lost
+                Pkt { seq, ts: ts * 3000, marker, payload, cvo: Some(i as u8), pt: PT }
+            })
             .collect();
         let cap = capture(&packets);
-        let cfg = VideoExtractConfig { codec, cvo_extension_id: Some(1), ..VideoExtractConfig::default() };
+        let cfg = VideoExtractConfig { codec, cvo_extension_id: Some(1), on_loss, ..VideoExtractConfig::default() };
         let _ = assemble_video(&cap, &cfg, |_| Ok::<_, String>(()));
+        let segment = [crate::extract::VideoSegmentInput { capture: &cap, offset_ms: 0, drift_ppm: 0.0 }];
+        let _ = crate::extract::video_frames(&segment, &cfg);
     }
 
     #[test]
@@ -730,5 +1302,60 @@ proptest! {
         write_header(&mut cap, &file_header());
         cap.extend_from_slice(&data);
         let _ = assemble_video(&cap, &VideoExtractConfig::default(), |_| Ok::<_, String>(()));
+    }
+
+    #[test]
+    fn every_plan_keeps_its_stretches_and_fills_in_order_inside_the_output(
+        steps in proptest::collection::vec(
+            (0u64..40_000, any::<bool>(), any::<bool>(), any::<bool>(), 0u32..2),
+            0..60,
+        ),
+        policy in 0usize..3,
+        fill in any::<bool>(),
+    ) {
+        let mut log = PictureLog::default();
+        let mut at = 0u64;
+        for (step, written, key, loss, big) in steps {
+            at += step;
+            let size = (320 * (big + 1), 180 * (big + 1));
+            if written {
+                log.written(at, key, size, loss);
+            } else {
+                log.missed(at, size, loss);
+            }
+        }
+        let on_loss = [OnLoss::Freeze, OnLoss::Black, OnLoss::Conceal][policy];
+        let plan = FillPlan::plan(&log, on_loss, fill);
+        let written: Vec<&Picture> = log.pictures.iter().filter(|p| p.written).collect();
+        if written.is_empty() {
+            prop_assert_eq!(plan, FillPlan::default());
+            return Ok(());
+        }
+        let end = plan.end_pts_90k;
+        prop_assert!(log.pictures.iter().all(|p| p.pts_90k < end));
+        let mut last = 0;
+        for s in &plan.stretches {
+            prop_assert!(last <= s.start_pts_90k && s.start_pts_90k < s.end_pts_90k);
+            prop_assert!(s.end_pts_90k <= end);
+            prop_assert!(!(s.filled && s.kind == StretchKind::Freeze));
+            last = s.end_pts_90k;
+        }
+        prop_assert!(fill || plan.fills.is_empty());
+        let mut last = 0;
+        for f in &plan.fills {
+            prop_assert!(last <= f.start_pts_90k && f.start_pts_90k < f.end_pts_90k);
+            // Black ends at a written keyframe, or at the output's end.
+            let at_key = written.iter().any(|p| p.keyframe && p.pts_90k == f.end_pts_90k);
+            prop_assert!(at_key || f.end_pts_90k == end);
+            prop_assert!(f.width > 0 && f.height > 0);
+            last = f.end_pts_90k;
+        }
+        // Every filled stretch lies inside a fill.
+        for s in plan.stretches.iter().filter(|s| s.filled) {
+            let inside = |f: &VideoGap| {
+                f.start_pts_90k <= s.start_pts_90k && s.end_pts_90k <= f.end_pts_90k
+            };
+            prop_assert!(plan.fills.iter().any(inside));
+        }
     }
 }
