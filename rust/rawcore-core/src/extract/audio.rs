@@ -17,7 +17,7 @@ use crate::track::{choose_track, count_sources, dominant_payload_type};
 pub enum AudioContainer {
     /// Matroska (`.mka`).
     Matroska,
-    /// WebM (`.webm`); fill packets are not laced, as browsers' WebM parsers reject lacing.
+    /// WebM (`.webm`).
     Webm,
     /// Ogg Opus (`.opus`).
     Ogg,

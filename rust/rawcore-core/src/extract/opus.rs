@@ -17,83 +17,10 @@ use crate::mux::{MuxError, OpusHead};
 
 /// Ogg stream serial number; fixed so the same input always gives the same bytes.
 const OGG_SERIAL: u32 = 0x7261_7763; // "rawc"
-/// Fill packets laced into one Matroska block (24 × 120 ms ≈ 2.9 s).
-const FILL_LACE: usize = 24;
 
 /// Nanoseconds of `samples` at 48 kHz.
 fn opus_ns(samples: u64) -> u64 {
     (u128::from(samples) * 1_000_000_000 / u128::from(OPUS_RATE)) as u64
-}
-
-/// The Opus output: the container plus the pending lace of fill packets (Matroska only).
-enum OpusOut<W: Write + Seek> {
-    Matroska {
-        writer: MatroskaWriter<W>,
-        lace: bool,
-    },
-    Ogg(OggOpusWriter<W>),
-}
-
-/// Fill packets waiting to be laced into one Matroska block.
-#[derive(Default)]
-struct Lace {
-    pts: u64,
-    bytes: Vec<u8>,
-    lens: Vec<usize>,
-}
-
-impl<W: Write + Seek> OpusOut<W> {
-    fn frame(&mut self, pts: u64, duration: u64, data: &[u8]) -> Result<(), MuxError> {
-        match self {
-            Self::Matroska { writer, .. } => writer.write_frame(0, opus_ns(pts), data, true),
-            Self::Ogg(w) => w.write_packet(data, duration as u32),
-        }
-    }
-
-    fn fill_packet(
-        &mut self,
-        lace: &mut Lace,
-        pts: u64,
-        data: &[u8],
-        samples: u32,
-    ) -> Result<(), MuxError> {
-        match self {
-            Self::Matroska {
-                writer,
-                lace: false,
-            } => writer.write_frame(0, opus_ns(pts), data, true),
-            Self::Matroska { .. } => {
-                if lace.lens.is_empty() {
-                    lace.pts = pts;
-                }
-                lace.bytes.extend_from_slice(data);
-                lace.lens.push(data.len());
-                if lace.lens.len() >= FILL_LACE {
-                    self.flush_lace(lace)?;
-                }
-                Ok(())
-            }
-            Self::Ogg(w) => w.write_fill_packet(data, samples),
-        }
-    }
-
-    fn flush_lace(&mut self, lace: &mut Lace) -> Result<(), MuxError> {
-        if lace.lens.is_empty() {
-            return Ok(());
-        }
-        if let Self::Matroska { writer, .. } = self {
-            let mut frames: Vec<&[u8]> = Vec::with_capacity(lace.lens.len());
-            let mut at = 0;
-            for &len in &lace.lens {
-                frames.push(lace.bytes.get(at..at + len).unwrap_or_default());
-                at += len;
-            }
-            writer.write_laced(0, opus_ns(lace.pts), &frames, true)?;
-        }
-        lace.bytes.clear();
-        lace.lens.clear();
-        Ok(())
-    }
 }
 
 /// Where an Opus extraction's packets go: the track's frames as they are, and the packets that
@@ -103,20 +30,33 @@ trait OpusSink {
     fn fill(&mut self, pts: u64, data: &[u8], samples: u32) -> Result<(), MuxError>;
 }
 
-/// An Opus file being written, with the fill packets waiting to be laced.
-struct OpusFile<W: Write + Seek> {
-    out: OpusOut<W>,
-    lace: Lace,
+/// An Opus file being written.
+///
+/// Every packet, fill packets included, is a block (Matroska) or packet (Ogg) of its own. Fill
+/// packets are never laced several to a Matroska block: FFmpeg's Opus decoder turns laced
+/// packets of empty SILK or hybrid frames (`7b 06`) into loud noise where the speaker was
+/// silent (RMS 0.15), apparently reading on into the lace entries after the packet, while the
+/// same packet alone in its block, followed by FFmpeg's zero padding, decodes to silence.
+/// libopus conceals both alike. A block costs 6 bytes more than a lace entry, 50 bytes per
+/// second of silence: an hour of it takes 260 kB instead of 90 kB.
+enum OpusFile<W: Write + Seek> {
+    Matroska(MatroskaWriter<W>),
+    Ogg(OggOpusWriter<W>),
 }
 
 impl<W: Write + Seek> OpusSink for OpusFile<W> {
     fn frame(&mut self, pts: u64, duration: u64, data: &[u8]) -> Result<(), MuxError> {
-        self.out.flush_lace(&mut self.lace)?;
-        self.out.frame(pts, duration, data)
+        match self {
+            Self::Matroska(w) => w.write_frame(0, opus_ns(pts), data, true),
+            Self::Ogg(w) => w.write_packet(data, duration as u32),
+        }
     }
 
     fn fill(&mut self, pts: u64, data: &[u8], samples: u32) -> Result<(), MuxError> {
-        self.out.fill_packet(&mut self.lace, pts, data, samples)
+        match self {
+            Self::Matroska(w) => w.write_frame(0, opus_ns(pts), data, true),
+            Self::Ogg(w) => w.write_fill_packet(data, samples),
+        }
     }
 }
 
@@ -204,32 +144,24 @@ pub fn extract_opus<W: Write + Seek>(
         channels,
         ..OpusHead::default()
     };
-    let out = match cfg.container {
+    let mut file = match cfg.container {
         AudioContainer::Matroska | AudioContainer::Webm => {
             let doc = if cfg.container == AudioContainer::Webm {
                 DocType::Webm
             } else {
                 DocType::Matroska
             };
-            OpusOut::Matroska {
-                writer: MatroskaWriter::new(out, doc, vec![TrackEntry::Opus(head)])?,
-                lace: doc == DocType::Matroska,
-            }
+            OpusFile::Matroska(MatroskaWriter::new(out, doc, vec![TrackEntry::Opus(head)])?)
         }
-        AudioContainer::Ogg => OpusOut::Ogg(OggOpusWriter::new(out, &head, OGG_SERIAL)?),
-    };
-    let mut file = OpusFile {
-        out,
-        lace: Lace::default(),
+        AudioContainer::Ogg => OpusFile::Ogg(OggOpusWriter::new(out, &head, OGG_SERIAL)?),
     };
     let (report, end) = run_opus(segments, cfg, &plan, channels, &mut file)?;
-    file.out.flush_lace(&mut file.lace)?;
-    match file.out {
-        OpusOut::Matroska { mut writer, .. } => {
+    match file {
+        OpusFile::Matroska(mut writer) => {
             writer.set_duration_ns(opus_ns(end));
             writer.finish()?;
         }
-        OpusOut::Ogg(w) => {
+        OpusFile::Ogg(w) => {
             w.finish()?;
         }
     }
