@@ -187,7 +187,7 @@ fn write_video<W: Write + Seek>(
     let mut write_audio_until = |writer: &mut MatroskaWriter<W>, t: Option<u64>| {
         if let Some(it) = audio_packets.as_mut() {
             while let Some((at, data)) =
-                it.next_if(|&(at, _)| t.map_or(true, |t| at + audio_shift <= t))
+                it.next_if(|&(at, _)| t.is_none_or(|t| at + audio_shift <= t))
             {
                 audio_end = audio_end.max(at + audio_shift);
                 writer.write_frame(1, at + audio_shift, data, true)?;
