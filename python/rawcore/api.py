@@ -40,12 +40,18 @@ class Track(model.Track):
         return self.recording
 
     def extract_audio(
-        self, path: str | os.PathLike[str], *, fill_gaps: bool = True, fix_dtx: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fill_gaps: bool = True,
+        fix_dtx: bool = True,
+        fec: bool = True,
     ) -> ManifestEntry:
         """Write this audio track to `path` (the suffix picks the container: .mkv, .mka,
-        .webm, .ogg). Returns the manifest entry; no manifest is written."""
+        .webm, .ogg). `fec=False` conceals lost frames that in-band FEC could rebuild.
+        Returns the manifest entry; no manifest is written."""
         return extract_track(
-            self._recording(), self, Path(path), fill_gaps=fill_gaps, fix_dtx=fix_dtx
+            self._recording(), self, Path(path), fill_gaps=fill_gaps, fix_dtx=fix_dtx, fec=fec
         )
 
     def extract_video(

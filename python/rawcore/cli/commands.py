@@ -150,6 +150,7 @@ def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
         fmt=args.format,
         fill_gaps=args.fill_gaps,
         fix_dtx=args.fix_dtx,
+        fec=args.fec,
         stitch=args.stitch,
         on_done=progress_printer("writing audio", show=not args.quiet),
     )

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(ea)
     _bool_option(ea, "--fill-gaps", "fill losses and pauses with silence")
     _bool_option(ea, "--fix-dtx", "fill DTX silences so audio does not shrink")
+    _bool_option(ea, "--fec", "rebuild lost frames from the next packet's in-band FEC")
     ea.add_argument(
         "--format",
         choices=list(AUDIO_FORMATS),

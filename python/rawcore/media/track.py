@@ -17,7 +17,13 @@ from rawcore.recording.model import Recording, Track
 
 
 def extract_track(
-    rec: Recording, track: Track, path: Path, *, fill_gaps: bool = True, fix_dtx: bool = True
+    rec: Recording,
+    track: Track,
+    path: Path,
+    *,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    fec: bool = True,
 ) -> ManifestEntry:
     """Write `track` to `path`; the suffix picks the container. Returns the manifest entry
     (no manifest is written)."""
@@ -41,7 +47,8 @@ def extract_track(
     job = replace(job, name=path.name)
     try:
         if kind == "audio":
-            return run_audio_job(rec, job, out_dir, cast(AudioFormat, ext), fill_gaps, fix_dtx)
+            fmt = cast(AudioFormat, ext)
+            return run_audio_job(rec, job, out_dir, fmt, fill_gaps, fix_dtx, fec)
         return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps)
     except RawcoreError as exc:
         raise named_error(str(path), exc) from None

@@ -192,7 +192,7 @@ pub fn extract_video(
 #[pyfunction]
 #[pyo3(signature = (video_segments, audio_segments, path, *, video_codec, audio_offset_ms,
                     video_payload_type=None, audio_payload_type=None, cvo_extension_id=None,
-                    fill=Vec::new(), fill_gaps=true, fix_dtx=true, reorder_window=128))]
+                    fill=Vec::new(), fill_gaps=true, fix_dtx=true, reorder_window=128, fec=true))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn extract_av(
     py: Python<'_>,
@@ -208,6 +208,7 @@ pub fn extract_av(
     fill_gaps: bool,
     fix_dtx: bool,
     reorder_window: usize,
+    fec: bool,
 ) -> PyResult<(VideoReport, crate::extract::AudioReport)> {
     let vcfg = config(
         video_codec,
@@ -223,6 +224,7 @@ pub fn extract_av(
         fix_dtx,
         container: core::AudioContainer::Matroska,
         reorder_window: 512,
+        fec,
     };
     if !audio_offset_ms.is_finite() {
         return Err(CoreError::Argument("audio_offset_ms must be finite".to_owned()).into());
