@@ -35,7 +35,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.source": ("cache", ("s3", "members"), "containers", "archive"),
     "rawcore.recording": ("metadata", "model", "columns", "build", "timeline"),
-    "rawcore.media": ("files", "manifest", "outputs", ("audio", "video"), "mux", "track", "mix"),
+    "rawcore.media": (
+        ("files", "formats"),
+        "manifest",
+        "outputs",
+        ("audio", "video"),
+        "mux",
+        "track",
+        "mix",
+    ),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process"),
     "rawcore.cli": ("listing", "commands", "parser", "main"),

@@ -18,10 +18,7 @@ from rawcore.cli.commands import (
     cmd_process_all,
 )
 from rawcore.errors import InputError
-from rawcore.media.audio import AUDIO_FORMATS
-from rawcore.media.mix import MIX_FORMATS, check_encoding
-from rawcore.media.mux import MEDIA
-from rawcore.media.video import VIDEO_FORMATS
+from rawcore.media.formats import AUDIO_FORMATS, MEDIA, MIX_FORMATS, VIDEO_FORMATS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -279,6 +276,8 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         )
     if getattr(args, "mix_format", None) is None:
         return
+    from rawcore.media.mix import check_encoding  # the mixer's rule, loaded when mixing
+
     bit_rate = None if args.mix_bitrate is None else args.mix_bitrate * 1000
     try:
         check_encoding(args.mix_format, args.mix_sample_rate, bit_rate)

@@ -13,13 +13,12 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from rawcore import _core
 from rawcore.errors import InputError
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import AUDIO_FORMATS, AudioFormat
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
     OutputJob,
@@ -31,8 +30,9 @@ from rawcore.media.outputs import (
 )
 from rawcore.recording.model import Recording
 
-AudioFormat = Literal["mkv", "mka", "webm", "ogg"]
-AUDIO_FORMATS: tuple[AudioFormat, ...] = ("mkv", "mka", "webm", "ogg")
+if TYPE_CHECKING:
+    import numpy as np
+
 _CONTAINER = {"mkv": "matroska", "mka": "matroska", "webm": "webm", "ogg": "ogg"}
 _PCM_CODECS = {"pcmu", "pcma", "g722"}
 AUDIO_CODECS = frozenset({"opus"} | _PCM_CODECS)

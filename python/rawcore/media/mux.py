@@ -15,12 +15,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from rawcore import _core
 from rawcore.errors import InputError
 from rawcore.media.audio import run_audio_job
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import MEDIA, Media
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
     OutputJob,
@@ -40,9 +40,6 @@ from rawcore.media.video import (
     video_options,
 )
 from rawcore.recording.model import Recording
-
-Media = Literal["user", "display", "both"]
-MEDIA = ("user", "display", "both")
 
 
 @dataclass(frozen=True)

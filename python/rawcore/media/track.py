@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import cast
 
 from rawcore.errors import InputError, RawcoreError
-from rawcore.media.audio import AUDIO_CODECS, AUDIO_FORMATS, AudioFormat, run_audio_job
+from rawcore.media.audio import AUDIO_CODECS, run_audio_job
 from rawcore.media.files import prepare_output_dir
+from rawcore.media.formats import AUDIO_FORMATS, VIDEO_FORMATS, AudioFormat, VideoFormat
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import Selection, named_error, plan_outputs
-from rawcore.media.video import VIDEO_CODECS, VIDEO_FORMATS, VideoFormat, run_video_job
+from rawcore.media.video import VIDEO_CODECS, run_video_job
 from rawcore.recording.model import Recording, Track
 
 

@@ -20,13 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 
 from rawcore import _core
 from rawcore.errors import InputError, RawcoreError
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import VIDEO_FORMATS, VideoFormat
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
     OutputJob,
@@ -39,8 +40,6 @@ from rawcore.media.outputs import (
 )
 from rawcore.recording.model import Recording
 
-VideoFormat = Literal["mkv", "webm"]
-VIDEO_FORMATS: tuple[VideoFormat, ...] = ("mkv", "webm")
 VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
 CLOCK = 90_000
 
