@@ -111,6 +111,7 @@ bench: build
 	cargo bench -p rawcore-core
 	$(BIN)/python -m pytest benches --benchmark-enable --benchmark-only -q
 	$(BIN)/python benches/peers.py --minutes 60
+	$(BIN)/python benches/startup.py
 
 # Every cargo-fuzz target for FUZZ_SECONDS each (seed corpora made from the test helpers).
 FUZZ_SECONDS ?= 60

@@ -11,9 +11,11 @@ for el in rtpopuspay:gstreamer1.0-plugins-good vp8enc:gstreamer1.0-plugins-good 
           pcapparse:gstreamer1.0-plugins-bad avdec_h264:gstreamer1.0-libav; do
   if ! gst-inspect-1.0 "${el%%:*}" >/dev/null 2>&1; then need+=("${el##*:}"); fi
 done
-# `--bench` adds the peers measured side by side in BENCHMARKS.md and GNU time for peak RSS.
+# `--bench` adds the peers measured side by side in BENCHMARKS.md, GNU time for peak RSS and
+# hyperfine for the start-up timings.
 if [ "${1:-}" = "--bench" ]; then
   command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
+  command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
   [ -x /usr/bin/time ] || need+=(time)
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
