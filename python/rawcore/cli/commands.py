@@ -101,6 +101,7 @@ def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
         media=args.media,
         fill_gaps=args.fill_gaps,
         fix_dtx=args.fix_dtx,
+        fec=args.fec,
         stitch=args.stitch,
         on_done=progress_printer("muxing", show=not args.quiet),
     )
@@ -136,6 +137,7 @@ def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
             selection=selection,
             fill_gaps=args.fill_gaps,
             fix_dtx=args.fix_dtx,
+            fec=args.fec,
             mix_format=args.mix_format,
             gains=dict(args.gain),
             normalize=args.normalize,

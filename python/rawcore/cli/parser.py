@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _bool_option(mx, "--fill-gaps", "fill gaps with black frames and silence")
     _bool_option(mx, "--fix-dtx", "fill DTX silences")
+    _bool_option(mx, "--fec", "rebuild lost audio frames from the next packet's in-band FEC")
     _add_stitch(mx)
     mx.set_defaults(func=cmd_mux_av)
 
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(pa)
     _bool_option(pa, "--fill-gaps", "fill gaps with silence and black frames")
     _bool_option(pa, "--fix-dtx", "fill DTX silences")
+    _bool_option(pa, "--fec", "rebuild lost audio frames from the next packet's in-band FEC")
     _add_mix_options(pa)
     pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")

@@ -103,7 +103,7 @@ def plan_av(
 
 
 def _run_av(
-    rec: Recording, job: AvJob, out_dir: Path, fill_gaps: bool, fix_dtx: bool
+    rec: Recording, job: AvJob, out_dir: Path, fill_gaps: bool, fix_dtx: bool, fec: bool
 ) -> ManifestEntry:
     if job.video is None or job.audio is None:
         # One stream only: the single-stream writers, under the A/V name.
@@ -111,7 +111,7 @@ def _run_av(
         if job.video is not None:
             entry = run_video_job(rec, single, out_dir, "mkv", fill_gaps)
         else:
-            entry = run_audio_job(rec, single, out_dir, "mkv", fill_gaps, fix_dtx)
+            entry = run_audio_job(rec, single, out_dir, "mkv", fill_gaps, fix_dtx, fec)
         entry.kind = "av"
         return entry
     archive = open_archive_of(rec)
@@ -137,6 +137,7 @@ def _run_av(
                 fill=prep.frames,
                 fill_gaps=fill_gaps,
                 fix_dtx=fix_dtx,
+                fec=fec,
             )
     path = out_dir / job.name
     fields = video_fields(vreport, prep, fill_gaps, span_ms=job_span_ms(video))
@@ -159,6 +160,7 @@ def _run_av(
         channels=int(areport.channels),
         dtx_filled_ms=round(areport.dtx_filled_ms),
         loss_filled_ms=round(areport.loss_filled_ms),
+        fec_recovered=int(areport.fec_recovered),
         pause_filled_ms=round(areport.pause_filled_ms),
         screenshare=video.screenshare,
         stitched=video.stitched,
@@ -177,10 +179,12 @@ def mux_av(
     fill_gaps: bool = True,
     fix_dtx: bool = True,
     stitch: bool = False,
+    fec: bool = True,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
-    """Write one A/V file per participant session (or stitched participant)."""
+    """Write one A/V file per participant session (or stitched participant); the audio as
+    `extract_audio` writes it (`fec` the same)."""
     if media not in MEDIA:
         raise InputError(f"unknown --media {media!r}; choose one of {', '.join(MEDIA)}")
     out_dir = prepare_output_dir(output)
@@ -191,7 +195,7 @@ def mux_av(
         rec,
         jobs,
         out_dir,
-        lambda job: _run_av(rec, job, out_dir, fill_gaps, fix_dtx),
+        lambda job: _run_av(rec, job, out_dir, fill_gaps, fix_dtx, fec),
         kind="av",
         command="mux-av",
         warnings=warnings,

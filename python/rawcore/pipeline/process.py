@@ -146,6 +146,7 @@ def process_all(
     selection: Selection | None = None,
     fill_gaps: bool = True,
     fix_dtx: bool = True,
+    fec: bool = True,
     mix_format: MixFormat = "mp3",
     gains: Mapping[str, float] | None = None,
     normalize: bool = False,
@@ -175,7 +176,7 @@ def process_all(
 
     stage("audio")
     audio = extract_audio(
-        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
+        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, fec=fec, on_done=on_done
     )
     entries += audio.entries
     warnings += audio.warnings
@@ -188,7 +189,7 @@ def process_all(
         failures += video.failures
     stage("mux")
     muxed = mux_av(
-        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, on_done=on_done
+        rec, out_dir, selection=sel, fill_gaps=fill_gaps, fix_dtx=fix_dtx, fec=fec, on_done=on_done
     )
     entries += muxed.entries
     warnings += muxed.warnings
