@@ -18,8 +18,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# cmake (from PyPI) builds the libopus that opusic-sys bundles into the extension.
 venv: $(BIN)/python
-	$(BIN)/python -m pip install -q "maturin>=1.7,<2"
+	$(BIN)/python -m pip install -q "maturin>=1.7,<2" "cmake>=3.16"
 
 # Builds the Rust extension in release mode into the venv: `build-runtime` with the runtime
 # dependencies only (what `make demo` needs), `build` with the test and lint toolchains too.
@@ -69,20 +70,21 @@ demo-s3: build-runtime
 # needed to install it). Linked with zig from PyPI, in a venv of its own so the ~400 MB
 # toolchain stays out of $(VENV). This host's glibc (2.36) would give manylinux_2_34 at best.
 WHEEL_VENV ?= .venv-wheel
-WHEEL_TOOLS ?= maturin==1.16.0 ziglang==0.17.1
+WHEEL_TOOLS ?= maturin==1.16.0 ziglang==0.17.1 cmake==4.4.5
 WHEEL_COMPAT ?= manylinux_2_17
 
-$(WHEEL_VENV)/bin/maturin:
-	$(PYTHON) -m venv $(WHEEL_VENV)
+# Keyed on cmake, the last tool added, so an older wheel venv gets it too.
+$(WHEEL_VENV)/bin/cmake:
+	test -x $(WHEEL_VENV)/bin/python || $(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/python -m pip install -q $(WHEEL_TOOLS)
 
 # maturin runs zig as `python3 -m ziglang`: the wheel venv comes first on PATH.
-wheel: $(WHEEL_VENV)/bin/maturin
+wheel: $(WHEEL_VENV)/bin/cmake
 	VIRTUAL_ENV=$(abspath $(WHEEL_VENV)) PATH=$(abspath $(WHEEL_VENV))/bin:$$PATH \
 	  $(WHEEL_VENV)/bin/maturin build --release --strip --zig --compatibility $(WHEEL_COMPAT) \
 	  --interpreter $(abspath $(WHEEL_VENV))/bin/python --out dist
 
-test-rust:
+test-rust: venv
 	cargo test -p rawcore-core $(CARGO_TEST_FLAGS)
 
 # The wheel is built first (about 70 s from scratch, a no-op when nothing changed) so that
@@ -109,6 +111,7 @@ bench: build
 	cargo bench -p rawcore-core
 	$(BIN)/python -m pytest benches --benchmark-enable --benchmark-only -q
 	$(BIN)/python benches/peers.py --minutes 60
+	$(BIN)/python benches/startup.py
 
 # Every cargo-fuzz target for FUZZ_SECONDS each (seed corpora made from the test helpers).
 FUZZ_SECONDS ?= 60

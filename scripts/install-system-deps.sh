@@ -14,9 +14,11 @@ done
 # Headless Chromium and its WebDriver play the MP4s `rawcore convert` writes (a real browser).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
-# `--bench` adds the peers measured side by side in BENCHMARKS.md and GNU time for peak RSS.
+# `--bench` adds the peers measured side by side in BENCHMARKS.md, GNU time for peak RSS and
+# hyperfine for the start-up timings.
 if [ "${1:-}" = "--bench" ]; then
   command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
+  command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
   [ -x /usr/bin/time ] || need+=(time)
   command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 fi

@@ -39,7 +39,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.storage": ("keys", "backends", "identity"),
     "rawcore.recording": ("metadata", "model", "columns", "build", "timeline"),
     "rawcore.media": (
-        "files",
+        ("files", "formats"),
         "manifest",
         "outputs",
         ("audio", "video"),

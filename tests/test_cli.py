@@ -321,3 +321,39 @@ def test_a_folder_without_captures_says_so_whatever_else_it_holds(tmp_path: Path
     rc, _, err = rawcore("list-tracks", "--input-dir", folder)
     assert rc == ExitCode.INPUT
     assert err.count("\n") == 1 and "no .rtpdump captures found" in err, err
+
+
+# --- start-up: a command loads only what it uses ------------------------------------------
+
+_LOADED = """
+import contextlib, json, sys
+from rawcore.cli.main import run
+with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):
+    run(sys.argv[1:])
+heavy = ("numpy", "av", "boto3", "botocore", "PIL", "rawcore.media.mix", "rawcore.pipeline")
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["--version"], []),
+        (["list-tracks", "{sample}"], []),
+        (["list-tracks", "{sample}", "--format", "json"], []),
+        (["extract-audio", "{sample}", "-o", "{out}", "-q"], ["numpy"]),  # the call timeline
+    ],
+)
+def test_a_command_loads_only_what_it_uses(
+    argv: list[str], loaded: list[str], tmp_path: Path
+) -> None:
+    """No NumPy, PyAV, boto3 or Pillow where the command needs none: start-up is most of a
+    short command's time (BENCHMARKS.md). extract-audio needs NumPy for the call timeline's
+    packet columns, nothing else."""
+    sample = Path(__file__).resolve().parents[1] / "examples" / "sample-call.zip"
+    args = [a.format(sample=sample, out=tmp_path / "out") for a in argv]
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == loaded, proc.stderr

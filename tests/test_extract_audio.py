@@ -11,12 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rawcore
 from helpers.audio_truth import (
     OPUS_LOOKAHEAD_S,
     AudioTruth,
     av_available,
+    capture_truth,
     decode_audio,
     dtx_call,
     frame_size_call,
@@ -26,7 +28,8 @@ from helpers.audio_truth import (
     tone_onsets,
     wrap_call,
 )
-from helpers.gst import gst_available
+from helpers.gst import gst_available, source_signal
+from helpers.recording import OpusSource, SessionSpec, TrackSpec, build_recording
 from rawcore.media.audio import extract_audio
 from rawcore.media.outputs import Selection
 
@@ -76,6 +79,55 @@ def test_dtx_silences_are_filled_to_the_wall_clock_span(tmp_path: Path) -> None:
     assert entries[0].dtx_filled_ms > 10_000  # most of the 30 s was DTX silence
     assert entries[0].duration_ms == pytest.approx(truth.span_s * 1000, abs=20)
     assert_onsets(out, truth)
+
+
+# Speech-like spans (SILK/hybrid: the DTX frames that open each silence are hybrid, so the
+# fills copy that coding, `7b 06`) and a tone burst (CELT), with DTX silences between them.
+QUIET_SPEECH = ((1.0, 2.0), (6.0, 1.5), (11.0, 3.0))
+QUIET_TONES = ((17.0, 1.5, 440.0),)
+QUIET_TS0 = 0x1234_5678
+
+
+def window_rms(samples: np.ndarray, rate: int, window_s: float = 0.020) -> np.ndarray:
+    n = round(window_s * rate)
+    count = len(samples) // n
+    return np.sqrt(np.mean(samples[: count * n].astype(np.float64).reshape(count, n) ** 2, 1))
+
+
+def far_from_sound(
+    source: np.ndarray, offset: int, windows: int, n: int, margin: int
+) -> np.ndarray:
+    """Per output window of `n` samples: no nonzero source sample within `margin` samples of it.
+    Output sample k plays source sample k + `offset`."""
+    loud = np.concatenate(([0], np.cumsum(source != 0)))
+    start = np.arange(windows) * n + offset - margin
+    end = start + n + 2 * margin
+    lo, hi = np.clip(start, 0, len(source)), np.clip(end, 0, len(source))
+    return np.asarray(loud[hi] - loud[lo] == 0)
+
+
+@pytest.mark.parametrize("fmt", ["mkv", "webm", "ogg"])
+def test_dtx_silence_decodes_to_silence_not_noise(tmp_path: Path, fmt: str) -> None:
+    """Where the source is digital silence (at least 150 ms from any sound), no 20 ms window of
+    the decoded output is louder than RMS 0.02. Laced fill packets of empty hybrid frames used to
+    decode with FFmpeg to noise at RMS 0.15 there (7.7 s of this 20 s capture)."""
+    duration = 20.0
+    source = OpusSource(duration, dtx=True, speech=QUIET_SPEECH, tone_bursts=QUIET_TONES)
+    spec = TrackSpec("audio", "opus", source=source, ts_offset=QUIET_TS0)
+    info = build_recording(tmp_path / "rec", [SessionSpec("user_1", "session_1", [spec])])
+    extract(info.root, tmp_path / "out", fmt=fmt)
+    dec = decode_audio(only_output(tmp_path / "out"))
+    assert dec.errors == 0
+    timing = capture_truth(info.sessions[0].tracks[0].rtpdump_path)
+    # The output starts at the first packet; the container's pre-skip removes the lookahead.
+    offset = ((timing.first_ts - QUIET_TS0) & 0xFFFFFFFF) + timing.start_rel
+    signal = source_signal(duration, tone_bursts=QUIET_TONES, speech=QUIET_SPEECH)
+    rms = window_rms(dec.samples, dec.rate)
+    quiet = far_from_sound(signal, offset, len(rms), round(0.020 * dec.rate), round(0.150 * 48_000))
+    assert quiet.sum() * 0.020 > 8.0, "the capture must hold seconds of DTX silence"
+    noisy = np.flatnonzero(quiet & (rms > 0.02))
+    assert noisy.size == 0, f"{noisy.size * 20} ms of noise in silence, from {noisy[0] * 0.02} s"
+    assert rms[~quiet].max() > 0.1, "the speech and the tone are still there"
 
 
 def test_fix_dtx_false_lets_the_audio_shrink(tmp_path: Path) -> None:

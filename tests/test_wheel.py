@@ -96,6 +96,10 @@ def test_wheel_installs_and_runs_without_rust(tmp_path: Path) -> None:
     where = run(bin_dir / "python", "-c", "import rawcore._core as c; print(c.__file__)")
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
+    # libopus (in-band FEC decoding and re-encoding) is linked into the extension: the wheel
+    # loads no system libopus.
+    extension = Path(where.stdout.strip()).read_bytes()
+    assert b"opus_decode_float" in extension and b"libopus.so" not in extension
 
     version = run(bin_dir / "rawcore", "--version")
     assert version.returncode == 0, version.stderr
@@ -117,3 +121,9 @@ def test_wheel_installs_and_runs_without_rust(tmp_path: Path) -> None:
     assert doc["schema"] == "rawcore.list-tracks/1"
     assert {t["codec"] for t in doc["tracks"]} == {"opus", "vp8", "vp9", "h264"}
     assert all(t["packets"] > 0 for t in doc["tracks"])
+
+    audio = run(
+        bin_dir / "rawcore", "extract-audio", "--input-file", SAMPLE_ZIP, "-o", tmp_path / "a"
+    )
+    assert audio.returncode == 0, audio.stderr
+    assert len(audio.stdout.split()) == 5

@@ -278,6 +278,10 @@ class AudioReport:
     @property
     def fill_frames(self) -> int: ...
     @property
+    def fec_recovered(self) -> int:
+        """Lost Opus frames rebuilt from the next packet's in-band FEC (their time still counts
+        in `loss_filled_ms`)."""
+    @property
     def dtx_gaps(self) -> int: ...
     @property
     def dtx_filled_ms(self) -> float: ...
@@ -341,13 +345,17 @@ def extract_audio(
     fill_gaps: bool = True,
     fix_dtx: bool = True,
     reorder_window: int = 512,
+    fec: bool = True,
 ) -> AudioReport:
     """Write one Opus track to `path` (`container`: matroska, webm or ogg).
 
     `segments` are (capture, offset in ms on the output timeline) pairs. Every packet sits at
     its RTP timestamp; DTX (`fix_dtx`) and losses/pauses (`fill_gaps`) are filled with frames
-    the decoder conceals. Raises `CaptureError` when no packet can be used, `OutputError` when
-    the file cannot be written.
+    the decoder conceals. With `fec`, a lost frame whose successor carries in-band FEC (SILK or
+    hybrid with LBRR) is rebuilt from it with libopus and written as a packet of the stream's
+    own coding instead (`AudioReport.fec_recovered`); every received packet is written as it
+    came. Raises `CaptureError` when no packet can be used, `OutputError` when the file cannot
+    be written.
     """
 
 def decode_pcm(
@@ -501,10 +509,12 @@ def extract_av(
     fix_dtx: bool = True,
     reorder_window: int = 128,
     on_loss: str = "freeze",
+    fec: bool = True,
 ) -> tuple[VideoReport, AudioReport]:
     """Video and Opus audio of one participant in one Matroska file, interleaved by time.
     `audio_offset_ms` is the audio's t=0 minus the video's t=0 on the call timeline; the
-    earlier stream starts at 0."""
+    earlier stream starts at 0. The audio is written as `extract_audio` writes it (`fec` the
+    same)."""
 
 @final
 class ClockFit:

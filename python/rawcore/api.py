@@ -17,10 +17,11 @@ from typing import ParamSpec, TypeVar
 
 from rawcore.errors import RawcoreError
 from rawcore.media.audio import extract_audio
+from rawcore.media.formats import OnLoss
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.mux import mux_av
 from rawcore.media.track import extract_track
-from rawcore.media.video import OnLoss, extract_video
+from rawcore.media.video import extract_video
 from rawcore.pipeline.process import process_all
 from rawcore.recording import build, model
 from rawcore.recording.timeline import Timeline, timeline_of
@@ -40,12 +41,18 @@ class Track(model.Track):
         return self.recording
 
     def extract_audio(
-        self, path: str | os.PathLike[str], *, fill_gaps: bool = True, fix_dtx: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fill_gaps: bool = True,
+        fix_dtx: bool = True,
+        fec: bool = True,
     ) -> ManifestEntry:
         """Write this audio track to `path` (the suffix picks the container: .mkv, .mka,
-        .webm, .ogg). Returns the manifest entry; no manifest is written."""
+        .webm, .ogg). `fec=False` conceals lost frames that in-band FEC could rebuild.
+        Returns the manifest entry; no manifest is written."""
         return extract_track(
-            self._recording(), self, Path(path), fill_gaps=fill_gaps, fix_dtx=fix_dtx
+            self._recording(), self, Path(path), fill_gaps=fill_gaps, fix_dtx=fix_dtx, fec=fec
         )
 
     def extract_video(

@@ -114,6 +114,12 @@ class OpusSource:
     tone_bursts: tuple[tuple[float, float, float], ...] | None = None
     channels: int = 1
     bitrate: int = 32_000
+    #: `(start_s, dur_s)` spans of speech-like sound (`gst.speech_like`), coded SILK or hybrid.
+    speech: tuple[tuple[float, float], ...] | None = None
+    #: In-band FEC, opusenc's bandwidth and audio type: see `gst.opus_packets`.
+    fec: bool = False
+    bandwidth: str | None = None
+    audio_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -471,6 +477,10 @@ def _generate(spec: TrackSpec, ssrc: int, pt: int) -> tuple[list[bytes], float |
             ts_offset=spec.ts_offset,
             channels=src.channels,
             bitrate=src.bitrate,
+            speech=src.speech,
+            fec=src.fec,
+            bandwidth=src.bandwidth,
+            audio_type=src.audio_type,
         )
         return packets, src.duration_s
     if isinstance(src, VideoSource):

@@ -1,5 +1,10 @@
 """The commands: each takes the parsed arguments and the open recording, writes, and returns
-the exit code (from typed results, never from message text)."""
+the exit code (from typed results, never from message text).
+
+Each command imports the layers it runs inside its own function, so a process pays only for
+what its command uses: `rawcore --version` or a usage error starts no media layer, and
+extract-audio never loads PyAV, the mixer or the QA renderer.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rawcore.cli.listing import recording_json, select_tracks, table
 from rawcore.errors import InputError, OutputError, RawcoreError, RemoteError
-from rawcore.media.audio import extract_audio
-from rawcore.media.convert import EditorOptions, convert_file, convert_track
-from rawcore.media.mux import mux_av
-from rawcore.media.outputs import JobFailure, Outputs, Selection
-from rawcore.media.video import extract_video
-from rawcore.pipeline.process import mix_recording, process_all
 from rawcore.progress import StageProgress
-from rawcore.recording.build import open_recording
-from rawcore.recording.model import Recording
+
+if TYPE_CHECKING:
+    from rawcore.media.outputs import JobFailure, Outputs, Selection
+    from rawcore.recording.model import Recording
 
 
 class ExitCode(IntEnum):
@@ -40,6 +41,8 @@ def kbps(value: int | None) -> int | None:
 
 
 def parse_selection(args: argparse.Namespace, rec: Recording) -> Selection:
+    from rawcore.media.outputs import Selection
+
     sel = Selection(user_id=args.user_id, session_id=args.session_id, track_id=args.track_id)
     if not any(sel.admits(t) for t in rec.tracks):
         what = (
@@ -75,6 +78,8 @@ def report_outputs(result: Outputs, quiet: bool) -> int:
 
 
 def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:
+    from rawcore.media.video import extract_video
+
     result = extract_video(
         rec,
         args.output,
@@ -90,6 +95,8 @@ def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:
 
 
 def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
+    from rawcore.media.mux import mux_av
+
     result = mux_av(
         rec,
         args.output,
@@ -99,6 +106,7 @@ def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
         max_fill_ms=args.max_fill_ms,
         fix_dtx=args.fix_dtx,
         on_loss=args.on_loss,
+        fec=args.fec,
         stitch=args.stitch,
         on_done=progress_printer("muxing", show=not args.quiet),
     )
@@ -106,6 +114,8 @@ def cmd_mux_av(args: argparse.Namespace, rec: Recording) -> int:
 
 
 def cmd_mix_audio(args: argparse.Namespace, rec: Recording) -> int:
+    from rawcore.pipeline.process import mix_recording
+
     result = mix_recording(
         rec,
         args.output,
@@ -120,6 +130,9 @@ def cmd_mix_audio(args: argparse.Namespace, rec: Recording) -> int:
 
 
 def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
+    from rawcore.media.outputs import Outputs
+    from rawcore.pipeline.process import process_all
+
     selection = parse_selection(args, rec)
     # One line per stage on a terminal stderr; none for machine output (--json) or --quiet.
     with StageProgress(enabled=None if show_progress(args) else False, label_width=5) as bars:
@@ -131,6 +144,7 @@ def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
             max_fill_ms=args.max_fill_ms,
             fix_dtx=args.fix_dtx,
             on_loss=args.on_loss,
+            fec=args.fec,
             mix_format=args.mix_format,
             gains=dict(args.gain),
             normalize=args.normalize,
@@ -150,6 +164,8 @@ def cmd_process_all(args: argparse.Namespace, rec: Recording) -> int:
 
 
 def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
+    from rawcore.media.audio import extract_audio
+
     result = extract_audio(
         rec,
         args.output,
@@ -158,6 +174,7 @@ def cmd_extract_audio(args: argparse.Namespace, rec: Recording) -> int:
         fill_gaps=args.fill_gaps,
         max_fill_ms=args.max_fill_ms,
         fix_dtx=args.fix_dtx,
+        fec=args.fec,
         stitch=args.stitch,
         on_done=progress_printer("writing audio", show=not args.quiet),
     )
@@ -205,6 +222,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     `--storage`, as a cached job into the organization's storage."""
     if args.storage is not None:
         return _convert_job(args)
+    from rawcore.media.convert import EditorOptions, convert_file, convert_track
+    from rawcore.recording.build import open_recording
+
     options = EditorOptions(args.preset, args.crf)
     bar = progress_printer("converting", show=show_progress(args))
 
@@ -271,6 +291,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_list_tracks(args: argparse.Namespace, rec: Recording) -> int:
+    from rawcore.cli.listing import recording_json, select_tracks, table
+
     tracks = select_tracks(rec.tracks, args.track_type)
     out = sys.stdout
     if args.format == "json":

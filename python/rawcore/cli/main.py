@@ -21,7 +21,6 @@ from rawcore.errors import (
     RemoteError,
     SourceNotFoundError,
 )
-from rawcore.recording.build import open_recording
 
 
 def _source(args: argparse.Namespace) -> str:
@@ -42,6 +41,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise InputError(f"{args.input_dir}: not a directory (use --input-file for archives)")
     if args.input_file is not None and Path(args.input_file).is_dir():
         raise InputError(f"{args.input_file}: is a directory (use --input-dir)")
+    # Loaded once the command line holds up: --version, --help and usage errors skip it.
+    from rawcore.recording.build import open_recording
+
     with open_recording(
         _source(args),
         s3_endpoint=args.s3_endpoint,

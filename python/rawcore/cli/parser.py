@@ -20,12 +20,18 @@ from rawcore.cli.commands import (
     cmd_worker,
 )
 from rawcore.errors import InputError
-from rawcore.media.audio import AUDIO_FORMATS
-from rawcore.media.convert import DEFAULT_CRF, DEFAULT_PRESET, MODES, PRESETS
-from rawcore.media.mix import MIX_FORMATS, check_encoding
-from rawcore.media.mux import MEDIA
-from rawcore.media.outputs import DEFAULT_MAX_FILL_MS
-from rawcore.media.video import ON_LOSS, VIDEO_FORMATS
+from rawcore.media.formats import (
+    AUDIO_FORMATS,
+    DEFAULT_CRF,
+    DEFAULT_MAX_FILL_MS,
+    DEFAULT_PRESET,
+    MEDIA,
+    MIX_FORMATS,
+    MODES,
+    ON_LOSS,
+    PRESETS,
+    VIDEO_FORMATS,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bool_option(ea, "--fill-gaps", "fill losses and pauses with silence")
     _add_max_fill(ea)
     _bool_option(ea, "--fix-dtx", "fill DTX silences so audio does not shrink")
+    _bool_option(ea, "--fec", "rebuild lost frames from the next packet's in-band FEC")
     ea.add_argument(
         "--format",
         choices=list(AUDIO_FORMATS),
@@ -162,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_fill(mx)
     _bool_option(mx, "--fix-dtx", "fill DTX silences")
     _add_on_loss(mx)
+    _bool_option(mx, "--fec", "rebuild lost audio frames from the next packet's in-band FEC")
     _add_stitch(mx)
     mx.set_defaults(func=cmd_mux_av)
 
@@ -192,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_fill(pa)
     _bool_option(pa, "--fix-dtx", "fill DTX silences")
     _add_on_loss(pa)
+    _bool_option(pa, "--fec", "rebuild lost audio frames from the next packet's in-band FEC")
     _add_mix_options(pa)
     pa.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
@@ -391,6 +400,8 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         )
     if getattr(args, "mix_format", None) is None:
         return
+    from rawcore.media.mix import check_encoding  # the mixer's rule, loaded when mixing
+
     bit_rate = None if args.mix_bitrate is None else args.mix_bitrate * 1000
     try:
         check_encoding(args.mix_format, args.mix_sample_rate, bit_rate)

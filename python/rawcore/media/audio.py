@@ -1,9 +1,10 @@
 """extract-audio: one exact-timeline audio file per track, session or stitched participant.
 
 The outputs are planned and run by the shared engine (`rawcore.media.outputs`); the packet
-work happens in the Rust core in one call per output with the GIL released. Opus is remuxed,
-never re-encoded; G.711 and G.722 are decoded by the core and stored losslessly as FLAC with
-PyAV.
+work happens in the Rust core in one call per output with the GIL released. Opus is remuxed:
+every received packet is written as it came, and only a lost frame whose successor carries
+in-band FEC is rebuilt (with libopus, in the core) as a packet of the stream's own coding;
+G.711 and G.722 are decoded by the core and stored losslessly as FLAC with PyAV.
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from rawcore import _core
 from rawcore.errors import InputError
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import AUDIO_FORMATS, DEFAULT_MAX_FILL_MS, AudioFormat
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
-    DEFAULT_MAX_FILL_MS,
     OutputJob,
     Outputs,
     Selection,
@@ -31,8 +30,9 @@ from rawcore.media.outputs import (
 )
 from rawcore.recording.model import Recording
 
-AudioFormat = Literal["mkv", "mka", "webm", "ogg"]
-AUDIO_FORMATS: tuple[AudioFormat, ...] = ("mkv", "mka", "webm", "ogg")
+if TYPE_CHECKING:
+    import numpy as np
+
 _CONTAINER = {"mkv": "matroska", "mka": "matroska", "webm": "webm", "ogg": "ogg"}
 _PCM_CODECS = {"pcmu", "pcma", "g722"}
 AUDIO_CODECS = frozenset({"opus"} | _PCM_CODECS)
@@ -81,6 +81,7 @@ def _entry(
         malformed_packets=int(report.malformed),
         dtx_filled_ms=round(report.dtx_filled_ms),
         loss_filled_ms=round(report.loss_filled_ms),
+        fec_recovered=int(report.fec_recovered),
         pause_filled_ms=round(report.pause_filled_ms),
         timestamp_resets=int(report.resets),
         screenshare=job.screenshare,
@@ -123,6 +124,7 @@ def run_audio_job(
     fmt: AudioFormat,
     fill_gaps: bool,
     fix_dtx: bool,
+    fec: bool = True,
 ) -> ManifestEntry:
     """Write one audio output into `out_dir` under `job.name`; returns its manifest entry."""
     archive = open_archive_of(rec)
@@ -144,7 +146,9 @@ def run_audio_job(
                     tmp, container, rate, lambda sink: _core.decode_pcm(inputs, sink, **options)
                 )
             else:
-                report = _core.extract_audio(inputs, str(tmp), container=container, **options)
+                report = _core.extract_audio(
+                    inputs, str(tmp), container=container, fec=fec, **options
+                )
             if report.packets_written == 0:
                 raise InputError(f"no audio packets in {len(inputs)} capture(s)")
         return _entry(job, out_dir / job.name, out_dir, report, container)
@@ -160,13 +164,15 @@ def extract_audio(
     fix_dtx: bool = True,
     stitch: bool = False,
     max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
+    fec: bool = True,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
     """Write the audio outputs and `manifest.json`; returns what was written and what failed.
 
-    A track that fails is skipped with a warning (the rest are still written); when nothing
-    could be written the first error is raised.
+    `fec=False` conceals every lost Opus frame instead of rebuilding the ones whose successor
+    carries in-band FEC. A track that fails is skipped with a warning (the rest are still
+    written); when nothing could be written the first error is raised.
     """
     if fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {fmt!r}; choose one of {', '.join(AUDIO_FORMATS)}")
@@ -184,7 +190,7 @@ def extract_audio(
         rec,
         jobs,
         out_dir,
-        lambda job: run_audio_job(rec, job, out_dir, fmt, fill_gaps, fix_dtx),
+        lambda job: run_audio_job(rec, job, out_dir, fmt, fill_gaps, fix_dtx, fec),
         kind="audio",
         command="extract-audio",
         warnings=warnings,

@@ -42,6 +42,8 @@ class ManifestEntry:
     dtx_filled_ms: int = 0
     loss_filled_ms: int = 0
     pause_filled_ms: int = 0
+    #: Audio only: lost Opus frames rebuilt from the next packet's in-band FEC.
+    fec_recovered: int | None = None
     timestamp_resets: int = 0
     screenshare: bool = False
     stitched: bool = False

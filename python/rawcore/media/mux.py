@@ -16,15 +16,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from rawcore import _core
 from rawcore.errors import InputError
 from rawcore.media.audio import run_audio_job
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import DEFAULT_MAX_FILL_MS, MEDIA, Media, OnLoss
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
-    DEFAULT_MAX_FILL_MS,
     OutputJob,
     Outputs,
     Selection,
@@ -34,7 +33,6 @@ from rawcore.media.outputs import (
 )
 from rawcore.media.video import (
     VIDEO_CODECS,
-    OnLoss,
     check_on_loss,
     declared_size,
     prepare_fill,
@@ -43,9 +41,6 @@ from rawcore.media.video import (
     video_options,
 )
 from rawcore.recording.model import Recording
-
-Media = Literal["user", "display", "both"]
-MEDIA = ("user", "display", "both")
 
 
 @dataclass(frozen=True)
@@ -113,7 +108,13 @@ def plan_av(
 
 
 def _run_av(
-    rec: Recording, job: AvJob, out_dir: Path, fill_gaps: bool, fix_dtx: bool, on_loss: OnLoss
+    rec: Recording,
+    job: AvJob,
+    out_dir: Path,
+    fill_gaps: bool,
+    fix_dtx: bool,
+    on_loss: OnLoss,
+    fec: bool,
 ) -> ManifestEntry:
     if job.video is None or job.audio is None:
         # One stream only: the single-stream writers, under the A/V name.
@@ -121,7 +122,7 @@ def _run_av(
         if job.video is not None:
             entry = run_video_job(rec, single, out_dir, "mkv", fill_gaps, on_loss)
         else:
-            entry = run_audio_job(rec, single, out_dir, "mkv", fill_gaps, fix_dtx)
+            entry = run_audio_job(rec, single, out_dir, "mkv", fill_gaps, fix_dtx, fec)
         entry.kind = "av"
         return entry
     archive = open_archive_of(rec)
@@ -148,6 +149,7 @@ def _run_av(
                 fill_gaps=fill_gaps,
                 fix_dtx=fix_dtx,
                 on_loss=on_loss,
+                fec=fec,
             )
     path = out_dir / job.name
     fields = video_fields(vreport, fill)
@@ -170,6 +172,7 @@ def _run_av(
         channels=int(areport.channels),
         dtx_filled_ms=round(areport.dtx_filled_ms),
         loss_filled_ms=round(areport.loss_filled_ms),
+        fec_recovered=int(areport.fec_recovered),
         pause_filled_ms=round(areport.pause_filled_ms),
         screenshare=video.screenshare,
         stitched=video.stitched,
@@ -190,11 +193,12 @@ def mux_av(
     on_loss: OnLoss = "freeze",
     stitch: bool = False,
     max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
+    fec: bool = True,
     workers: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> Outputs:
     """Write one A/V file per participant session (or stitched participant); `on_loss` as for
-    `extract_video`."""
+    `extract_video`, the audio as `extract_audio` writes it (`fec` the same)."""
     if media not in MEDIA:
         raise InputError(f"unknown --media {media!r}; choose one of {', '.join(MEDIA)}")
     check_on_loss(on_loss)
@@ -212,7 +216,7 @@ def mux_av(
         rec,
         jobs,
         out_dir,
-        lambda job: _run_av(rec, job, out_dir, fill_gaps, fix_dtx, on_loss),
+        lambda job: _run_av(rec, job, out_dir, fill_gaps, fix_dtx, on_loss, fec),
         kind="av",
         command="mux-av",
         warnings=warnings,

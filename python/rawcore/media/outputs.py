@@ -238,9 +238,6 @@ def plan_outputs(
     return jobs, warnings
 
 
-#: Gaps longer than this are not filled: the output is split there instead (`_part2`, …), so a
-#: broken capture (packets days apart) cannot make days of filler.
-DEFAULT_MAX_FILL_MS = 3 * 3600 * 1000
 _U32_MAX = 2**32 - 1
 
 

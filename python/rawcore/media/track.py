@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import cast
 
 from rawcore.errors import InputError, RawcoreError
-from rawcore.media.audio import AUDIO_CODECS, AUDIO_FORMATS, AudioFormat, run_audio_job
+from rawcore.media.audio import AUDIO_CODECS, run_audio_job
 from rawcore.media.files import prepare_output_dir
+from rawcore.media.formats import AUDIO_FORMATS, VIDEO_FORMATS, AudioFormat, OnLoss, VideoFormat
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import Selection, named_error, plan_outputs
 from rawcore.media.video import (
     VIDEO_CODECS,
-    VIDEO_FORMATS,
-    OnLoss,
-    VideoFormat,
     check_on_loss,
     run_video_job,
 )
@@ -31,6 +29,7 @@ def extract_track(
     fill_gaps: bool = True,
     fix_dtx: bool = True,
     on_loss: OnLoss = "freeze",
+    fec: bool = True,
 ) -> ManifestEntry:
     """Write `track` to `path`; the suffix picks the container. Returns the manifest entry
     (no manifest is written)."""
@@ -55,7 +54,8 @@ def extract_track(
     job = replace(job, name=path.name)
     try:
         if kind == "audio":
-            return run_audio_job(rec, job, out_dir, cast(AudioFormat, ext), fill_gaps, fix_dtx)
+            fmt = cast(AudioFormat, ext)
+            return run_audio_job(rec, job, out_dir, fmt, fill_gaps, fix_dtx, fec)
         return run_video_job(rec, job, out_dir, cast(VideoFormat, ext), fill_gaps, on_loss)
     except RawcoreError as exc:
         raise named_error(str(path), exc) from None

@@ -25,16 +25,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 
 from rawcore import _core
 from rawcore.errors import InputError, RawcoreError
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import DEFAULT_MAX_FILL_MS, ON_LOSS, VIDEO_FORMATS, OnLoss, VideoFormat
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import (
-    DEFAULT_MAX_FILL_MS,
     OutputJob,
     Outputs,
     SegmentArg,
@@ -45,10 +45,6 @@ from rawcore.media.outputs import (
 )
 from rawcore.recording.model import Recording
 
-VideoFormat = Literal["mkv", "webm"]
-VIDEO_FORMATS: tuple[VideoFormat, ...] = ("mkv", "webm")
-OnLoss = Literal["freeze", "black", "conceal"]
-ON_LOSS: tuple[OnLoss, ...] = ("freeze", "black", "conceal")
 VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
 CLOCK = 90_000
 

@@ -18,11 +18,12 @@ from typing import Any, NamedTuple
 from rawcore.errors import InputError, OutputError
 from rawcore.media.audio import extract_audio
 from rawcore.media.files import prepare_output_dir
+from rawcore.media.formats import DEFAULT_MAX_FILL_MS, OnLoss
 from rawcore.media.manifest import ManifestEntry, write_manifest
 from rawcore.media.mix import MixFormat, MixInput, check_encoding, mix_audio, mixed_name
 from rawcore.media.mux import mux_av
-from rawcore.media.outputs import DEFAULT_MAX_FILL_MS, JobFailure, Outputs, Selection
-from rawcore.media.video import OnLoss, check_on_loss, extract_video
+from rawcore.media.outputs import JobFailure, Outputs, Selection
+from rawcore.media.video import check_on_loss, extract_video
 from rawcore.pipeline.qa import write_qa_report
 from rawcore.recording.model import Recording
 
@@ -147,6 +148,7 @@ def process_all(
     fill_gaps: bool = True,
     fix_dtx: bool = True,
     on_loss: OnLoss = "freeze",
+    fec: bool = True,
     mix_format: MixFormat = "mp3",
     gains: Mapping[str, float] | None = None,
     normalize: bool = False,
@@ -185,6 +187,7 @@ def process_all(
         fill_gaps=fill_gaps,
         fix_dtx=fix_dtx,
         max_fill_ms=max_fill_ms,
+        fec=fec,
         on_done=on_done,
     )
     entries += audio.entries
@@ -213,6 +216,7 @@ def process_all(
         fix_dtx=fix_dtx,
         max_fill_ms=max_fill_ms,
         on_loss=on_loss,
+        fec=fec,
         on_done=on_done,
     )
     entries += muxed.entries

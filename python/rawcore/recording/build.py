@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from rawcore import _core
 from rawcore.errors import CaptureError, InputError, MetadataError, RawcoreError, SdpError
 from rawcore.recording.metadata import (
@@ -93,16 +91,14 @@ class _Analysis:
 
 def _facts(report: _core.CaptureReport, ssrc: int | None) -> CaptureFacts:
     srs = [s for s in report.sender_reports if s.ssrc == ssrc]
-    facts = CaptureFacts(
+    # Tuples: shared by every timeline fit of the recording, and no NumPy for list-tracks.
+    return CaptureFacts(
         start_unix_ms=report.header.start_unix_us / 1000.0,
-        sr_arrival_ms=np.array([s.arrival_ms for s in srs], dtype=np.int64),
-        sr_rtp_ts=np.array([s.rtp_ts for s in srs], dtype=np.int64),
-        sr_ntp_unix_ms=np.array([s.ntp_unix_ms for s in srs], dtype=np.float64),
+        sr_arrival_ms=tuple(s.arrival_ms for s in srs),
+        sr_rtp_ts=tuple(s.rtp_ts for s in srs),
+        sr_ntp_unix_ms=tuple(s.ntp_unix_ms for s in srs),
         cname=next((name for s, name in report.cnames if s == ssrc), None),
     )
-    for a in (facts.sr_arrival_ms, facts.sr_rtp_ts, facts.sr_ntp_unix_ms):
-        a.flags.writeable = False  # shared by every timeline fit of the recording
-    return facts
 
 
 def _kind_from_track_type(track_type: str) -> Kind:

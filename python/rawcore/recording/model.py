@@ -8,13 +8,14 @@ everything above reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal
 
 from rawcore.recording.metadata import SegmentMetadata
 from rawcore.source.archive import Archive
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 Kind = Literal["audio", "video"]
 
@@ -102,9 +103,9 @@ class CaptureFacts:
     """
 
     start_unix_ms: float  # the capture header's start: packet arrival times count from it
-    sr_arrival_ms: npt.NDArray[np.int64]  # after the capture start
-    sr_rtp_ts: npt.NDArray[np.int64]  # the 32-bit RTP timestamp as sent
-    sr_ntp_unix_ms: npt.NDArray[np.float64]
+    sr_arrival_ms: tuple[int, ...]  # after the capture start
+    sr_rtp_ts: tuple[int, ...]  # the 32-bit RTP timestamp as sent
+    sr_ntp_unix_ms: tuple[float, ...]
     cname: str | None
     #: Stretches (Unix ms, one [start, end] row each) with no packet for longer than GAP_MS or
     #: 3 packet intervals; None until the packet columns are first read (`arrival_gaps`).

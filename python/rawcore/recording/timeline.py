@@ -123,9 +123,9 @@ def _load(rec: Recording, track: Track, seg: Segment) -> _Stream | None:
         track,
         ts,
         arrival,
-        (facts.sr_arrival_ms + start_ms).astype(np.float64),
-        facts.sr_rtp_ts,
-        facts.sr_ntp_unix_ms,
+        np.asarray(facts.sr_arrival_ms, dtype=np.float64) + start_ms,
+        np.asarray(facts.sr_rtp_ts, dtype=np.int64),
+        np.asarray(facts.sr_ntp_unix_ms, dtype=np.float64),
         facts.cname,
         seg.clock_rate,
     )

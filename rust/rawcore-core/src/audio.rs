@@ -291,7 +291,7 @@ impl<'a> AudioTimeline<'a> {
             let follows = seg
                 .strays
                 .last()
-                .map_or(true, |last| packet.seq.wrapping_sub(last.seq) < 64);
+                .is_none_or(|last| packet.seq.wrapping_sub(last.seq) < 64);
             if !follows {
                 seg.strays.clear();
             }

@@ -9,8 +9,9 @@
 //! audio packets on an exact timeline ([`audio`]), turns RTP payloads back into codec frames
 //! ([`depacketize`], reading codec headers with [`bitstream`]), assembles complete decodable
 //! video frames ([`video`]), decodes telephony codecs ([`codec`]) and muxes into Matroska, WebM
-//! and Ogg ([`mux`]); [`extract`] ties these together. It opens no files, reads no clocks and
-//! starts no threads; callers hand it byte slices. No input can make it panic: malformed data
+//! and Ogg ([`mux`]); [`extract`] ties these together, with libopus (statically linked) to
+//! rebuild lost Opus frames from in-band FEC ([`extract::fec`]). It opens no files, reads no
+//! clocks and starts no threads; callers hand it byte slices. No input can make it panic: malformed data
 //! becomes a typed error or a warning that names the byte offset.
 
 pub mod analyze;

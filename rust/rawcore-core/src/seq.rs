@@ -105,7 +105,7 @@ impl SeqUnwrapper {
     /// Extends `seq` and remembers it if it is the new highest.
     pub fn unwrap(&mut self, seq: u16) -> SeqNo {
         let ext = self.peek(seq);
-        if self.highest.map_or(true, |h| ext.0 > h) {
+        if self.highest.is_none_or(|h| ext.0 > h) {
             self.highest = Some(ext.0);
         }
         ext
@@ -147,7 +147,7 @@ impl TsUnwrapper {
             Some(h) => extend(h, u64::from(ts), 32),
             None => (1 << 32) | u64::from(ts),
         };
-        if self.highest.map_or(true, |h| ext > h) {
+        if self.highest.is_none_or(|h| ext > h) {
             self.highest = Some(ext);
         }
         ExtTimestamp(ext)

@@ -104,10 +104,9 @@ fn mux_err(e: &MuxError, msg: String) -> PyErr {
     match e {
         MuxError::NotInWebm { .. } => InputError::new_err(msg),
         MuxError::Io { .. } => OutputError::new_err(msg),
-        MuxError::NoSuchTrack { .. }
-        | MuxError::NonMonotonic { .. }
-        | MuxError::BadLace { .. }
-        | MuxError::NoTracks => RawcoreError::new_err(msg),
+        MuxError::NoSuchTrack { .. } | MuxError::NonMonotonic { .. } | MuxError::NoTracks => {
+            RawcoreError::new_err(msg)
+        }
     }
 }
 

@@ -29,6 +29,7 @@ mirror! {
         packets_in: u64,
         packets_written: u64,
         fill_frames: u64,
+        fec_recovered: u64,
         dtx_gaps: u64,
         dtx_filled_ms: f64,
         loss_gaps: u64,
@@ -110,6 +111,7 @@ fn config(
     fill_gaps: bool,
     fix_dtx: bool,
     reorder_window: usize,
+    fec: bool,
 ) -> PyResult<AudioExtractConfig> {
     Ok(AudioExtractConfig {
         payload_type,
@@ -119,13 +121,14 @@ fn config(
         fix_dtx,
         container: container(container_name)?,
         reorder_window,
+        fec,
     })
 }
 
 /// Write one Opus track (its segments placed at their offsets, in ms) to `path`.
 #[pyfunction]
 #[pyo3(signature = (segments, path, *, codec="opus", container="matroska", payload_type=None,
-                    channels=2, fill_gaps=true, fix_dtx=true, reorder_window=512))]
+                    channels=2, fill_gaps=true, fix_dtx=true, reorder_window=512, fec=true))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn extract_audio(
     py: Python<'_>,
@@ -138,6 +141,7 @@ pub fn extract_audio(
     fill_gaps: bool,
     fix_dtx: bool,
     reorder_window: usize,
+    fec: bool,
 ) -> PyResult<AudioReport> {
     let cfg = config(
         codec,
@@ -147,6 +151,7 @@ pub fn extract_audio(
         fill_gaps,
         fix_dtx,
         reorder_window,
+        fec,
     )?;
     let held = hold_segments(&segments)?;
     let file = File::create(&path).map_err(CoreError::create_output(&path))?;
@@ -180,6 +185,7 @@ pub fn decode_pcm(
         fill_gaps,
         fix_dtx,
         reorder_window,
+        false,
     )?;
     let held = hold_segments(&segments)?;
     let segs = inputs(&held);

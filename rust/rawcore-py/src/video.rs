@@ -247,7 +247,7 @@ pub fn extract_video(
 #[pyo3(signature = (video_segments, audio_segments, path, *, video_codec, audio_offset_ms,
                     video_payload_type=None, audio_payload_type=None, cvo_extension_id=None,
                     fill=Vec::new(), fill_gaps=true, fix_dtx=true, reorder_window=128,
-                    on_loss="freeze"))]
+                    on_loss="freeze", fec=true))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn extract_av(
     py: Python<'_>,
@@ -264,6 +264,7 @@ pub fn extract_av(
     fix_dtx: bool,
     reorder_window: usize,
     on_loss: &str,
+    fec: bool,
 ) -> PyResult<(VideoReport, crate::extract::AudioReport)> {
     let vcfg = Options {
         codec: video_codec,
@@ -282,6 +283,7 @@ pub fn extract_av(
         fix_dtx,
         container: core::AudioContainer::Matroska,
         reorder_window: 512,
+        fec,
     };
     if !audio_offset_ms.is_finite() {
         return Err(CoreError::Argument("audio_offset_ms must be finite".to_owned()).into());

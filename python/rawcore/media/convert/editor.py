@@ -32,12 +32,10 @@ import numpy as np
 from rawcore.errors import InputError
 from rawcore.media.convert.probe import Inputs, StreamRef, open_media
 from rawcore.media.convert.remux import open_mp4, remux
+from rawcore.media.formats import DEFAULT_CRF, DEFAULT_PRESET, PRESETS
 
 RATE = 48_000
 AAC_FRAME = 1024
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
-DEFAULT_PRESET = "veryfast"
-DEFAULT_CRF = 20
 #: Above this much (samples) between where an audio frame should start and where the previous
 #: one ended, the difference is silence (or overlap, trimmed); below it, the frame follows on.
 _AUDIO_SLACK = 480

@@ -22,6 +22,8 @@ from rawcore.media.convert.editor import EditorOptions, editor
 from rawcore.media.convert.probe import Inputs, find_inputs, manifest_entry
 from rawcore.media.convert.remux import remux
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import MODES
+from rawcore.media.formats import ConvertMode as Mode
 from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
 from rawcore.media.mux import mux_av
 from rawcore.media.outputs import Selection
@@ -29,8 +31,6 @@ from rawcore.recording.model import Recording
 from rawcore.source.cache import default_cache_dir
 from rawcore.source.s3 import fetch
 
-Mode = Literal["remux", "editor"]
-MODES = ("editor", "remux")
 #: The version of what a conversion writes: part of every cache key, bumped whenever the same
 #: input and options would give different bytes.
 FORMAT_VERSION = "rawcore.mp4/1"

@@ -1,8 +1,9 @@
 """mix: one audio file of the whole call from the per-participant tracks (see `engine`)."""
 
+from rawcore.media.formats import MIX_FORMATS, MixFormat
 from rawcore.media.mix.encode import check_encoding
 from rawcore.media.mix.engine import mix_audio
-from rawcore.media.mix.types import MIX_FORMATS, MixFormat, MixInput, MixReport, mixed_name
+from rawcore.media.mix.types import MixInput, MixReport, mixed_name
 
 __all__ = [
     "MIX_FORMATS",

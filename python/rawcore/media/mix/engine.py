@@ -26,10 +26,11 @@ import numpy as np
 
 from rawcore.errors import InputError
 from rawcore.media.files import atomic_path, prepare_output_dir
+from rawcore.media.formats import MixFormat
 from rawcore.media.mix.decode import PlacedTrack, TrackDecoder, measure_loudness
 from rawcore.media.mix.encode import ENCODINGS, Mp3Chunks, StreamEncoder, check_encoding
 from rawcore.media.mix.limiter import Limiter
-from rawcore.media.mix.types import MixFormat, MixInput, MixReport, Samples
+from rawcore.media.mix.types import MixInput, MixReport, Samples
 
 #: Normalisation gains are capped so a near-silent track is not boosted into noise.
 _MAX_NORMALIZE_DB = 20.0

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from rawcore.errors import InputError
 from rawcore.media.files import safe_component
-
-MixFormat = Literal["mp3", "opus", "m4a", "flac", "wav"]
-MIX_FORMATS: tuple[MixFormat, ...] = ("mp3", "opus", "m4a", "flac", "wav")
+from rawcore.media.formats import MIX_FORMATS
 
 Samples = npt.NDArray[np.float32]
 

@@ -1,8 +1,9 @@
-//! Opus TOC and packet-layout parsing must never panic and must keep RFC 6716's bounds.
+//! Opus TOC, packet-layout and LBRR-flag parsing must never panic and must keep RFC 6716's
+//! bounds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rawcore_core::depacketize::opus::{config_frame_samples, packet_info, Toc};
+use rawcore_core::depacketize::opus::{config_frame_samples, lbrr_flag, packet_info, Toc};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(&byte) = data.first() {
@@ -15,5 +16,8 @@ fuzz_target!(|data: &[u8]| {
         assert!((1..=48).contains(&info.frames), "{info:?}");
         // R5: a packet plays for at most 120 ms.
         assert!(info.duration() <= 5_760, "{info:?}");
+    }
+    if lbrr_flag(data).is_some() {
+        assert!(packet_info(data).is_ok(), "only valid single-frame SILK/hybrid packets");
     }
 });

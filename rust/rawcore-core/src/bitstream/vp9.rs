@@ -372,7 +372,7 @@ mod tests {
             let mut data: Vec<u8> = sizes
                 .iter()
                 .enumerate()
-                .flat_map(|(i, &n)| std::iter::repeat(i as u8).take(n))
+                .flat_map(|(i, &n)| std::iter::repeat_n(i as u8, n))
                 .collect();
             let body = data.len();
             write_superframe_index(&mut data, &sizes);

@@ -263,6 +263,83 @@ fn code3_frames(rest: &[u8], frame_samples: u32) -> Result<u32, OpusError> {
     Ok(frames)
 }
 
+/// Whether a packet carries in-band FEC for the audio just before it: the LBRR flag of its SILK
+/// layer (RFC 6716 §4.2.3-4.2.4). A WebRTC sender with `useinbandfec=1` puts a low-bitrate copy
+/// of frame N into packet N+1's SILK layer, so a lost frame can be decoded from its successor.
+///
+/// `None` when the packet has no single 10 or 20 ms SILK frame to ask: CELT-only packets (which
+/// never carry LBRR), packets of several Opus frames or of 40/60 ms SILK frames (whose LBRR is
+/// per SILK frame), DTX and concealment packets (at most one byte of frame data) and invalid
+/// packets. The flag is the second symbol of the range-coded frame (after the mid channel's VAD
+/// flag), each coded with probability 1/2.
+#[must_use]
+pub fn lbrr_flag(packet: &[u8]) -> Option<bool> {
+    let info = packet_info(packet).ok()?;
+    if info.toc.code != 0 || info.toc.mode() == Mode::Celt || info.frame_samples > 960 {
+        return None;
+    }
+    let frame = packet.get(1..).filter(|f| f.len() > 1)?;
+    let mut rc = RangeDecoder::new(frame);
+    let _vad = rc.bit_logp(1);
+    Some(rc.bit_logp(1))
+}
+
+/// The start of RFC 6716's range decoder (§4.1), enough to read the first binary symbols of a
+/// frame. Reads past the end of the data as zeros, as libopus does.
+struct RangeDecoder<'a> {
+    data: &'a [u8],
+    at: usize,
+    rng: u32,
+    val: u32,
+    rem: u32,
+}
+
+impl<'a> RangeDecoder<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        let mut rc = Self {
+            data,
+            at: 0,
+            rng: 128,
+            val: 0,
+            rem: 0,
+        };
+        rc.rem = rc.byte();
+        rc.val = rc.rng - 1 - (rc.rem >> 1);
+        rc.normalize();
+        rc
+    }
+
+    fn byte(&mut self) -> u32 {
+        let b = self.data.get(self.at).copied().unwrap_or(0);
+        self.at += 1;
+        u32::from(b)
+    }
+
+    fn normalize(&mut self) {
+        while self.rng <= 1 << 23 {
+            self.rng <<= 8;
+            let sym = self.rem;
+            self.rem = self.byte();
+            let sym = (sym << 8 | self.rem) >> 1;
+            self.val = ((self.val << 8) + (255 & !sym)) & 0x7FFF_FFFF;
+        }
+    }
+
+    /// A binary symbol whose probability of being 1 is 1/2^`logp` (`ec_dec_bit_logp`).
+    fn bit_logp(&mut self, logp: u32) -> bool {
+        let s = self.rng >> logp;
+        let one = self.val < s;
+        if one {
+            self.rng = s;
+        } else {
+            self.val -= s;
+            self.rng -= s;
+        }
+        self.normalize();
+        one
+    }
+}
+
 /// Frame sizes (in 2.5 ms units) and the configuration that codes each, largest first, for the
 /// mode family of `config`. SILK and Hybrid have nothing below 10 ms, so their short remainders
 /// borrow the CELT configuration of the nearest bandwidth; the decoder conceals with its
@@ -433,6 +510,74 @@ mod tests {
         }
     }
 
+    /// Packets from libopus with in-band FEC on or off, for a voiced sound.
+    fn encoded(
+        bandwidth: opus::Bandwidth,
+        bitrate: i32,
+        fec: bool,
+        frame_ms: usize,
+    ) -> Vec<Vec<u8>> {
+        let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
+            .expect("encoder");
+        enc.set_bitrate(opus::Bitrate::Bits(bitrate))
+            .expect("bitrate");
+        enc.set_bandwidth(bandwidth).expect("bandwidth");
+        enc.set_inband_fec(fec).expect("fec");
+        enc.set_packet_loss_perc(10).expect("loss");
+        let n = 48 * frame_ms;
+        (0..50)
+            .map(|k| {
+                let pcm: Vec<f32> = (0..n)
+                    .map(|i| {
+                        let t = (k * n + i) as f32 / 48_000.0;
+                        let f0 = 150.0 + 50.0 * (6.0 * t).sin();
+                        (1..8)
+                            .map(|h| 0.05 * (2.0 * std::f32::consts::PI * f0 * h as f32 * t).sin())
+                            .sum()
+                    })
+                    .collect();
+                enc.encode_vec_float(&pcm, 1500).expect("encode")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_lbrr_flag_says_which_packets_carry_fec() {
+        let share = |packets: &[Vec<u8>]| {
+            let flags: Vec<Option<bool>> = packets.iter().map(|p| lbrr_flag(p)).collect();
+            let set = flags.iter().filter(|f| **f == Some(true)).count();
+            (set, flags.iter().filter(|f| f.is_none()).count())
+        };
+        let silk = encoded(opus::Bandwidth::Wideband, 24_000, true, 20);
+        assert!(silk.iter().all(|p| p[0] >> 3 == 9), "SILK wideband 20 ms");
+        assert_eq!(
+            lbrr_flag(&silk[0]),
+            Some(false),
+            "nothing before the first frame"
+        );
+        let (set, none) = share(&silk);
+        assert!(set >= 40 && none == 0, "FEC on: {set} of 50 carry LBRR");
+        let (set, _) = share(&encoded(opus::Bandwidth::Wideband, 24_000, false, 20));
+        assert_eq!(set, 0, "FEC off: no LBRR");
+        let hybrid = encoded(opus::Bandwidth::Fullband, 48_000, true, 10);
+        let configs: Vec<u8> = hybrid.iter().map(|p| p[0] >> 3).collect();
+        assert!(
+            configs.iter().all(|&c| c == 14),
+            "hybrid fullband 10 ms: {configs:?}"
+        );
+        assert!(share(&hybrid).0 >= 20, "hybrid frames carry LBRR too");
+        let cases: [(&str, &[u8]); 5] = [
+            ("CELT never carries LBRR", &[0xF8, 0xFF, 0xFE]),
+            ("a DTX frame has no SILK layer to read", &[0x48, 0x00]),
+            ("an empty frame", &[0x48]),
+            ("two Opus frames (code 1)", &[0x49, 0xFF, 0xFF]),
+            ("a 40 ms SILK frame", &[0x50, 0xFF, 0xFF]),
+        ];
+        for (name, packet) in cases {
+            assert_eq!(lbrr_flag(packet), None, "{name}");
+        }
+    }
+
     #[test]
     fn malformed_packets_are_typed_errors() {
         let cases: [(&str, &[u8], OpusError); 8] = [
@@ -491,7 +636,7 @@ mod tests {
         assert_eq!(packet_info(&packet).map(|i| i.duration()), Ok(3 * 960));
         // Two-byte frame length: 252 + 4*1 = 256 bytes for the first frame.
         let mut long = vec![0xFA, 252, 1];
-        long.extend(std::iter::repeat(0).take(256 + 5));
+        long.extend(std::iter::repeat_n(0, 256 + 5));
         assert_eq!(packet_info(&long).map(|i| i.frames), Ok(2));
     }
 

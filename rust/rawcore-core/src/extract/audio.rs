@@ -17,7 +17,7 @@ use crate::track::{choose_track, count_sources, dominant_payload_type};
 pub enum AudioContainer {
     /// Matroska (`.mka`).
     Matroska,
-    /// WebM (`.webm`); fill packets are not laced, as browsers' WebM parsers reject lacing.
+    /// WebM (`.webm`).
     Webm,
     /// Ogg Opus (`.opus`).
     Ogg,
@@ -99,6 +99,9 @@ pub struct AudioExtractConfig {
     pub container: AudioContainer,
     /// Packets the reorder buffer waits for a missing one.
     pub reorder_window: usize,
+    /// Rebuild a lost Opus frame from the in-band FEC (LBRR) of the packet after it
+    /// ([`super::fec`]) instead of concealing it.
+    pub fec: bool,
 }
 
 impl Default for AudioExtractConfig {
@@ -111,6 +114,7 @@ impl Default for AudioExtractConfig {
             fix_dtx: true,
             container: AudioContainer::Matroska,
             reorder_window: 64,
+            fec: true,
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct AudioExtractReport {
     pub packets_written: u64,
     /// Opus fill packets written (0 for PCM).
     pub fill_frames: u64,
+    /// Lost Opus frames rebuilt from their successor's in-band FEC (their time still counts in
+    /// `loss_filled_ms`).
+    pub fec_recovered: u64,
     /// DTX holes filled and their total length.
     pub dtx_gaps: u64,
     /// Total DTX fill.
@@ -398,6 +405,7 @@ pub(super) fn build_report(
         packets_in: tl.packets_in,
         packets_written: tl.frames,
         fill_frames: 0,
+        fec_recovered: 0,
         dtx_gaps: tl.dtx_filled.0,
         dtx_filled_ms: ms(tl.dtx_filled.1),
         loss_gaps: tl.loss_filled.0,

@@ -280,8 +280,7 @@ impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
     ) -> Result<(), MuxError> {
         let shift = self.audio_shift;
         if let Some(it) = self.audio.as_mut() {
-            while let Some((at, data)) = it.next_if(|&(at, _)| t.map_or(true, |t| at + shift <= t))
-            {
+            while let Some((at, data)) = it.next_if(|&(at, _)| t.is_none_or(|t| at + shift <= t)) {
                 self.audio_end = self.audio_end.max(at + shift);
                 writer.write_frame(1, at + shift, data, true)?;
             }

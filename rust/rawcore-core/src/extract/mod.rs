@@ -4,8 +4,9 @@
 //! bindings call. Both first pick the track ([`crate::track`]: the configured payload type, or
 //! the dominant one over all captures, and per capture its busiest SSRC), then walk every record
 //! once through an [`crate::audio::AudioTimeline`] that places each packet at its RTP timestamp
-//! and reports the holes. Opus is never re-encoded: holes become TOC-only packets the decoder
-//! conceals, muxed into Matroska, WebM or Ogg. G.711 and G.722 are decoded to 16-bit PCM with
+//! and reports the holes. Opus is remuxed: holes become TOC-only packets the decoder conceals,
+//! muxed into Matroska, WebM or Ogg, except a lost frame whose successor carries in-band FEC,
+//! which [`fec`] rebuilds with libopus into a packet of the stream's own coding. G.711 and G.722 are decoded to 16-bit PCM with
 //! holes as zeros. Memory stays flat in the duration: frames stream into clusters, pages or
 //! caller-sized PCM chunks.
 //!
@@ -15,6 +16,7 @@
 
 pub mod audio;
 pub mod av;
+pub mod fec;
 pub mod opus;
 pub mod pcm;
 #[cfg(test)]

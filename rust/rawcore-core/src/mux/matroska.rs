@@ -424,7 +424,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         data: &[u8],
         keyframe: bool,
     ) -> Result<(), MuxError> {
-        self.write_block(track, timestamp_ns, &[data], keyframe, None)
+        self.write_block(track, timestamp_ns, data, keyframe, None)
     }
 
     /// Writes one frame of `track` that stays current for `duration_ns` (a BlockGroup with a
@@ -439,26 +439,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         keyframe: bool,
         duration_ns: u64,
     ) -> Result<(), MuxError> {
-        self.write_block(track, timestamp_ns, &[data], keyframe, Some(duration_ns))
-    }
-
-    /// Writes several frames of `track` as one laced SimpleBlock at `timestamp_ns` (the first
-    /// frame's time; the others follow by their codec duration). Equal sizes use fixed-size
-    /// lacing, others Xiph lacing. Used for runs of tiny frames such as Opus gap fillers, where
-    /// per-block overhead would outweigh the frames.
-    pub fn write_laced(
-        &mut self,
-        track: usize,
-        timestamp_ns: u64,
-        frames: &[&[u8]],
-        keyframe: bool,
-    ) -> Result<(), MuxError> {
-        if frames.is_empty() || frames.len() > 256 {
-            return Err(MuxError::BadLace {
-                frames: frames.len(),
-            });
-        }
-        self.write_block(track, timestamp_ns, frames, keyframe, None)
+        self.write_block(track, timestamp_ns, data, keyframe, Some(duration_ns))
     }
 
     /// Milliseconds (the timestamp scale) of a nanosecond time, rounded.
@@ -470,7 +451,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         &mut self,
         track: usize,
         timestamp_ns: u64,
-        frames: &[&[u8]],
+        data: &[u8],
         keyframe: bool,
         duration_ns: Option<u64>,
     ) -> Result<(), MuxError> {
@@ -521,14 +502,13 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
         let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
         match duration_ns {
-            None => self.append_simple_block(track as u64 + 1, rel, frames, keyframe),
+            None => self.append_simple_block(track as u64 + 1, rel, data, keyframe),
             Some(duration_ns) => {
                 let end_ms = Self::ms_of(timestamp_ns.saturating_add(duration_ns));
                 let lasting_ms = u64::try_from(end_ms - ms).unwrap_or(0);
                 // The previous block of the track, relative to this one (never positive).
                 let reference = (!keyframe).then(|| previous_ms.map_or(0, |p| p - ms));
                 self.end_ns = self.end_ns.max(timestamp_ns.saturating_add(duration_ns));
-                let data = frames.first().copied().unwrap_or_default();
                 self.append_block_group(track as u64 + 1, rel, data, lasting_ms, reference);
             }
         }
@@ -559,45 +539,16 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         self.blocks.extend_from_slice(&group);
     }
 
-    fn append_simple_block(&mut self, track_number: u64, rel: i16, frames: &[&[u8]], key: bool) {
-        let payload: usize = frames.iter().map(|f| f.len()).sum();
-        let equal = frames.windows(2).all(|w| w[0].len() == w[1].len());
-        let lace_header = match frames {
-            [_] => 0,
-            _ if equal => 1,
-            _ => {
-                1 + frames
-                    .iter()
-                    .take(frames.len() - 1)
-                    .map(|f| f.len() / 255 + 1)
-                    .sum::<usize>()
-            }
-        };
-        let number_len = size_len(track_number);
-        let size = number_len + 3 + lace_header + payload;
+    /// One frame as a SimpleBlock, never laced (see [`crate::extract::opus`] for why).
+    fn append_simple_block(&mut self, track_number: u64, rel: i16, data: &[u8], key: bool) {
+        let size = size_len(track_number) + 3 + data.len();
         let b = &mut self.blocks;
         write_id(b, ids::SIMPLE_BLOCK);
         write_size(b, size as u64);
         write_size(b, track_number);
         b.extend_from_slice(&rel.to_be_bytes());
-        let lacing = match frames {
-            [_] => 0,
-            _ if equal => 0x04,
-            _ => 0x02,
-        };
-        b.push(if key { 0x80 } else { 0 } | lacing);
-        if frames.len() > 1 {
-            b.push((frames.len() - 1) as u8);
-            if !equal {
-                for f in frames.iter().take(frames.len() - 1) {
-                    b.resize(b.len() + f.len() / 255, 255);
-                    b.push((f.len() % 255) as u8);
-                }
-            }
-        }
-        for f in frames {
-            b.extend_from_slice(f);
-        }
+        b.push(if key { 0x80 } else { 0 });
+        b.extend_from_slice(data);
     }
 
     fn close_cluster(&mut self) -> Result<(), MuxError> {
@@ -908,7 +859,7 @@ mod tests {
     }
 
     #[test]
-    fn laced_blocks_and_video_keyframe_clusters() {
+    fn video_keyframes_open_clusters_and_blocks_are_never_laced() {
         let tracks = vec![
             TrackEntry::Vp8 {
                 width: 640,
@@ -919,10 +870,9 @@ mod tests {
         let mut w =
             MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, tracks).expect("header");
         w.write_frame(0, 0, b"key", true).expect("video key");
-        w.write_laced(1, 0, &[&[0xFB, 6], &[0xFB, 6]], true)
-            .expect("fixed lace");
-        w.write_laced(1, 240_000_000, &[&[1; 300], &[2]], true)
-            .expect("xiph lace");
+        w.write_frame(1, 0, &[0xFB, 6], true).expect("fill packet");
+        w.write_frame(1, 120_000_000, &[0xFB, 6], true)
+            .expect("fill packet");
         w.write_frame(0, 33_000_000, b"delta", false)
             .expect("video delta");
         w.write_frame(0, 1_000_000_000, b"key2", true)
@@ -932,10 +882,10 @@ mod tests {
         let got = clusters(&data, &segment);
         assert_eq!(got.len(), 2, "a video keyframe opens a cluster");
         let blocks = &got[0].1;
-        assert_eq!(blocks[1].2 & 0x06, 0x04, "equal frames use fixed lacing");
-        assert_eq!(blocks[1].1, [1, 0xFB, 6, 0xFB, 6]);
-        assert_eq!(blocks[2].2 & 0x06, 0x02, "unequal frames use Xiph lacing");
-        assert_eq!(&blocks[2].1[..3], [1, 255, 45], "300 = 255 + 45");
+        for block in &blocks[1..3] {
+            assert_eq!(block.2 & 0x06, 0, "no lacing");
+            assert_eq!(block.1, [0xFB, 6], "the frame alone");
+        }
         assert_eq!(blocks[3].2 & 0x80, 0, "delta frame not flagged key");
         let cues = segment.find(ids::CUES).expect("cues");
         assert_eq!(
@@ -975,10 +925,6 @@ mod tests {
         assert!(matches!(
             w.write_frame(0, 5, &[0], true),
             Err(MuxError::NonMonotonic { .. })
-        ));
-        assert!(matches!(
-            w.write_laced(0, 20, &[], true),
-            Err(MuxError::BadLace { frames: 0 })
         ));
     }
 }

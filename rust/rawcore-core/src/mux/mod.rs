@@ -45,12 +45,6 @@ pub enum MuxError {
         /// The Matroska codec ID.
         codec: &'static str,
     },
-    /// A laced block needs 1 to 256 frames.
-    #[error("a laced block holds 1 to 256 frames, got {frames}")]
-    BadLace {
-        /// Frames given.
-        frames: usize,
-    },
     /// A file needs at least one track.
     #[error("a file needs at least one track")]
     NoTracks,

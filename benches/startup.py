@@ -1,0 +1,118 @@
+"""Start-up and process-to-process timing of the CLI, with hyperfine, beside the peers.
+
+This script owns the whole-process comparison (BENCHMARKS.md, "Start-up"): `rawcore --version`,
+`rawcore list-tracks` on the sample call, and `rawcore extract-audio` on a recording of four
+60-minute Opus tracks, then the same four tracks through janus-pp-rec and GStreamer's depay
+pipeline (one process per track, as each tool is run per file), all in one hyperfine run so
+they share the machine's load. Inputs come from `peers.py` (the same packets in each tool's
+format) and are kept in `--workdir` between runs.
+
+    .venv/bin/python benches/startup.py                        # needs hyperfine, janus-tools
+    .venv/bin/python benches/startup.py --before /tmp/old/python  # also an older python/ tree
+
+`--before` runs a second copy of the Python layer (e.g. `git archive <rev> python | tar -x`,
+with the built `_core*.so` copied in) in the same run, for before/after figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import peers  # noqa: E402
+
+
+def recording_of_four(workdir: Path, minutes: float) -> tuple[Path, peers.Track]:
+    """A recording folder of four participants, each one `minutes` Opus track (the same
+    packets, hard-linked), and the track in every peer's format."""
+    track = peers.make_opus_track(workdir, minutes)
+    rec = workdir / "four"
+    for user in range(1, 5):
+        session = rec / f"user_{user}" / "session_1"
+        session.mkdir(parents=True, exist_ok=True)
+        for src, name in ((track.rtpdump, "audio_1.rtpdump"), (track.sdp, "audio_1.sdp")):
+            if not (session / name).exists():
+                os.link(src, session / name)
+    return rec, track
+
+
+def per_track_script(workdir: Path, name: str, argvs: list[list[str]]) -> Path:
+    script = workdir / f"{name}.sh"
+    script.write_text("set -e\n" + "\n".join(shlex.join(a) for a in argvs) + "\n")
+    return script
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/rawcore-startup-bench"))
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--before", type=Path, help="an older python/ tree to time beside this one")
+    ap.add_argument("--out", type=Path, default=HERE / "startup.json")
+    args = ap.parse_args()
+    if shutil.which("hyperfine") is None:
+        print("needs hyperfine (apt-get install hyperfine)", file=sys.stderr)
+        return 1
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    rec, track = recording_of_four(work, args.minutes)
+    outs = work / "out"
+    outs.mkdir(exist_ok=True)
+    python = sys.executable
+    sample = REPO / "examples" / "sample-call.zip"
+
+    def rawcore(tree: Path) -> str:
+        return f"env PYTHONPATH={tree} {python} -m rawcore"
+
+    layers = {"": REPO / "python"}
+    if args.before is not None:
+        layers = {" (before)": args.before.resolve(), " (after)": REPO / "python"}
+    commands: list[tuple[str, str]] = [("python -c pass", f"{python} -c pass")]
+    for tag, tree in layers.items():
+        commands.append((f"rawcore --version{tag}", f"{rawcore(tree)} --version"))
+    for tag, tree in layers.items():
+        listing = f"{rawcore(tree)} list-tracks {sample}"
+        commands.append((f"rawcore list-tracks sample{tag}", listing))
+    for tag, tree in layers.items():
+        out = outs / f"rawcore{tag.strip(' ()').replace(' ', '-') or 'now'}"
+        commands.append(
+            (f"rawcore extract-audio 4 x {args.minutes:g} min{tag}",
+             f"{rawcore(tree)} extract-audio {rec} -o {out} -q")
+        )  # fmt: skip
+    if shutil.which("janus-pp-rec"):
+        argvs = [peers.janus_pp_rec(track, outs / f"janus{i}.opus") for i in range(4)]
+        script = per_track_script(work, "janus", argvs)
+        commands.append(("janus-pp-rec, 4 processes", f"sh {script}"))
+    if shutil.which("gst-launch-1.0"):
+        depay = peers.gst_rtpstream(False)
+        argvs = [depay(track, outs / f"gst{i}.mka") for i in range(4)]
+        script = per_track_script(work, "gst", argvs)
+        commands.append(("GStreamer depay, 4 processes", f"sh {script}"))
+    argv = ["hyperfine", "-N", "--warmup", "2", "--runs", str(args.runs)]
+    argv += ["--export-json", str(args.out), "--export-markdown", str(args.out.with_suffix(".md"))]
+    for name, command in commands:
+        argv += ["-n", name, command]
+    subprocess.run(argv, check=True)
+    results = json.loads(args.out.read_text())["results"]
+    print("\n| command | mean ms | sd ms | min ms | user+sys ms |\n|---|---:|---:|---:|---:|")
+    for r in results:
+        cpu = (r["user"] + r["system"]) * 1000
+        print(
+            f"| {r['command']} | {r['mean'] * 1000:.0f} | {r['stddev'] * 1000:.0f} | "
+            f"{r['min'] * 1000:.0f} | {cpu:.0f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
