@@ -267,6 +267,34 @@ def cmd_worker(args: argparse.Namespace) -> int:
         pool.stop(timeout=1.0)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the service until interrupted."""
+    from rawcore.service.app import serve
+    from rawcore.service.config import Settings, default_db, default_storage, parse_size
+
+    try:
+        max_upload = parse_size(args.max_upload)
+    except ValueError as exc:
+        raise InputError(f"--max-upload: {exc}") from None
+    settings = Settings(
+        storage=args.storage or default_storage(), db=Path(args.db) if args.db else default_db(),
+        allow_source=tuple(args.allow_source), max_upload=max_upload,
+        s3_endpoint=args.s3_endpoint, workers=args.workers,
+    )  # fmt: skip
+    serve(settings, host=args.host, port=args.port)
+    return ExitCode.OK
+
+
+def cmd_org_create(args: argparse.Namespace) -> int:
+    """Make an organization; its API key (shown once, stored hashed) is the last word."""
+    from rawcore.service.config import default_db
+    from rawcore.service.store import ServiceStore
+
+    org, key = ServiceStore(Path(args.db) if args.db else default_db()).create_org(args.name)
+    print(f"organization {org.name} ({org.id}); API key (shown once): {key}")
+    return ExitCode.OK
+
+
 def cmd_list_tracks(args: argparse.Namespace, rec: Recording) -> int:
     tracks = select_tracks(rec.tracks, args.track_type)
     out = sys.stdout

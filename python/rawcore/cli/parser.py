@@ -17,6 +17,8 @@ from rawcore.cli.commands import (
     cmd_mix_audio,
     cmd_mux_av,
     cmd_process_all,
+    cmd_org_create,
+    cmd_serve,
     cmd_worker,
 )
 from rawcore.errors import InputError
@@ -233,6 +235,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit after this many seconds without a job",
     )  # fmt: skip
     wk.set_defaults(func=cmd_worker, standalone=True)
+
+    sv = sub.add_parser(
+        "serve",
+        help="run the HTTP service (API + Raw Tracks page) with workers in process",
+        description="Serve the API (/v1, OpenAPI at /docs) and the Raw Tracks page.",
+    )
+    sv.add_argument("--storage", metavar="DIR|s3://BUCKET/PREFIX",
+                    help="where tracks and MP4s go (default rawcore-data/storage)")  # fmt: skip
+    sv.add_argument("--db", metavar="PATH", help="the SQLite file (default rawcore-data/rawcore.sqlite)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
+    sv.add_argument(
+        "--allow-source", action="append", default=[], metavar="PATTERN",
+        help="a source URL pattern ingest may fetch (s3://bucket/*, https://host/path/*); "
+        "repeatable; none: uploads only",
+    )  # fmt: skip
+    sv.add_argument("--max-upload", default="2G", metavar="SIZE",
+                    help="largest upload (default 2G; K, M, G)")  # fmt: skip
+    sv.add_argument("--workers", type=_positive_int, default=2, help="worker threads (default 2)")
+    sv.add_argument("--s3-endpoint", metavar="URL", help="an S3-compatible endpoint")
+    sv.set_defaults(func=cmd_serve, standalone=True)
+
+    og = sub.add_parser("org", help="manage organizations of the service")
+    og_sub = og.add_subparsers(dest="org_command", required=True, metavar="ACTION")
+    oc = og_sub.add_parser("create", help="a new organization; prints its API key last")
+    oc.add_argument("name", help="the organization's name")
+    oc.add_argument("--db", metavar="PATH", help="the service's SQLite file (as for serve)")
+    oc.set_defaults(func=cmd_org_create, standalone=True)
     return parser
 
 
@@ -347,7 +377,7 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
     A positional path becomes the input option it stands for: a URL `--input-s3`, a folder
     `--input-dir`, anything else `--input-file`."""
-    if args.command == "worker":
+    if args.command in ("worker", "serve", "org"):
         return
     if args.command == "convert":
         if args.track_id is None and (args.input_dir or args.input_s3):

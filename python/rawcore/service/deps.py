@@ -1,0 +1,81 @@
+"""What every route depends on: the service's context, and the caller's organization.
+
+`current_org` is the one place a request becomes an organization: the API key of
+`Authorization: Bearer …`, or the page's session cookie (`rawcore_session`, made from `?key=`
+once). Every query a route makes takes that organization; a row of another one is not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from rawcore.jobs.store import JobRow, JobStore
+from rawcore.service.config import Settings
+from rawcore.service.signing import file_query, session_org
+from rawcore.service.store import Org, ServiceStore
+from rawcore.storage.backends import S3Storage, Storage
+
+SESSION_COOKIE = "rawcore_session"
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: ServiceStore
+    jobs: JobStore
+    storage: Storage
+    secret: bytes
+
+    def file_url(self, base: str, what: str, ident: str, org: str, key: str, *,
+                 download: bool, filename: str) -> str:  # fmt: skip
+        """A short-lived URL for the object `key`: presigned on S3, signed by the app on a
+        folder (`/files/{what}/{id}`)."""
+        if isinstance(self.storage, S3Storage):
+            params: dict[str, str] = {"Bucket": self.storage.bucket,
+                                      "Key": self.storage.object_key(key)}  # fmt: skip
+            if download:
+                params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+            return str(self.storage.client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=self.settings.url_ttl_s))  # fmt: skip
+        q = file_query(self.secret, what, ident, org, self.settings.url_ttl_s, download)
+        return f"{base}files/{what}/{ident}?{q}"
+
+    def job(self, org: Org, job_id: str) -> JobRow:
+        """The job `job_id` of `org`, else 404 (another org's job is not found either)."""
+        row = self.jobs.get(job_id) if len(job_id) <= 64 else None
+        if row is None or row.org != org.id:
+            raise HTTPException(404, "no such job")
+        return row
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def current_org(request: Request, ctx: Ctx) -> Org:
+    auth = request.headers.get("authorization")
+    org: Org | None = None
+    if auth is not None:
+        scheme, _, key = auth.partition(" ")
+        if scheme.lower() == "bearer" and key.strip():
+            org = ctx.store.org_for_key(key.strip())
+    else:
+        token = request.cookies.get(SESSION_COOKIE)
+        org_id = session_org(ctx.secret, token) if token else None
+        org = ctx.store.org(org_id) if org_id else None
+    if org is None:
+        raise HTTPException(401, "a valid API key is needed (Authorization: Bearer …)",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return org
+
+
+CurrentOrg = Annotated[Org, Depends(current_org)]
+
+__all__ = ["SESSION_COOKIE", "Context", "Ctx", "CurrentOrg", "context", "current_org"]
