@@ -61,7 +61,12 @@ def ingest_handler(service: ServiceStore) -> Callable[[JobRow, Callable[[float],
                 storage.get_file(p["upload_key"], Path(source))
             else:
                 source = p["source"]
-            with open_recording(source, s3_endpoint=p.get("s3_endpoint")) as rec:
+            try:
+                rec = open_recording(source, s3_endpoint=p.get("s3_endpoint"))
+            except RawcoreError as exc:  # say "the upload", not a temporary path
+                shown = p.get("upload_name") or "the upload"
+                raise type(exc)(str(exc).replace(source, shown)) from None
+            with rec:
                 # One extraction per track (raw), and per participant and medium (stitched).
                 plan: list[tuple[list[Track], bool, Selection]] = [
                     ([t], False, Selection(track_id=t.track_id)) for t in rec.tracks

@@ -139,6 +139,7 @@ async def ingest(request: Request, ctx: Ctx, org: CurrentOrg) -> JSONResponse:
             raise HTTPException(422, str(exc)) from None
         from starlette.concurrency import run_in_threadpool
 
+        params["upload_name"] = upload.filename or "the upload"
         params["upload_key"] = await run_in_threadpool(_save_upload, ctx, layout, rid, upload)
     elif ctype.startswith("application/json"):
         try:

@@ -99,7 +99,7 @@ function togglePreview(t, row, button) {
   media.src = t.preview_url;
   const cell = el("td", { colSpan: 6 }, media);
   row.after(el("tr", { class: "preview-row", "data-track-id": t.track_id }, cell));
-  button.textContent = "Close preview";
+  button.textContent = "Close";
 }
 
 function trackRow(t) {
