@@ -61,7 +61,8 @@ def start_service(tmp: Path, *extra: str) -> Service:
     proc = subprocess.Popen(
         rawcore_cmd("serve", "--db", str(db), "--storage", str(storage), "--port", str(port),
                     *extra),
-        stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env,
+        stdout=open(log, "wb"),  # noqa: SIM115 (open while the server runs)
+        stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     svc = Service(f"http://127.0.0.1:{port}", db, storage, proc, log)
     deadline = time.monotonic() + 30

@@ -14,17 +14,18 @@ from typing import Any
 import av
 import httpx
 import pytest
-from service_helpers import SAMPLE, Service, create_org, start_service, upload, wait_job
-
 from rawcore.service.signing import sign_file
+from service_helpers import SAMPLE, Service, create_org, start_service, upload, wait_job
 
 MAX_UPLOAD = 4 << 20
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    svc = start_service(tmp_path_factory.mktemp("service"), "--max-upload", "4M",
-                        "--allow-source", "https://*", "--allow-source", "s3://calls/*")  # fmt: skip
+    svc = start_service(
+        tmp_path_factory.mktemp("service"), "--max-upload", "4M",
+        "--allow-source", "https://*", "--allow-source", "s3://calls/*",
+    )  # fmt: skip
     try:
         yield svc
     finally:
@@ -158,7 +159,7 @@ def _zip_bomb(tmp: Path) -> Path:
 def test_hostile_requests(case: str, service: Service, orgs: dict[str, dict[str, Any]],
                           tmp_path: Path) -> None:  # fmt: skip
     a, b = orgs["acme"], orgs["globex"]
-    ca, cb = service.client(a["key"]), service.client(b["key"])
+    ca = service.client(a["key"])
     b_track = b["tracks"][0]["track_id"]
     expect: int
     if case == "no key":
@@ -195,10 +196,12 @@ def test_hostile_requests(case: str, service: Service, orgs: dict[str, dict[str,
         big.write_bytes(bytes(MAX_UPLOAD + 1))
         r, expect = upload(ca, big), 413
     elif case == "oversized upload without a length":
+
         def chunks() -> Iterator[bytes]:
-            yield b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.zip\"\r\n\r\n"
+            yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.zip"\r\n\r\n'
             for _ in range(6):
                 yield bytes(1 << 20)
+
         r = ca.post("/v1/recordings", content=chunks(),
                     headers={"content-type": "multipart/form-data; boundary=x"})  # fmt: skip
         expect = 413

@@ -29,8 +29,14 @@ def browser() -> Iterator[Any]:
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required", "--window-size=1200,1400"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--mute-audio",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1200,1400",
+    ):
         opts.add_argument(arg)  # fmt: skip
     b = webdriver.Chrome(service=DriverService(driver), options=opts)
     try:
@@ -111,13 +117,18 @@ def test_raw_tracks_page(ingested: tuple[Service, str, str], browser: Any) -> No
         "const v = document.querySelector('tr.preview-row video');"
         "return v && !v.error && v.currentTime > 1.0;"))  # fmt: skip
     assert played, browser.execute_script(
-        "const v = document.querySelector('video'); return [v.currentTime, v.error && v.error.code]")
+        "const v = document.querySelector('video'); return [v.currentTime, v.error && v.error.code]"
+    )
     # The H.264 track's preview (an MP4 made on first request) plays too.
     h264 = next(t for t in api if t["codec"] == "h264" and not t["stitched"])
     shown[h264["track_id"]].find_element(By.CLASS_NAME, "preview-button").click()
-    played = until(lambda: browser.execute_script(
-        f"const r = document.querySelector('tr.preview-row[data-track-id=\"{h264['track_id']}\"]');"
-        "const v = r && r.querySelector('video'); return v && !v.error && v.currentTime > 1.0;"))
+    played = until(
+        lambda: browser.execute_script(
+            "const r = document.querySelector("
+            f"'tr.preview-row[data-track-id=\"{h264['track_id']}\"]');"
+            "const v = r && r.querySelector('video'); return v && !v.error && v.currentTime > 1.0;"
+        )
+    )
     assert played
 
     # Convert: progress while polling, then a link whose file is a valid MP4.

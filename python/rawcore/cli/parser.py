@@ -16,8 +16,8 @@ from rawcore.cli.commands import (
     cmd_list_tracks,
     cmd_mix_audio,
     cmd_mux_av,
-    cmd_process_all,
     cmd_org_create,
+    cmd_process_all,
     cmd_serve,
     cmd_worker,
 )
@@ -243,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--storage", metavar="DIR|s3://BUCKET/PREFIX",
                     help="where tracks and MP4s go (default rawcore-data/storage)")  # fmt: skip
-    sv.add_argument("--db", metavar="PATH", help="the SQLite file (default rawcore-data/rawcore.sqlite)")
+    sv.add_argument(
+        "--db", metavar="PATH", help="the SQLite file (default rawcore-data/rawcore.sqlite)"
+    )
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
     sv.add_argument(

@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for r in (recordings.router, tracks.router, jobs.router, files.router, page.router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
-    app.add_middleware(LimitUploads, limit=settings.max_upload)  # type: ignore[arg-type]
+    app.add_middleware(LimitUploads, limit=settings.max_upload)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, Any]:

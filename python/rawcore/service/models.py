@@ -11,7 +11,9 @@ class SourceIngest(BaseModel):
     """`POST /v1/recordings` with a JSON body: a recording to fetch from an allowed URL."""
 
     model_config = ConfigDict(extra="forbid")
-    source: str = Field(description="s3://bucket/key or https://… (only what --allow-source allows)")
+    source: str = Field(
+        description="s3://bucket/key or https://… (only what --allow-source allows)"
+    )
     room: str = Field(min_length=1, max_length=128)
     participants: dict[str, str] = Field(default_factory=dict,
                                          description="participant id → display name")  # fmt: skip

@@ -88,8 +88,10 @@ class TrackRow:
 
 
 def _recording(r: sqlite3.Row) -> RecordingRow:
-    return RecordingRow(r["id"], r["org"], r["room"], r["source"], json.loads(r["participants"]),
-                        r["job_id"], r["created"], r["call_id"], r["call_start_unix_ms"])  # fmt: skip
+    return RecordingRow(
+        r["id"], r["org"], r["room"], r["source"], json.loads(r["participants"]), r["job_id"],
+        r["created"], r["call_id"], r["call_start_unix_ms"],
+    )  # fmt: skip
 
 
 def _track(r: sqlite3.Row) -> TrackRow:
@@ -142,11 +144,15 @@ class ServiceStore:
         return org, api_key
 
     def org_for_key(self, api_key: str) -> Org | None:
-        r = self._db().execute(
-            "SELECT orgs.id, orgs.name FROM api_keys JOIN orgs ON orgs.id = api_keys.org "
-            "WHERE api_keys.hash = ?",
-            (hash_key(api_key),),
-        ).fetchone()
+        r = (
+            self._db()
+            .execute(
+                "SELECT orgs.id, orgs.name FROM api_keys JOIN orgs ON orgs.id = api_keys.org "
+                "WHERE api_keys.hash = ?",
+                (hash_key(api_key),),
+            )
+            .fetchone()
+        )
         return None if r is None else Org(r["id"], r["name"])
 
     def org(self, org_id: str) -> Org | None:
@@ -171,16 +177,22 @@ class ServiceStore:
         )  # fmt: skip
 
     def recording(self, org: str, recording_id: str) -> RecordingRow | None:
-        r = self._db().execute(
-            "SELECT * FROM recordings WHERE org = ? AND id = ?", (org, recording_id)
-        ).fetchone()
+        r = (
+            self._db()
+            .execute("SELECT * FROM recordings WHERE org = ? AND id = ?", (org, recording_id))
+            .fetchone()
+        )
         return None if r is None else _recording(r)
 
     def recordings(self, org: str, limit: int = 100, offset: int = 0) -> list[RecordingRow]:
-        rows = self._db().execute(
-            "SELECT * FROM recordings WHERE org = ? ORDER BY created DESC, id LIMIT ? OFFSET ?",
-            (org, limit, offset),
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT * FROM recordings WHERE org = ? ORDER BY created DESC, id LIMIT ? OFFSET ?",
+                (org, limit, offset),
+            )
+            .fetchall()
+        )
         return [_recording(r) for r in rows]
 
     def set_tracks(
@@ -200,7 +212,8 @@ class ServiceStore:
                      t.name, t.position),
                 )  # fmt: skip
             db.execute(
-                "UPDATE recordings SET call_id = ?, call_start_unix_ms = ? WHERE org = ? AND id = ?",
+                "UPDATE recordings SET call_id = ?, call_start_unix_ms = ? "
+                "WHERE org = ? AND id = ?",
                 (call.get("call_id"), call.get("call_start_unix_ms"), org, recording_id),
             )
         except BaseException:
@@ -209,16 +222,22 @@ class ServiceStore:
         db.execute("COMMIT")
 
     def tracks(self, org: str, recording_id: str) -> list[TrackRow]:
-        rows = self._db().execute(
-            "SELECT * FROM tracks WHERE org = ? AND recording_id = ? ORDER BY position",
-            (org, recording_id),
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT * FROM tracks WHERE org = ? AND recording_id = ? ORDER BY position",
+                (org, recording_id),
+            )
+            .fetchall()
+        )
         return [_track(r) for r in rows]
 
     def track(self, org: str, track_id: str) -> TrackRow | None:
-        r = self._db().execute(
-            "SELECT * FROM tracks WHERE org = ? AND id = ?", (org, track_id)
-        ).fetchone()
+        r = (
+            self._db()
+            .execute("SELECT * FROM tracks WHERE org = ? AND id = ?", (org, track_id))
+            .fetchone()
+        )
         return None if r is None else _track(r)
 
 

@@ -63,7 +63,8 @@ def raw_tracks_page(recording_id: str, request: Request, ctx: Ctx, key: str | No
                       "No such recording.</p>", 404)  # fmt: skip
     page = (STATIC / "raw_tracks.html").read_text()
     page = page.replace("{{recording_id}}", html.escape(rec.id)).replace(
-        "{{room}}", html.escape(rec.room))
+        "{{room}}", html.escape(rec.room)
+    )
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 

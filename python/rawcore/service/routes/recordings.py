@@ -114,7 +114,8 @@ def _save_upload(ctx: Context, layout: OrgLayout, rid: str, upload: UploadFile) 
 
 @router.post("", status_code=202, response_model=models.IngestAccepted,
              openapi_extra=_UPLOAD_DOC,
-             responses={413: {"model": models.Problem}, 422: {"model": models.Problem}})  # fmt: skip
+             responses={413: {"model": models.Problem},
+                        422: {"model": models.Problem}})  # fmt: skip
 async def ingest(request: Request, ctx: Ctx, org: CurrentOrg) -> JSONResponse:
     """Ingest a raw recording: a multipart upload (`file`, `room`, `participants` as JSON), or
     a JSON body naming a `source` URL the operator allowed. 202 with the ingest job."""

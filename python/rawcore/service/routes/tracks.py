@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import JSONResponse
 
@@ -42,7 +44,7 @@ def convert(ctx: Context, org: Org, t: TrackRow, mode: Mode, *, no_audio: bool =
              responses={200: {"model": models.Job}, 404: {"model": models.Problem}})  # fmt: skip
 def create_conversion(
     track_id: str, request: Request, ctx: Ctx, org: CurrentOrg,
-    body: models.ConversionRequest | None = Body(default=None),
+    body: Annotated[models.ConversionRequest | None, Body()] = None,
 ) -> JSONResponse:  # fmt: skip
     """Convert the track to MP4 (`editor`: H.264 + AAC; `remux`: the packets as they are).
     202 with the job; 200 with the finished job when the MP4 is already there."""
