@@ -8,7 +8,7 @@ once). Every query a route makes takes that organization; a row of another one i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
@@ -38,10 +38,28 @@ class Context:
                                       "Key": self.storage.object_key(key)}  # fmt: skip
             if download:
                 params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-            return str(self.storage.client.generate_presigned_url(
+            return str(self.presigner().generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=self.settings.url_ttl_s))  # fmt: skip
         q = file_query(self.secret, what, ident, org, self.settings.url_ttl_s, download)
         return f"{base}files/{what}/{ident}?{q}"
+
+    def presigner(self) -> Any:
+        """A boto3 S3 client that presigns with Signature Version 4 (what every S3 speaks;
+        boto3's default for presigning is still version 2)."""
+        client = getattr(self, "_presigner", None)
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            assert isinstance(self.storage, S3Storage), "presigning is for S3 storage"
+            endpoint = self.storage.endpoint_url
+            client = boto3.session.Session().client(
+                "s3", endpoint_url=endpoint, config=Config(
+                    signature_version="s3v4",
+                    s3={"addressing_style": "path"} if endpoint else None),
+            )  # fmt: skip
+            self._presigner = client
+        return client
 
     def job(self, org: Org, job_id: str) -> JobRow:
         """The job `job_id` of `org`, else 404 (another org's job is not found either)."""
