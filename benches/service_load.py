@@ -5,7 +5,10 @@ Starts `rawcore serve` (uvicorn, 2 worker threads, a fresh SQLite file and folde
 port, ingests the sample call, then measures every list request's latency, counts errors,
 samples the server's RSS once a second, and at the end checks every conversion job in the
 SQLite file: done, claimed exactly once (attempts = 1), its MP4 stored once. Prints a JSON
-summary (and writes it to `out/bench/service_load.json`).
+summary (and writes it to `out/bench/service_load.json`). Each client lists, polls, then
+pauses `--think-ms` (250 by default, twice as often as the page polls); `--think-ms 0` sends
+back to back, which measures saturation: 50 closed-loop clients then wait in line for each
+other.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def rss_mb(pid: int) -> float:
 
 
 async def client_loop(url: str, key: str, job_id: str, until: float, lat: list[float],
-                      errors: list[str]) -> None:  # fmt: skip
+                      errors: list[str], think_s: float) -> None:  # fmt: skip
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as c:
         while time.monotonic() < until:
@@ -46,6 +49,8 @@ async def client_loop(url: str, key: str, job_id: str, until: float, lat: list[f
             r = await c.get(f"/v1/jobs/{job_id}")
             if r.status_code != 200:
                 errors.append(f"job {r.status_code}")
+            if think_s:
+                await asyncio.sleep(think_s)
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
@@ -73,7 +78,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 await asyncio.sleep(1.0)
 
         await asyncio.gather(sample(), *(client_loop(svc.url, key, jobs[i % len(jobs)], until,
-                                                     lat, errors)
+                                                     lat, errors, args.think_ms / 1000)
                                          for i in range(args.clients)))  # fmt: skip
         with svc.client(key) as c:
             finals = [wait_job(c, j, timeout=600) for j in jobs]
@@ -84,7 +89,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         lat.sort()
         q = statistics.quantiles(lat, n=100)
         return {
-            "clients": args.clients, "seconds": args.seconds, "list_requests": len(lat),
+            "clients": args.clients, "think_ms": args.think_ms, "seconds": args.seconds,
+            "list_requests": len(lat),
             "requests_per_s": round(2 * len(lat) / args.seconds, 1),
             "errors": len(errors), "error_kinds": sorted(set(errors)),
             "list_ms": {"p50": round(q[49] * 1000, 1), "p95": round(q[94] * 1000, 1),
@@ -106,11 +112,15 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--conversions", type=int, default=8)
+    ap.add_argument("--think-ms", type=float, default=250.0,
+                    help="pause per client between rounds (the page polls every 500 ms); "
+                    "0: back to back")  # fmt: skip
     args = ap.parse_args()
     result = asyncio.run(run(args))
     out = ROOT / "out" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "service_load.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = out / f"service_load_think{int(args.think_ms)}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     ok = (result["errors"] == 0 and result["conversions_done"] == result["conversions"]
           and set(result["conversion_attempts"]) == {1})  # type: ignore[arg-type]  # fmt: skip

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=models.Job, responses={404: {"model": models.Problem}})
-def get_job(job_id: str, request: Request, ctx: Ctx, org: CurrentOrg) -> models.Job:
+async def get_job(job_id: str, request: Request, ctx: Ctx, org: CurrentOrg) -> models.Job:
     return job_model(ctx, request, org, ctx.job(org, job_id))
 
 

@@ -166,7 +166,7 @@ async def ingest(request: Request, ctx: Ctx, org: CurrentOrg) -> JSONResponse:
 
 
 @router.get("", response_model=models.RecordingList)
-def list_recordings(request: Request, ctx: Ctx, org: CurrentOrg, limit: int = 100,
+async def list_recordings(request: Request, ctx: Ctx, org: CurrentOrg, limit: int = 100,
                     offset: int = 0) -> models.RecordingList:  # fmt: skip
     limit = max(1, min(limit, 500))
     rows = ctx.store.recordings(org.id, limit, max(0, offset))
@@ -182,14 +182,14 @@ def _recording(ctx: Context, org: Org, recording_id: str) -> RecordingRow:
 
 @router.get("/{recording_id}", response_model=models.Recording,
             responses={404: {"model": models.Problem}})  # fmt: skip
-def get_recording(recording_id: str, request: Request, ctx: Ctx,
+async def get_recording(recording_id: str, request: Request, ctx: Ctx,
                   org: CurrentOrg) -> models.Recording:  # fmt: skip
     return recording_model(ctx, request, _recording(ctx, org, recording_id))
 
 
 @router.get("/{recording_id}/tracks", response_model=models.TrackList,
             responses={404: {"model": models.Problem}})  # fmt: skip
-def get_tracks(recording_id: str, request: Request, ctx: Ctx,
+async def get_tracks(recording_id: str, request: Request, ctx: Ctx,
                org: CurrentOrg) -> models.TrackList:  # fmt: skip
     rec = _recording(ctx, org, recording_id)
     job = ctx.jobs.get(rec.job_id)
