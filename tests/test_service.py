@@ -249,3 +249,20 @@ def test_hostile_requests(case: str, service: Service, orgs: dict[str, dict[str,
     assert b["recording_id"] not in r.text or case == "guessed recording id"
     # Nothing hostile reached the job list or another org's rows.
     assert len(ca.get("/v1/recordings").json()["recordings"]) == 1
+
+
+def test_openapi_docs_and_health(service: Service) -> None:
+    anon = service.client(None)
+    assert anon.get("/healthz").json() == {"ok": True}
+    assert "swagger" in anon.get("/docs").text.lower()
+    paths = anon.get("/openapi.json").json()["paths"]
+    for path in ("/v1/recordings", "/v1/recordings/{recording_id}/tracks",
+                 "/v1/tracks/{track_id}/conversions", "/v1/jobs/{job_id}"):  # fmt: skip
+        assert path in paths
+
+
+def test_api_keys_are_stored_hashed(service: Service, orgs: dict[str, dict[str, Any]]) -> None:
+    key = orgs["acme"]["key"]
+    assert key.startswith("rk_") and len(key) > 40
+    for f in service.db.parent.glob("rawcore.sqlite*"):
+        assert key.encode() not in f.read_bytes()
