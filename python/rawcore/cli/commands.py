@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
@@ -250,15 +251,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import time
 
     from rawcore.jobs.conversion import CONVERT, run_conversion
-    from rawcore.jobs.pool import WorkerPool
+    from rawcore.jobs.pool import Handler, WorkerPool
     from rawcore.jobs.store import JobStore
 
+    if args.nice:
+        os.nice(args.nice)  # background work yields the CPU to whatever serves people
     store = JobStore(args.db, lease_s=args.lease)
-    pool = WorkerPool(store, {CONVERT: run_conversion}, threads=args.threads).start()
+    handlers: dict[str, Handler] = {CONVERT: run_conversion}
+    if args.service:  # the service's ingest jobs too (they record tracks in the same file)
+        from rawcore.service.ingest import INGEST, ingest_handler
+        from rawcore.service.store import ServiceStore
+
+        handlers[INGEST] = ingest_handler(ServiceStore(args.db))
+    pool = WorkerPool(store, handlers, threads=args.threads).start()
     idle_since = time.monotonic()
+    parent = os.getppid()
     try:
         while True:
             time.sleep(0.2)
+            if args.exit_with_parent and os.getppid() != parent:
+                return ExitCode.OK
             if pool.busy:
                 idle_since = time.monotonic()
             elif args.idle_exit is not None and time.monotonic() - idle_since > args.idle_exit:
@@ -280,6 +292,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         storage=args.storage or default_storage(), db=Path(args.db) if args.db else default_db(),
         allow_source=tuple(args.allow_source), max_upload=max_upload,
         s3_endpoint=args.s3_endpoint, workers=args.workers,
+        worker_process=args.worker_process,
     )  # fmt: skip
     serve(settings, host=args.host, port=args.port)
     return ExitCode.OK

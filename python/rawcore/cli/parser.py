@@ -234,6 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-exit", type=float, default=None, metavar="S",
         help="exit after this many seconds without a job",
     )  # fmt: skip
+    wk.add_argument(
+        "--service",
+        action="store_true",
+        help="run the service's ingest jobs too (rawcore serve --worker-process)",
+    )
+    wk.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="lower the workers' CPU priority by N (rawcore serve uses 10)",
+    )
+    wk.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     wk.set_defaults(func=cmd_worker, standalone=True)
 
     sv = sub.add_parser(
@@ -256,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-upload", default="2G", metavar="SIZE",
                     help="largest upload (default 2G; K, M, G)")  # fmt: skip
     sv.add_argument("--workers", type=_positive_int, default=2, help="worker threads (default 2)")
+    sv.add_argument(
+        "--worker-process", action="store_true",
+        help="run the workers in one child process (rawcore worker --service) instead of "
+        "threads of the server: conversions then never hold the server's GIL",
+    )  # fmt: skip
     sv.add_argument("--s3-endpoint", metavar="URL", help="an S3-compatible endpoint")
     sv.set_defaults(func=cmd_serve, standalone=True)
 

@@ -9,6 +9,8 @@ an unexpected error a 500 that says only that.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -104,8 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = None
-        if settings.start_workers:
+        pool, child = None, None
+        if settings.start_workers and settings.worker_process:
+            child = subprocess.Popen([
+                sys.executable, "-m", "rawcore", "worker", "--db", str(settings.db),
+                "--threads", str(settings.workers), "--service", "--exit-with-parent",
+                "--nice", "10",
+            ])  # fmt: skip
+        elif settings.start_workers:
             handlers = {CONVERT: run_conversion, INGEST: ingest_handler(store)}
             pool = WorkerPool(job_store, handlers, threads=settings.workers).start()
         try:
@@ -113,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if pool is not None:
                 pool.stop(timeout=5.0)
+            if child is not None:  # a job it was running is claimed again when its lease ends
+                child.terminate()
+                child.wait(10)
 
     app = FastAPI(title="rawcore", summary="Raw tracks of recorded calls: ingest, list, preview, "
                   "download, convert to MP4, per organization", lifespan=lifespan)  # fmt: skip

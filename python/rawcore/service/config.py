@@ -35,8 +35,10 @@ class Settings:
     s3_endpoint: str | None = None
     url_ttl_s: int = DEFAULT_URL_TTL_S
     workers: int = 2
-    #: Start the in-process worker pool (a test may run jobs itself).
+    #: Start the workers (a test may run jobs itself).
     start_workers: bool = True
+    #: Run them in one child process (`rawcore worker --service`) instead of server threads.
+    worker_process: bool = False
 
 
 def parse_size(text: str) -> int:
