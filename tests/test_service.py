@@ -266,3 +266,20 @@ def test_api_keys_are_stored_hashed(service: Service, orgs: dict[str, dict[str, 
     assert key.startswith("rk_") and len(key) > 40
     for f in service.db.parent.glob("rawcore.sqlite*"):
         assert key.encode() not in f.read_bytes()
+
+
+def test_worker_process_runs_ingest_and_stops_with_the_server(tmp_path: Path) -> None:
+    import subprocess
+
+    svc = start_service(tmp_path, "--worker-process")
+    try:
+        key = create_org(svc.db, "acme")
+        with svc.client(key) as c:
+            r = upload(c).json()
+            assert wait_job(c, r["job_id"])["state"] == "done"
+            assert len(c.get(f"/v1/recordings/{r['recording_id']}/tracks").json()["tracks"]) == 17
+    finally:
+        svc.stop()
+    time.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert not [line for line in ps.splitlines() if "--service" in line and str(svc.db) in line]
