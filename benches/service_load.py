@@ -1,14 +1,14 @@
 """Load on the service (`make bench`; not a timed test): 50 concurrent clients listing
 recordings and polling a job on loopback for 30 s while 8 conversions are queued at once.
 
-Starts `rawcore serve` (uvicorn, 2 worker threads, or a worker child with `--worker-process`, a fresh SQLite file and folder) on a free
-port, ingests the sample call, then measures every list request's latency, counts errors,
-samples the server's RSS once a second, and at the end checks every conversion job in the
-SQLite file: done, claimed exactly once (attempts = 1), its MP4 stored once. Prints a JSON
-summary (and writes it to `out/bench/service_load.json`). Each client lists, polls, then
-pauses `--think-ms` (250 by default, twice as often as the page polls); `--think-ms 0` sends
-back to back, which measures saturation: 50 closed-loop clients then wait in line for each
-other.
+Starts `rawcore serve` (uvicorn, 2 worker threads, or a worker child with
+`--worker-process`; a fresh SQLite file and folder) on a free port, ingests the sample call,
+then measures every list request's latency, counts errors, samples the server's RSS once a
+second, and at the end checks every conversion job in the SQLite file: done, claimed exactly
+once (attempts = 1), its MP4 stored once. Prints a JSON summary (and writes it to
+`out/bench/service_load_think{MS}[_process].json`). Each client lists, polls, then pauses
+`--think-ms` (250 by default, twice as often as the page polls); `--think-ms 0` sends back to
+back, which measures saturation: 50 closed-loop clients then wait in line for each other.
 """
 
 from __future__ import annotations
