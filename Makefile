@@ -9,8 +9,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 SAMPLE ?= examples/sample-call.zip
 CARGO_TEST_FLAGS ?= --release
 
-.PHONY: all venv build build-runtime demo demo-s3 examples wheel test test-rust test-python \
-	test-wheel lint bench fuzz system-deps clean
+.PHONY: all venv build build-runtime demo demo-s3 demo-serve examples wheel test test-rust test-python \
+	test-wheel lint bench bench-service fuzz system-deps clean
 
 all: build
 
@@ -60,6 +60,14 @@ demo: build-runtime examples
 	@echo; echo "rawcore is in $(BIN): \`source $(BIN)/activate\` puts it on your PATH. Then try"
 	@echo "  rawcore list-tracks --input-file examples/sample-call.tar.gz --format json"
 	@echo "  rawcore extract-audio --input-dir examples/sample-call --output out/audio --stitch"
+	@echo "The service on the same sample (API, Raw Tracks page): make demo-serve, or"
+	@echo "  rawcore org create acme   # prints the API key last"
+	@echo "  rawcore serve             # http://127.0.0.1:8000/docs"
+
+# The sample call through the service (scripts/serve_demo.py): an organization, the upload, the
+# Raw Tracks page's URL with its key, then `rawcore serve` on 127.0.0.1:8000 until Ctrl-C.
+demo-serve: build-runtime
+	$(BIN)/python scripts/serve_demo.py
 
 # --input-s3 against a throwaway SeaweedFS S3 server on 127.0.0.1 (scripts/local_s3.py).
 demo-s3: build-runtime
@@ -112,6 +120,13 @@ bench: build
 	$(BIN)/python -m pytest benches --benchmark-enable --benchmark-only -q
 	$(BIN)/python benches/peers.py --minutes 60
 	$(BIN)/python benches/startup.py
+	$(MAKE) bench-service
+
+# The service under load (BENCHMARKS.md): 50 clients listing and polling for 30 s while 8
+# conversions run; paced as pages poll, then back to back.
+bench-service: build
+	$(BIN)/python benches/service_load.py --think-ms 250
+	$(BIN)/python benches/service_load.py --think-ms 0
 
 # Every cargo-fuzz target for FUZZ_SECONDS each (seed corpora made from the test helpers).
 FUZZ_SECONDS ?= 60

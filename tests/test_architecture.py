@@ -53,6 +53,11 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process"),
     "rawcore.cli": ("listing", "commands", "parser", "main"),
+    "rawcore.service": (
+        "config", "store", ("signing", "sources"), "ingest", "models", "deps", "jobs_view",
+        "routes", "app",
+    ),
+    "rawcore.service.routes": (("recordings", "tracks", "jobs"), "files", "page"),
 }
 
 

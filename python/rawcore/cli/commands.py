@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
@@ -273,21 +274,61 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import time
 
     from rawcore.jobs.conversion import CONVERT, run_conversion
-    from rawcore.jobs.pool import WorkerPool
+    from rawcore.jobs.pool import Handler, WorkerPool
     from rawcore.jobs.store import JobStore
 
+    if args.nice:
+        os.nice(args.nice)  # background work yields the CPU to whatever serves people
     store = JobStore(args.db, lease_s=args.lease)
-    pool = WorkerPool(store, {CONVERT: run_conversion}, threads=args.threads).start()
+    handlers: dict[str, Handler] = {CONVERT: run_conversion}
+    if args.service:  # the service's ingest jobs too (they record tracks in the same file)
+        from rawcore.service.ingest import INGEST, ingest_handler
+        from rawcore.service.store import ServiceStore
+
+        handlers[INGEST] = ingest_handler(ServiceStore(args.db))
+    pool = WorkerPool(store, handlers, threads=args.threads).start()
     idle_since = time.monotonic()
+    parent = os.getppid()
     try:
         while True:
             time.sleep(0.2)
+            if args.exit_with_parent and os.getppid() != parent:
+                return ExitCode.OK
             if pool.busy:
                 idle_since = time.monotonic()
             elif args.idle_exit is not None and time.monotonic() - idle_since > args.idle_exit:
                 return ExitCode.OK
     finally:
         pool.stop(timeout=1.0)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the service until interrupted."""
+    from rawcore.service.app import serve
+    from rawcore.service.config import Settings, default_db, default_storage, parse_size
+
+    try:
+        max_upload = parse_size(args.max_upload)
+    except ValueError as exc:
+        raise InputError(f"--max-upload: {exc}") from None
+    settings = Settings(
+        storage=args.storage or default_storage(), db=Path(args.db) if args.db else default_db(),
+        allow_source=tuple(args.allow_source), max_upload=max_upload,
+        s3_endpoint=args.s3_endpoint, workers=args.workers,
+        worker_process=args.worker_process,
+    )  # fmt: skip
+    serve(settings, host=args.host, port=args.port)
+    return ExitCode.OK
+
+
+def cmd_org_create(args: argparse.Namespace) -> int:
+    """Make an organization; its API key (shown once, stored hashed) is the last word."""
+    from rawcore.service.config import default_db
+    from rawcore.service.store import ServiceStore
+
+    org, key = ServiceStore(Path(args.db) if args.db else default_db()).create_org(args.name)
+    print(f"organization {org.name} ({org.id}); API key (shown once): {key}")
+    return ExitCode.OK
 
 
 def cmd_list_tracks(args: argparse.Namespace, rec: Recording) -> int:

@@ -16,7 +16,9 @@ from rawcore.cli.commands import (
     cmd_list_tracks,
     cmd_mix_audio,
     cmd_mux_av,
+    cmd_org_create,
     cmd_process_all,
+    cmd_serve,
     cmd_worker,
 )
 from rawcore.errors import InputError
@@ -257,7 +259,55 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-exit", type=float, default=None, metavar="S",
         help="exit after this many seconds without a job",
     )  # fmt: skip
+    wk.add_argument(
+        "--service",
+        action="store_true",
+        help="run the service's ingest jobs too (rawcore serve --worker-process)",
+    )
+    wk.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="lower the workers' CPU priority by N (rawcore serve uses 10)",
+    )
+    wk.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     wk.set_defaults(func=cmd_worker, standalone=True)
+
+    sv = sub.add_parser(
+        "serve",
+        help="run the HTTP service (API + Raw Tracks page) with workers in process",
+        description="Serve the API (/v1, OpenAPI at /docs) and the Raw Tracks page.",
+    )
+    sv.add_argument("--storage", metavar="DIR|s3://BUCKET/PREFIX",
+                    help="where tracks and MP4s go (default rawcore-data/storage)")  # fmt: skip
+    sv.add_argument(
+        "--db", metavar="PATH", help="the SQLite file (default rawcore-data/rawcore.sqlite)"
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
+    sv.add_argument(
+        "--allow-source", action="append", default=[], metavar="PATTERN",
+        help="a source URL pattern ingest may fetch (s3://bucket/*, https://host/path/*); "
+        "repeatable; none: uploads only",
+    )  # fmt: skip
+    sv.add_argument("--max-upload", default="2G", metavar="SIZE",
+                    help="largest upload (default 2G; K, M, G)")  # fmt: skip
+    sv.add_argument("--workers", type=_positive_int, default=2, help="worker threads (default 2)")
+    sv.add_argument(
+        "--worker-process", action="store_true",
+        help="run the workers in one child process (rawcore worker --service) instead of "
+        "threads of the server: conversions then never hold the server's GIL",
+    )  # fmt: skip
+    sv.add_argument("--s3-endpoint", metavar="URL", help="an S3-compatible endpoint")
+    sv.set_defaults(func=cmd_serve, standalone=True)
+
+    og = sub.add_parser("org", help="manage organizations of the service")
+    og_sub = og.add_subparsers(dest="org_command", required=True, metavar="ACTION")
+    oc = og_sub.add_parser("create", help="a new organization; prints its API key last")
+    oc.add_argument("name", help="the organization's name")
+    oc.add_argument("--db", metavar="PATH", help="the service's SQLite file (as for serve)")
+    oc.set_defaults(func=cmd_org_create, standalone=True)
     return parser
 
 
@@ -372,7 +422,7 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
     A positional path becomes the input option it stands for: a URL `--input-s3`, a folder
     `--input-dir`, anything else `--input-file`."""
-    if args.command == "worker":
+    if args.command in ("worker", "serve", "org"):
         return
     if args.command == "convert":
         if args.track_id is None and (args.input_dir or args.input_s3):

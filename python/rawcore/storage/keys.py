@@ -2,6 +2,7 @@
 
 ```
 {org}/recordings/{recording_id}/composed/{name}
+{org}/recordings/{recording_id}/upload/{name}
 {org}/raw/{room}/{recording_id}/{participant_id}/{name}
 {org}/raw/{room}/{recording_id}/{participant_id}/stitched/{name}
 {org}/conversions/{cache_key}.mp4
@@ -52,6 +53,13 @@ class OrgLayout:
     def composed(self, recording_id: str, name: str) -> str:
         return "/".join(
             (self.org, "recordings", validate_id("recording id", recording_id), "composed",
+             validate_id("file name", name))
+        )  # fmt: skip
+
+    def upload(self, recording_id: str, name: str) -> str:
+        """The archive a client uploaded for the recording (the service's ingest input)."""
+        return "/".join(
+            (self.org, "recordings", validate_id("recording id", recording_id), "upload",
              validate_id("file name", name))
         )  # fmt: skip
 

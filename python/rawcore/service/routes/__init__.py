@@ -1,0 +1,1 @@
+"""The service's routers, one per resource: recordings, tracks, jobs, signed files, the page."""
