@@ -91,6 +91,31 @@ def _row(r: sqlite3.Row) -> JobRow:
     )
 
 
+class SqliteFile:
+    """One SQLite file in WAL mode, made with `schema` on first use, with a connection per
+    thread (a connection is not shared across threads); the job store and the service's
+    tables open theirs the same way."""
+
+    def __init__(self, path: str | os.PathLike[str], schema: str, what: str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db().executescript(schema)
+        except sqlite3.Error as exc:
+            raise OutputError(f"{self.path}: cannot open the {what} ({exc})") from None
+
+    def db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+
 class JobStore:
     """The jobs in the SQLite file `path` (made on first use)."""
 
@@ -101,25 +126,13 @@ class JobStore:
         lease_s: float = DEFAULT_LEASE_S,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
-        self.path = Path(path)
+        self._file = SqliteFile(path, _SCHEMA, "job store")
+        self.path = self._file.path
         self.lease_s = lease_s
         self.max_attempts = max_attempts
-        self._local = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db().executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise OutputError(f"{self.path}: cannot open the job store ({exc})") from None
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self._file.db()
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:

@@ -12,13 +12,12 @@ import hashlib
 import json
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rawcore.errors import OutputError
+from rawcore.jobs.store import SqliteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orgs (id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL);
@@ -107,23 +106,11 @@ class ServiceStore:
     """The service's tables in the SQLite file `path` (the job store's file)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db().executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise OutputError(f"{self.path}: cannot open the service store ({exc})") from None
+        self._file = SqliteFile(path, _SCHEMA, "service store")
+        self.path = self._file.path
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self._file.db()
 
     # organizations and keys
 
