@@ -162,6 +162,9 @@ class Archive:
         self._temp_root = temp_root
         self._temp_dir: Path | None = None
         self._closed = False
+        #: What reading the container itself noticed (a capture cut short, codecs guessed),
+        #: for the recording's warnings.
+        self.notes: list[str] = []
 
     # -- public API ---------------------------------------------------------------------------
 

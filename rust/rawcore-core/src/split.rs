@@ -842,4 +842,58 @@ mod tests {
             assert_eq!(guess_codec(&capture).map(|g| g.codec), want, "{name}");
         }
     }
+
+    /// A small valid pcap (Ethernet, UDP, two streams and an SR) and a small .mjr: the seeds the
+    /// properties below cut and corrupt.
+    fn seeds() -> [Vec<u8>; 2] {
+        let mut pcap = pcap_header(1);
+        for i in 0..6u16 {
+            let p = rtp(u32::from(i % 2), i, u32::from(i) * 960, 111, &[0x78, 1, 2]);
+            let f = net::write::ethernet_udp(addr(1, 1), addr(2, 2), &[5], &p);
+            pcap_record(&mut pcap, u64::from(i) * 20_000, &f);
+        }
+        let p: Vec<Vec<u8>> = (0..4)
+            .map(|i| rtp(9, i, u32::from(i) * 960, 111, b"o"))
+            .collect();
+        let mjr = crate::mjr::write::v2('a', "opus", 0, &[(0, &p[0]), (20, &p[1]), (40, &p[2])]);
+        [pcap, mjr]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let _ = split_capture(&data);
+            let mut ng = vec![0x0A, 0x0D, 0x0D, 0x0A];
+            ng.extend_from_slice(&data);
+            let _ = split_capture(&ng);
+            let mut mjr = b"MJR00002".to_vec();
+            mjr.extend_from_slice(&data);
+            let _ = split_capture(&mjr);
+        }
+
+        #[test]
+        fn cut_or_corrupted_captures_never_panic_and_keep_what_precedes_the_damage(
+            which in 0usize..2,
+            cut in 0usize..4096,
+            flip in proptest::option::of((0usize..4096, proptest::num::u8::ANY)),
+        ) {
+            let mut data = seeds()[which].clone();
+            let whole = split_capture(&data).unwrap();
+            if let Some((at, byte)) = flip {
+                let at = at % data.len();
+                data[at] ^= byte | 1;
+            }
+            data.truncate(cut.min(data.len()));
+            if let Ok(report) = split_capture(&data) {
+                let packets: u64 = report.streams.iter().map(|s| s.rtp_packets).sum();
+                let all: u64 = whole.streams.iter().map(|s| s.rtp_packets).sum();
+                if flip.is_none() {
+                    proptest::prop_assert!(packets <= all);
+                }
+                for s in &report.streams {
+                    proptest::prop_assert!(RtpdumpReader::new(&s.capture).unwrap().all(|r| r.is_ok()));
+                }
+            }
+        }
+    }
 }
