@@ -1,6 +1,6 @@
 //! From a captured link-layer frame to the UDP datagram or TCP segment inside it.
 //!
-//! Link types: Ethernet (with any number of 802.1Q / 802.1ad / QinQ tags), raw IP, Linux
+//! Link types: Ethernet (with any number of 802.1Q / 802.1ad tags, stacked as in `QinQ`), raw IP, Linux
 //! cooked capture v1 and v2 and BSD null/loopback. Network: IPv4 (options skipped, Ethernet
 //! padding cut by the total length, fragments other than whole datagrams refused) and IPv6
 //! (hop-by-hop, routing and destination-option headers skipped, fragments refused). Transport:
@@ -196,13 +196,13 @@ fn ipv6(ip: &[u8]) -> Result<Datagram<'_>, Skip> {
     )
 }
 
-fn transport<'a>(
+fn transport(
     proto: u8,
-    body: &'a [u8],
+    body: &[u8],
     declared: usize,
     src: IpAddr,
     dst: IpAddr,
-) -> Result<Datagram<'a>, Skip> {
+) -> Result<Datagram<'_>, Skip> {
     let src_port = be16(body, 0).ok_or(Skip::Truncated)?;
     let dst_port = be16(body, 2).ok_or(Skip::Truncated)?;
     let (header, transport, declared) = match proto {

@@ -252,6 +252,8 @@ impl<'a> FrameReader<'a> {
         })
     }
 
+    // One loop over the block types, each arm a few lines: split up it would read worse.
+    #[allow(clippy::too_many_lines)]
     fn next_ng(&mut self) -> Option<Frame<'a>> {
         loop {
             let at = self.pos;

@@ -144,13 +144,11 @@ impl Builder {
             };
             (u32::from_be_bytes([ssrc[0], ssrc[1], ssrc[2], ssrc[3]]), 0)
         } else {
-            match RtpPacket::parse_header_only(data) {
-                Ok(p) => (p.ssrc, p.payload_type),
-                Err(_) => {
-                    self.report.skipped_not_rtp += 1;
-                    return;
-                }
-            }
+            let Ok(p) = RtpPacket::parse_header_only(data) else {
+                self.report.skipped_not_rtp += 1;
+                return;
+            };
+            (p.ssrc, p.payload_type)
         };
         let Ok(plen) = u16::try_from(declared) else {
             self.report.warnings.push((
@@ -280,7 +278,7 @@ fn split_pcap(data: &[u8]) -> Result<SplitReport, SplitError> {
         };
         match d.transport {
             Transport::Udp => {
-                b.packet(&flow, time_us, d.payload, d.declared_len, frame.byte_offset)
+                b.packet(&flow, time_us, d.payload, d.declared_len, frame.byte_offset);
             }
             Transport::Tcp { seq, syn } => {
                 let state = tcp
@@ -551,50 +549,54 @@ fn vp8_keyframe(p: &[u8]) -> bool {
 
 /// A VP9 payload descriptor (RFC 9628) starting a non-inter-predicted frame, then the key
 /// frame's sync code 49 83 42 (profiles 0-2).
-fn vp9_keyframe(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    let (i, pbit, l, f, b, v) = (
-        b0 & 0x80 != 0,
-        b0 & 0x40 != 0,
-        b0 & 0x20 != 0,
-        b0 & 0x10 != 0,
-        b0 & 0x08 != 0,
-        b0 & 0x02 != 0,
-    );
-    if !b || pbit || b0 & 0x01 != 0 {
+fn vp9_keyframe(payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    let has_picture_id = first & 0x80 != 0;
+    let inter_predicted = first & 0x40 != 0;
+    let has_layer_indices = first & 0x20 != 0;
+    let flexible = first & 0x10 != 0;
+    let begins_frame = first & 0x08 != 0;
+    let has_scalability = first & 0x02 != 0;
+    if !begins_frame || inter_predicted || first & 0x01 != 0 {
         return false;
     }
     let mut at = 1;
-    if i {
-        at += if p.get(at).is_some_and(|m| m & 0x80 != 0) {
+    if has_picture_id {
+        at += if payload.get(at).is_some_and(|m| m & 0x80 != 0) {
             2
         } else {
             1
         };
     }
-    if l {
-        at += if f { 1 } else { 2 };
+    if has_layer_indices {
+        at += if flexible { 1 } else { 2 };
     }
-    if v {
-        let Some(&ss) = p.get(at) else { return false };
+    if has_scalability {
+        let Some(&structure) = payload.get(at) else {
+            return false;
+        };
         at += 1;
-        let layers = usize::from(ss >> 5) + 1;
-        if ss & 0x10 != 0 {
+        let layers = usize::from(structure >> 5) + 1;
+        if structure & 0x10 != 0 {
             at += 4 * layers;
         }
-        if ss & 0x08 != 0 {
-            let Some(&groups) = p.get(at) else {
+        if structure & 0x08 != 0 {
+            let Some(&groups) = payload.get(at) else {
                 return false;
             };
             at += 1;
             for _ in 0..groups {
-                let Some(&g) = p.get(at) else { return false };
-                at += 1 + usize::from((g >> 2) & 0x03);
+                let Some(&group) = payload.get(at) else {
+                    return false;
+                };
+                at += 1 + usize::from((group >> 2) & 0x03);
             }
         }
     }
-    p.get(at).is_some_and(|h| h & 0xC0 == 0x80)
-        && p.get(at + 1..at + 4) == Some(&[0x49, 0x83, 0x42])
+    payload.get(at).is_some_and(|h| h & 0xC0 == 0x80)
+        && payload.get(at + 1..at + 4) == Some(&[0x49, 0x83, 0x42])
 }
 
 /// An H.264 payload (RFC 6184) holding an SPS or the start of an IDR slice.
