@@ -83,11 +83,12 @@ def looks_like_capture(path: Path) -> bool:
 
 def capture_files(folder: Path) -> list[Path]:
     """The pcap / pcapng / `.mjr` files directly in `folder`, when it holds no rtpdump tree."""
-    if any(folder.rglob("*.rtpdump")):
-        return []
-    return sorted(
+    found = sorted(
         p for p in folder.iterdir() if p.suffix.lower() in CAPTURE_SUFFIXES and p.is_file()
     )
+    if not found or any(folder.rglob("*.rtpdump")):
+        return []
+    return found
 
 
 def _sdp_mappings(text: str, label: str) -> tuple[dict[int, RtpMapping], set[int]]:
