@@ -149,7 +149,7 @@ class MemberTable:
 class Archive:
     """A recording opened for reading; use as a context manager or call :meth:`close`."""
 
-    #: "dir", "zip" or "tar".
+    #: "dir", "zip", "tar" or "capture" (pcap, pcapng, .mjr: `rawcore.source.captures`).
     kind: str = ""
 
     def __init__(

@@ -284,7 +284,8 @@ fn split_pcap(data: &[u8]) -> Result<SplitReport, SplitError> {
                 let state = tcp
                     .entry((d.src, d.src_port, d.dst, d.dst_port))
                     .or_insert_with(|| TcpFlow {
-                        synced: true,
+                        // Frames line up with the byte stream only from its start.
+                        synced: syn,
                         ..TcpFlow::default()
                     });
                 let seq = if syn { seq.wrapping_add(1) } else { seq };
@@ -362,6 +363,12 @@ fn drain_rfc4571(state: &mut TcpFlow, b: &mut Builder, flow: &Flow, time_us: u64
         let Some(frame) = rest.get(2..2 + len) else {
             break;
         };
+        if len < 8 || frame[0] >> 6 != 2 {
+            // Not RTP or RTCP: the framing was lost (a capture that began mid-connection).
+            state.synced = false;
+            pos += 1;
+            continue;
+        }
         b.packet(flow, time_us, frame, len, at);
         pos += 2 + len;
     }
@@ -444,10 +451,6 @@ fn split_mjr(data: &[u8]) -> Result<SplitReport, SplitError> {
             packet.data.len(),
             packet.byte_offset,
         );
-    }
-    if b.start_us.is_some() && header.first_unix_us.is_some() {
-        // Offsets count from the header's first-packet time, not from the first kept packet.
-        b.start_us = Some(base_us.min(b.start_us.unwrap_or(base_us)));
     }
     if let Some((at, why)) = reader.stop() {
         b.report
@@ -727,6 +730,34 @@ mod tests {
             [packets[0].clone(), packets[1].clone(), packets[3].clone()]
         );
         assert!(report.warnings.iter().any(|w| w.1.contains("gap")));
+    }
+
+    #[test]
+    fn a_tcp_capture_that_starts_mid_frame_resynchronises_on_the_next_frame() {
+        let packets: Vec<Vec<u8>> = (0..3)
+            .map(|i| rtp(0xE, i, u32::from(i) * 960, 111, &[0x78; 40]))
+            .collect();
+        let mut stream = Vec::new();
+        for p in &packets {
+            stream.extend_from_slice(&(p.len() as u16).to_be_bytes());
+            stream.extend_from_slice(p);
+        }
+        let mut tcp = vec![0x0f, 0xa0, 0x13, 0x8c, 0, 0, 0x10, 0];
+        tcp.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        // The capture starts 7 bytes into the first frame: its rest is garbage to the reader.
+        tcp.extend_from_slice(&stream[7..]);
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((tcp.len() + 20) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        ip.extend_from_slice(&tcp);
+        let mut file = pcap_header(net::LINKTYPE_RAW);
+        pcap_record(&mut file, 0, &ip);
+        let report = split_capture(&file).unwrap();
+        let got: Vec<_> = records(&report.streams[0].capture)
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(got, packets[1..]);
     }
 
     #[test]
