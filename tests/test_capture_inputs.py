@@ -258,12 +258,18 @@ def _janus_counts(path: Path) -> int:
 
 
 @pytest.mark.skipif(shutil.which("janus-pp-rec") is None, reason="needs janus-tools")
-def test_janus_pp_rec_reads_our_mjr_with_the_same_packet_count(tmp_path: Path) -> None:
-    truth = impaired_call(tmp_path / "rec", duration_s=5.0, loss=0.05, seed=2)
-    path, rtp = as_mjr(truth.rtpdump_path, tmp_path / "user-audio.mjr")
+@pytest.mark.parametrize("kind", ["a", "v"])
+def test_janus_pp_rec_reads_our_mjr_with_the_same_packet_count(tmp_path: Path, kind: str) -> None:
+    if kind == "a":
+        rtpdump = impaired_call(tmp_path / "rec", duration_s=5.0, loss=0.05, seed=2).rtpdump_path
+        codec = "opus"
+    else:
+        rtpdump = lossy_call(tmp_path / "rec", "vp8", loss=0.05, duration_s=2.0).track.rtpdump_path
+        codec = "vp8"
+    path, rtp = as_mjr(rtpdump, tmp_path / "user.mjr", kind=kind, codec=codec)
     assert _janus_counts(path) == len(rtp)
     split = _core.split_capture(path.read_bytes())
-    assert (split.mjr_version, split.mjr_kind, split.mjr_codec) == (2, "a", "opus")
+    assert (split.mjr_version, split.mjr_kind, split.mjr_codec) == (2, kind, codec)
     assert sum(s.rtp_packets for s in split.streams) == len(rtp)
 
 
