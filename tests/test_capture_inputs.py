@@ -362,3 +362,14 @@ def test_cli_extract_audio_from_a_pcap_with_pt(tmp_path: Path, opus_rtpdump: Pat
     assert "guessed" not in out.stderr
     files = [p for p in (tmp_path / "out").iterdir() if p.suffix != ".json"]
     assert len(files) == 1 and decode_audio(files[0]).errors == 0
+
+
+def test_cli_refuses_a_malformed_pt_in_one_line(tmp_path: Path, opus_rtpdump: Path) -> None:
+    path, _ = as_capture(opus_rtpdump, tmp_path / "call.pcap")
+    out = subprocess.run(
+        [sys.executable, "-m", "rawcore", "list-tracks", "--input-file", str(path),
+         "--pt", "111=opus"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert out.stderr.count("\n") == 1 and "--pt '111=opus'" in out.stderr, out.stderr
