@@ -30,7 +30,7 @@ from helpers.audio_truth import (
     tone_onsets,
 )
 from helpers.gst import gst_available, opus_packets
-from helpers.mjr import write_mjr
+from helpers.mjr import write_mjr, write_pcap
 from helpers.pcap import rtpdump_records, write_capture
 from helpers.rtpdump import parse_rtp_header
 from helpers.video_truth import decode_video, flash_times, lossy_call
@@ -373,3 +373,14 @@ def test_cli_refuses_a_malformed_pt_in_one_line(tmp_path: Path, opus_rtpdump: Pa
     )  # fmt: skip
     assert out.returncode != 0
     assert out.stderr.count("\n") == 1 and "--pt '111=opus'" in out.stderr, out.stderr
+
+
+def test_a_capture_of_stray_ssrcs_is_refused_quickly_in_one_line(tmp_path: Path) -> None:
+    # A new SSRC in every packet: no stream, so no recording, and no file per stray written.
+    packets = [
+        (i // 50, struct.pack(">BBHII", 0x80, 111, i, i * 960, 0x1000 + i) + b"x" * 20)
+        for i in range(5000)
+    ]
+    write_pcap(tmp_path / "strays.pcap", packets)
+    with pytest.raises(InputError, match="no RTP streams"):
+        rawcore.open_recording(tmp_path / "strays.pcap")

@@ -10,7 +10,9 @@ stream's codec. A participant is a source address (pcap) or a file name without 
 A stream's codec comes, first to last, from: an SDP given with the capture (``call.sdp``
 beside ``call.pcap``, or ``sdp=``), the ``payload_types`` mapping (the CLI's ``--pt
 111=opus/48000/2``), the `.mjr` header, and last a guess from the payloads, which is said
-in one warning. A stream nobody can name gets no SDP and a warning. RTX streams (an SDP's
+in one warning. A stream nobody can name gets no SDP and a warning; an SSRC seen in one packet
+only is a stray and is left out (a hostile capture may hold a new one in every packet). RTX
+streams (an SDP's
 ``apt``) are left out: without the SDP's SSRC grouping nothing says which stream they repair.
 """
 
@@ -187,7 +189,14 @@ class CaptureArchive(Archive):
         if not split.streams:
             self.notes.append(f"{path}: no RTP streams found")
         guessed: list[str] = []
+        # An SSRC seen in one packet only is a stray (a probe, a corrupted header), not a
+        # track; a hostile capture may hold one in every packet.
+        strays = sum(1 for s in split.streams if s.rtp_packets < 2)
+        if strays:
+            self.notes.append(f"{path}: {strays} SSRC(s) seen in one packet only left out")
         for stream in split.streams:
+            if stream.rtp_packets < 2:
+                continue
             pt = stream.payload_type
             if pt in rtx:
                 self.notes.append(

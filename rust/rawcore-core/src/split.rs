@@ -162,7 +162,8 @@ impl Builder {
         let idx = if let Some(&i) = self.index.get(&key) {
             i
         } else {
-            let mut capture = Vec::with_capacity(4096);
+            // No room reserved: a hostile capture may hold a new SSRC in every packet.
+            let mut capture = Vec::new();
             rtpdump::write_header(
                 &mut capture,
                 &FileHeader {
