@@ -384,3 +384,29 @@ def test_a_capture_of_stray_ssrcs_is_refused_quickly_in_one_line(tmp_path: Path)
     write_pcap(tmp_path / "strays.pcap", packets)
     with pytest.raises(InputError, match="no RTP streams"):
         rawcore.open_recording(tmp_path / "strays.pcap")
+
+
+@pytest.mark.parametrize("with_sdp", [True, False])
+def test_audio_and_video_from_one_address_are_two_tracks_of_one_participant(
+    tmp_path: Path, opus_rtpdump: Path, with_sdp: bool
+) -> None:
+    video = lossy_call(tmp_path / "vrec", "vp8", duration_s=2.0)
+    _, audio_records = rtpdump_records(opus_rtpdump)
+    _, video_records = rtpdump_records(video.track.rtpdump_path)
+    write_capture(tmp_path / "a.pcap", audio_records, start_unix_us=START_US)
+    write_capture(tmp_path / "v.pcap", video_records, start_unix_us=START_US,
+                  dst=("192.0.2.1", 5006))  # fmt: skip
+    blob_a, blob_v = (tmp_path / "a.pcap").read_bytes(), (tmp_path / "v.pcap").read_bytes()
+    call = tmp_path / "call.pcap"
+    call.write_bytes(blob_a[:24] + _interleave(blob_a[24:], blob_v[24:]))
+    if with_sdp:
+        vpt = video.track.pt
+        (tmp_path / "call.sdp").write_text(
+            "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+            f"m=video 9 UDP/TLS/RTP/SAVPF {vpt}\r\na=rtpmap:{vpt} VP8/90000\r\n"
+        )
+    with rawcore.open_recording(call) as rec:
+        got = sorted((t.participant_id, t.kind, t.codec) for t in rec.tracks)
+        assert got == [("192.0.2.10", "audio", "opus"), ("192.0.2.10", "video", "vp8")]
+        assert any("guessed" in w for w in rec.warnings) != with_sdp, rec.warnings
