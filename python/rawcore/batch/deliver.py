@@ -46,6 +46,10 @@ class Destination(Protocol):
         """Make the staged outputs the recording's outputs (the manifest last)."""
         ...
 
+    def abandon(self, name: str) -> None:
+        """Remove what a dead attempt left staged, where this process can see it."""
+        ...
+
 
 def read_manifest(staging: Path) -> dict[str, Any]:
     """The staged manifest; a command that wrote none did not finish (an OutputError)."""
@@ -79,13 +83,16 @@ class FolderDestination:
     def staging(self, name: str) -> Path:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            for stale in self.root.glob(f".{name}.partial-*"):  # a killed attempt's leftovers
-                discard(stale)
+            self.abandon(name)  # a killed attempt's leftovers
             path = self.root / f".{name}.partial-{uuid.uuid4().hex[:12]}"
             path.mkdir()
         except OSError as exc:
             raise OutputError(f"{self.root}: cannot write ({exc.strerror})") from None
         return path
+
+    def abandon(self, name: str) -> None:
+        for stale in self.root.glob(f".{name}.partial-*"):
+            discard(stale)
 
     def publish(self, staging: Path, name: str) -> None:
         final = self.root / name
@@ -106,7 +113,7 @@ class S3Destination:
         self.storage = storage
 
     def describe(self, name: str) -> str:
-        return self.storage.describe(f"{name}/")
+        return self.storage.describe(name) + "/"
 
     def complete(self, name: str) -> bool:
         return self.storage.exists(f"{name}/{MANIFEST}")
@@ -116,6 +123,10 @@ class S3Destination:
             return Path(tempfile.mkdtemp(prefix=f"rawcore-batch-{name[:40]}-"))
         except OSError as exc:
             raise OutputError(f"cannot make a staging folder: {exc.strerror}") from None
+
+    def abandon(self, name: str) -> None:
+        """Nothing of a dead attempt is on S3 under the name without its manifest that the
+        next attempt does not replace; its local staging folder was the worker's own."""
 
     def publish(self, staging: Path, name: str) -> None:
         files = sorted(

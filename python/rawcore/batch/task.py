@@ -135,10 +135,13 @@ class Runner(Protocol):
 
 def crashed(task: RecordingTask, why: str) -> Outcome:
     """The outcome of an attempt whose worker died before answering (always retryable)."""
+    where = task.output
     try:
-        where = open_destination(task.output, s3_endpoint=task.s3_endpoint).describe(task.item.name)
+        dest = open_destination(task.output, s3_endpoint=task.s3_endpoint)
+        where = dest.describe(task.item.name)
+        dest.abandon(task.item.name)
     except RawcoreError:
-        where = task.output
+        pass  # the next attempt clears what it can
     return Outcome(task.item.input, where, "failed", f"the worker died: {why}", task.attempt, True)
 
 
