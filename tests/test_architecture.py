@@ -50,7 +50,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
         "convert",
     ),
     "rawcore.media.convert": ("probe", "remux", "editor", "run"),
-    "rawcore.jobs": ("store", "pool", "conversion"),
+    "rawcore.jobs": ("store", "pool", ("conversion", "on_ray")),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process"),
     "rawcore.batch": (("plan", "deliver"), "task", ("pool", "on_ray")),

@@ -375,7 +375,8 @@ def test_a_batch_from_an_s3_prefix_to_an_s3_prefix(
 def local_ray() -> Iterator[None]:
     """A local Ray instance on 2 CPUs for this module's Ray tests, shut down after them."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a fresh instance even when `ray start` runs a cluster on this machine.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
@@ -415,3 +416,71 @@ def test_a_killed_ray_worker_is_retried(
     assert (outcome.outcome, outcome.attempts) == ("done", 2), outcome.reason
     assert sorted(p.name for p in out.iterdir()) == ["call-zip"]
     assert_same_as_reference(out / "call-zip", reference)
+
+
+# -- the service's job workers on Ray (`rawcore serve --ray`, `rawcore worker --ray`) -------------
+
+
+def report_pid(job: Any, progress: Any) -> dict[str, Any]:
+    return {"pid": os.getpid()}
+
+
+def refuse_input(job: Any, progress: Any) -> dict[str, Any]:
+    raise InputError("that is not a recording")
+
+
+@pytest.fixture
+def by_value() -> Iterator[None]:
+    """Ray's workers cannot import this test module: its test-only handlers travel by value."""
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        yield
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.mark.parametrize(
+    ("case", "handler", "state", "error_kind"),
+    [
+        ("the work runs in a Ray worker, not here", report_pid, "done", None),
+        ("an input error stays one: final at once", refuse_input, "failed", "input"),
+    ],
+)
+def test_a_job_handler_on_ray_keeps_its_contract(
+    local_ray: None, by_value: None, tmp_path: Path, case: str, handler: Any, state: str,
+    error_kind: str | None,
+) -> None:  # fmt: skip
+    from rawcore.jobs.on_ray import on_ray
+    from rawcore.jobs.pool import WorkerPool
+    from rawcore.jobs.store import JobStore
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job, _ = store.submit("convert", "acme", "cd" * 32, {})
+    pool = WorkerPool(store, {"convert": on_ray(handler, address="auto")}, threads=1)
+    pool.run_once()
+    row = store.get(job.id)
+    assert row is not None and (row.state, row.error_kind, row.attempts) == (state, error_kind, 1)
+    if state == "done":
+        assert row.result is not None and row.result["pid"] != os.getpid(), case
+
+
+def test_a_conversion_job_runs_on_ray(local_ray: None, tmp_path: Path) -> None:
+    from rawcore.jobs import JobStore, submit_conversion
+    from rawcore.jobs.conversion import run_conversion
+    from rawcore.jobs.on_ray import on_ray
+    from rawcore.jobs.pool import WorkerPool
+
+    db = tmp_path / "jobs.sqlite"
+    job = submit_conversion(SAMPLE, track_id="trk-d35908c4", storage=tmp_path / "storage",
+                            org="acme", mode="remux", db=db, start_workers=False)  # fmt: skip
+    WorkerPool(JobStore(db), {"convert": on_ray(run_conversion, address="auto")}).run_once()
+    status = job.wait(60)
+    assert status.state == "done", status.error
+    assert status.output is not None and Path(status.output).stat().st_size > 0
+    if av_available():
+        import av
+
+        with av.open(status.output) as mp4:
+            assert mp4.streams and mp4.duration is not None and mp4.duration > 0

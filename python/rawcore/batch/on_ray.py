@@ -29,15 +29,17 @@ def _ray() -> Any:
 
 
 class RayRunner:
-    """A `Runner` over Ray tasks (one CPU each); connects to `address` unless Ray is already
-    initialised in this process (then it uses that instance and leaves it running)."""
+    """A `Runner` over Ray tasks (one CPU each) on the cluster at `address` (`auto`: the one
+    `ray start` runs here; `local`: a fresh instance in this process for this batch), unless
+    Ray is already initialised in this process (then it uses that one and leaves it running)."""
 
     def __init__(self, command: Command, *, address: str) -> None:
         ray = self._ray = _ray()
         self._owned = False
         if not ray.is_initialized():
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+                ray.init(address=None if address == "local" else address,
+                         include_dashboard=False, log_to_driver=False)  # fmt: skip
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise RemoteError(f"cannot reach the Ray cluster at {address}: {exc}") from None
             self._owned = True

@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="lower the workers' CPU priority by N (rawcore serve uses 10)",
     )
+    _add_ray_jobs(wk)
     wk.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     wk.set_defaults(func=cmd_worker, standalone=True)
 
@@ -300,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         "threads of the server: conversions then never hold the server's GIL",
     )  # fmt: skip
     sv.add_argument("--s3-endpoint", metavar="URL", help="an S3-compatible endpoint")
+    _add_ray_jobs(sv)
     sv.set_defaults(func=cmd_serve, standalone=True)
 
     _add_batch(sub)
@@ -311,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     oc.add_argument("--db", metavar="PATH", help="the service's SQLite file (as for serve)")
     oc.set_defaults(func=cmd_org_create, standalone=True)
     return parser
+
+
+def _add_ray_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+        help="run conversion jobs as Ray tasks on this cluster (auto, ray://HOST:PORT, or "
+        "local); the workers keep the leases and wait; needs rawcore[ray]",
+    )  # fmt: skip
 
 
 #: The commands `rawcore batch` runs: those that write a folder of outputs and a manifest.
@@ -349,8 +359,9 @@ def _add_batch(sub: argparse._SubParsersAction[_Parser]) -> None:
                     help="one folder per recording under it")  # fmt: skip
     bt.add_argument(
         "--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
-        help="run on a Ray cluster (auto, or ray://HOST:PORT) instead of local processes; "
-        "needs rawcore[ray]",
+        help="run as Ray tasks instead of local processes: on the cluster `ray start` runs here "
+        "(auto, the default), at ray://HOST:PORT, or on a fresh local instance (local); needs "
+        "rawcore[ray]",
     )  # fmt: skip
     bt.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                     help="local processes at once (default: one per core)")  # fmt: skip
