@@ -238,6 +238,36 @@ def test_a_bad_command_line_is_a_usage_error_before_anything_runs(
     assert not (tmp_path / "o").exists()
 
 
+def test_ctrl_c_stops_the_batch_its_workers_and_their_staging_folders(tmp_path: Path) -> None:
+    import time
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(12):
+        shutil.copy(SAMPLE, inputs / f"call-{i:02d}.zip")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rawcore", "batch", "--input-dir", str(inputs), "--output",
+         str(out), *COMMAND],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(p.name.startswith(".") for p in out.iterdir())):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "rawcore: interrupted\n")
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no staging left
+    for done in out.iterdir():  # what finished before the interrupt is complete
+        assert (done / "manifest.json").is_file()
+    deadline = time.monotonic() + 10  # the fork server leaves when its parent's pipe closes
+    with pytest.raises(ProcessLookupError):  # no process of the batch outlives it
+        while time.monotonic() < deadline:
+            os.killpg(proc.pid, 0)
+            time.sleep(0.1)
+
+
 # -- a worker killed in the middle of an attempt --------------------------------------------------
 
 

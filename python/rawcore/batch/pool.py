@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from rawcore.batch.task import Command, Outcome, RecordingTask, attempt, crashed
+from rawcore.batch.task import Command, Outcome, RecordingTask, abandon, attempt, crashed
 
 __all__ = ["LocalPool"]
 
@@ -23,6 +24,8 @@ _PRELOAD = ["rawcore.batch.task", "rawcore.recording.build", "rawcore.pipeline.p
 
 
 def _child(command: Command, task: RecordingTask, conn: Connection) -> None:
+    # Ctrl-C reaches the whole process group: the batch stops its children itself (close()).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send(attempt(task, command))
     conn.close()
 
@@ -48,26 +51,25 @@ class LocalPool:
         self._running[ours] = (key, task, proc)
 
     def next_done(self) -> tuple[int, Outcome]:
-        while True:
-            for conn in multiprocessing.connection.wait(list(self._running)):
-                assert isinstance(conn, Connection)  # wait() hands back what it was given
-                key, task, proc = self._running.pop(conn)
-                try:
-                    outcome: Outcome = conn.recv()
-                except (EOFError, OSError):
-                    proc.join()
-                    outcome = crashed(task, _exit_reason(proc.exitcode))
-                else:
-                    proc.join()
-                finally:
-                    conn.close()
-                return key, outcome
+        # An answer and a death both make the pipe readable (a dead child's end is closed).
+        conn = multiprocessing.connection.wait(list(self._running))[0]
+        assert isinstance(conn, Connection)  # wait() hands back what it was given
+        key, task, proc = self._running.pop(conn)
+        try:
+            answer: Outcome | None = conn.recv()
+        except (EOFError, OSError):
+            answer = None
+        finally:
+            conn.close()
+        proc.join()
+        return key, answer if answer is not None else crashed(task, _exit_reason(proc.exitcode))
 
     def close(self) -> None:
         """Stop any attempt still running (an interrupted batch)."""
-        for _key, _task, proc in self._running.values():
+        for _key, task, proc in self._running.values():
             proc.kill()
             proc.join()
+            abandon(task)
         for conn in self._running:
             conn.close()
         self._running.clear()
@@ -75,8 +77,6 @@ class LocalPool:
 
 def _exit_reason(code: int | None) -> str:
     if code is not None and code < 0:
-        import signal
-
         try:
             return f"killed by {signal.Signals(-code).name}"
         except ValueError:

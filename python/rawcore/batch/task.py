@@ -23,7 +23,10 @@ from rawcore.batch.deliver import discard, open_destination, read_manifest
 from rawcore.batch.plan import BatchItem
 from rawcore.errors import InputError, RawcoreError, SourceNotFoundError
 
-__all__ = ["Command", "CommandRun", "Outcome", "RecordingTask", "Runner", "attempt", "run_all"]
+__all__ = [
+    "Command", "CommandRun", "Outcome", "RecordingTask", "Runner", "abandon", "attempt", "crashed",
+    "run_all",
+]  # fmt: skip
 
 OutcomeKind = Literal["done", "skipped", "failed"]
 
@@ -133,15 +136,20 @@ class Runner(Protocol):
     def next_done(self) -> tuple[int, Outcome]: ...
 
 
-def crashed(task: RecordingTask, why: str) -> Outcome:
-    """The outcome of an attempt whose worker died before answering (always retryable)."""
-    where = task.output
+def abandon(task: RecordingTask) -> str:
+    """Clear what a dead attempt left staged (where this process can see it); where the
+    recording's outputs go."""
     try:
         dest = open_destination(task.output, s3_endpoint=task.s3_endpoint)
-        where = dest.describe(task.item.name)
         dest.abandon(task.item.name)
+        return dest.describe(task.item.name)
     except RawcoreError:
-        pass  # the next attempt clears what it can
+        return task.output  # the next attempt clears what it can
+
+
+def crashed(task: RecordingTask, why: str) -> Outcome:
+    """The outcome of an attempt whose worker died before answering (always retryable)."""
+    where = abandon(task)
     return Outcome(task.item.input, where, "failed", f"the worker died: {why}", task.attempt, True)
 
 
