@@ -28,6 +28,10 @@ _PER_RECORDING = ("--input-file", "--input-dir", "--input-s3", "--output", "-o")
 SCHEMA = "rawcore.batch/1"
 
 
+class _Usage(Exception):
+    """A bad batch command line: one line, exit 2, before anything runs."""
+
+
 def run_recording(argv: list[str]) -> CommandRun:
     """Run one command line as `rawcore` would, quietly: the outcome and the error's line.
 
@@ -62,31 +66,25 @@ def _check_command(args: argparse.Namespace) -> list[str]:
         rest = rest[1:]
     given = [a for a in rest if a.split("=", 1)[0] in _PER_RECORDING]
     if given:
-        raise _usage(f"{given[0]}: the batch gives each recording its input and --output")
+        raise _Usage(f"{given[0]}: the batch gives each recording its input and --output")
     parser = build_parser()
     trial = [args.batch_command, *rest, "--input-file", "recording.zip", "--output", "out"]
     try:
         with contextlib.redirect_stderr(io.StringIO()) as err:
             parsed = parser.parse_args(trial)
             check_options(parser, parsed)
-    except SystemExit:
+    except SystemExit as exc:
+        if exc.code == 0:  # `COMMAND --help` printed the command's help
+            raise
         message = err.getvalue().strip().splitlines()
         why = message[-1].removeprefix("rawcore: error: ") if message else "bad options"
-        raise _usage(why) from None
+        raise _Usage(why) from None
     if getattr(parsed, "path", None) is not None:
-        raise _usage(f"{parsed.path}: the batch gives each recording its input")
+        raise _Usage(f"{parsed.path}: the batch gives each recording its input")
     extra = []
     if args.s3_endpoint and "--s3-endpoint" not in rest:
         extra = ["--s3-endpoint", args.s3_endpoint]
     return [args.batch_command, *rest, *extra]
-
-
-class _Usage(Exception):
-    pass
-
-
-def _usage(message: str) -> _Usage:
-    return _Usage(message)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
