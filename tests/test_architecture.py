@@ -51,7 +51,8 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.media.convert": ("probe", "remux", "editor", "run"),
     "rawcore.jobs": ("store", "pool", "conversion"),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
-    "rawcore.pipeline": ("qa", "process"),
+    "rawcore.pipeline": ("qa", "process", "scene", "compose", "post"),
+    "rawcore.pipeline.scene": ("model", "events", ("layout", "speech"), "otio", "build"),
     "rawcore.cli": ("listing", "commands", "parser", "main"),
     "rawcore.service": (
         "config", "store", ("signing", "sources"), "ingest", "models", "deps", "jobs_view",
