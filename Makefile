@@ -10,7 +10,7 @@ SAMPLE ?= examples/sample-call.zip
 CARGO_TEST_FLAGS ?= --release
 
 .PHONY: all venv build build-runtime demo demo-s3 demo-serve examples wheel test test-rust test-python \
-	test-wheel lint bench bench-service fuzz system-deps clean
+	test-wheel lint bench bench-service bench-batch fuzz system-deps clean
 
 all: build
 
@@ -121,12 +121,17 @@ bench: build
 	$(BIN)/python benches/peers.py --minutes 60
 	$(BIN)/python benches/startup.py
 	$(MAKE) bench-service
+	$(MAKE) bench-batch
 
 # The service under load (BENCHMARKS.md): 50 clients listing and polling for 30 s while 8
 # conversions run; paced as pages poll, then back to back.
 bench-service: build
 	$(BIN)/python benches/service_load.py --think-ms 250
 	$(BIN)/python benches/service_load.py --think-ms 0
+
+# rawcore batch (local pool, Ray) against a shell loop over process-all on 40 recordings.
+bench-batch: build
+	$(BIN)/python benches/batch.py --runs 3
 
 # Every cargo-fuzz target for FUZZ_SECONDS each (seed corpora made from the test helpers).
 FUZZ_SECONDS ?= 60

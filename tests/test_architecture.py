@@ -20,14 +20,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "rawcore"
 #: Layers, bottom first. A module may import its own layer and the ones below. `storage` (the
 #: org-scoped storage layout) sits beside `source`. `jobs` sits beside `pipeline`: its store
 #: needs nothing above `storage`, but a job runs media operations (a conversion), so the room
-#: that submits and runs them cannot sit below `media`. The service joins `api` and `cli` at
-#: the top.
+#: that submits and runs them cannot sit below `media`. `batch` (many recordings on a local
+#: pool or Ray) sits there too: it is handed the command to run by the CLI. The service joins
+#: `api` and `cli` at the top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("rawcore._core", "rawcore.errors", "rawcore.progress"),
     ("rawcore.source", "rawcore.storage"),
     ("rawcore.recording",),
     ("rawcore.media",),
-    ("rawcore.pipeline", "rawcore.jobs"),
+    ("rawcore.pipeline", "rawcore.jobs", "rawcore.batch"),
     ("rawcore.api", "rawcore.cli", "rawcore.service"),
     ("rawcore", "rawcore.__main__"),
 )
@@ -49,10 +50,12 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
         "convert",
     ),
     "rawcore.media.convert": ("probe", "remux", "editor", "run"),
-    "rawcore.jobs": ("store", "pool", "conversion"),
+    "rawcore.jobs": ("store", "pool", ("conversion", "on_ray")),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
-    "rawcore.pipeline": ("qa", "process"),
-    "rawcore.cli": ("listing", "commands", "parser", "main"),
+    "rawcore.pipeline": ("qa", "process", "scene", "compose", "post"),
+    "rawcore.pipeline.scene": ("model", "events", ("layout", "speech"), "otio", "build"),
+    "rawcore.batch": (("plan", "deliver"), "task", ("pool", "on_ray")),
+    "rawcore.cli": ("listing", "commands", "parser", "dispatch", "batch", "main"),
     "rawcore.service": (
         "config", "store", ("signing", "sources"), "ingest", "models", "deps", "jobs_view",
         "routes", "app",

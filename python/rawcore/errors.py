@@ -18,6 +18,7 @@ __all__ = [
     "OutputError",
     "RawcoreError",
     "RemoteError",
+    "SceneError",
     "SdpError",
     "SourceNotFoundError",
     "TimelineError",
@@ -48,6 +49,11 @@ class TimelineError(InputError):
 
 class MetadataError(InputError):
     """The timing metadata JSON of a session is missing fields or malformed."""
+
+
+class SceneError(InputError):
+    """A scene (`rawcore.scene/1`), an event log or an edits file is malformed, out of range or
+    over a limit; the message names the file and the field or line."""
 
 
 class ArchiveError(InputError):

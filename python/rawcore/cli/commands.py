@@ -285,6 +285,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         os.nice(args.nice)  # background work yields the CPU to whatever serves people
     store = JobStore(args.db, lease_s=args.lease)
     handlers: dict[str, Handler] = {CONVERT: run_conversion}
+    if args.ray is not None:  # conversions as Ray tasks; this process keeps the leases
+        from rawcore.jobs.on_ray import on_ray
+
+        handlers[CONVERT] = on_ray(run_conversion, address=args.ray)
     if args.service:  # the service's ingest jobs too (they record tracks in the same file)
         from rawcore.service.ingest import INGEST, ingest_handler
         from rawcore.service.store import ServiceStore
@@ -319,7 +323,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         storage=args.storage or default_storage(), db=Path(args.db) if args.db else default_db(),
         allow_source=tuple(args.allow_source), max_upload=max_upload,
         s3_endpoint=args.s3_endpoint, workers=args.workers,
-        worker_process=args.worker_process,
+        worker_process=args.worker_process, ray=args.ray,
     )  # fmt: skip
     serve(settings, host=args.host, port=args.port)
     return ExitCode.OK

@@ -292,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="lower the workers' CPU priority by N (rawcore serve uses 10)",
     )
+    _add_ray_jobs(wk)
     wk.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     wk.set_defaults(func=cmd_worker, standalone=True)
 
@@ -321,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
         "threads of the server: conversions then never hold the server's GIL",
     )  # fmt: skip
     sv.add_argument("--s3-endpoint", metavar="URL", help="an S3-compatible endpoint")
+    _add_ray_jobs(sv)
     sv.set_defaults(func=cmd_serve, standalone=True)
+
+    _add_batch(sub)
 
     og = sub.add_parser("org", help="manage organizations of the service")
     og_sub = og.add_subparsers(dest="org_command", required=True, metavar="ACTION")
@@ -330,6 +334,82 @@ def build_parser() -> argparse.ArgumentParser:
     oc.add_argument("--db", metavar="PATH", help="the service's SQLite file (as for serve)")
     oc.set_defaults(func=cmd_org_create, standalone=True)
     return parser
+
+
+def _add_ray_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+        help="run conversion jobs as Ray tasks on this cluster (auto, ray://HOST:PORT, or "
+        "local); the workers keep the leases and wait; needs rawcore[ray]",
+    )  # fmt: skip
+
+
+#: The commands `rawcore batch` runs: those that write a folder of outputs and a manifest.
+BATCH_COMMANDS = ("process-all", "extract-audio", "extract-video", "mux-av", "mix-audio")
+
+
+def _add_batch(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """`rawcore batch [batch options] COMMAND [command options]`: the batch's options here;
+    the command's are parsed per recording by that command's own parser."""
+    bt = sub.add_parser(
+        "batch",
+        help="run one command over many recordings (local processes or a Ray cluster)",
+        description=(
+            "Run COMMAND on every recording of a list, an S3 prefix or a folder; each "
+            "recording's outputs go to OUTPUT/{recording name}/ (the archive's name without "
+            "extension), its manifest last. A recording whose manifest is there is skipped "
+            "(--force redoes it); failures are retried, then reported. COMMAND is one of "
+            + ", ".join(BATCH_COMMANDS)
+            + ", followed by its own options (not its input or --output)."
+        ),
+    )
+    src = bt.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--input-list", metavar="FILE",
+        help="one recording per line: a path, s3:// or https:// URL (# comments)",
+    )  # fmt: skip
+    src.add_argument(
+        "--input-s3", metavar="s3://BUCKET/PREFIX/",
+        help="every .zip, .tar, .tar.gz, .tgz object under the prefix",
+    )  # fmt: skip
+    src.add_argument(
+        "--input-dir", metavar="DIR",
+        help="every archive in DIR and every sub-folder that is a recording",
+    )  # fmt: skip
+    bt.add_argument("--output", "-o", required=True, metavar="DIR|s3://BUCKET/PREFIX",
+                    help="one folder per recording under it")  # fmt: skip
+    bt.add_argument(
+        "--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+        help="run as Ray tasks instead of local processes: on the cluster `ray start` runs here "
+        "(auto, the default), at ray://HOST:PORT, or on a fresh local instance (local); needs "
+        "rawcore[ray]",
+    )  # fmt: skip
+    bt.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                    help="local processes at once (default: one per core)")  # fmt: skip
+    bt.add_argument("--retries", type=_non_negative_int, default=2, metavar="N",
+                    help="attempts after a failure that may pass (default 2)")  # fmt: skip
+    bt.add_argument("--force", action="store_true", help="redo recordings already complete")
+    bt.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    bt.add_argument(
+        "--s3-endpoint", metavar="URL",
+        help="S3-compatible endpoint (default: $RAWCORE_S3_ENDPOINT, else AWS)",
+    )  # fmt: skip
+    bt.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    bt.add_argument("batch_command", metavar="COMMAND", choices=BATCH_COMMANDS,
+                    help="the command to run on each recording")  # fmt: skip
+    bt.add_argument("command_args", nargs=argparse.REMAINDER, metavar="...",
+                    help="the command's own options")  # fmt: skip
+    bt.set_defaults(standalone=True)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
 
 
 def _add_mix_options(p: argparse.ArgumentParser) -> None:
@@ -443,7 +523,7 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
     A positional path becomes the input option it stands for: a URL `--input-s3`, a folder
     `--input-dir`, anything else `--input-file`."""
-    if args.command in ("worker", "serve", "org"):
+    if args.command in ("worker", "serve", "org", "batch"):
         return
     if args.command == "convert":
         if args.track_id is None and (args.input_dir or args.input_s3):

@@ -23,7 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rawcore.errors import InputError, RawcoreError, SourceNotFoundError
 from rawcore.jobs.conversion import CONVERT, run_conversion
-from rawcore.jobs.pool import WorkerPool
+from rawcore.jobs.on_ray import on_ray
+from rawcore.jobs.pool import Handler, WorkerPool
 from rawcore.jobs.store import JobStore
 from rawcore.service.config import Settings
 from rawcore.service.deps import Context
@@ -111,10 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             child = subprocess.Popen([
                 sys.executable, "-m", "rawcore", "worker", "--db", str(settings.db),
                 "--threads", str(settings.workers), "--service", "--exit-with-parent",
-                "--nice", "10",
+                "--nice", "10", *(["--ray", settings.ray] if settings.ray else []),
             ])  # fmt: skip
         elif settings.start_workers:
-            handlers = {CONVERT: run_conversion, INGEST: ingest_handler(store)}
+            convert: Handler = run_conversion
+            if settings.ray is not None:  # conversions on Ray; ingest records tracks here
+                convert = on_ray(run_conversion, address=settings.ray)
+            handlers = {CONVERT: convert, INGEST: ingest_handler(store)}
             pool = WorkerPool(job_store, handlers, threads=settings.workers).start()
         try:
             yield

@@ -39,6 +39,8 @@ class Settings:
     start_workers: bool = True
     #: Run them in one child process (`rawcore worker --service`) instead of server threads.
     worker_process: bool = False
+    #: Run conversion jobs as Ray tasks on this cluster (`auto`, `ray://HOST:PORT`, `local`).
+    ray: str | None = None
 
 
 def parse_size(text: str) -> int:
