@@ -132,6 +132,25 @@ def mux_ops(packets, flags):
 
 
 seeds("mux", [mux_ops(s[:40], f) for s, f in zip(streams.values(), (0, 1, 2, 5), strict=True)])
+
+
+def foreign(write, packets, **kw):
+    """A whole pcap or .mjr file of `packets`, written by the test helper that janus-pp-rec
+    and GStreamer's pcapparse read."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "seed"
+        write(path, [(i * 20, p) for i, p in enumerate(packets)], **kw)
+        return path.read_bytes()
+
+
+from helpers.mjr import write_mjr, write_pcap  # noqa: E402
+
+seeds("split", [foreign(write_pcap, streams["opus"][:30]),
+                foreign(write_pcap, video[:30]),
+                foreign(write_mjr, streams["opus_dtx"][:30]),
+                foreign(write_mjr, video[:30], kind="v", codec="vp8")])
 PY
 
 summary=()

@@ -11,13 +11,14 @@ for el in rtpopuspay:gstreamer1.0-plugins-good vp8enc:gstreamer1.0-plugins-good 
           pcapparse:gstreamer1.0-plugins-bad avdec_h264:gstreamer1.0-libav; do
   if ! gst-inspect-1.0 "${el%%:*}" >/dev/null 2>&1; then need+=("${el##*:}"); fi
 done
+# janus-pp-rec (janus-tools) reads back the .mjr recordings the capture-input tests write.
+command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
 # Headless Chromium and its WebDriver play the MP4s `rawcore convert` writes (a real browser).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # `--bench` adds the peers measured side by side in BENCHMARKS.md, GNU time for peak RSS and
 # hyperfine for the start-up timings.
 if [ "${1:-}" = "--bench" ]; then
-  command -v janus-pp-rec >/dev/null 2>&1 || need+=(janus-tools)
   command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
   [ -x /usr/bin/time ] || need+=(time)
   command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)

@@ -23,6 +23,7 @@ _SegmentArg: TypeAlias = tuple[Buffer, int] | tuple[Buffer, int, float]
 __all__ = [
     "AudioReport",
     "CaptureReport",
+    "CaptureSplit",
     "ClockFit",
     "ExtMap",
     "FileHeader",
@@ -31,6 +32,7 @@ __all__ = [
     "RtpMap",
     "Sdp",
     "SenderReport",
+    "SplitStream",
     "StreamPlacement",
     "StreamStats",
     "VideoReport",
@@ -47,6 +49,7 @@ __all__ = [
     "parse_sdp",
     "place_streams",
     "slice_capture",
+    "split_capture",
     "video_frames",
 ]
 
@@ -260,6 +263,84 @@ def slice_capture(data: Buffer, from_ms: int, to_ms: int) -> bytes:
 
 def parse_sdp(text: str) -> Sdp:
     """Parse an SDP document (rtpmap, fmtp, rtx apt, extmap, ssrc)."""
+
+@final
+class SplitStream:
+    """One RTP stream (one SSRC from one source address) of a split capture."""
+
+    @property
+    def src(self) -> str:
+        """Source address ("mjr" for a Janus recording)."""
+    @property
+    def src_port(self) -> int: ...
+    @property
+    def dst(self) -> str: ...
+    @property
+    def dst_port(self) -> int: ...
+    @property
+    def transport(self) -> Literal["udp", "tcp", "mjr"]:
+        """ "tcp" is RTP framed by RFC 4571."""
+    @property
+    def ssrc(self) -> int: ...
+    @property
+    def payload_type(self) -> int:
+        """Payload type of the stream's first RTP packet."""
+    @property
+    def rtp_packets(self) -> int: ...
+    @property
+    def rtcp_packets(self) -> int:
+        """RTCP packets whose sender is this SSRC, kept in the capture beside its RTP."""
+    @property
+    def codec(self) -> str | None:
+        """The codec the .mjr header names, or the one guessed from the payloads (by static
+        payload type, the RTP clock measured against arrival times, and key-frame signatures);
+        None when nothing is conclusive. Lower case, as an SDP rtpmap names it."""
+    @property
+    def clock_rate(self) -> int | None: ...
+    @property
+    def channels(self) -> int | None: ...
+    @property
+    def video(self) -> bool | None: ...
+    @property
+    def capture(self) -> bytes:
+        """The stream as an rtpdump capture (RTP and its RTCP), starting at the capture's first
+        packet, arrival times in milliseconds."""
+
+@final
+class CaptureSplit:
+    """A pcap, pcapng or .mjr capture split into rtpdump streams."""
+
+    @property
+    def format(self) -> Literal["pcap", "pcapng", "mjr"]: ...
+    @property
+    def start_unix_us(self) -> int:
+        """Time of the first packet, the start of every stream's capture."""
+    @property
+    def streams(self) -> list[SplitStream]: ...
+    @property
+    def skipped_not_rtp(self) -> int:
+        """UDP payloads and TCP frames that were neither RTP nor RTCP (STUN, DTLS, ...)."""
+    @property
+    def skipped_frames(self) -> int:
+        """Frames without UDP or TCP (other protocols, IP fragments, unknown link types)."""
+    @property
+    def warnings(self) -> list[tuple[int, str]]:
+        """(byte offset, message): where reading stopped, damaged TCP byte streams."""
+    @property
+    def mjr_kind(self) -> str | None:
+        """ "a" or "v" for a Janus recording."""
+    @property
+    def mjr_codec(self) -> str | None: ...
+    @property
+    def mjr_version(self) -> int | None:
+        """0 (the first layout), 1 or 2."""
+    @property
+    def mjr_encrypted(self) -> bool: ...
+
+def split_capture(data: Buffer) -> CaptureSplit:
+    """Split a pcap, pcapng or Janus .mjr capture (told apart by their magic) into one rtpdump
+    capture per RTP stream. Raises CaptureError for a file none of them can read, InputError
+    for a Janus data-channel recording."""
 
 @final
 class AudioReport:

@@ -246,11 +246,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
         )
         warnings: list[str] = []
     else:
+        from rawcore.source.captures import parse_pt_option
+
         source = args.path or args.input_file or args.input_dir or args.input_s3
         with open_recording(
             str(source),
             s3_endpoint=args.s3_endpoint,
             cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+            payload_types=dict(parse_pt_option(text) for text in args.pt),
+            sdp=args.sdp,
         ) as rec:
             print_warnings(rec.warnings, args.quiet)
             entry = convert_track(

@@ -38,12 +38,15 @@ def run_parsed(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input_file}: is a directory (use --input-dir)")
     # Loaded once the command line holds up: --version, --help and usage errors skip it.
     from rawcore.recording.build import open_recording
+    from rawcore.source.captures import parse_pt_option
 
     with open_recording(
         _source(args),
         s3_endpoint=args.s3_endpoint,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         progress=progress_printer(show=show_progress(args)),
+        payload_types=dict(parse_pt_option(text) for text in getattr(args, "pt", [])),
+        sdp=getattr(args, "sdp", None),
     ) as rec:
         if not args.quiet:
             for warning in rec.warnings:

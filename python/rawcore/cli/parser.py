@@ -50,8 +50,16 @@ def _add_input(p: argparse.ArgumentParser) -> None:
         "--input-file, --input-dir or --input-s3)",
     )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--input-file", metavar="PATH", help="a ZIP or tar(.gz) archive")
-    group.add_argument("--input-dir", metavar="PATH", help="an extracted recording directory")
+    group.add_argument(
+        "--input-file",
+        metavar="PATH",
+        help="a ZIP or tar(.gz) archive, or a pcap, pcapng or Janus .mjr capture",
+    )
+    group.add_argument(
+        "--input-dir",
+        metavar="PATH",
+        help="an extracted recording directory, or a folder of .mjr / pcap captures",
+    )
     group.add_argument("--input-s3", metavar="URL", help="s3://bucket/key or a presigned HTTPS URL")
     p.add_argument(
         "--s3-endpoint",
@@ -59,6 +67,19 @@ def _add_input(p: argparse.ArgumentParser) -> None:
         help="S3-compatible endpoint (default: $RAWCORE_S3_ENDPOINT, else AWS)",
     )
     p.add_argument("--cache-dir", metavar="PATH", help="download cache (default ~/.cache/rawcore)")
+    p.add_argument(
+        "--pt",
+        action="append",
+        default=[],
+        metavar="PT=CODEC/CLOCK[/CH]",
+        help="for pcap/.mjr input: what a payload type means, e.g. 111=opus/48000/2 (repeat "
+        "for each; without it or an SDP, codecs are guessed from the payloads)",
+    )
+    p.add_argument(
+        "--sdp",
+        metavar="PATH",
+        help="for pcap/.mjr input: the session description (default: CAPTURE.sdp beside it)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no warnings or progress on stderr")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,7 @@ from rawcore.recording.model import (
     TrackStats,
 )
 from rawcore.source.archive import Archive, Limits, open_archive
+from rawcore.source.captures import RtpMapping
 
 # Codec names as list-tracks prints them, keyed by the SDP encoding name.
 _CODEC_NAMES = {
@@ -268,14 +269,23 @@ def open_recording(
     limits: Limits | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    payload_types: Mapping[int, RtpMapping] | None = None,
+    sdp: str | os.PathLike[str] | None = None,
 ) -> Recording:
-    """Open a raw recording (directory, ZIP, tar/tar.gz, `s3://` or presigned URL).
+    """Open a raw recording (directory, ZIP, tar/tar.gz, `s3://` or presigned URL), or a
+    pcap, pcapng or Janus `.mjr` file or folder of them, whose payload types `payload_types`
+    (e.g. ``{111: RtpMapping("opus", 48000, 2)}``) or an `sdp` file name.
 
     Every capture is analysed once. Raises a `RawcoreError` subclass with a one-line message
     when the source cannot be read; problems with single captures become `warnings`.
     """
     archive = open_archive(
-        source, cache_dir=cache_dir, limits=limits or Limits(), s3_endpoint=s3_endpoint
+        source,
+        cache_dir=cache_dir,
+        limits=limits or Limits(),
+        s3_endpoint=s3_endpoint,
+        payload_types=payload_types,
+        sdp=sdp,
     )
     try:
         return _build(str(source), archive, workers, progress)
@@ -290,8 +300,10 @@ def _build(
     workers: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> Recording:
-    warnings: list[str] = []
+    warnings: list[str] = list(archive.notes)
     captures, metadata_names = _find_captures(archive)
+    if not captures and archive.kind == "capture":
+        raise InputError(f"{source}: no RTP streams found in the capture")
     if not captures:
         raise InputError(f"{source}: no .rtpdump captures found in the recording")
 
@@ -341,7 +353,7 @@ def _build(
                 f"{len(unclaimed)} capture(s) not named by any timing metadata; "
                 "inferred from the tree"
             )
-        else:
+        elif archive.kind != "capture":  # a capture file has no metadata by nature
             warnings.append(
                 "no timing metadata found; participants, sessions and tracks are inferred "
                 "from folder and file names, times from capture arrival times"

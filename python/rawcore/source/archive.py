@@ -22,6 +22,7 @@ import re
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -33,6 +34,7 @@ from rawcore.errors import (
 )
 from rawcore.progress import ProgressBar
 from rawcore.source.cache import cache_lock, default_cache_dir
+from rawcore.source.captures import RtpMapping, capture_files, looks_like_capture, open_captures
 from rawcore.source.containers import DirArchive, TarArchive, ZipArchive
 from rawcore.source.members import CHUNK, Archive, Buffer, Limits, Member
 
@@ -157,9 +159,14 @@ def open_archive(
     limits: Limits | None = None,
     s3_endpoint: str | None = None,
     progress: bool | None = None,
+    payload_types: Mapping[int, RtpMapping] | None = None,
+    sdp: str | os.PathLike[str] | None = None,
 ) -> Archive:
     """Open a recording: a directory, a ZIP, a (compressed) tar, an ``s3://`` URL or a
     presigned ``http(s)://`` URL. Remote objects are downloaded into the cache first.
+
+    A pcap, pcapng or Janus `.mjr` file, or a folder of them, opens as a recording too
+    (`rawcore.source.captures`); `payload_types` and `sdp` say what their payload types mean.
 
     Raises SourceNotFoundError for a missing path or object, UnsafeArchiveError and
     ArchiveLimitError for hostile archives, ArchiveError for corrupt ones and RemoteError for
@@ -180,11 +187,18 @@ def open_archive(
         label = str(path)
     temp_root = cache / "tmp"
     if path.is_dir():
+        captures = capture_files(path)
+        if captures:
+            return open_captures(
+                captures, limits, temp_root, payload_types=payload_types, sdp_path=sdp
+            )
         return DirArchive(path, limits, temp_root)
     if not path.exists():
         raise SourceNotFoundError(f"{path}: no such file or directory")
     if not path.is_file():
         raise ArchiveError(f"{path}: not a regular file or directory")
+    if looks_like_capture(path):
+        return open_captures([path], limits, temp_root, payload_types=payload_types, sdp_path=sdp)
     try:
         kind = _detect(path)
     except OSError as e:

@@ -149,7 +149,7 @@ class MemberTable:
 class Archive:
     """A recording opened for reading; use as a context manager or call :meth:`close`."""
 
-    #: "dir", "zip" or "tar".
+    #: "dir", "zip", "tar" or "capture" (pcap, pcapng, .mjr: `rawcore.source.captures`).
     kind: str = ""
 
     def __init__(
@@ -162,6 +162,9 @@ class Archive:
         self._temp_root = temp_root
         self._temp_dir: Path | None = None
         self._closed = False
+        #: What reading the container itself noticed (a capture cut short, codecs guessed),
+        #: for the recording's warnings.
+        self.notes: list[str] = []
 
     # -- public API ---------------------------------------------------------------------------
 

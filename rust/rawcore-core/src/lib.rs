@@ -5,7 +5,9 @@
 //! restores packet order ([`reorder`]), reads the session descriptions that say what the payload
 //! types mean ([`sdp`]) and condenses a capture into per-stream statistics ([`stats`],
 //! [`analyze`]) or per-packet columns ([`columns`]); [`track`] is the one rule for which stream of a capture is the track. The call
-//! timeline ([`timeline`]) places every stream on the recorder's clock. For extraction it places
+//! timeline ([`timeline`]) places every stream on the recorder's clock. Packet captures
+//! ([`pcap`], decoded down to UDP/TCP by [`net`]) and Janus recordings ([`mjr`]) are split into
+//! per-stream rtpdump captures ([`split`]) so every stage reads them the same way. For extraction it places
 //! audio packets on an exact timeline ([`audio`]), turns RTP payloads back into codec frames
 //! ([`depacketize`], reading codec headers with [`bitstream`]), assembles complete decodable
 //! video frames ([`video`]), decodes telephony codecs ([`codec`]) and muxes into Matroska, WebM
@@ -21,13 +23,17 @@ pub mod codec;
 pub mod columns;
 pub mod depacketize;
 pub mod extract;
+pub mod mjr;
 pub mod mux;
+pub mod net;
+pub mod pcap;
 pub mod reorder;
 pub mod rtcp;
 pub mod rtp;
 pub mod rtpdump;
 pub mod sdp;
 pub mod seq;
+pub mod split;
 pub mod stats;
 pub mod timeline;
 pub mod track;
@@ -55,6 +61,7 @@ pub use rtp::RtpError;
 pub use rtpdump::{slice_capture, FileHeader, RtpdumpError};
 pub use sdp::{ExtMap, MediaDescription, RtpMap, Sdp, SdpError};
 pub use seq::{ExtTimestamp, SeqNo};
+pub use split::{split_capture, CodecGuess, SplitError, SplitReport, SplitStream};
 pub use stats::StreamStats;
 pub use timeline::{
     fit_offset, fit_sender_clock, place_streams, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit,

@@ -14,7 +14,8 @@ use rawcore_core::bitstream::BitstreamError;
 use rawcore_core::depacketize::opus::OpusError;
 use rawcore_core::depacketize::VideoDepacketizeError;
 use rawcore_core::{
-    ExtractError, MuxError, RtcpError, RtpError, RtpdumpError, SdpError, TimelineError, VideoError,
+    ExtractError, MuxError, RtcpError, RtpError, RtpdumpError, SdpError, SplitError, TimelineError,
+    VideoError,
 };
 
 /// The Python classes, imported from `rawcore.errors` by name.
@@ -76,6 +77,8 @@ core_error! {
     Video(VideoError),
     /// Timeline fits that cannot be made.
     Timeline(TimelineError),
+    /// A pcap, pcapng or .mjr capture that cannot be read.
+    Split(SplitError),
     ;
     /// An argument the core cannot take (an unknown codec name, a drift out of range).
     Argument(String),
@@ -147,6 +150,13 @@ impl From<CoreError> for PyErr {
                 }
             }
             CoreError::Timeline(e) => class::TimelineError::new_err(e.to_string()),
+            CoreError::Split(e) => match e {
+                // Readable, but nothing rawcore extracts: the caller's choice of input.
+                SplitError::DataChannel => InputError::new_err(e.to_string()),
+                SplitError::Pcap(_) | SplitError::Mjr(_) | SplitError::UnknownFormat => {
+                    CaptureError::new_err(e.to_string())
+                }
+            },
             CoreError::Argument(msg) => InputError::new_err(msg),
             CoreError::CreateOutput { path, source } => {
                 OutputError::new_err(format!("{}: cannot create ({source})", path.display()))

@@ -13,6 +13,7 @@ mod errors;
 mod extract;
 mod gil;
 mod mirror;
+mod split;
 mod timeline;
 mod types;
 mod video;
@@ -101,6 +102,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(capture_columns, m)?)?;
     m.add_function(wrap_pyfunction!(slice_capture, m)?)?;
     m.add_function(wrap_pyfunction!(parse_sdp, m)?)?;
+    m.add_function(wrap_pyfunction!(split::split_capture, m)?)?;
+    m.add_class::<split::CaptureSplit>()?;
+    m.add_class::<split::SplitStream>()?;
     m.add_function(wrap_pyfunction!(extract::extract_audio, m)?)?;
     m.add_function(wrap_pyfunction!(extract::decode_pcm, m)?)?;
     m.add_class::<extract::AudioReport>()?;
