@@ -269,6 +269,36 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_post_process(args: argparse.Namespace) -> int:
+    """The post-recording pipeline: one line per step on stderr, the metadata document's
+    location on stdout."""
+    from rawcore.pipeline.post import PostTarget, post_process
+    from rawcore.storage.backends import FolderStorage, Storage, open_storage
+
+    if args.recording_id is None:
+        raise InputError("give --recording-id (the input's name does not make one)")
+    storage: Storage = (FolderStorage(args.output) if args.output is not None
+                        else open_storage(args.storage, s3_endpoint=args.s3_endpoint))  # fmt: skip
+    target = PostTarget(storage, args.org, args.room, args.recording_id)
+    source = args.input_file or args.input_dir or args.input_s3
+
+    def checkpoint(point: str) -> None:
+        step, _, what = point.partition(":")
+        if not args.quiet and what in ("done", "skipped"):
+            said = "done" if what == "done" else "already done"
+            print(f"rawcore: {step}: {said}", file=sys.stderr)
+
+    if args.events is not None and not Path(args.events).is_file():
+        raise InputError(f"{args.events}: no such event log")
+    result = post_process(
+        source, target, events=args.events, s3_endpoint=args.s3_endpoint,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None, checkpoint=checkpoint,
+    )  # fmt: skip
+    print_warnings(result.warnings, args.quiet)
+    print(result.metadata_url)
+    return ExitCode.OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run conversion workers on the job store until interrupted (or idle for --idle-exit)."""
     import time

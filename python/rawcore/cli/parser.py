@@ -17,6 +17,7 @@ from rawcore.cli.commands import (
     cmd_mix_audio,
     cmd_mux_av,
     cmd_org_create,
+    cmd_post_process,
     cmd_process_all,
     cmd_serve,
     cmd_worker,
@@ -244,6 +245,32 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     cv.set_defaults(func=cmd_convert, standalone=True)
 
+    pp = sub.add_parser(
+        "post-process",
+        help="the post-recording pipeline of one recording, resumable: finalize, raw tracks, "
+        "stitched tracks, scene, clip",
+        description=(
+            "Run the steps of the post-recording pipeline the recording's metadata document "
+            "({org}/recordings/{id}/metadata.json) does not list as done: complete the composed "
+            "video's pending upload, store every raw track and the stitched tracks, build the "
+            "scene, record the clip range. Run it again after a failure: finished steps are "
+            "skipped, nothing is duplicated. Prints the metadata document's location."
+        ),
+    )
+    _add_input(pp)
+    where_pp = pp.add_mutually_exclusive_group(required=True)
+    where_pp.add_argument("--output", "-o", metavar="DIR", help="a folder storage")
+    where_pp.add_argument("--storage", metavar="DIR|s3://BUCKET/PREFIX",
+                          help="the storage: a folder or an S3 bucket and prefix")  # fmt: skip
+    pp.add_argument("--org", default="local", help="the organization (default: local)")
+    pp.add_argument("--room", default="default", help="the room (default: default)")
+    pp.add_argument(
+        "--recording-id", metavar="ID",
+        help="the recording's id in the storage (default: the input's name without extension)",
+    )  # fmt: skip
+    pp.add_argument("--events", metavar="events.jsonl", help="the studio's event log, for the scene")
+    pp.set_defaults(func=cmd_post_process, standalone=True)
+
     wk = sub.add_parser(
         "worker",
         help="run background conversion jobs from a job store",
@@ -424,6 +451,15 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     `--input-dir`, anything else `--input-file`."""
     if args.command in ("worker", "serve", "org"):
         return
+    if args.command == "post-process" and args.recording_id is None:
+        import urllib.parse
+
+        source = next(s for s in (args.path, args.input_file, args.input_dir, args.input_s3,
+                                  "") if s is not None)  # fmt: skip
+        name = Path(urllib.parse.urlsplit(source).path if "://" in source else source).name
+        for ext in (".gz", ".tar", ".tgz", ".zip"):
+            name = name.removesuffix(ext)
+        args.recording_id = name or None
     if args.command == "convert":
         if args.track_id is None and (args.input_dir or args.input_s3):
             parser.error("--input-dir and --input-s3 name a recording: give --track-id too")
