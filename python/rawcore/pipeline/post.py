@@ -5,7 +5,8 @@ Steps, in order, each recorded in the recording's metadata document
 
 1. `finalize`: complete the composed video's pending upload under `…/composed/` (a multipart
    upload on S3, a `parts/` folder on a folder storage), check its size and ETag against its
-   parts, record its URL. Nothing pending is not an error.
+   parts, record its URL. Nothing pending is not an error; an upload that appears after the
+   step was done (the recorder was still uploading) makes the next run finalize again.
 2. `raw`: every track of the recording as its own file under `{org}/raw/{room}/{recording_id}/
    {participant_id}/`, and its key, kind, duration and size in the document.
 3. `stitched`: one file per participant and medium across sessions, under `…/stitched/`.
@@ -339,8 +340,15 @@ class _Run:
         ran: list[Step] = []
         skipped: list[Step] = []
         try:
+            if not all(self.done(s) for s in ("raw", "stitched", "scene")):
+                self.recording()  # a recording that cannot be opened stops the run at once
             for step in STEPS:
-                if self.done(step):
+                # A finished finalize runs again when the recorder has since left an upload.
+                again = step == "finalize" and self.done(step) and bool(
+                    self.storage.pending_uploads(self.layout.composed_prefix(
+                        self.target.recording_id))
+                )  # fmt: skip
+                if self.done(step) and not again:
                     skipped.append(step)
                     self.checkpoint(f"{step}:skipped")
                     continue
