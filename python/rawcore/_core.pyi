@@ -372,6 +372,21 @@ def decode_pcm(
     calling `sink` with one chunk at a time (gaps are zeros). An exception raised by `sink`
     stops the decode and propagates."""
 
+def voice_activity(
+    segments: Sequence[_SegmentArg],
+    *,
+    codec: str = "opus",
+    payload_type: int | None = None,
+    slot_ms: int = 20,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    reorder_window: int = 512,
+) -> tuple[npt.NDArray[np.float32], AudioReport]:
+    """The RMS level (dBFS, full scale 1.0; -120 for digital silence) of every `slot_ms` of a
+    track, on the timeline `extract_audio` writes from the same segments: slot k covers output
+    time [k * slot_ms, (k + 1) * slot_ms). Opus is decoded with libopus at 8 kHz mono, G.711
+    and G.722 by the core; holes count as silence. One call per track, GIL released."""
+
 @final
 class VideoReport:
     """What one video assembly did: frames, losses, keyframe waits, sizes and gaps."""
