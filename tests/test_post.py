@@ -228,6 +228,25 @@ def test_completing_a_folder_upload_twice_is_not_an_error(tmp_path: Path) -> Non
     assert (first.size, first.etag) == (sum(map(len, PARTS)), expected_etag(PARTS))
 
 
+def test_the_clip_step_records_the_scenes_clip_range_unrendered(tmp_path: Path) -> None:
+    """A 45 s call of 2 s tone bursts every 3 s: long enough for a clip, with sentence gaps to
+    cut at. The range recorded is the scene's own, inside the call, and not rendered (the
+    compositor is not part of this pipeline)."""
+    from helpers import audio_truth as at
+
+    speech = [(float(s), 2.0, 440.0) for s in range(1, 44, 3)]
+    at.opus_call(tmp_path / "rec", duration_s=45.0, speech=speech)
+    result = post_process(tmp_path / "rec", PostTarget(FolderStorage(tmp_path / "out"), ORG,
+                                                      ROOM, "talk"))  # fmt: skip
+    doc = result.document
+    scene = json.loads((tmp_path / "out" / doc["scene"]["key"]).read_text())
+    clip = doc["clip"]
+    assert clip is not None and clip["rendered"] is False
+    assert {k: clip[k] for k in ("start_ms", "end_ms", "reason")} == scene["clip"]
+    assert 0 <= clip["start_ms"] and clip["end_ms"] <= doc["scene"]["duration_ms"]
+    assert clip["end_ms"] - clip["start_ms"] >= 30_000
+
+
 # --- the command line --------------------------------------------------------------------------
 
 

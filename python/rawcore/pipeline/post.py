@@ -301,7 +301,8 @@ class _Run:
 
         rid = self.target.recording_id
         with _workdir() as work:
-            project = build_scene_project(self.recording(), work, events=self.events,
+            events = None if self.events is None else Path(self.events)
+            project = build_scene_project(self.recording(), work, events=events,
                                           participants=self.participants, quiet=True)  # fmt: skip
             for w in project.warnings:
                 self.warn(w)
@@ -329,11 +330,8 @@ class _Run:
         which this pipeline does not have yet: `rendered` says so."""
         scene = self.doc.get("scene") or {}
         clip = scene.get("clip")
-        if clip is None:
-            self.doc["clip"] = None
-            self.warn("the scene has no clip range: no clip")
-        else:
-            self.doc["clip"] = {**clip, "rendered": False}
+        # No range: the scene's warnings say why (a call too short, no speech).
+        self.doc["clip"] = None if clip is None else {**clip, "rendered": False}
         self.checkpoint("clip:stored")
 
     def run(self) -> PostResult:
