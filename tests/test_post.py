@@ -155,12 +155,12 @@ root, point, nth, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 seen = []
 if mode == "mid-write":  # the process dies halfway through writing an object
     real = FolderStorage.put_file
-    def put_file(self, key, src):
+    def put_file(self, key, src, **kw):
         seen.append("write")
         if seen.count("write") == nth:
             with self._writing(key) as out:
                 out.write(Path(src).read_bytes()[:1000]); out.flush(); os._exit(137)
-        return real(self, key, src)
+        return real(self, key, src, **kw)
     FolderStorage.put_file = put_file
 def stop(at):
     seen.append(at)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +153,10 @@ class _Run:
         s3_endpoint: str | None,
         cache_dir: Path | None,
         checkpoint: Checkpoint | None,
+        workers: int | None,
     ) -> None:
         self.target, self.source = target, source
+        self.workers = workers or min(2, os.cpu_count() or 1)
         self.events, self.participants = events, participants
         self.s3_endpoint, self.cache_dir = s3_endpoint, cache_dir
         self.checkpoint = checkpoint or (lambda _point: None)
@@ -237,44 +240,57 @@ class _Run:
                                              "bytes": self.storage.size(key)})  # fmt: skip
         st.pop("uploads", None)
 
+    def _extract(
+        self, step: Literal["raw", "stitched"], item: str, tracks: list[Track], sel: Selection
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Extract one item of a plan and store its files (in a worker thread): its entries
+        for the document and its warnings."""
+        rid, room = self.target.recording_id, self.target.room
+        stitch = step == "stitched"
+        rec = self.recording()
+        with _workdir() as work:
+            fmt = _fmt({t.codec or "" for t in tracks})
+            try:
+                if tracks[0].kind == "audio":
+                    got = extract_audio(rec, work, selection=sel, fmt=fmt,  # type: ignore[arg-type]
+                                        stitch=stitch, workers=1)  # fmt: skip
+                else:
+                    got = extract_video(rec, work, selection=sel, fmt=fmt,  # type: ignore[arg-type]
+                                        stitch=stitch, workers=1)  # fmt: skip
+            except RawcoreError as exc:  # one track that cannot be written: the rest are
+                return [], [f"{item}: {exc}"]
+            entries: list[dict[str, Any]] = []
+            for entry in got.entries:
+                user = entry.user_id or tracks[0].participant_id
+                key = (self.layout.stitched(room, rid, user, entry.path) if stitch
+                       else self.layout.raw(room, rid, user, entry.path))  # fmt: skip
+                self.storage.put_file(key, work / entry.path, move=True)
+                entries.append(_entry_json(entry, key, user))
+            return entries, list(got.warnings)
+
     def _items(
         self, step: Literal["raw", "stitched"], plan: list[tuple[str, list[Track], Selection]]
     ) -> None:
-        """Extract each item of the plan not yet recorded, store its files, record it."""
+        """Extract and store the items of the plan not yet recorded, `workers` at a time, and
+        record each in plan order as soon as it and those before it are stored."""
         st = self.state(step)
         finished: list[str] = st.setdefault("items", [])
         listed: list[dict[str, Any]] = self.doc[f"{step}_tracks"]
-        rid, room = self.target.recording_id, self.target.room
-        stitch = step == "stitched"
-        for item, tracks, sel in plan:
-            if item in finished:
-                continue
-            with _workdir() as work:
-                fmt = _fmt({t.codec or "" for t in tracks})
-                try:
-                    if tracks[0].kind == "audio":
-                        got = extract_audio(self.recording(), work, selection=sel,
-                                            fmt=fmt, stitch=stitch)  # type: ignore[arg-type]  # fmt: skip
-                    else:
-                        got = extract_video(self.recording(), work, selection=sel,
-                                            fmt=fmt, stitch=stitch)  # type: ignore[arg-type]  # fmt: skip
-                except RawcoreError as exc:  # one track that cannot be written: the rest are
-                    self.warn(f"{item}: {exc}")
-                    got = None
-                entries: list[dict[str, Any]] = []
-                for entry in got.entries if got is not None else ():
-                    user = entry.user_id or tracks[0].participant_id
-                    key = (self.layout.stitched(room, rid, user, entry.path) if stitch
-                           else self.layout.raw(room, rid, user, entry.path))  # fmt: skip
-                    self.storage.put_file(key, work / entry.path)
-                    entries.append(_entry_json(entry, key, user))
-                for w in got.warnings if got is not None else ():
+        todo = [p for p in plan if p[0] not in finished]
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rawcore-post")
+        try:
+            futures = [pool.submit(self._extract, step, *p) for p in todo]
+            for (item, _, _), future in zip(todo, futures, strict=True):
+                entries, warnings = future.result()
+                for w in warnings:
                     self.warn(w)
-            self.checkpoint(f"{step}:item")
-            keys = {e["key"] for e in entries}
-            listed[:] = [e for e in listed if e["key"] not in keys] + entries
-            finished.append(item)
-            self.save()
+                self.checkpoint(f"{step}:item")
+                keys = {e["key"] for e in entries}
+                listed[:] = [e for e in listed if e["key"] not in keys] + entries
+                finished.append(item)
+                self.save()
+        finally:  # stopped: what has not begun never does; what runs ends (stored, unrecorded)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def raw(self) -> None:
         rec = self.recording()
@@ -303,7 +319,8 @@ class _Run:
         with _workdir() as work:
             events = None if self.events is None else Path(self.events)
             project = build_scene_project(self.recording(), work, events=events,
-                                          participants=self.participants, quiet=True)  # fmt: skip
+                                          participants=self.participants, quiet=True,
+                                          workers=self.workers)  # fmt: skip
             for w in project.warnings:
                 self.warn(w)
             scene_path = Path(project.scene_path)
@@ -311,7 +328,7 @@ class _Run:
             keys: list[str] = []
             for path in [*files, scene_path]:  # the scene last: it names the others
                 key = self.layout.scene(rid, path.relative_to(work).as_posix())
-                self.storage.put_file(key, path)
+                self.storage.put_file(key, path, move=True)
                 keys.append(key)
             scene_key = keys[-1]
             otio = Path(project.otio_path).relative_to(work).as_posix()
@@ -381,6 +398,7 @@ def post_process(
     s3_endpoint: str | None = None,
     cache_dir: Path | None = None,
     checkpoint: Checkpoint | None = None,
+    workers: int | None = None,
 ) -> PostResult:
     """Run the steps `target`'s metadata document does not list as done, in order.
 
@@ -388,10 +406,11 @@ def post_process(
     when a step needs it (None is fine when every such step is done). `events` is the studio's
     event log for the scene, `participants` the names shown for participant ids. `checkpoint`
     is called at each checkpoint (see `Checkpoint`): progress for a caller, a place to stop
-    a run for a test.
+    a run for a test. `workers` tracks are extracted at a time (default: 2, or 1 on one CPU).
     """
     run = _Run(target, source, events=events, participants=participants,
-               s3_endpoint=s3_endpoint, cache_dir=cache_dir, checkpoint=checkpoint)  # fmt: skip
+               s3_endpoint=s3_endpoint, cache_dir=cache_dir, checkpoint=checkpoint,
+               workers=workers)  # fmt: skip
     return run.run()
 
 

@@ -18,6 +18,7 @@ folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -116,8 +117,10 @@ class Storage(Protocol):
         """The object's size in bytes, None when there is none."""
         ...
 
-    def put_file(self, key: str, src: Path) -> None:
-        """Store the file `src` under `key`, atomically (replacing any object there)."""
+    def put_file(self, key: str, src: Path, *, move: bool = False) -> None:
+        """Store the file `src` under `key`, atomically (replacing any object there). With
+        `move` the caller no longer needs `src`: a folder storage on the same file system
+        renames it into place instead of copying its bytes."""
         ...
 
     def get_file(self, key: str, dest: Path) -> None:
@@ -213,13 +216,30 @@ class FolderStorage:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def put_file(self, key: str, src: Path) -> None:
+    def put_file(self, key: str, src: Path, *, move: bool = False) -> None:
+        if move and self._move(key, src):
+            return
         try:
             inp = open(src, "rb")  # noqa: SIM115 (closed below, errors mapped)
         except OSError as exc:
             raise OutputError(f"{src}: cannot read ({exc.strerror})") from None
         with inp, self._writing(key) as out:
             shutil.copyfileobj(inp, out, _CHUNK)
+
+    def _move(self, key: str, src: Path) -> bool:
+        """Rename `src` into place, its bytes on disk first; False when it is on another file
+        system (the caller copies it then)."""
+        final = self.path(key)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with open(src, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(src, final)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return False
+            raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
+        return True
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._writing(key) as out:
@@ -377,7 +397,7 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         return self.size(key) is not None
 
-    def put_file(self, key: str, src: Path) -> None:
+    def put_file(self, key: str, src: Path, *, move: bool = False) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
