@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from rawcore.errors import InputError
+from rawcore.media.outputs import Selection
 from rawcore.pipeline.post import STEPS, PostResult, PostTarget, post_process
 from rawcore.storage.backends import FolderStorage, S3Storage, Storage
 
@@ -96,6 +97,38 @@ def test_a_clean_run_stores_and_records_every_object(reference: dict[str, Any]) 
     assert doc["clip"] is None or doc["clip"]["rendered"] is False
     assert files[f"{ORG}/recordings/{RID}/metadata.json"]
     assert not [k for k in files if Path(k).name.startswith(".")]
+
+
+def test_stitched_tracks_are_the_bytes_stitched_extraction_writes(
+    reference: dict[str, Any], tmp_path: Path
+) -> None:
+    """A participant with one session gets its raw file copied as its stitched file (the
+    plans match); every stitched file must still be what `--stitch` extraction writes, and
+    a copy must be a separate object (replacing the raw one leaves it alone)."""
+    from rawcore.media.audio import extract_audio
+    from rawcore.media.video import extract_video
+    from rawcore.recording.build import open_recording
+
+    doc = reference["result"].document
+    files = reference["snapshot"]
+    with open_recording(SAMPLE) as rec:
+        for t in doc["stitched_tracks"]:
+            fmt = "webm" if t["container"] == "webm" else "mkv"
+            out = tmp_path / f"{t['participant_id']}-{t['kind']}"
+            extract = extract_audio if t["kind"] == "audio" else extract_video
+            got = extract(rec, out, selection=Selection(user_id=t["participant_id"]),
+                          fmt=fmt, stitch=True)  # type: ignore[operator]  # fmt: skip
+            (path,) = [out / e.path for e in got.entries if e.path == t["name"]]
+            assert hashlib.md5(path.read_bytes()).hexdigest() == files[t["key"]], t["name"]
+    copies = [t for t in doc["stitched_tracks"] if len(t["track_ids"]) == 1]
+    assert copies  # the sample has single-session participants
+    root = tmp_path / "copy"
+    storage = FolderStorage(root)
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "raw").write_bytes(b"raw bytes")
+    storage.copy("a/raw", "a/stitched")
+    storage.put_bytes("a/raw", b"new raw bytes")
+    assert storage.get_bytes("a/stitched") == b"raw bytes"
 
 
 # (what the case proves, the checkpoint to stop at, which of its occurrences)

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rawcore.errors import InputError, OutputError, RawcoreError
-from rawcore.media.audio import extract_audio
+from rawcore.media.audio import extract_audio, plan_audio
+from rawcore.media.formats import DEFAULT_MAX_FILL_MS
 from rawcore.media.manifest import ManifestEntry
-from rawcore.media.outputs import Selection
-from rawcore.media.video import extract_video
+from rawcore.media.outputs import OutputJob, Selection, plan_outputs
+from rawcore.media.video import VIDEO_CODECS, extract_video
 from rawcore.recording.build import open_recording
 from rawcore.recording.model import Recording, Track
 from rawcore.storage.backends import PendingUpload, Storage, UploadPart, read_json, write_json
@@ -248,8 +249,15 @@ class _Run:
         rid, room = self.target.recording_id, self.target.room
         stitch = step == "stitched"
         rec = self.recording()
+        fmt = _fmt({t.codec or "" for t in tracks})
+        if stitch and (twins := self._raw_twins(tracks, sel, fmt)) is not None:
+            entries = []
+            for name, raw in twins:
+                key = self.layout.stitched(room, rid, raw["participant_id"], name)
+                self.storage.copy(raw["key"], key)
+                entries.append({**raw, "key": key, "name": name, "session_id": None})
+            return entries, []
         with _workdir() as work:
-            fmt = _fmt({t.codec or "" for t in tracks})
             try:
                 if tracks[0].kind == "audio":
                     got = extract_audio(rec, work, selection=sel, fmt=fmt,  # type: ignore[arg-type]
@@ -267,6 +275,44 @@ class _Run:
                 self.storage.put_file(key, work / entry.path, move=True)
                 entries.append(_entry_json(entry, key, user))
             return entries, list(got.warnings)
+
+    def _raw_twins(
+        self, tracks: list[Track], sel: Selection, fmt: str
+    ) -> list[tuple[str, dict[str, Any]]] | None:
+        """When every stitched output of the item is planned exactly as a raw track's output
+        (one session: the same captures, offsets, start, codec and parts), the writer makes
+        the same bytes, so the stored raw file is copied instead: its stitched names and raw
+        entries. None when any differs (several sessions) or a raw file is missing."""
+        rec = self.recording()
+        kind = tracks[0].kind
+
+        def plan(selection: Selection, stitch: bool) -> list[OutputJob]:
+            if kind == "audio":
+                jobs, _ = plan_audio(rec, selection, fmt=fmt, stitch=stitch)  # type: ignore[arg-type]
+            else:
+                jobs, _ = plan_outputs(rec, selection, kind="video", ext=fmt, stitch=stitch,
+                                       supported=VIDEO_CODECS,
+                                       max_fill_ms=DEFAULT_MAX_FILL_MS)  # fmt: skip
+            return jobs
+
+        def body(job: OutputJob) -> tuple[Any, ...]:  # what the writer's bytes depend on
+            return (job.tracks, job.segments, job.start_unix_ms, job.codec, job.drift_ppm,
+                    job.windows, job.part)  # fmt: skip
+
+        raw_by_name = {e["name"]: e for e in self.doc["raw_tracks"]}
+        stitched = plan(sel, True)
+        if not stitched or any(len(job.tracks) != 1 for job in stitched):
+            return None
+        raw = plan(Selection(track_id=stitched[0].tracks[0].track_id), False)
+        if len(raw) != len(stitched) or len({j.tracks for j in stitched}) != 1:
+            return None
+        twins: list[tuple[str, dict[str, Any]]] = []
+        for s_job, r_job in zip(stitched, raw, strict=True):
+            entry = raw_by_name.get(r_job.name)
+            if body(s_job) != body(r_job) or entry is None:
+                return None
+            twins.append((s_job.name, entry))
+        return twins
 
     def _items(
         self, step: Literal["raw", "stitched"], plan: list[tuple[str, list[Track], Selection]]

@@ -145,6 +145,11 @@ class Storage(Protocol):
         """The object's bytes, None when there is none."""
         ...
 
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Store a copy of the object `src_key` under `dst_key`, atomically, without moving its
+        bytes through this process (a hard link on a folder, a server-side copy on S3)."""
+        ...
+
     def pending_uploads(self, prefix: str) -> list[PendingUpload]:
         """The uploads pending under `prefix` (ending in `/`), with their parts; an upload
         with no part yet is left out (there is nothing to complete)."""
@@ -240,6 +245,27 @@ class FolderStorage:
                 return False
             raise OutputError(f"{final}: cannot write ({exc.strerror})") from None
         return True
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        src, final = self.path(src_key), self.path(dst_key)
+        if not src.is_file():
+            raise SourceNotFoundError(f"{self.describe(src_key)}: no such object")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{final.name[:24]}.", suffix=".link",
+                                       dir=final.parent)  # fmt: skip
+            os.close(fd)
+            os.unlink(tmp)  # the name only: the link takes it
+        except OSError as exc:
+            raise OutputError(f"{final.parent}: cannot write ({exc.strerror})") from None
+        try:
+            os.link(src, tmp)  # objects are never changed in place, so sharing bytes is safe
+            os.replace(tmp, final)
+        except OSError:  # no hard links here: copy the bytes
+            self.put_file(dst_key, src)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self._writing(key) as out:
@@ -464,6 +490,15 @@ class S3Storage:
             if isinstance(err, SourceNotFoundError):
                 return None
             raise err from None
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        source = {"Bucket": self.bucket, "Key": self.object_key(src_key)}
+        try:  # managed: one CopyObject, or a multipart copy over 5 GB; atomic either way
+            self.client.copy(source, self.bucket, self.object_key(dst_key))  # type: ignore[arg-type]
+        except (BotoCoreError, ClientError) as exc:
+            raise self.error(exc, src_key) from None
 
     def pending_uploads(self, prefix: str) -> list[PendingUpload]:
         from botocore.exceptions import BotoCoreError, ClientError
