@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     where_pp.add_argument("--storage", metavar="DIR|s3://BUCKET/PREFIX",
                           help="the storage: a folder or an S3 bucket and prefix")  # fmt: skip
     pp.add_argument("--org", default="local", help="the organization (default: local)")
-    pp.add_argument("--room", default="default", help="the room (default: default)")
+    pp.add_argument("--room", help="the room (default: {call_type}-{call_id} of the recording)")
     pp.add_argument(
         "--recording-id", metavar="ID",
         help="the recording's id in the storage (default: the input's name without extension)",

@@ -56,15 +56,18 @@ Checkpoint = Callable[[str], None]
 
 @dataclass(frozen=True)
 class PostTarget:
-    """Where a recording's objects go: a storage, its organization, room and recording id."""
+    """Where a recording's objects go: a storage, its organization, room and recording id.
+    Without a room, the one its metadata document names, else `{call_type}-{call_id}` of the
+    recording (the CLI's rule)."""
 
     storage: Storage
     org: str
-    room: str
+    room: str | None
     recording_id: str
 
     def __post_init__(self) -> None:
-        validate_id("room", self.room)
+        if self.room is not None:
+            validate_id("room", self.room)
         validate_id("recording id", self.recording_id)
 
     @property
@@ -164,6 +167,12 @@ class _Run:
         self.storage = target.storage
         self.layout = target.layout
         self.doc = load_document(target)
+        recorded = self.doc.get("room")
+        if target.room is not None and recorded is not None and recorded != target.room:
+            where = self.storage.describe(target.metadata_key)
+            raise InputError(f"{where}: the recording was processed in room {recorded!r}, "
+                             f"not {target.room!r}")  # fmt: skip
+        self.doc["room"] = target.room or recorded
         self.warnings: list[str] = []
         self._rec: Recording | None = None
 
@@ -188,6 +197,16 @@ class _Run:
         self.warnings.append(text)
         if text not in self.doc["warnings"]:
             self.doc["warnings"].append(text)
+
+    def room(self) -> str:
+        """The room: given, recorded, or `{call_type}-{call_id}` of the recording."""
+        room: str | None = self.doc.get("room")
+        if room is None:
+            rec = self.recording()
+            room = validate_id("room", f"{rec.call_type or 'default'}-"
+                                       f"{rec.call_id or self.target.recording_id}")  # fmt: skip
+            self.doc["room"] = room
+        return room
 
     # the recording, opened only when a step needs it
 
@@ -246,7 +265,7 @@ class _Run:
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """Extract one item of a plan and store its files (in a worker thread): its entries
         for the document and its warnings."""
-        rid, room = self.target.recording_id, self.target.room
+        rid, room = self.target.recording_id, self.room()
         stitch = step == "stitched"
         rec = self.recording()
         fmt = _fmt({t.codec or "" for t in tracks})
@@ -340,12 +359,14 @@ class _Run:
 
     def raw(self) -> None:
         rec = self.recording()
+        self.room()  # settled here, before the worker threads use it
         self._items("raw", [(t.track_id, [t], Selection(track_id=t.track_id))
                             for t in rec.tracks])  # fmt: skip
         self.checkpoint("raw:stored")
 
     def stitched(self) -> None:
         rec = self.recording()
+        self.room()
         plan: list[tuple[str, list[Track], Selection]] = []
         for part in rec.participants:
             for kind in ("audio", "video"):
