@@ -91,6 +91,16 @@ class Span:
     text: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OpenSpan:
+    """A pause or hook display as the log has it: no end when the log never closes it."""
+
+    start_unix_ms: int
+    end_unix_ms: int | None
+    hook_id: str = ""
+    text: str = ""
+
+
 @dataclass
 class EventLog:
     """What a log says, reduced to what the scene keeps; times still in Unix ms."""
@@ -103,6 +113,8 @@ class EventLog:
     backgrounds: list[tuple[int, int, Background]] = field(default_factory=list)
     layouts: list[TimedLayout] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
+    pauses: list[OpenSpan] = field(default_factory=list)
+    hooks: list[OpenSpan] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     events: int = 0
@@ -111,56 +123,71 @@ class EventLog:
         return {h.participant_id for k in self.layouts for h in k.hosts}
 
     def spans(self, end_unix_ms: int) -> tuple[list[Span], list[Span]]:
-        """Pauses and hook displays paired in time order (line order for ties); what is still
-        open at `end_unix_ms` closes there (a warning)."""
-        pauses: list[Span] = []
-        hooks: list[Span] = []
-        paused: Mark | None = None
-        shown: dict[str, Mark] = {}
-        for m in sorted(self.marks, key=lambda m: (m.unix_ms, m.line)):
-            where = f"{self.path}: line {m.line}"
-            if m.kind == "paused":
-                if paused is not None:
-                    self.warnings.append(
-                        f"{where}: paused while already paused (since line {paused.line}); "
-                        "the earlier pause goes on"
-                    )
-                else:
-                    paused = m
-            elif m.kind == "resumed":
-                if paused is None:
-                    raise SceneError(f"{where}: resumed without a pause before it")
-                if m.unix_ms > paused.unix_ms:
-                    pauses.append(Span(paused.unix_ms, m.unix_ms))
-                paused = None
-            elif m.kind == "hook_shown":
-                if m.hook_id in shown:
-                    self.warnings.append(
-                        f"{where}: hook {m.hook_id!r} shown again while shown (since line "
-                        f"{shown[m.hook_id].line}); the earlier display goes on"
-                    )
-                else:
-                    shown[m.hook_id] = m
-            elif m.kind == "hook_hidden":
-                start = shown.pop(m.hook_id, None)
-                if start is None:
-                    raise SceneError(f"{where}: hook {m.hook_id!r} hidden but never shown")
-                hooks.append(Span(start.unix_ms, m.unix_ms, m.hook_id, start.text))
-        if paused is not None:
-            self.warnings.append(
-                f"{self.path}: line {paused.line}: the pause is never resumed; it ends with the "
-                "recording"
+        """Pauses and hook displays; what is still open closes at `end_unix_ms` (a warning)."""
+        pauses = [
+            Span(p.start_unix_ms, end_unix_ms if p.end_unix_ms is None else p.end_unix_ms)
+            for p in self.pauses
+        ]
+        hooks = [
+            Span(
+                h.start_unix_ms,
+                max(h.start_unix_ms, end_unix_ms) if h.end_unix_ms is None else h.end_unix_ms,
+                h.hook_id,
+                h.text,
             )
-            if end_unix_ms > paused.unix_ms:
-                pauses.append(Span(paused.unix_ms, end_unix_ms))
-        for m in sorted(shown.values(), key=lambda m: m.line):
-            self.warnings.append(
-                f"{self.path}: line {m.line}: hook {m.hook_id!r} is never hidden; it ends with "
-                "the recording"
-            )
-            hooks.append(Span(m.unix_ms, max(m.unix_ms, end_unix_ms), m.hook_id, m.text))
+            for h in self.hooks
+        ]
+        pauses = [p for p in pauses if p.end_unix_ms > p.start_unix_ms]
         hooks.sort(key=lambda h: (h.start_unix_ms, h.end_unix_ms, h.hook_id))
         return pauses, hooks
+
+
+def pair_marks(log: EventLog) -> None:
+    """Pauses with their resumes and hooks shown with their hiding, in time order (line order
+    for ties), into `log.pauses` and `log.hooks`; contradictions raise, repairs warn."""
+    paused: Mark | None = None
+    shown: dict[str, Mark] = {}
+    for m in sorted(log.marks, key=lambda m: (m.unix_ms, m.line)):
+        where = f"{log.path}: line {m.line}"
+        if m.kind == "paused":
+            if paused is not None:
+                log.warnings.append(
+                    f"{where}: paused while already paused (since line {paused.line}); "
+                    "the earlier pause goes on"
+                )
+            else:
+                paused = m
+        elif m.kind == "resumed":
+            if paused is None:
+                raise SceneError(f"{where}: resumed without a pause before it")
+            log.pauses.append(OpenSpan(paused.unix_ms, m.unix_ms))
+            paused = None
+        elif m.kind == "hook_shown":
+            if m.hook_id in shown:
+                log.warnings.append(
+                    f"{where}: hook {m.hook_id!r} shown again while shown (since line "
+                    f"{shown[m.hook_id].line}); the earlier display goes on"
+                )
+            else:
+                shown[m.hook_id] = m
+        elif m.kind == "hook_hidden":
+            start = shown.pop(m.hook_id, None)
+            if start is None:
+                raise SceneError(f"{where}: hook {m.hook_id!r} hidden but never shown")
+            log.hooks.append(OpenSpan(start.unix_ms, m.unix_ms, m.hook_id, start.text))
+    if paused is not None:
+        log.warnings.append(
+            f"{log.path}: line {paused.line}: the pause is never resumed; it ends with the "
+            "recording"
+        )
+        log.pauses.append(OpenSpan(paused.unix_ms, None))
+    for m in sorted(shown.values(), key=lambda m: m.line):
+        log.warnings.append(
+            f"{log.path}: line {m.line}: hook {m.hook_id!r} is never hidden; it ends with the "
+            "recording"
+        )
+        log.hooks.append(OpenSpan(m.unix_ms, None, m.hook_id, m.text))
+    log.marks = []
 
 
 def _reject_constant(name: str) -> float:
@@ -353,6 +380,7 @@ class _Reader:
             by_time[k.unix_ms] = k
         log.layouts = [by_time[t] for t in sorted(by_time)]
         log.backgrounds.sort(key=lambda b: (b[0], b[1]))
+        pair_marks(log)
         if self.unknown_count:
             log.extra["unknown_events"] = self.unknown
             if self.unknown_count > len(self.unknown):
