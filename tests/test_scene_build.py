@@ -221,10 +221,10 @@ def test_the_otio_timeline_loads_round_trips_and_matches_the_scene(built: Built)
         ["Alice A. camera video", "Alice A. camera audio", "bob camera video",
          "bob camera audio", "bob screen video"]
     )  # fmt: skip
-    markers = {
-        (m.name, round(m.marked_range.start_time.value), round(m.marked_range.end_time_exclusive().value))
-        for m in timeline.tracks.markers
-    }  # fmt: skip
+    markers = set()
+    for m in timeline.tracks.markers:
+        r = m.marked_range
+        markers.add((m.name, round(r.start_time.value), round(r.end_time_exclusive().value)))
     assert ("pause", 5000, 5613) in markers and ("hook h1", 6000, 7009) in markers
     layout = timeline.metadata["rawcore"]["layout"]
     assert [k["t_ms"] for k in layout] == [k.t_ms for k in scene.layout]
@@ -289,9 +289,8 @@ def test_without_a_log_everyone_with_video_is_on_screen_and_a_share_takes_the_la
     others = [h for h in during.hosts if h is not big]
     assert others and all(h.x == 0.75 and h.w == 0.25 for h in others)
     # Every keyframe is a change at a join, a leave or a share, in order.
-    assert all(
-        a.t_ms < b.t_ms and a.hosts != b.hosts for a, b in zip(scene.layout, scene.layout[1:])
-    )
+    pairs = zip(scene.layout, scene.layout[1:], strict=False)
+    assert all(a.t_ms < b.t_ms and a.hosts != b.hosts for a, b in pairs)
     late = next(t for t in scene.tracks if t.participant_id == "user_3" and t.kind == "video")
     before, after = scene.layout_at(late.start_ms - 50), scene.layout_at(late.start_ms + 50)
     assert before is not None and after is not None
