@@ -28,13 +28,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import peers  # noqa: E402
-from helpers import audio_truth as at  # noqa: E402
-from helpers.recording import sdp_for  # noqa: E402
-from helpers.rtpdump import CapturedPacket, parse_rtp_header, rewrite_rtp, write_rtpdump  # noqa: E402
-
-from rawcore.pipeline.post import STEPS, PostTarget, post_process  # noqa: E402
-from rawcore.storage.backends import FolderStorage  # noqa: E402
+import peers
+from helpers import audio_truth as at
+from helpers.recording import sdp_for
+from helpers.rtpdump import CapturedPacket, parse_rtp_header, rewrite_rtp, write_rtpdump
+from rawcore.pipeline.post import STEPS, PostTarget, post_process
+from rawcore.storage.backends import FolderStorage
 
 MINUTES = 60
 PARTICIPANTS = 4

@@ -55,8 +55,15 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.pipeline.scene": ("model", "events", ("layout", "speech"), "otio", "build"),
     "rawcore.cli": ("listing", "commands", "parser", "main"),
     "rawcore.service": (
-        "config", "store", ("signing", "sources"), "ingest", "models", "deps", "jobs_view",
-        "routes", "app",
+        "config",
+        "store",
+        ("signing", "sources"),
+        "ingest",
+        "models",
+        "deps",
+        "jobs_view",
+        "routes",
+        "app",
     ),
     "rawcore.service.routes": (("recordings", "tracks", "jobs"), "files", "page"),
 }

@@ -278,7 +278,7 @@ def test_the_clip_step_records_the_scenes_clip_range_unrendered(tmp_path: Path) 
     clip = doc["clip"]
     assert clip is not None and clip["rendered"] is False
     assert {k: clip[k] for k in ("start_ms", "end_ms", "reason")} == scene["clip"]
-    assert 0 <= clip["start_ms"] and clip["end_ms"] <= doc["scene"]["duration_ms"]
+    assert clip["start_ms"] >= 0 and clip["end_ms"] <= doc["scene"]["duration_ms"]
     assert clip["end_ms"] - clip["start_ms"] >= 30_000
 
 

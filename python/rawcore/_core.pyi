@@ -48,6 +48,7 @@ __all__ = [
     "place_streams",
     "slice_capture",
     "video_frames",
+    "voice_activity",
 ]
 
 __version__: str

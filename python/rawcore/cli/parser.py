@@ -19,6 +19,7 @@ from rawcore.cli.commands import (
     cmd_org_create,
     cmd_post_process,
     cmd_process_all,
+    cmd_scene,
     cmd_serve,
     cmd_worker,
 )
@@ -209,6 +210,28 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
     pa.set_defaults(func=cmd_process_all)
 
+    sc = sub.add_parser(
+        "scene",
+        help="the call as an editor project: scene.json, scene.otio and the stitched tracks",
+        description=(
+            "Write DIR/scene.json (rawcore.scene/1), DIR/scene.otio (OpenTimelineIO) and the "
+            "stitched per-participant tracks under DIR/tracks/ (reused when there): the layout "
+            "from the studio's event log (--events), else a grid of everyone with video with "
+            "an active screen share large; pauses, hooks and an automatic 30-60 s clip."
+        ),
+    )
+    _add_input(sc)
+    sc.add_argument("--output", "-o", metavar="DIR", help="the project folder to write")
+    sc.add_argument("--events", metavar="events.jsonl", help="the studio's event log (JSON lines)")
+    sc.add_argument(
+        "--participants", metavar="names.json", help="display names: {participant_id: name}"
+    )
+    sc.add_argument("--no-clip", action="store_true", help="skip the automatic clip")
+    sc.add_argument(
+        "--print-schema", action="store_true", help="print the scene's JSON Schema and exit"
+    )
+    sc.set_defaults(func=cmd_scene, standalone=True)
+
     cv = sub.add_parser(
         "convert",
         help="one MP4 from a media file or a track of a recording (remux or editor-ready)",
@@ -268,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--recording-id", metavar="ID",
         help="the recording's id in the storage (default: the input's name without extension)",
     )  # fmt: skip
-    pp.add_argument("--events", metavar="events.jsonl", help="the studio's event log, for the scene")
+    pp.add_argument("--events", metavar="events.jsonl",
+                    help="the studio's event log, for the scene")  # fmt: skip
     pp.set_defaults(func=cmd_post_process, standalone=True)
 
     wk = sub.add_parser(
@@ -460,6 +484,11 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         for ext in (".gz", ".tar", ".tgz", ".zip"):
             name = name.removesuffix(ext)
         args.recording_id = name or None
+    if args.command == "scene":
+        if args.print_schema:
+            return
+        if args.output is None:
+            parser.error("the project folder is missing: give --output DIR")
     if args.command == "convert":
         if args.track_id is None and (args.input_dir or args.input_s3):
             parser.error("--input-dir and --input-s3 name a recording: give --track-id too")

@@ -270,12 +270,12 @@ class _Run:
         rec = self.recording()
         fmt = _fmt({t.codec or "" for t in tracks})
         if stitch and (twins := self._raw_twins(tracks, sel, fmt)) is not None:
-            entries = []
+            copies: list[dict[str, Any]] = []
             for name, raw in twins:
                 key = self.layout.stitched(room, rid, raw["participant_id"], name)
                 self.storage.copy(raw["key"], key)
-                entries.append({**raw, "key": key, "name": name, "session_id": None})
-            return entries, []
+                copies.append({**raw, "key": key, "name": name, "session_id": None})
+            return copies, []
         with _workdir() as work:
             try:
                 if tracks[0].kind == "audio":

@@ -73,10 +73,8 @@ class OrgLayout:
     def scene(self, recording_id: str, path: str) -> str:
         """A file of the scene project: `path` is relative (`scene.json`, `tracks/a.webm`),
         each of its segments an id."""
-        segments = path.split("/")
-        return self.recording_prefix(recording_id) + "scene/" + "/".join(
-            validate_id("file name", s) for s in segments
-        )
+        checked = "/".join(validate_id("file name", s) for s in path.split("/"))
+        return f"{self.recording_prefix(recording_id)}scene/{checked}"
 
     def upload(self, recording_id: str, name: str) -> str:
         """The archive a client uploaded for the recording (the service's ingest input)."""

@@ -19,8 +19,8 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Final
 from pathlib import Path
+from typing import Final
 
 from rawcore import _core
 from rawcore.errors import InputError, SceneError
@@ -263,6 +263,7 @@ def build_scene_project(
     participants: Mapping[str, str] | None = None,
     quiet: bool = False,
     clip: bool = True,
+    event_log: EventLog | None = None,
     workers: int | None = None,
 ) -> SceneProject:
     """Write `output_dir/scene.json`, `output_dir/scene.otio` and the stitched tracks under
@@ -271,13 +272,17 @@ def build_scene_project(
     `events`: the studio's event log (`events.jsonl`), else the automatic layout.
     `participants`: display names by participant id (the id when missing). `quiet` is for
     callers that print: the builder prints nothing and returns its warnings. `clip=False`
-    skips voice activity and the automatic clip.
+    skips voice activity and the automatic clip. `event_log`: the log already read (by
+    `read_event_log(events)`, e.g. to check it before the recording is opened), used instead of
+    reading `events` again.
     """
     del quiet  # nothing is printed here; kept so every caller can pass its own setting
     rec = recording
     warnings: list[str] = []
     names = check_participants(dict(participants or {}))
-    log = read_event_log(events) if events is not None else None
+    log = event_log
+    if log is None and events is not None:
+        log = read_event_log(events)
     if log is not None:
         warnings.extend(log.warnings)
         _check_hosts(log, rec, warnings)
@@ -360,7 +365,6 @@ def build_scene_project(
     hooks: list[Hook] = []
     if log is not None:
         pause_spans, hook_spans = log.spans(end)
-        warnings.extend(log.warnings)  # the repairs pairing made (duplicates go below)
         for p in pause_spans:
             a, b = (
                 _clamp(p.start_unix_ms - start, duration_ms),

@@ -91,6 +91,16 @@ class Span:
     text: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OpenSpan:
+    """A pause or hook display as the log has it: no end when the log never closes it."""
+
+    start_unix_ms: int
+    end_unix_ms: int | None
+    hook_id: str = ""
+    text: str = ""
+
+
 @dataclass
 class EventLog:
     """What a log says, reduced to what the scene keeps; times still in Unix ms."""
@@ -103,6 +113,8 @@ class EventLog:
     backgrounds: list[tuple[int, int, Background]] = field(default_factory=list)
     layouts: list[TimedLayout] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
+    pauses: list[OpenSpan] = field(default_factory=list)
+    hooks: list[OpenSpan] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     events: int = 0
@@ -111,56 +123,71 @@ class EventLog:
         return {h.participant_id for k in self.layouts for h in k.hosts}
 
     def spans(self, end_unix_ms: int) -> tuple[list[Span], list[Span]]:
-        """Pauses and hook displays paired in time order (line order for ties); what is still
-        open at `end_unix_ms` closes there (a warning)."""
-        pauses: list[Span] = []
-        hooks: list[Span] = []
-        paused: Mark | None = None
-        shown: dict[str, Mark] = {}
-        for m in sorted(self.marks, key=lambda m: (m.unix_ms, m.line)):
-            where = f"{self.path}: line {m.line}"
-            if m.kind == "paused":
-                if paused is not None:
-                    self.warnings.append(
-                        f"{where}: paused while already paused (since line {paused.line}); "
-                        "the earlier pause goes on"
-                    )
-                else:
-                    paused = m
-            elif m.kind == "resumed":
-                if paused is None:
-                    raise SceneError(f"{where}: resumed without a pause before it")
-                if m.unix_ms > paused.unix_ms:
-                    pauses.append(Span(paused.unix_ms, m.unix_ms))
-                paused = None
-            elif m.kind == "hook_shown":
-                if m.hook_id in shown:
-                    self.warnings.append(
-                        f"{where}: hook {m.hook_id!r} shown again while shown (since line "
-                        f"{shown[m.hook_id].line}); the earlier display goes on"
-                    )
-                else:
-                    shown[m.hook_id] = m
-            elif m.kind == "hook_hidden":
-                start = shown.pop(m.hook_id, None)
-                if start is None:
-                    raise SceneError(f"{where}: hook {m.hook_id!r} hidden but never shown")
-                hooks.append(Span(start.unix_ms, m.unix_ms, m.hook_id, start.text))
-        if paused is not None:
-            self.warnings.append(
-                f"{self.path}: line {paused.line}: the pause is never resumed; it ends with the "
-                "recording"
+        """Pauses and hook displays; what is still open closes at `end_unix_ms` (a warning)."""
+        pauses = [
+            Span(p.start_unix_ms, end_unix_ms if p.end_unix_ms is None else p.end_unix_ms)
+            for p in self.pauses
+        ]
+        hooks = [
+            Span(
+                h.start_unix_ms,
+                max(h.start_unix_ms, end_unix_ms) if h.end_unix_ms is None else h.end_unix_ms,
+                h.hook_id,
+                h.text,
             )
-            if end_unix_ms > paused.unix_ms:
-                pauses.append(Span(paused.unix_ms, end_unix_ms))
-        for m in sorted(shown.values(), key=lambda m: m.line):
-            self.warnings.append(
-                f"{self.path}: line {m.line}: hook {m.hook_id!r} is never hidden; it ends with "
-                "the recording"
-            )
-            hooks.append(Span(m.unix_ms, max(m.unix_ms, end_unix_ms), m.hook_id, m.text))
+            for h in self.hooks
+        ]
+        pauses = [p for p in pauses if p.end_unix_ms > p.start_unix_ms]
         hooks.sort(key=lambda h: (h.start_unix_ms, h.end_unix_ms, h.hook_id))
         return pauses, hooks
+
+
+def pair_marks(log: EventLog) -> None:
+    """Pauses with their resumes and hooks shown with their hiding, in time order (line order
+    for ties), into `log.pauses` and `log.hooks`; contradictions raise, repairs warn."""
+    paused: Mark | None = None
+    shown: dict[str, Mark] = {}
+    for m in sorted(log.marks, key=lambda m: (m.unix_ms, m.line)):
+        where = f"{log.path}: line {m.line}"
+        if m.kind == "paused":
+            if paused is not None:
+                log.warnings.append(
+                    f"{where}: paused while already paused (since line {paused.line}); "
+                    "the earlier pause goes on"
+                )
+            else:
+                paused = m
+        elif m.kind == "resumed":
+            if paused is None:
+                raise SceneError(f"{where}: resumed without a pause before it")
+            log.pauses.append(OpenSpan(paused.unix_ms, m.unix_ms))
+            paused = None
+        elif m.kind == "hook_shown":
+            if m.hook_id in shown:
+                log.warnings.append(
+                    f"{where}: hook {m.hook_id!r} shown again while shown (since line "
+                    f"{shown[m.hook_id].line}); the earlier display goes on"
+                )
+            else:
+                shown[m.hook_id] = m
+        elif m.kind == "hook_hidden":
+            start = shown.pop(m.hook_id, None)
+            if start is None:
+                raise SceneError(f"{where}: hook {m.hook_id!r} hidden but never shown")
+            log.hooks.append(OpenSpan(start.unix_ms, m.unix_ms, m.hook_id, start.text))
+    if paused is not None:
+        log.warnings.append(
+            f"{log.path}: line {paused.line}: the pause is never resumed; it ends with the "
+            "recording"
+        )
+        log.pauses.append(OpenSpan(paused.unix_ms, None))
+    for m in sorted(shown.values(), key=lambda m: m.line):
+        log.warnings.append(
+            f"{log.path}: line {m.line}: hook {m.hook_id!r} is never hidden; it ends with the "
+            "recording"
+        )
+        log.hooks.append(OpenSpan(m.unix_ms, None, m.hook_id, m.text))
+    log.marks = []
 
 
 def _reject_constant(name: str) -> float:
@@ -193,10 +220,14 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
+#: One decoder for every line (making one per `json.loads` call is a third of the cost).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _parse(path: Path, number: int, line: bytes) -> dict[str, Any]:
     where = f"{path}: line {number}"
     try:
-        data = json.loads(line, parse_constant=_reject_constant)
+        data = _DECODER.decode(line.decode("utf-8"))
     except RecursionError:
         raise SceneError(f"{where}: JSON nested too deeply") from None
     except UnicodeDecodeError:
@@ -208,7 +239,7 @@ def _parse(path: Path, number: int, line: bytes) -> dict[str, Any]:
     return data
 
 
-def _unix_ms(data: dict[str, Any], where: str) -> int:
+def _unix_ms(data: dict[str, Any], where: object) -> int:
     value = data.get("unix_ms")
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
@@ -219,17 +250,33 @@ def _unix_ms(data: dict[str, Any], where: str) -> int:
     return value
 
 
-def _string(data: dict[str, Any], key: str, where: str, *, empty: bool = False) -> str:
+def _string(data: dict[str, Any], key: str, where: object, *, empty: bool = False) -> str:
     value = data.get(key, "" if empty else None)
     if not isinstance(value, str) or (not empty and not value) or len(value) > 4096:
         raise SceneError(f"{where}: {key}: a string (up to 4096 characters) is required")
     return value
 
 
+class _Where:
+    """`file: line N`, formatted only when a message needs it (most lines need none)."""
+
+    __slots__ = ("name", "number")
+
+    def __init__(self, name: str, number: int) -> None:
+        self.name, self.number = name, number
+
+    def __str__(self) -> str:
+        return f"{self.name}: line {self.number}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+
 class _Reader:
     def __init__(self, path: Path) -> None:
         self.log = EventLog(str(path))
         self.path = path
+        self.name = str(path)
         self.warned: set[str] = set()
         self.unknown_fields: dict[str, set[str]] = {}
         self.unknown: list[dict[str, Any]] = []
@@ -242,14 +289,14 @@ class _Reader:
             self.warned.add(key)
             self.log.warnings.append(message)
 
-    def count(self, kind: str, limit: int, where: str) -> None:
+    def count(self, kind: str, limit: int, where: object) -> None:
         n = self.counts[kind] = self.counts.get(kind, 0) + 1
         if n > limit:
             raise SceneError(f"{where}: more than {limit} {kind} events, over the limit")
 
     def event(self, number: int, data: dict[str, Any]) -> None:
         log = self.log
-        where = f"{self.path}: line {number}"
+        where = _Where(self.name, number)
         kind = data.get("type")
         if not isinstance(kind, str) or not kind:
             raise SceneError(f"{where}: type: a string is required")
@@ -259,10 +306,11 @@ class _Reader:
             self.unknown_count += 1
             if len(self.unknown) < MAX_UNKNOWN_KEPT:
                 self.unknown.append({**data, "line": number})
-            self.warn_once(
-                f"type:{kind}",
-                f"{where}: unknown event type {kind[:64]!r}; kept in the scene's extra",
-            )
+            if "type:" + kind not in self.warned:
+                self.warn_once(
+                    "type:" + kind,
+                    f"{where}: unknown event type {kind[:64]!r}; kept in the scene's extra",
+                )
             return
         for name in data.keys() - known - _COMMON:
             self.unknown_fields.setdefault(kind, set()).add(name)
@@ -284,7 +332,7 @@ class _Reader:
             log.stopped_unix_ms = unix_ms
         elif kind == "canvas":
             canvas = canvas_from_dict(
-                {k: data.get(k) for k in ("width", "height", "fps")}, where=where
+                {k: data.get(k) for k in ("width", "height", "fps")}, where=str(where)
             )
             if log.canvas is None:
                 log.canvas, self.canvas_line = canvas, number
@@ -296,7 +344,7 @@ class _Reader:
         elif kind == "background":
             self.count("background", MAX_MARKS, where)
             background = background_from_dict(
-                {k: data[k] for k in ("color", "image") if k in data}, t_ms=0, where=where
+                {k: data[k] for k in ("color", "image") if k in data}, t_ms=0, where=str(where)
             )
             log.backgrounds.append((unix_ms, number, background))
         elif kind == "layout":
@@ -311,7 +359,7 @@ class _Reader:
                     text = _string(data, "text", where, empty=True)
             log.marks.append(Mark(unix_ms, number, kind, hook_id, text))
 
-    def hosts(self, data: dict[str, Any], where: str) -> tuple[Host, ...]:
+    def hosts(self, data: dict[str, Any], where: object) -> tuple[Host, ...]:
         raw = data.get("hosts")
         if not isinstance(raw, list):
             raise SceneError(f"{where}: hosts: a list is required")
@@ -353,6 +401,7 @@ class _Reader:
             by_time[k.unix_ms] = k
         log.layouts = [by_time[t] for t in sorted(by_time)]
         log.backgrounds.sort(key=lambda b: (b[0], b[1]))
+        pair_marks(log)
         if self.unknown_count:
             log.extra["unknown_events"] = self.unknown
             if self.unknown_count > len(self.unknown):

@@ -58,10 +58,11 @@ def hosts_for(live: Sequence[Feed]) -> tuple[Host, ...]:
 
 
 def auto_layout(feeds: Sequence[Feed], duration_ms: int) -> tuple[LayoutKeyframe, ...]:
-    """Keyframes at every change of the live feeds over `[0, duration_ms]`."""
+    """Keyframes at every change of the live feeds over `[0, duration_ms)`."""
     order = sorted(feeds, key=lambda f: (f.start_ms, f.participant_id, f.source))
+    # The picture changes inside the recording only: nothing is shown from its end on.
     instants = sorted(
-        {0} | {min(max(t, 0), duration_ms) for f in order for t in (f.start_ms, f.end_ms)}
+        {0} | {max(t, 0) for f in order for t in (f.start_ms, f.end_ms) if t < duration_ms}
     )
     keyframes: list[LayoutKeyframe] = []
     for t in instants:

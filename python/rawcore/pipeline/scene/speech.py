@@ -88,6 +88,19 @@ def choose_clip(
         k = bisect.bisect_right(pause_ends, a)
         return k < len(pauses) and pauses[k].start_ms < b
 
+    # Hooks by start; from each index on, the one that ends first: a window [a, b] contains a
+    # whole hook when the first-ending hook among those starting at or after a ends by b.
+    by_start = sorted(hooks, key=lambda h: (h.start_ms, h.end_ms))
+    hook_starts = [h.start_ms for h in by_start]
+    first_end: list[Hook | None] = [None] * (len(by_start) + 1)
+    for k in range(len(by_start) - 1, -1, -1):
+        later = first_end[k + 1]
+        first_end[k] = by_start[k] if later is None or by_start[k].end_ms <= later.end_ms else later
+
+    def hook_in(a: int, b: int) -> Hook | None:
+        h = first_end[bisect.bisect_left(hook_starts, a)]
+        return h if h is not None and h.end_ms <= b else None
+
     def best(require_hook: bool) -> tuple[int, int, int, Hook | None] | None:
         found: tuple[int, int, int, Hook | None] | None = None
         for i, a in enumerate(points):
@@ -97,7 +110,7 @@ def choose_clip(
                 j += 1
                 if crosses_pause(a, b):
                     continue
-                hook = next((h for h in hooks if a <= h.start_ms and h.end_ms <= b), None)
+                hook = hook_in(a, b)
                 if require_hook and hook is None:
                     continue
                 score = spoken(a, b)

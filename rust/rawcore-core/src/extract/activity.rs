@@ -171,9 +171,9 @@ mod tests {
     fn a_slot_is_the_mean_power_over_its_whole_length() {
         let mut slots = Slots::new(8_000, 20);
         // Half a slot of full-scale samples: -3 dB; the next slot silent; the third quiet.
-        slots.add(0, std::iter::repeat(1.0f32).take(80));
+        slots.add(0, std::iter::repeat_n(1.0f32, 80));
         slots.reach(320);
-        slots.add(320, std::iter::repeat(0.01f32).take(160));
+        slots.add(320, std::iter::repeat_n(0.01f32, 160));
         let levels = slots.levels();
         assert_eq!(levels.len(), 3);
         assert!((levels[0] + 3.01).abs() < 0.01, "{levels:?}");
