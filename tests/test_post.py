@@ -386,3 +386,10 @@ def test_s3_multipart_upload_is_completed_verified_and_recorded(
         assert t["key"] in listed and storage.size(t["key"]) == t["bytes"]
     assert all(k.startswith(f"{ORG}/") for k in listed)
     assert run(storage).ran == ()
+    # The command line on the same bucket finds every step done and says where the document is.
+    where = f"s3://{s3_bucket}/{prefix}"
+    again = cli(str(SAMPLE), "--storage", where, "--s3-endpoint", s3_server.endpoint,
+                "--org", ORG, "--room", ROOM, "--recording-id", RID)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"{where}/{ORG}/recordings/{RID}/metadata.json"
+    assert [f"rawcore: {s}: already done" for s in STEPS] == again.stderr.splitlines()

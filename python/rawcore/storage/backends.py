@@ -346,10 +346,11 @@ class FolderStorage:
         base = self.root / _check_key(prefix.rstrip("/"))
         if not base.is_dir():
             return []
+        # Hidden names are work in progress (a temporary file, parts being removed): not objects.
         return sorted(
             p.relative_to(self.root).as_posix()
             for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
+            if p.is_file() and not any(n.startswith(".") for n in p.relative_to(base).parts)
         )
 
 
