@@ -179,7 +179,12 @@ def test_on_a_generated_call_the_clip_holds_the_hook_crosses_no_pause_and_cuts_i
     tmp_path: Path,
 ) -> None:
     duration_s = 100.0
-    sentences = _sentences(int(duration_s * 1000), seed=4)
+    # A quiet stretch (55-75 s: one short remark) holds the hook, so the window with the most
+    # speech overall (before it) is not the one that may be chosen.
+    sentences = [
+        (a, b) for a, b in _sentences(int(duration_s * 1000), seed=4) if b < 55_000 or a > 75_000
+    ]
+    sentences = sorted([*sentences, (63_000, 64_500)])
     # Two people take turns: even sentences are Ann's, odd ones Ben's.
     spans = {
         who: tuple(((a / 1000, (b - a) / 1000) for a, b in sentences[k::2]))
@@ -192,7 +197,7 @@ def test_on_a_generated_call_the_clip_holds_the_hook_crosses_no_pause_and_cuts_i
             for who, src in ((w, OpusSource(duration_s, speech=s)) for w, s in spans.items())
         ],
     )  # fmt: skip
-    hook, pause = (62_000, 66_000), (30_000, 34_000)
+    hook, pause = (62_000, 66_000), (80_000, 84_000)
     events = tmp_path / "events.jsonl"
     events.write_text(
         "\n".join(

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rawcore.errors import InputError, SceneError
 from rawcore.pipeline.scene import events as ev
 from rawcore.pipeline.scene.events import MAX_EVENTS, read_event_log
@@ -213,3 +215,43 @@ def test_one_layout_over_the_keyframe_limit_is_refused(tmp_path: Path) -> None:
 def test_a_missing_log_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SceneError, match="no such event log"):
         read_event_log(tmp_path / "nope.jsonl")
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_event_like = st.fixed_dictionaries(
+    {"unix_ms": st.integers(-5, 2**60) | st.floats(),
+     "type": st.sampled_from(sorted(ev.KNOWN_FIELDS))},
+    optional={
+        "hosts": st.lists(
+            st.dictionaries(st.sampled_from(["participant_id", "x", "w", "shape"]), _json_values),
+            max_size=3),
+        "hook_id": _json_values, "width": _json_values, "color": _json_values, "text": _json_values,
+    },
+)  # fmt: skip
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(
+        st.one_of(st.binary(max_size=40), _event_like.map(lambda e: json.dumps(e).encode())),
+        max_size=12,
+    )
+)
+def test_any_log_is_read_or_refused_with_a_scene_error(tmp_path: Path, lines: list[bytes]) -> None:
+    """Whatever the bytes, the reader returns a log or raises `SceneError`, nothing else."""
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(line.replace(b"\n", b" ") for line in lines))
+    try:
+        log = read_event_log(path)
+    except SceneError as exc:
+        assert "\n" not in str(exc)
+        return
+    log.spans(2**53)

@@ -293,8 +293,6 @@ def build_scene_project(
         ):
             raise SceneError(f"{log.path}: recording_stopped comes before recording_started")
 
-    out = prepare_output_dir(output_dir)
-    tracks_dir = prepare_output_dir(out / TRACKS_DIR)
     audio_jobs, _ = plan_audio(
         rec, Selection(), fmt=TRACK_FORMAT, stitch=True, max_fill_ms=DEFAULT_MAX_FILL_MS
     )
@@ -309,6 +307,8 @@ def build_scene_project(
     )
     if not audio_jobs and not video_jobs:
         raise InputError("the recording has no audio or video rawcore can extract")
+    out = prepare_output_dir(output_dir)
+    tracks_dir = prepare_output_dir(out / TRACKS_DIR)
     entries = _stitched(rec, tracks_dir, "audio", audio_jobs, warnings, workers)
     entries += _stitched(rec, tracks_dir, "video", video_jobs, warnings, workers)
 
