@@ -299,6 +299,8 @@ CLI_ERRORS = [
     ("no storage", [str(SAMPLE)], 2, "--output"),
     ("an event log that does not exist", [str(SAMPLE), "--output", "{tmp}", "--events",
      "/nonexistent.jsonl"], 3, "event log"),
+    ("an event log that is not JSON lines", [str(SAMPLE), "--output", "{tmp}/store",
+     "--events", "{tmp}/events.jsonl"], 3, "events.jsonl"),
 ]  # fmt: skip
 
 
@@ -307,11 +309,12 @@ CLI_ERRORS = [
 def test_cli_errors_are_one_line_and_an_exit_code(
     case: str, argv: list[str], code: int, says: str, tmp_path: Path
 ) -> None:
+    (tmp_path / "events.jsonl").write_text('{"unix_ms": 1, "type": "layout"\nnot json\n')
     got = cli(*[a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert got.returncode == code, got.stderr
     lines = got.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0] and "Traceback" not in got.stderr
-    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+    assert not any(p.is_file() for p in tmp_path.rglob("*") if p.name != "events.jsonl")
 
 
 def test_cli_runs_then_finds_every_step_done(tmp_path: Path) -> None:

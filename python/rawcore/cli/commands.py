@@ -288,8 +288,12 @@ def cmd_post_process(args: argparse.Namespace) -> int:
             said = "done" if what == "done" else "already done"
             print(f"rawcore: {step}: {said}", file=sys.stderr)
 
-    if args.events is not None and not Path(args.events).is_file():
-        raise InputError(f"{args.events}: no such event log")
+    if args.events is not None:  # checked in full first: a bad log costs no media work
+        from rawcore.pipeline.scene.events import read_event_log
+
+        if not Path(args.events).is_file():
+            raise InputError(f"{args.events}: no such event log")
+        read_event_log(args.events)
     result = post_process(
         source, target, events=args.events, s3_endpoint=args.s3_endpoint,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None, checkpoint=checkpoint,
