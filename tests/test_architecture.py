@@ -57,8 +57,15 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.batch": (("plan", "deliver"), "task", ("pool", "on_ray")),
     "rawcore.cli": ("listing", "commands", "parser", "dispatch", "batch", "main"),
     "rawcore.service": (
-        "config", "store", ("signing", "sources"), "ingest", "models", "deps", "jobs_view",
-        "routes", "app",
+        "config",
+        "store",
+        ("signing", "sources"),
+        "ingest",
+        "models",
+        "deps",
+        "jobs_view",
+        "routes",
+        "app",
     ),
     "rawcore.service.routes": (("recordings", "tracks", "jobs"), "files", "page"),
 }

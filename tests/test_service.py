@@ -3,7 +3,9 @@ a table of hostile requests that must each get the answer that reveals nothing."
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import sqlite3
 import time
 import zipfile
@@ -14,6 +16,7 @@ from typing import Any
 import av
 import httpx
 import pytest
+from rawcore.pipeline.post import STEPS
 from rawcore.service.signing import sign_file
 from service_helpers import SAMPLE, Service, create_org, start_service, upload, wait_job
 
@@ -154,6 +157,8 @@ def _zip_bomb(tmp: Path) -> Path:
         "source on 127.0.0.1", "source on 169.254.169.254", "source not allowed",
         "source with a scheme not allowed", "expired signed URL",
         "signed URL replayed for another org", "tampered signature", "another org's MP4",
+        "stop another org's recording", "stop a guessed recording id",
+        "stop with traversal in the id", "stop without a key",
     ],
 )  # fmt: skip
 def test_hostile_requests(case: str, service: Service, orgs: dict[str, dict[str, Any]],
@@ -241,6 +246,16 @@ def test_hostile_requests(case: str, service: Service, orgs: dict[str, dict[str,
         org_a = _org_id(service, a["key"])
         r, expect = httpx.get(_signed(service, "job", b["job_id"], org_a,
                                       int(time.time()) + 60)), 404  # fmt: skip
+    elif case == "stop another org's recording":
+        r, expect = ca.post(f"/v1/recordings/{b['recording_id']}/stop"), 404
+        with service.client(b["key"]) as cb:  # and B's pipeline was not run again
+            assert cb.get(f"/v1/jobs/{b['job_id']}").json()["state"] == "done"
+    elif case == "stop a guessed recording id":
+        r, expect = ca.post("/v1/recordings/rec_000000000000000000000000/stop"), 404
+    elif case == "stop with traversal in the id":
+        r, expect = ca.post("/v1/recordings/..%2F..%2Fetc/stop"), 404
+    elif case == "stop without a key":
+        r, expect = service.client(None).post(f"/v1/recordings/{a['recording_id']}/stop"), 401
     else:
         raise AssertionError(case)
     assert r.status_code == expect, (case, r.status_code, r.text)
@@ -251,12 +266,45 @@ def test_hostile_requests(case: str, service: Service, orgs: dict[str, dict[str,
     assert len(ca.get("/v1/recordings").json()["recordings"]) == 1
 
 
+def test_stop_runs_the_pipeline_again_and_completes_the_composed_video(
+    service: Service, orgs: dict[str, dict[str, Any]]
+) -> None:
+    """The ingest ran the whole pipeline; a stop after the recorder left the composed video as
+    a pending upload (a `parts/` folder on this folder storage) finalizes only that, keeps the
+    tracks and their ids, and records the video in the recording's metadata document."""
+    a = orgs["acme"]
+    org_id, rid = _org_id(service, a["key"]), a["recording_id"]
+    recording = service.storage / org_id / "recordings" / rid
+    doc = json.loads((recording / "metadata.json").read_text())
+    assert all(doc["steps"][s]["state"] == "done" for s in STEPS)
+    parts = [bytes(range(256)) * 4096, b"tail" * 100]
+    (recording / "composed" / "parts").mkdir(parents=True)
+    for i, data in enumerate(parts, 1):
+        (recording / "composed" / "parts" / f"{i:05d}").write_bytes(data)
+    with service.client(a["key"]) as c:
+        r = c.post(f"/v1/recordings/{rid}/stop")
+        assert r.status_code == 202, r.text
+        assert r.json() == {"job_id": a["job_id"], "recording_id": rid}
+        job = wait_job(c, a["job_id"])
+        assert job["state"] == "done", job
+        assert job["result"]["steps_ran"] == ["finalize"]
+        tracks = c.get(f"/v1/recordings/{rid}/tracks").json()["tracks"]
+    assert [t["track_id"] for t in tracks] == [t["track_id"] for t in a["tracks"]]
+    (composed,) = json.loads((recording / "metadata.json").read_text())["composed"]
+    assert composed["bytes"] == sum(map(len, parts))
+    md5s = b"".join(hashlib.md5(p).digest() for p in parts)
+    assert composed["etag"] == f"{hashlib.md5(md5s).hexdigest()}-2"
+    assert (recording / "composed" / "composed.mp4").read_bytes() == b"".join(parts)
+    assert not (recording / "composed" / "parts").exists()
+
+
 def test_openapi_docs_and_health(service: Service) -> None:
     anon = service.client(None)
     assert anon.get("/healthz").json() == {"ok": True}
     assert "swagger" in anon.get("/docs").text.lower()
     paths = anon.get("/openapi.json").json()["paths"]
     for path in ("/v1/recordings", "/v1/recordings/{recording_id}/tracks",
+                 "/v1/recordings/{recording_id}/stop",
                  "/v1/tracks/{track_id}/conversions", "/v1/jobs/{job_id}"):  # fmt: skip
         assert path in paths
 

@@ -51,6 +51,7 @@ __all__ = [
     "slice_capture",
     "split_capture",
     "video_frames",
+    "voice_activity",
 ]
 
 __version__: str
@@ -452,6 +453,21 @@ def decode_pcm(
     """Decode a G.711 (`pcmu`, `pcma`) or G.722 track to 16-bit mono PCM on the same timeline,
     calling `sink` with one chunk at a time (gaps are zeros). An exception raised by `sink`
     stops the decode and propagates."""
+
+def voice_activity(
+    segments: Sequence[_SegmentArg],
+    *,
+    codec: str = "opus",
+    payload_type: int | None = None,
+    slot_ms: int = 20,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    reorder_window: int = 512,
+) -> tuple[npt.NDArray[np.float32], AudioReport]:
+    """The RMS level (dBFS, full scale 1.0; -120 for digital silence) of every `slot_ms` of a
+    track, on the timeline `extract_audio` writes from the same segments: slot k covers output
+    time [k * slot_ms, (k + 1) * slot_ms). Opus is decoded with libopus at 8 kHz mono, G.711
+    and G.722 by the core; holes count as silence. One call per track, GIL released."""
 
 @final
 class VideoReport:

@@ -273,6 +273,78 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_post_process(args: argparse.Namespace) -> int:
+    """The post-recording pipeline: one line per step on stderr, the metadata document's
+    location on stdout."""
+    from rawcore.pipeline.post import PostTarget, post_process
+    from rawcore.storage.backends import FolderStorage, Storage, open_storage
+
+    if args.recording_id is None:
+        raise InputError("give --recording-id (the input's name does not make one)")
+    storage: Storage = (FolderStorage(args.output) if args.output is not None
+                        else open_storage(args.storage, s3_endpoint=args.s3_endpoint))  # fmt: skip
+    target = PostTarget(storage, args.org, args.room, args.recording_id)
+    source = args.input_file or args.input_dir or args.input_s3
+
+    def checkpoint(point: str) -> None:
+        step, _, what = point.partition(":")
+        if not args.quiet and what in ("done", "skipped"):
+            said = "done" if what == "done" else "already done"
+            print(f"rawcore: {step}: {said}", file=sys.stderr)
+
+    if args.events is not None:  # checked in full first: a bad log costs no media work
+        from rawcore.pipeline.scene.events import read_event_log
+
+        if not Path(args.events).is_file():
+            raise InputError(f"{args.events}: no such event log")
+        read_event_log(args.events)
+    result = post_process(
+        source, target, events=args.events, s3_endpoint=args.s3_endpoint,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None, checkpoint=checkpoint,
+    )  # fmt: skip
+    print_warnings(result.warnings, args.quiet)
+    print(result.metadata_url)
+    return ExitCode.OK
+
+
+def cmd_scene(args: argparse.Namespace) -> int:
+    """The scene project of a recording. The event log and the names are read and checked
+    before the recording is opened: a bad log costs no download and no analysis."""
+    from rawcore.pipeline.scene.model import schema_text
+
+    if args.print_schema:
+        sys.stdout.write(schema_text())
+        return ExitCode.OK
+    from rawcore.pipeline.scene.build import build_scene_project, read_participants
+    from rawcore.pipeline.scene.events import read_event_log
+    from rawcore.recording.build import open_recording
+
+    names = read_participants(args.participants) if args.participants else None
+    log = read_event_log(args.events) if args.events else None
+    with open_recording(
+        str(args.input_file or args.input_dir or args.input_s3),
+        s3_endpoint=args.s3_endpoint,
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        progress=progress_printer(show=show_progress(args)),
+    ) as rec:
+        print_warnings(rec.warnings, args.quiet)
+        project = build_scene_project(
+            rec,
+            Path(args.output),
+            events=Path(args.events) if args.events else None,
+            event_log=log,
+            participants=names,
+            quiet=args.quiet,
+            clip=not args.no_clip,
+        )
+    print(project.scene_path)
+    print(project.otio_path)
+    for path in project.track_paths:
+        print(path)
+    print_warnings(project.warnings, args.quiet)
+    return ExitCode.OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run conversion workers on the job store until interrupted (or idle for --idle-exit)."""
     import time

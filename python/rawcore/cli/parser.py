@@ -17,7 +17,9 @@ from rawcore.cli.commands import (
     cmd_mix_audio,
     cmd_mux_av,
     cmd_org_create,
+    cmd_post_process,
     cmd_process_all,
+    cmd_scene,
     cmd_serve,
     cmd_worker,
 )
@@ -229,6 +231,28 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
     pa.set_defaults(func=cmd_process_all)
 
+    sc = sub.add_parser(
+        "scene",
+        help="the call as an editor project: scene.json, scene.otio and the stitched tracks",
+        description=(
+            "Write DIR/scene.json (rawcore.scene/1), DIR/scene.otio (OpenTimelineIO) and the "
+            "stitched per-participant tracks under DIR/tracks/ (reused when there): the layout "
+            "from the studio's event log (--events), else a grid of everyone with video with "
+            "an active screen share large; pauses, hooks and an automatic 30-60 s clip."
+        ),
+    )
+    _add_input(sc)
+    sc.add_argument("--output", "-o", metavar="DIR", help="the project folder to write")
+    sc.add_argument("--events", metavar="events.jsonl", help="the studio's event log (JSON lines)")
+    sc.add_argument(
+        "--participants", metavar="names.json", help="display names: {participant_id: name}"
+    )
+    sc.add_argument("--no-clip", action="store_true", help="skip the automatic clip")
+    sc.add_argument(
+        "--print-schema", action="store_true", help="print the scene's JSON Schema and exit"
+    )
+    sc.set_defaults(func=cmd_scene, standalone=True)
+
     cv = sub.add_parser(
         "convert",
         help="one MP4 from a media file or a track of a recording (remux or editor-ready)",
@@ -264,6 +288,33 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"x264 quality for --mode editor, 0-51 (default {DEFAULT_CRF})",
     )  # fmt: skip
     cv.set_defaults(func=cmd_convert, standalone=True)
+
+    pp = sub.add_parser(
+        "post-process",
+        help="the post-recording pipeline of one recording, resumable: finalize, raw tracks, "
+        "stitched tracks, scene, clip",
+        description=(
+            "Run the steps of the post-recording pipeline the recording's metadata document "
+            "({org}/recordings/{id}/metadata.json) does not list as done: complete the composed "
+            "video's pending upload, store every raw track and the stitched tracks, build the "
+            "scene, record the clip range. Run it again after a failure: finished steps are "
+            "skipped, nothing is duplicated. Prints the metadata document's location."
+        ),
+    )
+    _add_input(pp)
+    where_pp = pp.add_mutually_exclusive_group(required=True)
+    where_pp.add_argument("--output", "-o", metavar="DIR", help="a folder storage")
+    where_pp.add_argument("--storage", metavar="DIR|s3://BUCKET/PREFIX",
+                          help="the storage: a folder or an S3 bucket and prefix")  # fmt: skip
+    pp.add_argument("--org", default="local", help="the organization (default: local)")
+    pp.add_argument("--room", help="the room (default: {call_type}-{call_id} of the recording)")
+    pp.add_argument(
+        "--recording-id", metavar="ID",
+        help="the recording's id in the storage (default: the input's name without extension)",
+    )  # fmt: skip
+    pp.add_argument("--events", metavar="events.jsonl",
+                    help="the studio's event log, for the scene")  # fmt: skip
+    pp.set_defaults(func=cmd_post_process, standalone=True)
 
     wk = sub.add_parser(
         "worker",
@@ -525,6 +576,20 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     `--input-dir`, anything else `--input-file`."""
     if args.command in ("worker", "serve", "org", "batch"):
         return
+    if args.command == "post-process" and args.recording_id is None:
+        import urllib.parse
+
+        source = next(s for s in (args.path, args.input_file, args.input_dir, args.input_s3,
+                                  "") if s is not None)  # fmt: skip
+        name = Path(urllib.parse.urlsplit(source).path if "://" in source else source).name
+        for ext in (".gz", ".tar", ".tgz", ".zip"):
+            name = name.removesuffix(ext)
+        args.recording_id = name or None
+    if args.command == "scene":
+        if args.print_schema:
+            return
+        if args.output is None:
+            parser.error("the project folder is missing: give --output DIR")
     if args.command == "convert":
         if args.track_id is None and (args.input_dir or args.input_s3):
             parser.error("--input-dir and --input-s3 name a recording: give --track-id too")

@@ -185,10 +185,11 @@ class JobStore:
         return row, made
 
     def requeue(self, job_id: str) -> None:
-        """Run a done job again (its output is gone)."""
+        """Run a done or failed job again (its output is gone, or it has more to do)."""
         with self._tx() as db:
             db.execute(
-                "UPDATE jobs SET state='queued', attempts=0, progress=0, result=NULL, updated=? "
+                "UPDATE jobs SET state='queued', attempts=0, progress=0, result=NULL, "
+                "error=NULL, error_kind=NULL, updated=? "
                 "WHERE id=? AND state IN ('done', 'failed')",
                 (time.time(), job_id),
             )

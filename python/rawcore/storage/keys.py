@@ -1,8 +1,10 @@
 """Ids and the keys built from them: one layout, every key under its organization.
 
 ```
+{org}/recordings/{recording_id}/metadata.json
 {org}/recordings/{recording_id}/composed/{name}
 {org}/recordings/{recording_id}/upload/{name}
+{org}/recordings/{recording_id}/scene/{path}
 {org}/raw/{room}/{recording_id}/{participant_id}/{name}
 {org}/raw/{room}/{recording_id}/{participant_id}/stitched/{name}
 {org}/conversions/{cache_key}.mp4
@@ -55,6 +57,24 @@ class OrgLayout:
             (self.org, "recordings", validate_id("recording id", recording_id), "composed",
              validate_id("file name", name))
         )  # fmt: skip
+
+    def recording_prefix(self, recording_id: str) -> str:
+        """Every key of one recording's own objects starts with this (it ends in `/`)."""
+        return f"{self.org}/recordings/{validate_id('recording id', recording_id)}/"
+
+    def metadata(self, recording_id: str) -> str:
+        """The recording's metadata document: its objects and the post-process steps done."""
+        return self.recording_prefix(recording_id) + "metadata.json"
+
+    def composed_prefix(self, recording_id: str) -> str:
+        """Where the live recorder uploads the composed video (a multipart upload)."""
+        return self.recording_prefix(recording_id) + "composed/"
+
+    def scene(self, recording_id: str, path: str) -> str:
+        """A file of the scene project: `path` is relative (`scene.json`, `tracks/a.webm`),
+        each of its segments an id."""
+        checked = "/".join(validate_id("file name", s) for s in path.split("/"))
+        return f"{self.recording_prefix(recording_id)}scene/{checked}"
 
     def upload(self, recording_id: str, name: str) -> str:
         """The archive a client uploaded for the recording (the service's ingest input)."""

@@ -49,9 +49,9 @@ pub use depacketize::vp9::SpatialLayerPolicy;
 pub use depacketize::VideoDepacketizer;
 pub use extract::{
     collect_opus, decode_pcm, extract_av, extract_opus, extract_video, extract_video_filled,
-    video_frames, AudioBeside, AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport,
-    AudioSegmentInput, DocChoice, ExtractError, FillFrame, OpusPackets, VideoFrameColumns,
-    VideoSegmentInput,
+    video_frames, voice_activity, Activity, AudioBeside, AudioCodec, AudioContainer,
+    AudioExtractConfig, AudioExtractReport, AudioSegmentInput, DocChoice, ExtractError, FillFrame,
+    OpusPackets, VideoFrameColumns, VideoSegmentInput,
 };
 pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 pub use mux::ogg::OggOpusWriter;

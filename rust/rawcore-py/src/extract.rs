@@ -210,3 +210,36 @@ pub fn decode_pcm(
     }
     Ok(AudioReport::from(&report?))
 }
+
+/// The RMS level (dBFS) of every `slot_ms` of a track on its extraction timeline, as a
+/// `NumPy` float32 array, with the walk's report.
+#[pyfunction]
+#[pyo3(signature = (segments, *, codec="opus", payload_type=None, slot_ms=20, fill_gaps=true,
+                    fix_dtx=true, reorder_window=512))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+pub fn voice_activity<'py>(
+    py: Python<'py>,
+    segments: Vec<SegmentArg<'_>>,
+    codec: &str,
+    payload_type: Option<u8>,
+    slot_ms: u32,
+    fill_gaps: bool,
+    fix_dtx: bool,
+    reorder_window: usize,
+) -> PyResult<(Bound<'py, numpy::PyArray1<f32>>, AudioReport)> {
+    let cfg = config(
+        codec,
+        "matroska",
+        payload_type,
+        1,
+        fill_gaps,
+        fix_dtx,
+        reorder_window,
+        false,
+    )?;
+    let held = hold_segments(&segments)?;
+    let segs = inputs(&held);
+    let activity = detached(py, || core::voice_activity(&segs, &cfg, slot_ms))?;
+    let report = AudioReport::from(&activity.report);
+    Ok((activity.levels_dbfs.into_pyarray(py), report))
+}

@@ -107,6 +107,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<split::SplitStream>()?;
     m.add_function(wrap_pyfunction!(extract::extract_audio, m)?)?;
     m.add_function(wrap_pyfunction!(extract::decode_pcm, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::voice_activity, m)?)?;
     m.add_class::<extract::AudioReport>()?;
     m.add_function(wrap_pyfunction!(video::video_frames, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;

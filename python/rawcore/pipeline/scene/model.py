@@ -377,6 +377,23 @@ def scene_from_dict(data: object, *, where: str = "scene") -> Scene:
     )
 
 
+def canvas_from_dict(data: object, *, where: str) -> Canvas:
+    """One canvas object (`width`, `height`, `fps`) by the scene's rules; `SceneError` naming
+    `where` otherwise (the event log checks its `canvas` events with it)."""
+    return _canvas(_Fields(data, where, ""))
+
+
+def host_from_dict(data: object, *, where: str) -> Host:
+    """One host object (a box inside the canvas) by the scene's rules."""
+    return _host(_Fields(data, where, ""))
+
+
+def background_from_dict(data: object, *, t_ms: int, where: str) -> Background:
+    """A background from an object holding `color` (#rrggbb) or `image`, placed at `t_ms`."""
+    f = _Fields(data, where, "")
+    return _background(_Fields({**f.data, "t_ms": t_ms}, where, ""), MAX_DURATION_MS)
+
+
 def load_scene(path: str | os.PathLike[str]) -> Scene:
     """Read and check a scene file (size, JSON, every field) before any work starts."""
     p = Path(path)

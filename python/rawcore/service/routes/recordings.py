@@ -1,4 +1,4 @@
-"""`/v1/recordings`: ingest (an upload or an allowed URL), list, one, its tracks."""
+"""`/v1/recordings`: ingest (an upload or an allowed URL), list, one, its tracks, stop."""
 
 from __future__ import annotations
 
@@ -197,6 +197,17 @@ async def get_tracks(recording_id: str, request: Request, ctx: Ctx,
         recording_id=rec.id, state=job.state if job else "failed",
         tracks=[track_model(ctx, request, org, rec, t) for t in ctx.store.tracks(org.id, rec.id)],
     )  # fmt: skip
+
+
+@router.post("/{recording_id}/stop", status_code=202, response_model=models.IngestAccepted,
+             responses={404: {"model": models.Problem}})  # fmt: skip
+async def stop_recording(recording_id: str, ctx: Ctx, org: CurrentOrg) -> JSONResponse:
+    """The recording stopped: run its post-recording pipeline (again). Steps already done are
+    skipped; a composed video the recorder left as a pending upload is completed. 202 with
+    the recording's job (still the running one if it has not finished)."""
+    rec = _recording(ctx, org, recording_id)
+    ctx.jobs.requeue(rec.job_id)  # a done or failed job only: a queued or running one stays
+    return JSONResponse({"job_id": rec.job_id, "recording_id": rec.id}, status_code=202)
 
 
 __all__ = ["recording_model", "router", "track_model"]

@@ -10,10 +10,14 @@
 //! holes as zeros. Memory stays flat in the duration: frames stream into clusters, pages or
 //! caller-sized PCM chunks.
 //!
+//! [`activity`] walks the same timeline and keeps only a level per slot (Opus decoded at
+//! 8 kHz), for voice activity.
+//!
 //! Video ([`video`], [`av`]): [`video_frames`] surveys the frames an output would hold and plans
 //! its gap fills; [`extract_video`] and [`extract_av`] write the file in one assembly pass,
 //! with the caller's fill frames (and Opus audio) merged in by time.
 
+pub mod activity;
 pub mod audio;
 pub mod av;
 pub mod fec;
@@ -23,6 +27,7 @@ pub mod pcm;
 mod tests;
 pub mod video;
 
+pub use activity::{voice_activity, Activity};
 pub use audio::{
     AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport, AudioSegmentInput,
     ExtractError,
