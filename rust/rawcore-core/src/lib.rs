@@ -18,6 +18,7 @@ pub mod analyze;
 pub mod audio;
 pub mod bitstream;
 pub mod codec;
+pub mod compose;
 pub mod columns;
 pub mod depacketize;
 pub mod extract;
