@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use pyo3::PyErr;
 use rawcore_core::bitstream::BitstreamError;
+use rawcore_core::compose::ComposeError;
 use rawcore_core::depacketize::opus::OpusError;
 use rawcore_core::depacketize::VideoDepacketizeError;
 use rawcore_core::{
@@ -76,6 +77,8 @@ core_error! {
     Video(VideoError),
     /// Timeline fits that cannot be made.
     Timeline(TimelineError),
+    /// A canvas, box, shape or picture the compositor cannot take.
+    Compose(ComposeError),
     ;
     /// An argument the core cannot take (an unknown codec name, a drift out of range).
     Argument(String),
@@ -147,6 +150,7 @@ impl From<CoreError> for PyErr {
                 }
             }
             CoreError::Timeline(e) => class::TimelineError::new_err(e.to_string()),
+            CoreError::Compose(e) => InputError::new_err(e.to_string()),
             CoreError::Argument(msg) => InputError::new_err(msg),
             CoreError::CreateOutput { path, source } => {
                 OutputError::new_err(format!("{}: cannot create ({source})", path.display()))
