@@ -52,6 +52,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.jobs": ("store", "pool", "conversion"),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process", "scene", "compose", "post"),
+    "rawcore.pipeline.compose": (("edits", "timemap"), ("feeds", "audio"), "render"),
     "rawcore.pipeline.scene": ("model", "events", ("layout", "speech"), "otio", "build"),
     "rawcore.cli": ("listing", "commands", "parser", "main"),
     "rawcore.service": (
