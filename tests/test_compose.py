@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from helpers.scene_media import (
     RATE,
     decode_audio,
@@ -42,7 +41,9 @@ def y_of(rgb: tuple[int, int, int]) -> int:
 
 
 def track(pid: str, kind: str, path: str, start: int = 0, dur: int = 6000) -> dict[str, Any]:
-    return {"participant_id": pid, "kind": kind, "path": path, "start_ms": start, "duration_ms": dur}
+    return {
+        "participant_id": pid, "kind": kind, "path": path, "start_ms": start, "duration_ms": dur
+    }
 
 
 def host(pid: str, x: float, y: float, w: float, h: float, **kw: Any) -> dict[str, Any]:
@@ -253,7 +254,9 @@ def test_a_host_without_picture_shows_its_tile_then_its_video(media: Path, tmp_p
                 track("dave", "video", "red.mkv", start=1000, dur=1000),
                 {**track("carol", "audio", "steady.wav"), "name": "Carol Singer"},
             ],
-            "layout": [{"t_ms": 0, "hosts": [host("carol", 0, 0, 0.5, 1), host("dave", 0.5, 0, 0.5, 1)]}],
+            "layout": [
+                {"t_ms": 0, "hosts": [host("carol", 0, 0, 0.5, 1), host("dave", 0.5, 0, 0.5, 1)]}
+            ],
         },
     )
     compose(scene, tmp_path / "out.mp4")
@@ -310,7 +313,7 @@ def test_flashes_and_beeps_after_pauses_land_at_their_time_minus_the_pauses(
 
 def test_the_trimmed_output_is_the_scene_minus_its_pauses(trimmed: tuple[Path, Path]) -> None:
     _, out = trimmed
-    frames, times = decode_video(out)
+    _, times = decode_video(out)
     video_s = times[-1] + 1 / FPS
     audio_s = len(decode_audio(out)) / RATE
     assert abs(video_s - 4.5) <= 1 / FPS
@@ -425,7 +428,10 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("an unknown participant in the edits", {"_edits": {"participants": {"zed": {}}}}, "zed"),
     (
         "a gain out of range",
-        {"_edits": {"participants": {"alice": {"gain_db": 400}}}, "tracks": [track("alice", "audio", "beeps.wav")]},
+        {
+            "_edits": {"participants": {"alice": {"gain_db": 400}}},
+            "tracks": [track("alice", "audio", "beeps.wav")],
+        },
         "gain_db",
     ),
 ]

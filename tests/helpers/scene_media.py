@@ -34,7 +34,8 @@ def solid_video(
     bright = np.empty((h, w, 3), np.uint8)
     bright[:] = flash_rgb
     with av.open(str(path), "w", format="matroska") as out:
-        stream: Any = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "8"})
+        options = {"preset": "ultrafast", "crf": "8"}
+        stream: Any = out.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         for i in range(round(seconds * fps)):
             frame = av.VideoFrame.from_ndarray(bright if i in flash_frames else plain, "rgb24")

@@ -38,7 +38,7 @@ impl Compositor {
         self.inner.height()
     }
 
-    /// Paint the whole canvas one Y'CbCr colour.
+    /// Paint the whole canvas one `Y'CbCr` colour.
     fn fill(&mut self, y: u8, u: u8, v: u8) {
         self.inner.fill(y, u, v);
     }
@@ -58,7 +58,11 @@ impl Compositor {
         radius: f64,
     ) -> PyResult<()> {
         let shape = Shape::parse(shape, radius).map_err(CoreError::from)?;
-        let (y, u, v) = (planes.0.as_slice()?, planes.1.as_slice()?, planes.2.as_slice()?);
+        let (y, u, v) = (
+            planes.0.as_slice()?,
+            planes.1.as_slice()?,
+            planes.2.as_slice()?,
+        );
         let picture = Picture {
             width,
             height,
@@ -90,7 +94,7 @@ impl Compositor {
     }
 }
 
-/// BT.601 limited-range Y'CbCr of an RGB colour.
+/// BT.601 limited-range `Y'CbCr` of an RGB colour.
 #[pyfunction]
 pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
     compose::rgb_to_yuv(r, g, b)

@@ -13,6 +13,7 @@ mix engine's look-ahead limiter.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,7 @@ def output_blocks(audio: SceneAudio, time_map: TimeMap) -> Iterator[Samples]:
     # each neighbouring segment (so a segment's two fades never overlap).
     halves = [
         max(0, min(fade // 2, (a2 - b1) // 2, (b1 - a1) // 2, (b2 - a2) // 2))
-        for (a1, b1), (a2, b2) in zip(spans, spans[1:], strict=False)
+        for (a1, b1), (a2, b2) in itertools.pairwise(spans)
     ]
     limiter = Limiter(audio.rate, audio.channels)
     step = audio.rate * _STEP_S
@@ -139,5 +140,6 @@ def output_blocks(audio: SceneAudio, time_map: TimeMap) -> Iterator[Samples]:
             tail = audio.read(b - right, b + right)
             head = audio.read(a2 - right, a2 + right)
             ramp = ((np.arange(2 * right, dtype=np.float32) + 0.5) / (2 * right))[:, None]
-            yield limiter.process(tail * (1 - ramp) + head * ramp)
+            joined: Samples = (tail * (1 - ramp) + head * ramp).astype(np.float32)
+            yield limiter.process(joined)
     yield limiter.flush()

@@ -82,7 +82,8 @@ def placeholder(name: str, key: str) -> Picture:
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default(size=_TILE * 3 // 8)
     draw.text((_TILE / 2, _TILE / 2), initials(name), fill=(240, 240, 240), font=font, anchor="mm")
-    return picture_of(av.VideoFrame.from_image(img).reformat(format="yuv420p"))
+    frame = av.VideoFrame.from_image(img)  # type: ignore[no-untyped-call]
+    return picture_of(frame.reformat(format="yuv420p"))
 
 
 def still_image(path: Path) -> Picture:
@@ -92,7 +93,7 @@ def still_image(path: Path) -> Picture:
 
     try:
         with Image.open(path) as img:
-            frame = av.VideoFrame.from_image(img.convert("RGB"))
+            frame = av.VideoFrame.from_image(img.convert("RGB"))  # type: ignore[no-untyped-call]
     except (OSError, UnidentifiedImageError) as exc:
         raise InputError(f"{path}: cannot read the background image ({exc})") from None
     return picture_of(frame.reformat(format="yuv420p"))

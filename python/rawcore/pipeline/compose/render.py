@@ -273,9 +273,7 @@ def _render(
             if key in feeds:
                 continue
             tracks = [
-                t
-                for t in scene.tracks
-                if t.kind == "video" and (t.participant_id, t.source) == key
+                t for t in scene.tracks if t.kind == "video" and (t.participant_id, t.source) == key
             ]
             e = edits.of(h.participant_id)
             feed = Feed(
@@ -292,9 +290,7 @@ def _render(
     backgrounds = _Keyframes([b.t_ms for b in scene.backgrounds])
     stacked = [sorted(k.hosts, key=lambda h: h.z) for k in scene.layout]
 
-    audio = SceneAudio(
-        scene, resolve, edits, AUDIO_RATE, AUDIO_CHANNELS, stack
-    )
+    audio = SceneAudio(scene, resolve, edits, AUDIO_RATE, AUDIO_CHANNELS, stack)
     blocks = output_blocks(audio, time_map)
     comp = Compositor(canvas.width, canvas.height)
     encoder = _Encoder(tmp, scene, preset)
@@ -318,8 +314,8 @@ def _render(
                     if bg.image not in images:
                         images[bg.image] = still_image(scene_file.resolve().parent / bg.image)
                     _draw(comp, images[bg.image], (0.0, 0.0, 1.0, 1.0), "rect", 0.0)
-            k = layouts.at(t_int)
-            for h in stacked[k] if k >= 0 else ():
+            i = layouts.at(t_int)
+            for h in stacked[i] if i >= 0 else ():
                 pic = feeds[(h.participant_id, h.source)].picture_at(t)
                 _draw(comp, pic, (h.x, h.y, h.w, h.h), h.shape, h.radius)
             encoder.video_frame(n, comp.frame())
@@ -346,6 +342,10 @@ def _render(
 
 
 def _draw(
-    comp: Compositor, pic: Picture, box: tuple[float, float, float, float], shape: Any, radius: float
+    comp: Compositor,
+    pic: Picture,
+    box: tuple[float, float, float, float],
+    shape: Any,
+    radius: float,
 ) -> None:
     comp.draw(pic.planes, pic.strides, pic.width, pic.height, box, shape, radius)

@@ -23,6 +23,8 @@ pub const MAX_CANVAS_SIDE: usize = 7680;
 pub const MAX_CANVAS_PIXELS: usize = 7680 * 4320;
 /// Largest source picture side.
 pub const MAX_PICTURE_SIDE: usize = 16_384;
+/// Rounding slack for boxes that touch the canvas edge (0.1 + 0.9 is not exactly 1.0).
+const EDGE: f64 = 1e-6;
 /// Prepared layers kept before the cache starts over (memory stays flat with many layouts).
 const MAX_CACHED_LAYERS: usize = 256;
 
@@ -172,10 +174,9 @@ impl PixelBox {
 }
 
 /// Snap a box in canvas fractions to luma pixels (edges rounded to the nearest pixel).
-pub fn pixel_box(
-    canvas: (usize, usize),
-    [x, y, w, h]: [f64; 4],
-) -> Result<PixelBox, ComposeError> {
+// x, y, w, h are a box's own names.
+#[allow(clippy::many_single_char_names)]
+pub fn pixel_box(canvas: (usize, usize), [x, y, w, h]: [f64; 4]) -> Result<PixelBox, ComposeError> {
     let fail = |problem| ComposeError::Box {
         x,
         y,
@@ -189,7 +190,6 @@ pub fn pixel_box(
     if w <= 0.0 || h <= 0.0 {
         return Err(fail("a box needs a positive width and height"));
     }
-    const EDGE: f64 = 1e-6;
     if x < -EDGE || y < -EDGE || x + w > 1.0 + EDGE || y + h > 1.0 + EDGE {
         return Err(fail("the box reaches outside the canvas"));
     }
@@ -207,7 +207,10 @@ pub fn pixel_box(
     Ok(b)
 }
 
-/// ITU-R BT.601 limited-range Y'CbCr of an sRGB colour (what swscale and x264 assume by default).
+/// ITU-R BT.601 limited-range `Y'CbCr` of an sRGB colour (what swscale and x264 assume by
+/// default).
+// r, g, b, y, u, v are the colour science's own names.
+#[allow(clippy::many_single_char_names)]
 #[must_use]
 pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
     let (r, g, b) = (f64::from(r), f64::from(g), f64::from(b));

@@ -28,7 +28,11 @@ impl Axis {
         let mut weight = Vec::with_capacity(n);
         for i in 0..n {
             let p = pos(i);
-            let p = if p.is_finite() { p.clamp(0.0, last) } else { 0.0 };
+            let p = if p.is_finite() {
+                p.clamp(0.0, last)
+            } else {
+                0.0
+            };
             let i0 = p.floor();
             let mut w = ((p - i0) * 256.0).round() as u16;
             let mut i0 = i0 as u32;
@@ -65,6 +69,8 @@ pub struct Scaler {
 impl Scaler {
     /// Output row `j` into `out` (one byte per output column); `tmp` is scratch space.
     /// `src` was checked to hold `x.size x y.size` samples.
+    // a and b (the two source rows), j, k, l and r read as the arithmetic they stand for.
+    #[allow(clippy::many_single_char_names)]
     pub fn row(&self, src: Plane<'_>, j: usize, tmp: &mut Vec<u16>, out: &mut [u8]) {
         let (lo, hi) = self.x.span();
         let r0 = self.y.index[j] as usize;

@@ -81,7 +81,11 @@ fn boxes_snap_to_pixels_or_are_refused() {
     let ok = [
         ("whole canvas", [0.0, 0.0, 1.0, 1.0], (0, 0, 640, 360)),
         ("right half", [0.5, 0.0, 0.5, 1.0], (320, 0, 640, 360)),
-        ("rounding slack at the edge", [0.1, 0.1, 0.9, 0.9], (64, 36, 640, 360)),
+        (
+            "rounding slack at the edge",
+            [0.1, 0.1, 0.9, 0.9],
+            (64, 36, 640, 360),
+        ),
     ];
     for (name, b, (x0, y0, x1, y1)) in ok {
         assert_eq!(
@@ -108,7 +112,13 @@ fn boxes_snap_to_pixels_or_are_refused() {
 
 #[test]
 fn canvases_of_bad_sizes_are_refused() {
-    for (w, h) in [(0, 0), (641, 360), (640, 361), (100_000, 100_000), (7680, 7680)] {
+    for (w, h) in [
+        (0, 0),
+        (641, 360),
+        (640, 361),
+        (100_000, 100_000),
+        (7680, 7680),
+    ] {
         assert!(Compositor::new(w, h).is_err(), "{w}x{h}");
     }
     assert!(Compositor::new(7680, 4320).is_ok());
@@ -156,8 +166,12 @@ fn an_odd_edge_gives_chroma_half_coverage() {
     let mut c = Compositor::new(64, 32).unwrap();
     let p = Solid::new(9, 7, (200, 28, 228));
     // Columns 13..45 (x0 odd): the chroma sample over columns 12..14 is half covered.
-    c.draw(&p.picture(), [13.0 / 64.0, 0.0, 32.0 / 64.0, 1.0], Shape::Rect)
-        .unwrap();
+    c.draw(
+        &p.picture(),
+        [13.0 / 64.0, 0.0, 32.0 / 64.0, 1.0],
+        Shape::Rect,
+    )
+    .unwrap();
     let u = &c.frame()[64 * 32..64 * 32 + 32 * 16];
     assert_eq!(u[6], 78, "half of 28 over half of 128");
     assert_eq!(u[7], 28);
@@ -218,7 +232,10 @@ fn circle_edges_are_within_a_pixel_and_anti_aliased() {
             }
         }
     }
-    assert!(partial > 100, "the edge is anti-aliased ({partial} partial pixels)");
+    assert!(
+        partial > 100,
+        "the edge is anti-aliased ({partial} partial pixels)"
+    );
 }
 
 #[test]
@@ -272,7 +289,8 @@ fn the_layer_cache_stays_bounded() {
     let mut c = Compositor::new(1000, 2).unwrap();
     for i in 0..600 {
         let x = f64::from(i) / 1000.0;
-        c.draw(&p.picture(), [x, 0.0, 0.001, 1.0], Shape::Rect).unwrap();
+        c.draw(&p.picture(), [x, 0.0, 0.001, 1.0], Shape::Rect)
+            .unwrap();
         assert!(c.layers.len() <= MAX_CACHED_LAYERS);
     }
 }
