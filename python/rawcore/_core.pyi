@@ -679,12 +679,16 @@ class Compositor:
         box: tuple[float, float, float, float],
         shape: Literal["rect", "rounded", "circle"] = "rect",
         radius: float = 0.0,
+        picture_id: int | None = None,
     ) -> None:
         """Draw a `width x height` I420 picture (chroma `ceil(w/2) x ceil(h/2)`, rows `strides`
         bytes apart) into `box` (x, y, w, h in canvas fractions, edges rounded to whole
         pixels): scaled to cover the box keeping its aspect, centred, clipped to `shape` with
         anti-aliased edges (`rounded`: corners of `radius`, a fraction of the canvas's shorter
-        side; `circle`: the largest circle centred in the box), over what is drawn already."""
+        side; `circle`: the largest circle centred in the box), over what is drawn already.
+        `picture_id` names the picture's content: the same picture drawn into the same box
+        under the same id again (a held frame, a tile) is blended from the pixels scaled
+        before, not scaled again; None scales every time."""
     def frame(self) -> npt.NDArray[np.uint8]:
         """A copy of the canvas: a `(height * 3 // 2, width)` array, Y then U then V (what
         `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes)."""

@@ -44,7 +44,7 @@ impl Compositor {
     }
 
     /// Draw an I420 picture into a box (canvas fractions), cover-scaled and clipped to `shape`.
-    #[pyo3(signature = (planes, strides, width, height, r#box, shape="rect", radius=0.0))]
+    #[pyo3(signature = (planes, strides, width, height, r#box, shape="rect", radius=0.0, picture_id=None))]
     #[allow(clippy::too_many_arguments)]
     fn draw(
         &mut self,
@@ -56,6 +56,7 @@ impl Compositor {
         r#box: (f64, f64, f64, f64),
         shape: &str,
         radius: f64,
+        picture_id: Option<u64>,
     ) -> PyResult<()> {
         let shape = Shape::parse(shape, radius).map_err(CoreError::from)?;
         let (y, u, v) = (
@@ -83,7 +84,7 @@ impl Compositor {
         };
         let bx = [r#box.0, r#box.1, r#box.2, r#box.3];
         let inner = &mut self.inner;
-        detached(py, move || inner.draw(&picture, bx, shape))
+        detached(py, move || inner.draw(&picture, bx, shape, picture_id))
     }
 
     /// The canvas as it stands: a `(height * 3 / 2, width)` array of the Y, U and V planes.

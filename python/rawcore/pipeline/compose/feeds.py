@@ -13,6 +13,7 @@ participant's initials on a colour of their own. Pictures are NumPy views of the
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import re
 import threading
@@ -37,6 +38,7 @@ _SEEK_AFTER_MS = 2_000
 _EPSILON_MS = 0.5
 _TILE = 256
 _FORMATS = ("yuv420p", "yuvj420p")
+_IDS = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class Picture:
     width: int
     height: int
     keep: Any = None
+    #: Unique to this picture's content, so the compositor may reuse its scaled pixels.
+    ident: int = 0
 
 
 def picture_of(frame: Any) -> Picture:
@@ -57,7 +61,7 @@ def picture_of(frame: Any) -> Picture:
     planes = frame.planes
     y, u, v = (np.frombuffer(p, np.uint8) for p in planes[:3])
     strides = (planes[0].line_size, planes[1].line_size, planes[2].line_size)
-    return Picture((y, u, v), strides, frame.width, frame.height, frame)
+    return Picture((y, u, v), strides, frame.width, frame.height, frame, next(_IDS))
 
 
 def initials(name: str) -> str:

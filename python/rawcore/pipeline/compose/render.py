@@ -348,4 +348,4 @@ def _draw(
     shape: Any,
     radius: float,
 ) -> None:
-    comp.draw(pic.planes, pic.strides, pic.width, pic.height, box, shape, radius)
+    comp.draw(pic.planes, pic.strides, pic.width, pic.height, box, shape, radius, pic.ident)

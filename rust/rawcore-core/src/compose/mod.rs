@@ -25,8 +25,10 @@ pub const MAX_CANVAS_PIXELS: usize = 7680 * 4320;
 pub const MAX_PICTURE_SIDE: usize = 16_384;
 /// Rounding slack for boxes that touch the canvas edge (0.1 + 0.9 is not exactly 1.0).
 const EDGE: f64 = 1e-6;
-/// Prepared layers kept before the cache starts over (memory stays flat with many layouts).
+/// Prepared layers kept before the cache starts over (memory stays flat with many layouts)...
 const MAX_CACHED_LAYERS: usize = 256;
+/// ...and the bytes they may hold (tables, masks, scaled pictures), at least.
+const MIN_CACHE_BYTES: usize = 64 << 20;
 
 /// Why a composite cannot be made.
 #[derive(thiserror::Error, Debug, PartialEq)]
@@ -241,6 +243,20 @@ struct Layer {
     mask: Option<Vec<u8>>,
     /// Coverage per chroma pixel of `cbox` (None: every pixel fully covered).
     cmask: Option<Vec<u8>>,
+    /// The picture scaled to the box (Y, U, V), and the caller's id of that picture: a
+    /// picture drawn again (a held frame, a screen share slower than the canvas, a tile) is
+    /// only blended, not scaled again.
+    scaled: [Vec<u8>; 3],
+    scaled_id: Option<u64>,
+}
+
+impl Layer {
+    fn bytes(&self) -> usize {
+        let tables = self.luma.bytes() + self.chroma.bytes();
+        let masks =
+            self.mask.as_ref().map_or(0, Vec::len) + self.cmask.as_ref().map_or(0, Vec::len);
+        tables + masks + self.scaled.iter().map(Vec::len).sum::<usize>()
+    }
 }
 
 /// One I420 canvas and the prepared layers drawn on it.
@@ -251,6 +267,8 @@ pub struct Compositor {
     /// Y then U then V, contiguous (`width * height * 3 / 2` bytes).
     frame: Vec<u8>,
     layers: HashMap<LayerKey, Layer>,
+    /// Bytes held by `layers`.
+    cached_bytes: usize,
     row: Vec<u16>,
 }
 
@@ -272,6 +290,7 @@ impl Compositor {
             height,
             frame: vec![0; width * height * 3 / 2],
             layers: HashMap::new(),
+            cached_bytes: 0,
             row: Vec::new(),
         };
         c.fill(16, 128, 128);
@@ -306,12 +325,15 @@ impl Compositor {
     }
 
     /// Draw `picture` into the box (canvas fractions), scaled to cover it keeping its aspect,
-    /// centred, clipped to `shape`, over what is already there.
+    /// centred, clipped to `shape`, over what is already there. `picture_id` names the
+    /// picture's content: drawn again into the same box with the same id, its scaled pixels
+    /// are reused (None: always scale).
     pub fn draw(
         &mut self,
         picture: &Picture<'_>,
         bx: [f64; 4],
         shape: Shape,
+        picture_id: Option<u64>,
     ) -> Result<(), ComposeError> {
         picture.check()?;
         let pb = pixel_box((self.width, self.height), bx)?;
@@ -332,47 +354,35 @@ impl Compositor {
             radius_px_x16: (radius_px * 16.0).round() as u64,
         };
         if !self.layers.contains_key(&key) {
-            if self.layers.len() >= MAX_CACHED_LAYERS {
-                self.layers.clear();
-            }
             let layer = prepare(pb, picture.width, picture.height, shape, radius_px);
+            let budget = MIN_CACHE_BYTES.max(8 * self.frame.len());
+            if self.layers.len() >= MAX_CACHED_LAYERS || self.cached_bytes + layer.bytes() > budget
+            {
+                self.layers.clear();
+                self.cached_bytes = 0;
+            }
+            self.cached_bytes += layer.bytes();
             self.layers.insert(key, layer);
         }
-        let Some(layer) = self.layers.get(&key) else {
+        let Some(layer) = self.layers.get_mut(&key) else {
             return Ok(()); // inserted just above
         };
+        if picture_id.is_none() || layer.scaled_id != picture_id {
+            let src = picture.planes;
+            let [sy, su, sv] = &mut layer.scaled;
+            layer.luma.plane(src[0], sy, &mut self.row);
+            layer.chroma.plane(src[1], su, &mut self.row);
+            layer.chroma.plane(src[2], sv, &mut self.row);
+            layer.scaled_id = picture_id;
+        }
         let (w, h) = (self.width, self.height);
         let (cw, ch) = (w / 2, h / 2);
         let (y_plane, rest) = self.frame.split_at_mut(w * h);
         let (u_plane, v_plane) = rest.split_at_mut(cw * ch);
-        let src = picture.planes;
-        draw_plane(
-            y_plane,
-            w,
-            &layer.bx,
-            &layer.luma,
-            layer.mask.as_deref(),
-            src[0],
-            &mut self.row,
-        );
-        draw_plane(
-            u_plane,
-            cw,
-            &layer.cbox,
-            &layer.chroma,
-            layer.cmask.as_deref(),
-            src[1],
-            &mut self.row,
-        );
-        draw_plane(
-            v_plane,
-            cw,
-            &layer.cbox,
-            &layer.chroma,
-            layer.cmask.as_deref(),
-            src[2],
-            &mut self.row,
-        );
+        let [sy, su, sv] = &layer.scaled;
+        blit(y_plane, w, &layer.bx, sy, layer.mask.as_deref());
+        blit(u_plane, cw, &layer.cbox, su, layer.cmask.as_deref());
+        blit(v_plane, cw, &layer.cbox, sv, layer.cmask.as_deref());
         Ok(())
     }
 }
@@ -412,6 +422,7 @@ fn prepare(pb: PixelBox, sw: usize, sh: usize, shape: Shape, radius_px: f64) -> 
     };
     let mask = luma_mask(pb.width(), pb.height(), shape, radius_px);
     let cmask = chroma_mask(&pb, &cbox, mask.as_deref());
+    let chroma_len = cbox.width() * cbox.height();
     Layer {
         bx: pb,
         luma,
@@ -419,28 +430,24 @@ fn prepare(pb: PixelBox, sw: usize, sh: usize, shape: Shape, radius_px: f64) -> 
         cbox,
         mask,
         cmask,
+        scaled: [
+            vec![0; pb.width() * pb.height()],
+            vec![0; chroma_len],
+            vec![0; chroma_len],
+        ],
+        scaled_id: None,
     }
 }
 
-/// Scale one source plane into `bx` of `dst` (rows of `stride`) and blend it by `mask`.
-fn draw_plane(
-    dst: &mut [u8],
-    stride: usize,
-    bx: &PixelBox,
-    scaler: &Scaler,
-    mask: Option<&[u8]>,
-    src: Plane<'_>,
-    row: &mut Vec<u16>,
-) {
+/// Copy the scaled rows `src` into `bx` of `dst` (rows of `stride`), blended by `mask`.
+fn blit(dst: &mut [u8], stride: usize, bx: &PixelBox, src: &[u8], mask: Option<&[u8]>) {
     let bw = bx.width();
-    let mut out = vec![0u8; bw];
-    for j in 0..bx.height() {
-        scaler.row(src, j, row, &mut out);
+    for (j, row) in src.chunks_exact(bw).enumerate() {
         let start = (bx.y0 + j) * stride + bx.x0;
         let target = &mut dst[start..start + bw];
         match mask {
-            None => target.copy_from_slice(&out),
-            Some(m) => blend(target, &out, &m[j * bw..(j + 1) * bw]),
+            None => target.copy_from_slice(row),
+            Some(m) => blend(target, row, &m[j * bw..(j + 1) * bw]),
         }
     }
 }

@@ -67,6 +67,23 @@ pub struct Scaler {
 }
 
 impl Scaler {
+    /// Bytes its tables hold.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        (self.x.index.len() + self.y.index.len()) * 6
+    }
+
+    /// The whole scaled plane into `out` (`x.index.len()` bytes per row, every row).
+    pub fn plane(&self, src: Plane<'_>, out: &mut [u8], tmp: &mut Vec<u16>) {
+        let w = self.x.index.len();
+        if w == 0 {
+            return;
+        }
+        for (j, row) in out.chunks_exact_mut(w).enumerate() {
+            self.row(src, j, tmp, row);
+        }
+    }
+
     /// Output row `j` into `out` (one byte per output column); `tmp` is scratch space.
     /// `src` was checked to hold `x.size x y.size` samples.
     // a and b (the two source rows), j, k, l and r read as the arithmetic they stand for.

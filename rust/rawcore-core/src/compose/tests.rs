@@ -131,15 +131,19 @@ fn pictures_with_short_planes_are_refused_not_read() {
     let mut pic = p.picture();
     pic.planes[1].data = &p.u[..10];
     assert!(matches!(
-        c.draw(&pic, [0.0, 0.0, 1.0, 1.0], Shape::Rect),
+        c.draw(&pic, [0.0, 0.0, 1.0, 1.0], Shape::Rect, None),
         Err(ComposeError::Picture { .. })
     ));
     let mut pic = p.picture();
     pic.width = 0;
-    assert!(c.draw(&pic, [0.0, 0.0, 1.0, 1.0], Shape::Rect).is_err());
+    assert!(c
+        .draw(&pic, [0.0, 0.0, 1.0, 1.0], Shape::Rect, None)
+        .is_err());
     let mut pic = p.picture();
     pic.planes[0].stride = 8; // shorter than a row
-    assert!(c.draw(&pic, [0.0, 0.0, 1.0, 1.0], Shape::Rect).is_err());
+    assert!(c
+        .draw(&pic, [0.0, 0.0, 1.0, 1.0], Shape::Rect, None)
+        .is_err());
 }
 
 #[test]
@@ -148,7 +152,7 @@ fn a_rect_covers_its_box_exactly_in_luma_and_chroma() {
     c.fill(16, 128, 128);
     let p = Solid::new(10, 10, (200, 60, 220));
     // x 0.25..0.75 -> columns 16..48; y 0.25..0.75 -> rows 8..24.
-    c.draw(&p.picture(), [0.25, 0.25, 0.5, 0.5], Shape::Rect)
+    c.draw(&p.picture(), [0.25, 0.25, 0.5, 0.5], Shape::Rect, None)
         .unwrap();
     for y in 0..32 {
         for x in 0..64 {
@@ -170,6 +174,7 @@ fn an_odd_edge_gives_chroma_half_coverage() {
         &p.picture(),
         [13.0 / 64.0, 0.0, 32.0 / 64.0, 1.0],
         Shape::Rect,
+        None,
     )
     .unwrap();
     let u = &c.frame()[64 * 32..64 * 32 + 32 * 16];
@@ -195,7 +200,7 @@ fn cover_crops_the_longer_side_and_keeps_the_centre() {
         }
     }
     let mut c = Compositor::new(64, 64).unwrap();
-    c.draw(&p.picture(), [0.0, 0.0, 0.5, 0.5], Shape::Rect)
+    c.draw(&p.picture(), [0.0, 0.0, 0.5, 0.5], Shape::Rect, None)
         .unwrap();
     for y in 0..32 {
         for x in 0..32 {
@@ -204,8 +209,13 @@ fn cover_crops_the_longer_side_and_keeps_the_centre() {
     }
     // A tall box shows the whole width (scaled by 32/40), with the bands where they belong.
     let mut c = Compositor::new(64, 64).unwrap();
-    c.draw(&p.picture(), [0.0, 0.0, 0.5, 0.5 * 8.0 / 32.0], Shape::Rect)
-        .unwrap();
+    c.draw(
+        &p.picture(),
+        [0.0, 0.0, 0.5, 0.5 * 8.0 / 32.0],
+        Shape::Rect,
+        None,
+    )
+    .unwrap();
     assert_eq!(luma(&c, 2, 3), 50);
     assert_eq!(luma(&c, 16, 3), 150);
     assert_eq!(luma(&c, 30, 3), 250);
@@ -217,7 +227,7 @@ fn circle_edges_are_within_a_pixel_and_anti_aliased() {
     let mut c = Compositor::new(size, size).unwrap();
     c.fill(16, 128, 128);
     let p = Solid::new(30, 30, (235, 128, 128));
-    c.draw(&p.picture(), bx, Shape::Circle).unwrap();
+    c.draw(&p.picture(), bx, Shape::Circle, None).unwrap();
     let mut partial = 0;
     for y in 0..size {
         for x in 0..size {
@@ -243,8 +253,13 @@ fn rounded_corners_cut_the_corner_and_keep_the_sides() {
     let mut c = Compositor::new(200, 100).unwrap();
     let p = Solid::new(8, 8, (235, 128, 128));
     // Radius 0.2 of the shorter side (100) = 20 px, box the whole canvas.
-    c.draw(&p.picture(), [0.0, 0.0, 1.0, 1.0], Shape::Rounded(0.2))
-        .unwrap();
+    c.draw(
+        &p.picture(),
+        [0.0, 0.0, 1.0, 1.0],
+        Shape::Rounded(0.2),
+        None,
+    )
+    .unwrap();
     let cases = [
         ("corner pixel", (0, 0), 16),
         ("inside the corner's arc", (10, 10), 235),
@@ -276,7 +291,7 @@ fn odd_sources_and_tiny_boxes_draw_without_panicking() {
                 [0.5, 0.5, 1.0 / 66.0, 1.0 / 34.0],
                 [1.0 / 66.0, 3.0 / 34.0, 7.0 / 66.0, 5.0 / 34.0],
             ] {
-                c.draw(&p.picture(), b, shape).unwrap();
+                c.draw(&p.picture(), b, shape, None).unwrap();
             }
         }
         assert_eq!(luma(&c, 1, 3), 100, "{sw}x{sh}");
@@ -289,8 +304,25 @@ fn the_layer_cache_stays_bounded() {
     let mut c = Compositor::new(1000, 2).unwrap();
     for i in 0..600 {
         let x = f64::from(i) / 1000.0;
-        c.draw(&p.picture(), [x, 0.0, 0.001, 1.0], Shape::Rect)
+        c.draw(&p.picture(), [x, 0.0, 0.001, 1.0], Shape::Rect, None)
             .unwrap();
         assert!(c.layers.len() <= MAX_CACHED_LAYERS);
     }
+}
+
+#[test]
+fn a_picture_drawn_again_under_its_id_is_reused_and_a_new_id_is_scaled() {
+    let a = Solid::new(8, 8, (100, 128, 128));
+    let b = Solid::new(8, 8, (200, 128, 128));
+    let mut c = Compositor::new(32, 32).unwrap();
+    let whole = [0.0, 0.0, 1.0, 1.0];
+    c.draw(&a.picture(), whole, Shape::Rect, Some(1)).unwrap();
+    assert_eq!(luma(&c, 5, 5), 100);
+    // Same id: the scaled pixels of picture 1 are used (what the id promises).
+    c.draw(&b.picture(), whole, Shape::Rect, Some(1)).unwrap();
+    assert_eq!(luma(&c, 5, 5), 100);
+    c.draw(&b.picture(), whole, Shape::Rect, Some(2)).unwrap();
+    assert_eq!(luma(&c, 5, 5), 200);
+    c.draw(&a.picture(), whole, Shape::Rect, None).unwrap();
+    assert_eq!(luma(&c, 5, 5), 100, "no id: always scaled");
 }
