@@ -123,6 +123,9 @@ class _Encoder:
         )
         video.width, video.height = scene.canvas.width, scene.canvas.height
         video.pix_fmt = "yuv420p"
+        # PyAV asks for slice threads, which make x264 split every frame; frame threads (what
+        # the ffmpeg command line asks for) keep both cores busier.
+        video.thread_type = "AUTO"
         video.time_base = 1 / self.rate
         audio: Any = self.out.add_stream("aac", rate=AUDIO_RATE)
         audio.layout = "stereo"
