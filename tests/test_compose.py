@@ -499,3 +499,37 @@ def test_cli_prints_the_output_and_fails_in_one_line(media: Path, tmp_path: Path
     assert bad.returncode == 3
     assert bad.stderr.count("\n") == 1 and "not inside the scene" in bad.stderr
     assert not (tmp_path / "p.mp4").exists()
+
+
+def test_background_image_covers_the_canvas_and_a_replaced_video_shows(
+    media: Path, tmp_path: Path
+) -> None:
+    """A 300x100 image (thirds green, blue, white) covers the 320x240 canvas: scaled by 2.4
+    to 720x240 and cropped to its middle 320 columns, so green shows on canvas columns 0-40,
+    blue 40-280, white 280-320 (stretched, green would reach 107). Bob's camera is replaced by
+    the red file."""
+    from PIL import Image
+
+    img = Image.new("RGB", (300, 100), BLUE)
+    img.paste(Image.new("RGB", (100, 100), (0, 255, 0)), (0, 0))
+    img.paste(Image.new("RGB", (100, 100), (255, 255, 255)), (200, 0))
+    folder = tmp_path / "p"
+    scene = scene_in(
+        folder,
+        media,
+        {
+            "duration_ms": 1000,
+            "backgrounds": [{"t_ms": 0, "image": "bg.png"}],
+            "tracks": [track("bob", "video", "blue.mkv", dur=1000)],
+            "layout": [{"t_ms": 0, "hosts": [host("bob", 0.375, 0.75, 0.25, 0.25)]}],
+        },
+    )
+    img.save(folder / "bg.png")
+    edits = {"participants": {"bob": {"replace": {"video": {"path": "red.mkv", "offset_ms": 0}}}}}
+    (folder / "edits.json").write_text(json.dumps(edits))
+    compose(scene, folder / "out.mp4", edits_path=folder / "edits.json")
+    frames, _ = decode_video(folder / "out.mp4")
+    f = frames[10]
+    for x, rgb in [(20, (0, 255, 0)), (60, BLUE), (260, BLUE), (300, (255, 255, 255))]:
+        assert abs(int(f[100, x]) - y_of(rgb)) <= TOL, x
+    assert abs(int(f[220, 160]) - y_of(RED)) <= TOL, "bob's replacement video"
