@@ -29,7 +29,7 @@ import pytest
 
 pytest.importorskip("av")
 
-from rawcore.pipeline.compose import compose  # noqa: E402
+from rawcore.pipeline.compose import compose
 
 MINUTES = float(os.environ.get("RAWCORE_BENCH_MINUTES", "10"))
 W, H, FPS = 1280, 720, 30
@@ -155,3 +155,30 @@ def test_peer_ffmpeg_filter_complex_same_layout(benchmark: Any, scene: Path) -> 
     benchmark.extra_info.update(
         realtime=round(MINUTES * 60 / wall, 2), wall_s=round(wall, 1), cpu_s=round(cpu, 1)
     )
+
+
+@pytest.mark.parametrize("reuse", [False, True], ids=["every-picture-new", "pictures-held"])
+def test_compositor_one_720p_frame(benchmark: Any, scene: Path, reuse: bool) -> None:
+    """The core's share of a frame: background, the screen (1920x1080 into 960x720) and two
+    cameras (640x360 into 320x360), cover-scaled and blended; with every picture new (each
+    scaled) and with all of them held (blended from the scaled pixels kept)."""
+    import av
+    from rawcore._core import Compositor
+    from rawcore.pipeline.compose.feeds import picture_of
+
+    pictures = []
+    for name, box in [("screen", SCREEN), ("cam_a", CAM_A), ("cam_b", CAM_B)]:
+        with av.open(str(scene.parent / f"{name}.mkv")) as c:
+            pictures.append((picture_of(next(c.decode(video=0))), box))
+    comp = Compositor(W, H)
+    ids = iter(range(1, 1 << 62))
+
+    def frame() -> None:
+        comp.fill(30, 128, 128)
+        for p, b in pictures:
+            box = (b["x"], b["y"], b["w"], b["h"])
+            comp.draw(p.planes, p.strides, p.width, p.height, box, "rect", 0.0,
+                      p.ident if reuse else next(ids))  # fmt: skip
+        comp.frame()
+
+    benchmark(frame)

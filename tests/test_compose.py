@@ -533,3 +533,93 @@ def test_background_image_covers_the_canvas_and_a_replaced_video_shows(
     for x, rgb in [(20, (0, 255, 0)), (60, BLUE), (260, BLUE), (300, (255, 255, 255))]:
         assert abs(int(f[100, x]) - y_of(rgb)) <= TOL, x
     assert abs(int(f[220, 160]) - y_of(RED)) <= TOL, "bob's replacement video"
+
+
+# --- the time map and the edits file, without rendering ------------------------------------
+
+
+def _scene(pauses: list[tuple[int, int]], duration: int = 10_000) -> Any:
+    from rawcore.pipeline.scene.model import scene_from_dict
+
+    return scene_from_dict(
+        {
+            "recording_id": "r",
+            "start_unix_ms": 0,
+            "duration_ms": duration,
+            "canvas": {"width": 64, "height": 48, "fps": 25},
+            "tracks": [track("alice", "audio", "a.wav", dur=duration)],
+            "pauses": [{"start_ms": a, "end_ms": b} for a, b in pauses],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "pauses", "range_ms", "trim", "segments", "probes"),
+    [
+        ("no cuts: the identity", [(1000, 2000)], None, False, [(0, 10_000)], [(1500, 1500)]),
+        (
+            "pauses cut: later times move back by the pauses before them",
+            [(1000, 2000), (5000, 5500)],
+            None,
+            True,
+            [(0, 1000), (2000, 5000), (5500, 10_000)],
+            [(999, 999), (1000, 2000), (3999, 4999), (4000, 5500), (4000.5, 5500.5)],
+        ),
+        (
+            "a range in original time, a pause across its start",
+            [(1000, 3000)],
+            (2000, 6000),
+            True,
+            [(3000, 6000)],
+            [(0, 3000), (2999, 5999)],
+        ),
+    ],
+)
+def test_time_map(
+    name: str,
+    pauses: list[tuple[int, int]],
+    range_ms: tuple[int, int] | None,
+    trim: bool,
+    segments: list[tuple[int, int]],
+    probes: list[tuple[float, float]],
+) -> None:
+    from rawcore.pipeline.compose import build_time_map
+
+    tm = build_time_map(_scene(pauses), range_ms=range_ms, trim_pauses=trim)
+    assert [(s.scene_start_ms, s.scene_end_ms) for s in tm.segments] == segments, name
+    assert tm.duration_ms == sum(b - a for a, b in segments)
+    for out_ms, scene_ms in probes:
+        assert tm.scene_ms(out_ms) == scene_ms, (name, out_ms)
+        assert tm.out_ms(scene_ms) == out_ms, (name, scene_ms)
+
+
+@pytest.mark.parametrize(
+    ("name", "doc", "message"),
+    [
+        ("another schema", {"schema": "x/2"}, "schema"),
+        ("not an object", [], "must be an object"),
+        ("a gain that is a string", {"participants": {"alice": {"gain_db": "-6"}}}, "number"),
+        ("mute not a bool", {"participants": {"alice": {"mute": 1}}}, "true or false"),
+        (
+            "a trim past the end",
+            {"participants": {"alice": {"trim": [{"start_ms": 0, "end_ms": 99_999}]}}},
+            "trim\\[0\\].end_ms",
+        ),
+        (
+            "a replacement file that is not there",
+            {"participants": {"alice": {"replace": {"audio": {"path": "nope.wav"}}}}},
+            "no such file",
+        ),
+        ("an unknown field", {"participants": {"alice": {"volume": 3}}}, "volume"),
+    ],
+)
+def test_bad_edits_are_one_clear_line(
+    tmp_path: Path, name: str, doc: Any, message: str
+) -> None:
+    from rawcore.pipeline.compose import load_edits
+
+    path = tmp_path / "edits.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SceneError, match=message) as err:
+        load_edits(path, _scene([]))
+    assert "\n" not in str(err.value), name
