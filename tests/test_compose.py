@@ -59,6 +59,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wav(d / "beeps.wav", tone(6, beeps))
     wav(d / "steady.wav", tone(6, [(0.0, 6.0, 500.0)], amp=0.25))
     wav(d / "other.wav", tone(6, [(0.0, 6.0, 2000.0)], amp=0.25))
+    # 300 Hz: at 1001 ms and 2012 ms its phase is far from a zero crossing, so a hard cut there
+    # would jump.
+    wav(d / "hum.wav", tone(6, [(0.0, 6.0, 300.0)], amp=0.25))
     return d
 
 
@@ -326,15 +329,15 @@ def test_cuts_do_not_click(media: Path, tmp_path: Path) -> None:
         tmp_path,
         media,
         {
-            "tracks": [track("alice", "audio", "steady.wav")],
-            "pauses": [{"start_ms": 1003, "end_ms": 2011}],
+            "tracks": [track("alice", "audio", "hum.wav")],
+            "pauses": [{"start_ms": 1001, "end_ms": 2012}],
             "duration_ms": 3000,
         },
     )
     compose(scene, tmp_path / "out.mp4", trim_pauses=True)
     x = decode_audio(tmp_path / "out.mp4")
-    steady_step = 0.25 * 2 * math.pi * 500 / RATE
-    cut = round(1.003 * RATE)
+    steady_step = 0.25 * 2 * math.pi * 300 / RATE
+    cut = round(1.001 * RATE)
     assert np.abs(np.diff(x[cut - 960 : cut + 960])).max() < 2.5 * steady_step
 
 
@@ -623,3 +626,20 @@ def test_bad_edits_are_one_clear_line(
     with pytest.raises(SceneError, match=message) as err:
         load_edits(path, _scene([]))
     assert "\n" not in str(err.value), name
+
+
+def test_trim_edges_fade_without_a_click(media: Path, tmp_path: Path) -> None:
+    """A steady tone trimmed from 1001 ms: silent inside, and no jump bigger than the tone's
+    own steps at the edges."""
+    scene = scene_in(
+        tmp_path, media, {"tracks": [track("alice", "audio", "hum.wav")], "duration_ms": 3000}
+    )
+    edits = {"participants": {"alice": {"trim": [{"start_ms": 1001, "end_ms": 2012}]}}}
+    (tmp_path / "edits.json").write_text(json.dumps(edits))
+    compose(scene, tmp_path / "out.mp4", edits_path=tmp_path / "edits.json")
+    x = decode_audio(tmp_path / "out.mp4")
+    steady_step = 0.25 * 2 * math.pi * 300 / RATE
+    for edge in (1.001, 2.012):
+        at = round(edge * RATE)
+        assert np.abs(np.diff(x[at - 960 : at + 960])).max() < 2.5 * steady_step, edge
+    assert rms_db(x[round(1.010 * RATE) : round(2.000 * RATE)]) < -60

@@ -29,6 +29,8 @@ from rawcore.pipeline.scene.model import Interval, Scene, SceneTrack
 
 #: Length of the crossfade at a cut.
 CROSSFADE_MS = 10
+#: A trimmed range fades out over this much before it and back in after it (no click).
+TRIM_FADE_MS = 5
 #: Samples read from the scene per step of a long stretch.
 _STEP_S = 1
 
@@ -99,16 +101,21 @@ class SceneAudio:
     def read(self, start: int, end: int) -> Samples:
         """The mix of scene samples [start, end); `start` never goes back."""
         window = np.zeros((max(0, end - start), self.channels), dtype=np.float32)
+        fade = max(1, self.samples(TRIM_FADE_MS))
         for v in self.voices:
-            hit = [(a, b) for a, b in v.silent if a < end and b > start]
+            hit = [(a, b) for a, b in v.silent if a - fade < end and b + fade > start]
             if not hit:
                 v.placed.add_into(window, start)
                 continue
             own = np.zeros_like(window)
             v.placed.add_into(own, start)
+            t = np.arange(start, start + len(window), dtype=np.float64)
+            gain = np.ones(len(window))
             for a, b in hit:
-                own[max(0, a - start) : max(0, min(end, b) - start)] = 0.0
-            window += own
+                # 0 inside [a, b), rising linearly to 1 over `fade` samples on either side.
+                edge = np.maximum((a - t) / fade, (t - (b - 1)) / fade)
+                gain = np.minimum(gain, np.clip(edge, 0.0, 1.0))
+            window += own * gain[:, None].astype(np.float32)
         return window
 
 

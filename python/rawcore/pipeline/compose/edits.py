@@ -9,10 +9,11 @@
 ```
 
 `gain_db` and `mute` act on all of a participant's audio; `trim` silences it in ranges of scene
-time; `replace` takes a participant's camera audio or video from another file whose first
-sample sits at `offset_ms` on the scene clock. Paths are relative to the edits file (or
-absolute). Everything is checked against the scene when the file is read, before any work
-starts; a problem is one `SceneError` line naming the file and the field.
+time (5 ms fades outside each range); `replace` takes a participant's camera audio or video
+from another file whose first sample sits at `offset_ms` on the scene clock. Paths are
+relative to the edits file (or absolute). Everything is checked against the scene when the
+file is read, before any work starts; a problem is one `SceneError` line naming the file and
+the field.
 """
 
 from __future__ import annotations
