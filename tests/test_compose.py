@@ -643,3 +643,26 @@ def test_trim_edges_fade_without_a_click(media: Path, tmp_path: Path) -> None:
         at = round(edge * RATE)
         assert np.abs(np.diff(x[at - 960 : at + 960])).max() < 2.5 * steady_step, edge
     assert rms_db(x[round(1.010 * RATE) : round(2.000 * RATE)]) < -60
+
+
+def test_a_track_that_is_not_media_fails_in_one_line_and_leaves_no_file(
+    media: Path, tmp_path: Path
+) -> None:
+    from rawcore.errors import InputError
+
+    (tmp_path / "junk.mkv").write_bytes(b"\x00not a video" * 100)
+    scene = scene_in(
+        tmp_path,
+        media,
+        {
+            "duration_ms": 1000,
+            "tracks": [track("alice", "video", "junk.mkv", dur=1000)],
+            "layout": [{"t_ms": 0, "hosts": [host("alice", 0, 0, 1, 1)]}],
+        },
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError, match="junk.mkv") as err:
+        compose(scene, out / "x.mp4")
+    assert "\n" not in str(err.value)
+    assert list(out.iterdir()) == [], "no partial file"
