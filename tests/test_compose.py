@@ -662,7 +662,7 @@ def test_a_track_that_is_not_media_fails_in_one_line_and_leaves_no_file(
     )
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(InputError, match="junk.mkv") as err:
+    with pytest.raises(InputError, match=r"junk\.mkv") as err:
         compose(scene, out / "x.mp4")
     assert "\n" not in str(err.value)
     assert list(out.iterdir()) == [], "no partial file"
