@@ -53,6 +53,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     "rawcore.jobs": ("store", "pool", ("conversion", "on_ray")),
     "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process", "scene", "compose", "post"),
+    "rawcore.pipeline.compose": (("edits", "timemap"), ("feeds", "audio"), "render"),
     "rawcore.pipeline.scene": ("model", "events", ("layout", "speech"), "otio", "build"),
     "rawcore.batch": (("plan", "deliver"), "task", ("pool", "on_ray")),
     "rawcore.cli": ("listing", "commands", "parser", "dispatch", "batch", "main"),

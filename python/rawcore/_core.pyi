@@ -25,6 +25,7 @@ __all__ = [
     "CaptureReport",
     "CaptureSplit",
     "ClockFit",
+    "Compositor",
     "ExtMap",
     "FileHeader",
     "MediaDescription",
@@ -48,6 +49,7 @@ __all__ = [
     "fit_sender_clock",
     "parse_sdp",
     "place_streams",
+    "rgb_to_yuv",
     "slice_capture",
     "split_capture",
     "video_frames",
@@ -744,3 +746,49 @@ def place_streams(
     (`window_ms` windows) over all of them gives the offset to the recorder. A stream without
     reports, or whose reports cannot be fitted, is placed by its own arrival times. Raises
     `TimelineError` when an envelope cannot be fitted (no packets, non-finite times)."""
+
+#: The three planes of an I420 picture (Y, U, V) as 1-D uint8 arrays, e.g. NumPy views of a
+#: decoded frame's planes (`np.frombuffer(frame.planes[i], np.uint8)`), borrowed without a copy.
+_Planes: TypeAlias = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
+
+@final
+class Compositor:
+    """One I420 canvas of a composition (even sides, at most 7680 and 7680x4320 pixels).
+
+    It keeps what it computes per (picture size, box, shape): the bilinear scale tables and the
+    anti-aliased coverage masks of luma and chroma, so each frame costs only scaling and
+    blending. Raises `InputError` for a canvas, box, shape or picture it cannot take.
+    """
+
+    def __new__(cls, width: int, height: int) -> Compositor: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    def fill(self, y: int, u: int, v: int) -> None:
+        """Paint the whole canvas one Y'CbCr colour."""
+    def draw(
+        self,
+        planes: _Planes,
+        strides: tuple[int, int, int],
+        width: int,
+        height: int,
+        box: tuple[float, float, float, float],
+        shape: Literal["rect", "rounded", "circle"] = "rect",
+        radius: float = 0.0,
+        picture_id: int | None = None,
+    ) -> None:
+        """Draw a `width x height` I420 picture (chroma `ceil(w/2) x ceil(h/2)`, rows `strides`
+        bytes apart) into `box` (x, y, w, h in canvas fractions, edges rounded to whole
+        pixels): scaled to cover the box keeping its aspect, centred, clipped to `shape` with
+        anti-aliased edges (`rounded`: corners of `radius`, a fraction of the canvas's shorter
+        side; `circle`: the largest circle centred in the box), over what is drawn already.
+        `picture_id` names the picture's content: the same picture drawn into the same box
+        under the same id again (a held frame, a tile) is blended from the pixels scaled
+        before, not scaled again; None scales every time."""
+    def frame(self) -> npt.NDArray[np.uint8]:
+        """A copy of the canvas: a `(height * 3 // 2, width)` array, Y then U then V (what
+        `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes)."""
+
+def rgb_to_yuv(r: int, g: int, b: int) -> tuple[int, int, int]:
+    """BT.601 limited-range Y'CbCr of an RGB colour (what decoders assume for untagged video)."""

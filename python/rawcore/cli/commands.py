@@ -345,6 +345,31 @@ def cmd_scene(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_compose(args: argparse.Namespace) -> int:
+    """Render a scene into one MP4; prints its path."""
+    from rawcore.pipeline.compose import compose, parse_range
+
+    range_ms = None if args.range_ms is None else parse_range(args.range_ms)
+    bar = progress_printer("composing", show=show_progress(args))
+
+    def on_progress(fraction: float) -> None:
+        if bar is not None:
+            bar(round(fraction * 1000), 1000)
+
+    report = compose(
+        args.scene,
+        args.output,
+        edits_path=args.edits,
+        trim_pauses=args.trim_pauses,
+        range_ms=range_ms,
+        clip=args.clip,
+        preset=args.preset,
+        progress=on_progress,
+    )
+    print(report.path)
+    return ExitCode.OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run conversion workers on the job store until interrupted (or idle for --idle-exit)."""
     import time

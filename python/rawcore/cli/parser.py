@@ -10,6 +10,7 @@ from typing import NoReturn
 from rawcore import _core
 from rawcore.cli.commands import (
     ExitCode,
+    cmd_compose,
     cmd_convert,
     cmd_extract_audio,
     cmd_extract_video,
@@ -378,6 +379,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_batch(sub)
 
+    cp = sub.add_parser(
+        "compose",
+        help="render a scene (rawcore.scene/1) into one H.264 + AAC MP4",
+        description=(
+            "Render a scene offline: the canvas, its background, each host's picture in its "
+            "box and shape, every participant's audio on the call clock; with the edits of "
+            "--edits, pauses cut with --trim-pauses, a part with --range or --clip."
+        ),
+    )
+    cp.add_argument("--scene", required=True, metavar="SCENE.json", help="the scene file")
+    cp.add_argument("--output", "-o", required=True, metavar="OUT.mp4", help="the MP4 to write")
+    cp.add_argument("--edits", metavar="EDITS.json", help="per-participant edits (rawcore.edits/1)")
+    cp.add_argument(
+        "--trim-pauses", action="store_true", help="cut the scene's pauses from video and audio"
+    )
+    part = cp.add_mutually_exclusive_group()
+    part.add_argument(
+        "--range", dest="range_ms", metavar="START_MS-END_MS",
+        help="render this part only, in the scene's original time (before pauses are cut)",
+    )  # fmt: skip
+    part.add_argument("--clip", action="store_true", help="render the scene's clip only")
+    cp.add_argument(
+        "--preset", choices=["fast", "balanced", "quality"], default="balanced",
+        help="x264 superfast, veryfast (default: balanced) or medium",
+    )  # fmt: skip
+    cp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    cp.set_defaults(func=cmd_compose, standalone=True)
+
     og = sub.add_parser("org", help="manage organizations of the service")
     og_sub = og.add_subparsers(dest="org_command", required=True, metavar="ACTION")
     oc = og_sub.add_parser("create", help="a new organization; prints its API key last")
@@ -574,7 +603,7 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
     A positional path becomes the input option it stands for: a URL `--input-s3`, a folder
     `--input-dir`, anything else `--input-file`."""
-    if args.command in ("worker", "serve", "org", "batch"):
+    if args.command in ("worker", "serve", "org", "batch", "compose"):
         return
     if args.command == "post-process" and args.recording_id is None:
         import urllib.parse

@@ -12,7 +12,9 @@
 //! ([`depacketize`], reading codec headers with [`bitstream`]), assembles complete decodable
 //! video frames ([`video`]), decodes telephony codecs ([`codec`]) and muxes into Matroska, WebM
 //! and Ogg ([`mux`]); [`extract`] ties these together, with libopus (statically linked) to
-//! rebuild lost Opus frames from in-band FEC ([`extract::fec`]). It opens no files, reads no
+//! rebuild lost Opus frames from in-band FEC ([`extract::fec`]). For re-composing a call it
+//! draws pictures into a YUV 4:2:0 canvas: cover-scaled, clipped to anti-aliased shapes,
+//! blended ([`compose`]). It opens no files, reads no
 //! clocks and starts no threads; callers hand it byte slices. No input can make it panic: malformed data
 //! becomes a typed error or a warning that names the byte offset.
 
@@ -21,6 +23,7 @@ pub mod audio;
 pub mod bitstream;
 pub mod codec;
 pub mod columns;
+pub mod compose;
 pub mod depacketize;
 pub mod extract;
 pub mod mjr;

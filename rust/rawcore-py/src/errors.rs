@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use pyo3::PyErr;
 use rawcore_core::bitstream::BitstreamError;
+use rawcore_core::compose::ComposeError;
 use rawcore_core::depacketize::opus::OpusError;
 use rawcore_core::depacketize::VideoDepacketizeError;
 use rawcore_core::{
@@ -79,6 +80,8 @@ core_error! {
     Timeline(TimelineError),
     /// A pcap, pcapng or .mjr capture that cannot be read.
     Split(SplitError),
+    /// A canvas, box, shape or picture the compositor cannot take.
+    Compose(ComposeError),
     ;
     /// An argument the core cannot take (an unknown codec name, a drift out of range).
     Argument(String),
@@ -157,6 +160,7 @@ impl From<CoreError> for PyErr {
                     CaptureError::new_err(e.to_string())
                 }
             },
+            CoreError::Compose(e) => InputError::new_err(e.to_string()),
             CoreError::Argument(msg) => InputError::new_err(msg),
             CoreError::CreateOutput { path, source } => {
                 OutputError::new_err(format!("{}: cannot create ({source})", path.display()))

@@ -9,6 +9,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod buffer;
+mod compose;
 mod errors;
 mod extract;
 mod gil;
@@ -120,6 +121,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<timeline::OffsetFit>()?;
     m.add_function(wrap_pyfunction!(timeline::place_streams, m)?)?;
     m.add_class::<timeline::StreamPlacement>()?;
+    m.add_class::<compose::Compositor>()?;
+    m.add_function(wrap_pyfunction!(compose::rgb_to_yuv, m)?)?;
     types::register(m)?;
     Ok(())
 }
