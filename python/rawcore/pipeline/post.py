@@ -10,7 +10,8 @@ Steps, in order, each recorded in the recording's metadata document
 2. `raw`: every track of the recording as its own file under `{org}/raw/{room}/{recording_id}/
    {participant_id}/`, and its key, kind, duration and size in the document.
 3. `stitched`: one file per participant and medium across sessions, under `…/stitched/`.
-4. `scene`: the scene project (`rawcore.scene/1`, its OTIO and track files) under `…/scene/`.
+4. `scene`: the scene project (`rawcore.scene/1`, its OTIO and track files) under `…/scene/`;
+   its tracks are storage-side copies of the stored stitched ones, not extracted again.
 5. `clip`: the scene's auto clip range (rendering it is the compositor's; not done here).
 
 Every object goes to a key that depends only on the recording, written atomically (the storage

@@ -248,7 +248,11 @@ def read_track_folder(path: str | os.PathLike[str]) -> TrackFolder:
             session = entry.get("session_id")
             tracks.append(
                 FolderTrack(
-                    path=real, name=rel, participant_id=sub.name, kind=kind, codec=codec,
+                    path=real,
+                    name=rel,
+                    participant_id=sub.name,
+                    kind=kind,
+                    codec=codec,
                     container="webm" if doctype == "webm" else "matroska",
                     screenshare=bool(entry.get("screenshare")),
                     stitched=bool(entry["_stitched"]),
@@ -256,7 +260,7 @@ def read_track_folder(path: str | os.PathLike[str]) -> TrackFolder:
                     track_ids=tuple(str(t) for t in ids if isinstance(t, str)),
                     start_unix_ms=start,
                     duration_ms=duration if isinstance(duration, int) else 0,
-                )  # fmt: skip
+                )
             )
     if not tracks:
         raise InputError(f"{root}: no WebM/Matroska tracks in its participant folders")

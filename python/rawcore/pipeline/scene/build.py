@@ -9,6 +9,11 @@ already holds them for this recording (its `manifest.json` lists every planned f
 present with its size). Voice activity comes from the same plan in one core call per audio
 track. The scene's clock: `start_unix_ms` is the log's `recording_started` (or, without one,
 the first media packet on the call timeline); every event lands at `unix_ms - start_unix_ms`.
+
+The media may also come already stored: a folder of the tracks post-process wrote
+(`rawcore.source.track_folder.TrackFolder`, its stitched files hard-linked into `tracks/`), or
+the stitched tracks post-process's own stitched step stored (`stitched=`, which the caller puts
+in place). Either way nothing is extracted twice; from a folder there is no voice activity.
 """
 
 from __future__ import annotations
