@@ -107,8 +107,16 @@ def call() -> Path:
     return hour_long_call(WORKDIR)
 
 
+def _written_bytes() -> int:
+    """Bytes this process (every thread) has caused to be written to storage so far."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
 def test_post_process_4x60min_call(benchmark, call: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    marks: list[tuple[str, float]] = []
+    marks: list[tuple[str, float, int]] = []
     rounds = iter(range(1000))
 
     def setup() -> tuple[tuple[Path, PostTarget], dict[str, object]]:
@@ -116,7 +124,8 @@ def test_post_process_4x60min_call(benchmark, call: Path, tmp_path: Path) -> Non
         shutil.rmtree(tmp_path, ignore_errors=True)
         marks.clear()
         target = PostTarget(FolderStorage(out), "bench", "room-1", "call-1")
-        return (call, target), {"checkpoint": lambda p: marks.append((p, time.perf_counter()))}
+        return (call, target), {"checkpoint": lambda p: marks.append(
+            (p, time.perf_counter(), _written_bytes()))}  # fmt: skip
 
     result = benchmark.pedantic(post_process, setup=setup, rounds=3, iterations=1)
     assert result.ran == STEPS
@@ -125,11 +134,17 @@ def test_post_process_4x60min_call(benchmark, call: Path, tmp_path: Path) -> Non
     assert len(doc["stitched_tracks"]) == 2 * PARTICIPANTS
     assert all(t["duration_ms"] > (MINUTES * 60 - 5) * 1000 for t in doc["raw_tracks"])
     # Per step, from the last round's checkpoints.
-    begun = {p.split(":")[0]: t for p, t in marks if p.endswith(":start")}
-    ended = {p.split(":")[0]: t for p, t in marks if p.endswith(":done")}
+    begun = {p.split(":")[0]: (t, w) for p, t, w in marks if p.endswith(":start")}
+    ended = {p.split(":")[0]: (t, w) for p, t, w in marks if p.endswith(":done")}
     info = benchmark.extra_info
     for step in STEPS:
-        info[f"{step}_s"] = round(ended[step] - begun[step], 3)
+        info[f"{step}_s"] = round(ended[step][0] - begun[step][0], 3)
+        # What the step wrote (the kernel's count for this process: page cache dirtied).
+        info[f"{step}_written_mb"] = round((ended[step][1] - begun[step][1]) / 1e6, 1)
+    # The bytes the storage holds, each file once however many links name it.
+    storage = next(tmp_path.glob("storage-*"))
+    inodes = {f.stat().st_ino: f.stat().st_size for f in storage.rglob("*") if f.is_file()}
+    info["disk_mb"] = round(sum(inodes.values()) / 1e6, 1)
     info["input_mb"] = round(sum(f.stat().st_size for f in call.rglob("*.rtpdump")) / 1e6, 1)
     info["stored_mb"] = round(sum(t["bytes"] for t in doc["raw_tracks"] + doc["stitched_tracks"])
                               / 1e6, 1)  # fmt: skip

@@ -36,7 +36,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Inside a package, the order of its rooms, bottom first: a room imports only rooms before it.
 #: A tuple groups rooms that are peers (they must not import each other).
 ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
-    "rawcore.source": ("cache", ("s3", "members"), ("containers", "captures"), "archive"),
+    "rawcore.source": (
+        ("cache", "track_folder"),
+        ("s3", "members"),
+        ("containers", "captures"),
+        "archive",
+    ),
     "rawcore.storage": ("keys", "backends", "identity"),
     "rawcore.recording": ("metadata", "model", "columns", "build", "timeline"),
     "rawcore.media": (

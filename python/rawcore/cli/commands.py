@@ -22,6 +22,8 @@ from rawcore.progress import StageProgress
 
 if TYPE_CHECKING:
     from rawcore.media.outputs import JobFailure, Outputs, Selection
+    from rawcore.pipeline.scene.build import SceneProject
+    from rawcore.pipeline.scene.events import EventLog
     from rawcore.recording.model import Recording
 
 
@@ -225,6 +227,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return _convert_job(args)
     from rawcore.media.convert import EditorOptions, convert_file, convert_track
     from rawcore.recording.build import open_recording
+    from rawcore.source.track_folder import is_track_folder, read_track_folder
 
     options = EditorOptions(args.preset, args.crf)
     bar = progress_printer("converting", show=show_progress(args))
@@ -245,6 +248,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
             on_progress=on_progress,
         )
         warnings: list[str] = []
+    elif args.input_dir is not None and is_track_folder(args.input_dir):
+        from rawcore.media.convert import convert_folder_track
+
+        entry = convert_folder_track(
+            read_track_folder(args.input_dir),
+            args.track_id,
+            args.output,
+            mode=args.mode,
+            no_audio=args.no_audio,
+            options=options,
+            on_progress=on_progress,
+        )
+        warnings = entry.warnings
     else:
         from rawcore.source.captures import parse_pt_option
 
@@ -317,10 +333,36 @@ def cmd_scene(args: argparse.Namespace) -> int:
         return ExitCode.OK
     from rawcore.pipeline.scene.build import build_scene_project, read_participants
     from rawcore.pipeline.scene.events import read_event_log
-    from rawcore.recording.build import open_recording
+    from rawcore.source.track_folder import is_track_folder, read_track_folder
 
     names = read_participants(args.participants) if args.participants else None
     log = read_event_log(args.events) if args.events else None
+    if args.input_dir is not None and is_track_folder(args.input_dir):
+        project = build_scene_project(
+            read_track_folder(args.input_dir),
+            Path(args.output),
+            events=Path(args.events) if args.events else None,
+            event_log=log,
+            participants=names,
+            quiet=args.quiet,
+            clip=not args.no_clip,
+        )
+    else:
+        project = _scene_of_recording(args, log, names)
+    print(project.scene_path)
+    print(project.otio_path)
+    for path in project.track_paths:
+        print(path)
+    print_warnings(project.warnings, args.quiet)
+    return ExitCode.OK
+
+
+def _scene_of_recording(
+    args: argparse.Namespace, log: EventLog | None, names: dict[str, str] | None
+) -> SceneProject:
+    from rawcore.pipeline.scene.build import build_scene_project
+    from rawcore.recording.build import open_recording
+
     with open_recording(
         str(args.input_file or args.input_dir or args.input_s3),
         s3_endpoint=args.s3_endpoint,
@@ -337,12 +379,7 @@ def cmd_scene(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             clip=not args.no_clip,
         )
-    print(project.scene_path)
-    print(project.otio_path)
-    for path in project.track_paths:
-        print(path)
-    print_warnings(project.warnings, args.quiet)
-    return ExitCode.OK
+    return project
 
 
 def cmd_compose(args: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@ Steps, in order, each recorded in the recording's metadata document
 2. `raw`: every track of the recording as its own file under `{org}/raw/{room}/{recording_id}/
    {participant_id}/`, and its key, kind, duration and size in the document.
 3. `stitched`: one file per participant and medium across sessions, under `…/stitched/`.
-4. `scene`: the scene project (`rawcore.scene/1`, its OTIO and track files) under `…/scene/`.
+4. `scene`: the scene project (`rawcore.scene/1`, its OTIO and track files) under `…/scene/`;
+   its tracks are storage-side copies of the stored stitched ones, not extracted again.
 5. `clip`: the scene's auto clip range (rendering it is the compositor's; not done here).
 
 Every object goes to a key that depends only on the recording, written atomically (the storage
@@ -130,7 +131,8 @@ def _entry_json(entry: ManifestEntry, key: str, participant: str) -> dict[str, A
         "key": key, "name": entry.path, "participant_id": participant,
         "session_id": entry.session_id, "track_ids": list(entry.track_ids), "kind": entry.kind,
         "screenshare": entry.screenshare, "codec": entry.codec, "container": entry.container,
-        "duration_ms": entry.duration_ms, "bytes": entry.bytes,
+        "start_unix_ms": entry.start_unix_ms, "duration_ms": entry.duration_ms,
+        "bytes": entry.bytes,
     }  # fmt: skip
 
 
@@ -379,20 +381,31 @@ class _Run:
 
     def scene(self) -> None:
         """Build the scene project in a temporary folder and store every file of it, the scene
-        document last."""
-        from rawcore.pipeline.scene.build import build_scene_project
+        document last. Its tracks are the stored stitched ones (storage-side copies: a hard
+        link on a folder, a CopyObject on S3), re-extracted only when the document lacks their
+        place on the call clock (written by an older rawcore)."""
+        from rawcore.pipeline.scene.build import TRACKS_DIR, PlacedFile, build_scene_project
 
         rid = self.target.recording_id
+        stored = [(PlacedFile.of_stored(e), e["key"]) for e in self.doc["stitched_tracks"]]
+        reuse = [(p, key) for p, key in stored if p is not None]
+        if not reuse or len(reuse) != len(stored):
+            reuse = []
         with _workdir() as work:
             events = None if self.events is None else Path(self.events)
             project = build_scene_project(self.recording(), work, events=events,
                                           participants=self.participants, quiet=True,
-                                          workers=self.workers)  # fmt: skip
+                                          workers=self.workers,
+                                          stitched=[p for p, _ in reuse] or None)  # fmt: skip
             for w in project.warnings:
                 self.warn(w)
+            keys: list[str] = []
+            for placed, key in reuse:
+                copy = self.layout.scene(rid, f"{TRACKS_DIR}/{placed.path}")
+                self.storage.copy(key, copy)
+                keys.append(copy)
             scene_path = Path(project.scene_path)
             files = sorted(p for p in work.rglob("*") if p.is_file() and p != scene_path)
-            keys: list[str] = []
             for path in [*files, scene_path]:  # the scene last: it names the others
                 key = self.layout.scene(rid, path.relative_to(work).as_posix())
                 self.storage.put_file(key, path, move=True)

@@ -2,7 +2,14 @@
 (see `run`, `remux`, `editor`)."""
 
 from rawcore.media.convert.editor import DEFAULT_CRF, DEFAULT_PRESET, PRESETS, EditorOptions
-from rawcore.media.convert.run import FORMAT_VERSION, MODES, Mode, convert_file, convert_track
+from rawcore.media.convert.run import (
+    FORMAT_VERSION,
+    MODES,
+    Mode,
+    convert_file,
+    convert_folder_track,
+    convert_track,
+)
 
 __all__ = [
     "DEFAULT_CRF",
@@ -13,5 +20,6 @@ __all__ = [
     "EditorOptions",
     "Mode",
     "convert_file",
+    "convert_folder_track",
     "convert_track",
 ]

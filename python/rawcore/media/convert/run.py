@@ -10,6 +10,7 @@ renamed when complete; `manifest.json` beside it gains its entry (`container: "m
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -30,6 +31,7 @@ from rawcore.media.outputs import Selection
 from rawcore.recording.model import Recording
 from rawcore.source.cache import default_cache_dir
 from rawcore.source.s3 import fetch
+from rawcore.source.track_folder import TrackFolder
 
 #: The version of what a conversion writes: part of every cache key, bumped whenever the same
 #: input and options would give different bytes.
@@ -178,4 +180,41 @@ def convert_track(
     return entry
 
 
-__all__ = ["FORMAT_VERSION", "MODES", "Mode", "convert_file", "convert_track"]
+def convert_folder_track(
+    folder: TrackFolder,
+    track_id: str,
+    output: str | os.PathLike[str],
+    *,
+    mode: Mode = "editor",
+    no_audio: bool = False,
+    options: EditorOptions | None = None,
+    manifest: bool = True,
+    on_progress: Callable[[float], None] | None = None,
+) -> ManifestEntry:
+    """Convert a stored raw track of `folder` (`rawcore.source.track_folder`) into the MP4
+    `output`: a camera with its session's microphone, a screen share with its screen audio,
+    the audio placed against the video by the two files' starts on the call clock."""
+    track = folder.track(track_id)
+    audio = None
+    if not no_audio and track.kind == "video":
+        audio = next((t for t in folder.raw if t.kind == "audio"
+                      and t.participant_id == track.participant_id
+                      and t.session_id == track.session_id
+                      and t.screenshare == track.screenshare), None)  # fmt: skip
+    inputs = find_inputs(track.path, audio=None if audio is None else audio.path,
+                         no_audio=no_audio)  # fmt: skip
+    if audio is not None:
+        offset = (audio.start_unix_ms - track.start_unix_ms) / 1000.0
+        inputs = dataclasses.replace(inputs, audio_offset_s=offset)
+    entry = _write(inputs, Path(output), mode, options or EditorOptions(), on_progress)
+    entry.user_id, entry.session_id = track.participant_id, track.session_id
+    entry.start_unix_ms, entry.screenshare = track.start_unix_ms, track.screenshare
+    entry.track_ids = [*track.track_ids, *(audio.track_ids if audio is not None else ())]
+    entry.sources = list(entry.track_ids)
+    if manifest:
+        write_manifest(Path(output).parent, [entry], call={}, command="convert")
+    return entry
+
+
+__all__ = ["FORMAT_VERSION", "MODES", "Mode", "convert_file", "convert_folder_track",
+           "convert_track"]  # fmt: skip

@@ -9,21 +9,28 @@ already holds them for this recording (its `manifest.json` lists every planned f
 present with its size). Voice activity comes from the same plan in one core call per audio
 track. The scene's clock: `start_unix_ms` is the log's `recording_started` (or, without one,
 the first media packet on the call timeline); every event lands at `unix_ms - start_unix_ms`.
+
+The media may also come already stored: a folder of the tracks post-process wrote
+(`rawcore.source.track_folder.TrackFolder`, its stitched files hard-linked into `tracks/`), or
+the stitched tracks post-process's own stitched step stored (`stitched=`, which the caller puts
+in place). Either way nothing is extracted twice; from a folder there is no voice activity.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Final
 
 from rawcore import _core
-from rawcore.errors import InputError, SceneError
+from rawcore.errors import InputError, OutputError, SceneError
 from rawcore.media.audio import extract_audio, plan_audio
 from rawcore.media.files import prepare_output_dir
 from rawcore.media.formats import DEFAULT_MAX_FILL_MS
@@ -49,6 +56,7 @@ from rawcore.pipeline.scene.otio import write_otio
 from rawcore.pipeline.scene.speech import SLOT_MS, Levels, choose_clip, speech_slots
 from rawcore.recording.model import Recording
 from rawcore.recording.timeline import timeline_of
+from rawcore.source.track_folder import FolderTrack, TrackFolder
 
 TRACKS_DIR = "tracks"
 OTIO_NAME = "scene.otio"
@@ -56,6 +64,35 @@ OTIO_NAME = "scene.otio"
 TRACK_FORMAT: Final = "mkv"
 DEFAULT_CANVAS = Canvas(1920, 1080, 30.0)
 DEFAULT_BACKGROUND = "#000000"
+
+
+@dataclass(frozen=True)
+class PlacedFile:
+    """A track file of the project (`path` relative to `tracks/`), placed on the call clock."""
+
+    path: str
+    participant_id: str
+    kind: str
+    screenshare: bool
+    start_unix_ms: int
+    duration_ms: int
+
+    @classmethod
+    def of_entry(cls, e: ManifestEntry) -> PlacedFile:
+        assert e.start_unix_ms is not None  # the reused and the written both have one
+        return cls(e.path, e.user_id or "unknown", e.kind, e.screenshare, e.start_unix_ms,
+                   e.duration_ms)  # fmt: skip
+
+    @classmethod
+    def of_stored(cls, entry: Mapping[str, object]) -> PlacedFile | None:
+        """A stitched track as the post-process document records it (`name`, `kind`,
+        `participant_id`, `start_unix_ms`, …); None when it lacks a field (an older one)."""
+        name, pid, kind = entry.get("name"), entry.get("participant_id"), entry.get("kind")
+        start, duration = entry.get("start_unix_ms"), entry.get("duration_ms")
+        if not (isinstance(name, str) and isinstance(pid, str) and kind in ("audio", "video")
+                and isinstance(start, int) and isinstance(duration, int)):  # fmt: skip
+            return None
+        return cls(name, pid, str(kind), bool(entry.get("screenshare")), start, duration)
 
 
 @dataclass(frozen=True)
@@ -215,10 +252,8 @@ def _backgrounds(log: EventLog | None, start: int, duration_ms: int) -> tuple[Ba
     return tuple(out) or (Background(0, color=DEFAULT_BACKGROUND),)
 
 
-def _check_hosts(log: EventLog, rec: Recording, warnings: list[str]) -> None:
+def _check_hosts(log: EventLog, known: set[str], screens: set[str], warnings: list[str]) -> None:
     """Every host names a participant of the recording (an error naming the line)."""
-    known = {p.participant_id for p in rec.participants}
-    screens = {t.participant_id for t in rec.tracks if t.kind == "video" and t.screenshare}
     warned = False
     for k in log.layouts:
         for h in k.hosts:
@@ -235,11 +270,15 @@ def _check_hosts(log: EventLog, rec: Recording, warnings: list[str]) -> None:
                 )
 
 
-def _feeds(rec: Recording, start: int) -> list[Feed]:
+#: A video feed's span on the call clock: participant, source, first and last Unix ms.
+Span = tuple[str, Source, int, int]
+
+
+def _spans(rec: Recording) -> list[Span]:
     """Every video track (each session apart: a leave and a rejoin are changes) as a feed,
     placed by the call timeline as the stitched tracks are."""
     timeline = timeline_of(rec)
-    feeds: list[Feed] = []
+    feeds: list[Span] = []
     for t in rec.tracks:
         spans = []
         for seg in t.segments:
@@ -251,12 +290,58 @@ def _feeds(rec: Recording, start: int) -> list[Feed]:
             continue
         source: Source = "screen" if t.screenshare else "camera"
         a, b = min(s for s, _ in spans), max(e for _, e in spans)
-        feeds.append(Feed(t.participant_id, source, round(a) - start, round(b) - start))
+        feeds.append((t.participant_id, source, round(a), round(b)))
     return feeds
 
 
+def _folder_spans(folder: TrackFolder) -> list[Span]:
+    """The folder's raw video tracks (a file per session) as feeds; its stitched ones when it
+    has no raw video."""
+    videos = [t for t in folder.raw if t.kind == "video"] or [
+        t for t in folder.stitched if t.kind == "video"
+    ]
+    return [(t.participant_id, "screen" if t.screenshare else "camera", t.start_unix_ms,
+             t.start_unix_ms + t.duration_ms) for t in videos]  # fmt: skip
+
+
+def _link(src: Path, dst: Path) -> None:
+    """`dst` holds `src`'s bytes: a hard link (the folder's file is never changed in place),
+    else a copy, under a temporary name renamed when complete."""
+    with contextlib.suppress(OSError):
+        if os.path.samefile(src, dst):
+            return
+    tmp = dst.with_name(f".{dst.name}.link")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:  # another file system, or no links here: copy
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        raise OutputError(f"{dst}: cannot write ({exc.strerror})") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _folder_files(folder: TrackFolder, tracks_dir: Path) -> list[PlacedFile]:
+    """The folder's stitched tracks (its raw ones when it has none) linked into `tracks_dir`,
+    each under its participant's folder: no extraction, no bytes rewritten."""
+    chosen: tuple[FolderTrack, ...] = folder.stitched or folder.raw
+    files: list[PlacedFile] = []
+    for t in chosen:
+        rel = f"{t.participant_id}/{t.path.name}"
+        (tracks_dir / t.participant_id).mkdir(exist_ok=True)
+        _link(t.path, tracks_dir / rel)
+        files.append(PlacedFile(rel, t.participant_id, t.kind, t.screenshare, t.start_unix_ms,
+                                t.duration_ms))  # fmt: skip
+    return files
+
+
 def build_scene_project(
-    recording: Recording,
+    recording: Recording | TrackFolder,
     output_dir: Path,
     *,
     events: Path | None = None,
@@ -265,27 +350,40 @@ def build_scene_project(
     clip: bool = True,
     event_log: EventLog | None = None,
     workers: int | None = None,
+    stitched: Sequence[PlacedFile] | None = None,
 ) -> SceneProject:
     """Write `output_dir/scene.json`, `output_dir/scene.otio` and the stitched tracks under
     `output_dir/tracks/` (reused when there); see the module's docs.
 
+    `recording`: a raw recording, or a folder of the tracks post-process stored
+    (`rawcore.source.track_folder`), whose stitched files are linked into `tracks/` as they
+    are (no voice activity without the RTP captures: no automatic clip, with a warning).
     `events`: the studio's event log (`events.jsonl`), else the automatic layout.
     `participants`: display names by participant id (the id when missing). `quiet` is for
     callers that print: the builder prints nothing and returns its warnings. `clip=False`
     skips voice activity and the automatic clip. `event_log`: the log already read (by
     `read_event_log(events)`, e.g. to check it before the recording is opened), used instead of
-    reading `events` again.
+    reading `events` again. `stitched`: the recording's stitched tracks, already stored (by
+    post-process's stitched step): nothing is extracted, the caller puts each file at
+    `tracks/{path}`.
     """
     del quiet  # nothing is printed here; kept so every caller can pass its own setting
-    rec = recording
     warnings: list[str] = []
     names = check_participants(dict(participants or {}))
     log = event_log
     if log is None and events is not None:
         log = read_event_log(events)
+    if isinstance(recording, TrackFolder):
+        known = set(recording.participants)
+        screens = {t.participant_id for t in recording.tracks if t.kind == "video"
+                   and t.screenshare}  # fmt: skip
+    else:
+        known = {p.participant_id for p in recording.participants}
+        screens = {t.participant_id for t in recording.tracks if t.kind == "video"
+                   and t.screenshare}  # fmt: skip
     if log is not None:
         warnings.extend(log.warnings)
-        _check_hosts(log, rec, warnings)
+        _check_hosts(log, known, screens, warnings)
         if (
             log.started_unix_ms is not None
             and log.stopped_unix_ms is not None
@@ -293,34 +391,63 @@ def build_scene_project(
         ):
             raise SceneError(f"{log.path}: recording_stopped comes before recording_started")
 
-    audio_jobs, _ = plan_audio(
-        rec, Selection(), fmt=TRACK_FORMAT, stitch=True, max_fill_ms=DEFAULT_MAX_FILL_MS
-    )
-    video_jobs, _ = plan_outputs(
-        rec,
-        Selection(),
-        kind="video",
-        ext=TRACK_FORMAT,
-        stitch=True,
-        supported=VIDEO_CODECS,
-        max_fill_ms=DEFAULT_MAX_FILL_MS,
-    )
-    if not audio_jobs and not video_jobs:
-        raise InputError("the recording has no audio or video rawcore can extract")
-    out = prepare_output_dir(output_dir)
-    tracks_dir = prepare_output_dir(out / TRACKS_DIR)
-    entries = _stitched(rec, tracks_dir, "audio", audio_jobs, warnings, workers)
-    entries += _stitched(rec, tracks_dir, "video", video_jobs, warnings, workers)
+    activity: Callable[[int], tuple[list[Levels], list[str]]] | None = None
+    if isinstance(recording, TrackFolder):
+        out = prepare_output_dir(output_dir)
+        files = _folder_files(recording, prepare_output_dir(out / TRACKS_DIR))
+        spans = _folder_spans(recording)
+        default_id = recording.recording_id
+        if clip:
+            warnings.append(f"{recording.root}: no automatic clip from stored tracks (voice "
+                            "activity is measured on the raw recording)")  # fmt: skip
+    else:
+        rec = recording
+        audio_jobs, _ = plan_audio(
+            rec, Selection(), fmt=TRACK_FORMAT, stitch=True, max_fill_ms=DEFAULT_MAX_FILL_MS
+        )
+        video_jobs, _ = plan_outputs(
+            rec,
+            Selection(),
+            kind="video",
+            ext=TRACK_FORMAT,
+            stitch=True,
+            supported=VIDEO_CODECS,
+            max_fill_ms=DEFAULT_MAX_FILL_MS,
+        )
+        if not audio_jobs and not video_jobs:
+            raise InputError("the recording has no audio or video rawcore can extract")
+        out = prepare_output_dir(output_dir)
+        if stitched is None:
+            tracks_dir = prepare_output_dir(out / TRACKS_DIR)
+            entries = _stitched(rec, tracks_dir, "audio", audio_jobs, warnings, workers)
+            entries += _stitched(rec, tracks_dir, "video", video_jobs, warnings, workers)
+            files = [PlacedFile.of_entry(e) for e in entries]
+        else:
+            files = list(stitched)
+        spans = _spans(rec)
+        default_id = rec.call_session_id or rec.call_id or "recording"
+        if clip and audio_jobs:
+            activity = functools.partial(_activity, rec, audio_jobs, workers=workers)
 
+    return _assemble(out, files, spans, log, names, activity, default_id, warnings)
+
+
+def _assemble(
+    out: Path,
+    files: Sequence[PlacedFile],
+    spans: Sequence[Span],
+    log: EventLog | None,
+    names: Mapping[str, str],
+    activity: Callable[[int], tuple[list[Levels], list[str]]] | None,
+    default_id: str,
+    warnings: list[str],
+) -> SceneProject:
+    """The scene of placed track files, feeds and the log, written beside its tracks."""
     # The clock: the studio's start, else the first media packet on the call timeline.
-    starts = [e.start_unix_ms for e in entries if e.start_unix_ms is not None]
-    media_start = min(starts) if starts else rec.start_unix_ms
-    media_end = max(
-        (e.start_unix_ms + e.duration_ms for e in entries if e.start_unix_ms is not None),
-        default=media_start,
-    )
-    if media_start is None or media_end is None:
+    if not files:
         raise InputError("the recording has no media with a time on the call clock")
+    media_start = min(f.start_unix_ms for f in files)
+    media_end = max(f.start_unix_ms + f.duration_ms for f in files)
     start = media_start
     if log is not None and log.started_unix_ms is not None:
         start = log.started_unix_ms
@@ -338,29 +465,29 @@ def build_scene_project(
         raise SceneError(f"the recording's span ({duration_ms} ms) is outside 0..{MAX_DURATION_MS}")
 
     tracks: list[SceneTrack] = []
-    for e in sorted(entries, key=lambda e: (e.user_id or "", e.screenshare, e.kind, e.path)):
-        assert e.start_unix_ms is not None  # the reused and the written both have one
-        at = e.start_unix_ms - start
+    for f in sorted(files, key=lambda f: (f.participant_id, f.screenshare, f.kind, f.path)):
+        at = f.start_unix_ms - start
         if at > duration_ms:
-            warnings.append(f"{e.path}: starts after the recording's end; left out of the scene")
+            warnings.append(f"{f.path}: starts after the recording's end; left out of the scene")
             continue
-        pid = e.user_id or "unknown"
+        pid = f.participant_id
         tracks.append(
             SceneTrack(
                 participant_id=pid,
                 name=names.get(pid, pid),
-                kind="audio" if e.kind == "audio" else "video",
-                source="screen" if e.screenshare else "camera",
-                path=f"{TRACKS_DIR}/{e.path}",
+                kind="audio" if f.kind == "audio" else "video",
+                source="screen" if f.screenshare else "camera",
+                path=f"{TRACKS_DIR}/{f.path}",
                 start_ms=at,
-                duration_ms=e.duration_ms,
+                duration_ms=f.duration_ms,
             )
         )
 
     if log is not None and log.layouts:
         layout = _event_layout(log, start, duration_ms, warnings)
     else:
-        layout = auto_layout(_feeds(rec, start), duration_ms)
+        feeds = [Feed(pid, src, a - start, b - start) for pid, src, a, b in spans]
+        layout = auto_layout(feeds, duration_ms)
     pauses: list[Interval] = []
     hooks: list[Hook] = []
     if log is not None:
@@ -380,8 +507,8 @@ def build_scene_project(
             hooks.append(Hook(h.hook_id, h.text, a, b))
 
     chosen = None
-    if clip and audio_jobs:
-        levels, problems = _activity(rec, audio_jobs, start, workers)
+    if activity is not None:
+        levels, problems = activity(start)
         warnings.extend(problems)
         active = speech_slots(levels, duration_ms)
         chosen, notes = choose_clip(active, duration_ms, pauses, hooks)
@@ -398,10 +525,7 @@ def build_scene_project(
                 f"background image {bg.image!r} is not in {out}; put it there for the renderer"
             )
     scene = Scene(
-        recording_id=(log.recording_id if log is not None else None)
-        or rec.call_session_id
-        or rec.call_id
-        or "recording",
+        recording_id=(log.recording_id if log is not None else None) or default_id,
         start_unix_ms=start,
         duration_ms=duration_ms,
         canvas=(log.canvas if log is not None else None) or DEFAULT_CANVAS,
