@@ -10,7 +10,8 @@ into `$RAWCORE_POST_BENCH_DIR` (default /tmp/rawcore-post-bench) and reused.
 One round is a whole run into an empty folder storage: finalize (nothing pending), the raw
 tracks, the stitched tracks, the scene (its own stitched Matroska tracks, voice activity, the
 auto layout and clip, OTIO); the clip render is left out (`clip=False`, the CLI's `--no-clip`):
-the 30 s promise is for the tracks and the scene. `extra_info` holds each step's wall seconds from the pipeline's checkpoints.
+the 30 s promise is for the tracks and the scene. `extra_info` holds each step's wall seconds
+from the pipeline's checkpoints.
 Run with `.venv/bin/python -m pytest benches/test_bench_post.py --benchmark-enable
 --benchmark-only`.
 """

@@ -142,8 +142,6 @@ class _Encoder:
         self.thread.start()
 
     def _run(self) -> None:
-        import av
-
         try:
             while (job := self.jobs.get()) is not None:
                 kind, item = job
@@ -224,7 +222,8 @@ class _FramePool:
             frame = av.VideoFrame(width, height, "yuv420p")
             planes = frame.planes
             self.frames.append(frame)
-            self.views.append(tuple(np.frombuffer(p, np.uint8) for p in planes))  # type: ignore[arg-type]
+            y, u, v = (np.frombuffer(memoryview(p), np.uint8) for p in planes)
+            self.views.append((y, u, v))
             self.strides.append((planes[0].line_size, planes[1].line_size, planes[2].line_size))
         self.i = 0
 
