@@ -4,7 +4,11 @@ Everything is checked before any work starts: the scene (its own loader), the ed
 range, that every track file is there. Then one pass: for output frame `n` the time map gives
 the scene time; the layout and background in force there are drawn by the core's compositor
 (background, then each host's picture in `z` order, cover-scaled into its box and clipped to
-its shape); the frame goes to libx264 on an encoder thread while the next one is composed.
+its shape), straight into one of a few reusable `av.VideoFrame`s (no array between the canvas
+and the encoder); the frame goes to libx264 (its own frame threads, as `ffmpeg` runs it) on an
+encoder thread while the next one is composed. A frame that would show exactly what the last
+one showed (the same background, layout and picture ids: every source held) is not composed
+again: the last frame is queued again under the next timestamp.
 Audio follows the same time map (`audio.output_blocks`) and is encoded as AAC beside the
 video, a second of it ahead at most, so memory stays flat in the call's length. Each video
 track decodes on a thread of its own. The file is written under a temporary name with the
