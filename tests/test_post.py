@@ -94,7 +94,8 @@ def test_a_clean_run_stores_and_records_every_object(reference: dict[str, Any]) 
         assert Path(t["key"]).name == t["name"]
     assert all("/stitched/" in t["key"] for t in doc["stitched_tracks"])
     assert doc["scene"]["key"] in files and doc["scene"]["otio_key"] in files
-    assert doc["clip"] is None or doc["clip"]["rendered"] is False
+    clip = doc["clip"]
+    assert clip is None or (clip["rendered"] is True and clip["key"] in files)
     assert files[f"{ORG}/recordings/{RID}/metadata.json"]
     assert not [k for k in files if Path(k).name.startswith(".")]
 
@@ -142,7 +143,7 @@ KILLS = [
     ("first stitched track stored but not recorded", "stitched:item", 1),
     ("every stitched track stored, the step not recorded", "stitched:stored", 1),
     ("the scene stored but not recorded", "scene:stored", 1),
-    ("the clip range found but not recorded", "clip:stored", 1),
+    ("the clip stored (or found absent) but not recorded", "clip:stored", 1),
     ("after the whole run", "clip:done", 1),
 ]  # fmt: skip
 
@@ -263,23 +264,96 @@ def test_completing_a_folder_upload_twice_is_not_an_error(tmp_path: Path) -> Non
     assert (first.size, first.etag) == (sum(map(len, PARTS)), expected_etag(PARTS))
 
 
-def test_the_clip_step_records_the_scenes_clip_range_unrendered(tmp_path: Path) -> None:
-    """A 45 s call of 2 s tone bursts every 3 s: long enough for a clip, with sentence gaps to
-    cut at. The range recorded is the scene's own, inside the call, and not rendered (the
-    compositor is not part of this pipeline)."""
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A 45 s call of 2 s tone bursts every 3 s (long enough for a clip, with sentence gaps to
+    cut at), post-processed once: the reference for the clip step."""
     from helpers import audio_truth as at
 
+    root = tmp_path_factory.mktemp("talk")
     speech = [(float(s), 2.0, 440.0) for s in range(1, 44, 3)]
-    at.opus_call(tmp_path / "rec", duration_s=45.0, speech=speech)
-    result = post_process(tmp_path / "rec", PostTarget(FolderStorage(tmp_path / "out"), ORG,
-                                                      ROOM, "talk"))  # fmt: skip
-    doc = result.document
-    scene = json.loads((tmp_path / "out" / doc["scene"]["key"]).read_text())
+    at.opus_call(root / "rec", duration_s=45.0, speech=speech)
+    result = post_process(root / "rec", PostTarget(FolderStorage(root / "out"), ORG, ROOM,
+                                                   "talk"))  # fmt: skip
+    return {"rec": root / "rec", "out": root / "out", "result": result, "speech": speech,
+            "snapshot": snapshot(root / "out")}  # fmt: skip
+
+
+def test_the_clip_step_renders_the_scenes_clip_with_its_sound(talk: dict[str, Any]) -> None:
+    """The clip rendered is the scene's own range: decoded, it lasts that long, shows 30 fps
+    video and plays the bursts of that range where the call had them."""
+    import av
+    from helpers import audio_truth as at
+
+    doc = talk["result"].document
+    scene = json.loads((talk["out"] / doc["scene"]["key"]).read_text())
     clip = doc["clip"]
-    assert clip is not None and clip["rendered"] is False
+    assert clip is not None and clip["rendered"] is True
     assert {k: clip[k] for k in ("start_ms", "end_ms", "reason")} == scene["clip"]
     assert clip["start_ms"] >= 0 and clip["end_ms"] <= doc["scene"]["duration_ms"]
     assert clip["end_ms"] - clip["start_ms"] >= 30_000
+    path = talk["out"] / clip["key"]
+    assert clip["key"] == f"{ORG}/recordings/talk/clip/clip.mp4"
+    assert clip["bytes"] == path.stat().st_size
+    span_s = (clip["end_ms"] - clip["start_ms"]) / 1000
+    with av.open(str(path)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    assert abs(frames - span_s * 30) <= 1
+    sound = at.decode_audio(path)
+    assert abs(sound.duration_s - span_s) < 0.05
+    start_s = clip["start_ms"] / 1000
+    want = [b[0] - start_s for b in talk["speech"] if 0 <= b[0] - start_s < span_s - 0.5]
+    got = at.tone_onsets(sound.samples, sound.rate, 440.0)
+    assert len(got) == len(want)
+    assert all(abs(g - w) < 0.03 for g, w in zip(got, want, strict=True))
+
+
+# (what the case proves, the checkpoint to stop at)
+CLIP_KILLS = [
+    ("stopped before the clip is rendered: the next run renders it", "clip:start", 1),
+    ("the clip stored but not recorded: recorded without rendering it again", "clip:stored", 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "point", "renders"), CLIP_KILLS,
+                         ids=[k[0] for k in CLIP_KILLS])  # fmt: skip
+def test_killed_in_the_clip_step_then_run_again_ends_with_the_same_clip(
+    case: str, point: str, renders: int, talk: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import rawcore.pipeline.post as post
+
+    def stop(at: str) -> None:
+        if at == point:
+            raise Killed(case)
+
+    target = PostTarget(FolderStorage(tmp_path), ORG, ROOM, "talk")
+    with pytest.raises(Killed):
+        post_process(talk["rec"], target, checkpoint=stop)
+    rendered: list[Path] = []
+    real = post.compose
+
+    def counting(scene: Path, out: Path, **kw: Any) -> Any:
+        rendered.append(out)
+        return real(scene, out, **kw)
+
+    monkeypatch.setattr(post, "compose", counting)
+    result = post_process(talk["rec"], target)
+    assert result.ran == ("clip",) and len(rendered) == renders
+    assert snapshot(tmp_path) == talk["snapshot"]
+
+
+def test_no_clip_leaves_the_step_pending_for_a_later_run(
+    talk: dict[str, Any], tmp_path: Path
+) -> None:
+    target = PostTarget(FolderStorage(tmp_path), ORG, ROOM, "talk")
+    first = post_process(talk["rec"], target, clip=False)
+    assert "clip" not in first.ran and "clip" not in first.skipped
+    assert first.document["clip"] is None
+    assert not (tmp_path / ORG / "recordings" / "talk" / "clip").exists()
+    second = post_process(talk["rec"], target)
+    assert second.ran == ("clip",)
+    assert snapshot(tmp_path) == talk["snapshot"]
 
 
 # --- the command line --------------------------------------------------------------------------

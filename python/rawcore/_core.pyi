@@ -789,6 +789,14 @@ class Compositor:
     def frame(self) -> npt.NDArray[np.uint8]:
         """A copy of the canvas: a `(height * 3 // 2, width)` array, Y then U then V (what
         `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes)."""
+    def frame_into(
+        self,
+        planes: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]],
+        strides: tuple[int, int, int],
+    ) -> None:
+        """Copy the canvas into three writable 1-D I420 planes (an `av.VideoFrame`'s own
+        buffers, as `np.frombuffer` views) whose rows are `strides` bytes apart, with the GIL
+        released; `InputError` when a plane is too short for the canvas."""
 
 def rgb_to_yuv(r: int, g: int, b: int) -> tuple[int, int, int]:
     """BT.601 limited-range Y'CbCr of an RGB colour (what decoders assume for untagged video)."""

@@ -317,6 +317,7 @@ def cmd_post_process(args: argparse.Namespace) -> int:
     result = post_process(
         source, target, events=args.events, s3_endpoint=args.s3_endpoint,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None, checkpoint=checkpoint,
+        clip=not args.no_clip,
     )  # fmt: skip
     print_warnings(result.warnings, args.quiet)
     print(result.metadata_url)

@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the steps of the post-recording pipeline the recording's metadata document "
             "({org}/recordings/{id}/metadata.json) does not list as done: complete the composed "
             "video's pending upload, store every raw track and the stitched tracks, build the "
-            "scene, record the clip range. Run it again after a failure: finished steps are "
+            "scene, render the scene's auto clip. Run it again after a failure: finished steps are "
             "skipped, nothing is duplicated. Prints the metadata document's location."
         ),
     )
@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     pp.add_argument("--events", metavar="events.jsonl",
                     help="the studio's event log, for the scene")  # fmt: skip
+    pp.add_argument("--no-clip", action="store_true",
+                    help="leave the clip render for a later run (the raw tracks, stitched "
+                    "tracks and scene are stored without waiting for it)")  # fmt: skip
     pp.set_defaults(func=cmd_post_process, standalone=True)
 
     wk = sub.add_parser(

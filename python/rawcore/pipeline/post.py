@@ -12,7 +12,10 @@ Steps, in order, each recorded in the recording's metadata document
 3. `stitched`: one file per participant and medium across sessions, under `…/stitched/`.
 4. `scene`: the scene project (`rawcore.scene/1`, its OTIO and track files) under `…/scene/`;
    its tracks are storage-side copies of the stored stitched ones, not extracted again.
-5. `clip`: the scene's auto clip range (rendering it is the compositor's; not done here).
+5. `clip`: the scene's auto clip rendered (`compose(..., clip=True)`, the default preset) from
+   the stored scene project into `…/clip/clip.mp4`, its range, key, size and duration in the
+   document. A clip already stored by a run that stopped before recording it is recorded as it
+   is, not rendered again. `clip=False` leaves the step for a later run.
 
 Every object goes to a key that depends only on the recording, written atomically (the storage
 renames a finished temporary file, or S3 shows a completed upload), and the document is written
@@ -39,6 +42,7 @@ from rawcore.media.formats import DEFAULT_MAX_FILL_MS
 from rawcore.media.manifest import ManifestEntry
 from rawcore.media.outputs import OutputJob, Selection, plan_outputs
 from rawcore.media.video import VIDEO_CODECS, extract_video
+from rawcore.pipeline.compose import compose
 from rawcore.recording.build import open_recording
 from rawcore.recording.model import Recording, Track
 from rawcore.storage.backends import PendingUpload, Storage, UploadPart, read_json, write_json
@@ -160,8 +164,10 @@ class _Run:
         cache_dir: Path | None,
         checkpoint: Checkpoint | None,
         workers: int | None,
+        clip: bool = True,
     ) -> None:
         self.target, self.source = target, source
+        self.render_clip = clip
         self.workers = workers or min(2, os.cpu_count() or 1)
         self.events, self.participants = events, participants
         self.s3_endpoint, self.cache_dir = s3_endpoint, cache_dir
@@ -423,13 +429,32 @@ class _Run:
         }  # fmt: skip
 
     def clip(self) -> None:
-        """Record the auto clip's range from the scene. Rendering it needs the compositor,
-        which this pipeline does not have yet: `rendered` says so."""
+        """Render the scene's auto clip from the stored scene project and record it. A clip
+        already at its key is whole (stores write atomically): a run stopped after storing it
+        recorded nothing more, so it is recorded without being rendered again."""
         scene = self.doc.get("scene") or {}
         clip = scene.get("clip")
-        # No range: the scene's warnings say why (a call too short, no speech).
-        self.doc["clip"] = None if clip is None else {**clip, "rendered": False}
+        if clip is None:  # no range: the scene's warnings say why (a call too short, no speech)
+            self.doc["clip"] = None
+            self.checkpoint("clip:stored")
+            return
+        rid = self.target.recording_id
+        key = self.layout.clip(rid)
+        if not self.storage.exists(key):
+            prefix = self.layout.scene(rid, "scene.json").removesuffix("scene.json")
+            with _workdir() as work:
+                for k in scene["files"]:
+                    dest = work / k.removeprefix(prefix)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    self.storage.get_file(k, dest)
+                out = work / "clip.mp4"
+                compose(work / scene["key"].removeprefix(prefix), out, clip=True)
+                self.storage.put_file(key, out, move=True)
         self.checkpoint("clip:stored")
+        self.doc["clip"] = {
+            **clip, "rendered": True, "key": key, "url": self.storage.describe(key),
+            "bytes": self.storage.size(key), "duration_ms": clip["end_ms"] - clip["start_ms"],
+        }  # fmt: skip
 
     def run(self) -> PostResult:
         ran: list[Step] = []
@@ -438,6 +463,8 @@ class _Run:
             if not all(self.done(s) for s in ("raw", "stitched", "scene")):
                 self.recording()  # a recording that cannot be opened stops the run at once
             for step in STEPS:
+                if step == "clip" and not self.render_clip:
+                    continue  # left pending for a run that renders it
                 # A finished finalize runs again when the recorder has since left an upload.
                 again = step == "finalize" and self.done(step) and bool(
                     self.storage.pending_uploads(self.layout.composed_prefix(
@@ -479,6 +506,7 @@ def post_process(
     cache_dir: Path | None = None,
     checkpoint: Checkpoint | None = None,
     workers: int | None = None,
+    clip: bool = True,
 ) -> PostResult:
     """Run the steps `target`'s metadata document does not list as done, in order.
 
@@ -487,10 +515,12 @@ def post_process(
     event log for the scene, `participants` the names shown for participant ids. `checkpoint`
     is called at each checkpoint (see `Checkpoint`): progress for a caller, a place to stop
     a run for a test. `workers` tracks are extracted at a time (default: 2, or 1 on one CPU).
+    `clip=False` leaves the clip render (the one step that is not needed to serve the call's
+    tracks and scene) pending: neither run nor skipped.
     """
     run = _Run(target, source, events=events, participants=participants,
                s3_endpoint=s3_endpoint, cache_dir=cache_dir, checkpoint=checkpoint,
-               workers=workers)  # fmt: skip
+               workers=workers, clip=clip)  # fmt: skip
     return run.run()
 
 

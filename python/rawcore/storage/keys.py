@@ -76,6 +76,10 @@ class OrgLayout:
         checked = "/".join(validate_id("file name", s) for s in path.split("/"))
         return f"{self.recording_prefix(recording_id)}scene/{checked}"
 
+    def clip(self, recording_id: str) -> str:
+        """The scene's auto clip, rendered by the post-recording pipeline."""
+        return f"{self.recording_prefix(recording_id)}clip/clip.mp4"
+
     def upload(self, recording_id: str, name: str) -> str:
         """The archive a client uploaded for the recording (the service's ingest input)."""
         return "/".join(

@@ -1,7 +1,7 @@
 //! The compositor: an I420 canvas that keeps its prepared layers between frames. Pictures come
 //! in as `NumPy` views of decoded planes (no copy) and are drawn with the GIL released.
 
-use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadwriteArray1};
 use pyo3::prelude::*;
 use rawcore_core::compose::{self, Picture, Plane, Shape};
 
@@ -92,6 +92,26 @@ impl Compositor {
         let (w, h) = (self.inner.width(), self.inner.height());
         let flat = self.inner.frame().to_vec().into_pyarray(py);
         flat.reshape([h * 3 / 2, w])
+    }
+
+    /// Copy the canvas into three writable I420 planes (an `av.VideoFrame`'s own buffers) whose
+    /// rows are `strides` bytes apart, with the GIL released: no intermediate array.
+    fn frame_into(
+        &self,
+        py: Python<'_>,
+        planes: (
+            PyReadwriteArray1<'_, u8>,
+            PyReadwriteArray1<'_, u8>,
+            PyReadwriteArray1<'_, u8>,
+        ),
+        strides: (usize, usize, usize),
+    ) -> PyResult<()> {
+        let (mut y, mut u, mut v) = planes;
+        let dst = [y.as_slice_mut()?, u.as_slice_mut()?, v.as_slice_mut()?];
+        let inner = &self.inner;
+        detached(py, move || {
+            inner.copy_into(dst, [strides.0, strides.1, strides.2])
+        })
     }
 }
 

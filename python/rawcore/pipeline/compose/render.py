@@ -4,7 +4,11 @@ Everything is checked before any work starts: the scene (its own loader), the ed
 range, that every track file is there. Then one pass: for output frame `n` the time map gives
 the scene time; the layout and background in force there are drawn by the core's compositor
 (background, then each host's picture in `z` order, cover-scaled into its box and clipped to
-its shape); the frame goes to libx264 on an encoder thread while the next one is composed.
+its shape), straight into one of a few reusable `av.VideoFrame`s (no array between the canvas
+and the encoder); the frame goes to libx264 (its own frame threads, as `ffmpeg` runs it) on an
+encoder thread while the next one is composed. A frame that would show exactly what the last
+one showed (the same background, layout and picture ids: every source held) is not composed
+again: the last frame is queued again under the next timestamp.
 Audio follows the same time map (`audio.output_blocks`) and is encoded as AAC beside the
 video, a second of it ahead at most, so memory stays flat in the call's length. Each video
 track decodes on a thread of its own. The file is written under a temporary name with the
@@ -43,6 +47,9 @@ AUDIO_BIT_RATE = 160_000
 _CRF = "23"
 #: Frames queued for the encoder thread.
 _ENCODE_AHEAD = 4
+#: Output frames the render loop writes into in turn: more than can be queued or encoding at
+#: once, so a frame is never rewritten before libx264 has taken it.
+_POOL = _ENCODE_AHEAD + 3
 
 
 @dataclass(frozen=True)
@@ -139,14 +146,12 @@ class _Encoder:
         self.thread.start()
 
     def _run(self) -> None:
-        import av
-
         try:
             while (job := self.jobs.get()) is not None:
                 kind, item = job
                 if kind == "video":
-                    frame = av.VideoFrame.from_ndarray(item[1], format="yuv420p")
-                    frame.pts = item[0]
+                    pts, frame = item
+                    frame.pts = pts  # set here: a held frame is queued again under a new pts
                     self.out.mux(self.video.encode(frame))
                 else:
                     self.out.mux(self.audio.encode(item))
@@ -168,8 +173,10 @@ class _Encoder:
         if self.error is not None:
             raise self.error
 
-    def video_frame(self, n: int, planes: Any) -> None:
-        self._put(("video", (n, planes)))
+    def video_frame(self, n: int, frame: Any) -> None:
+        """Queue output frame `n`: an `av.VideoFrame` not written again before it is encoded
+        (`_FramePool`)."""
+        self._put(("video", (n, frame)))
 
     def audio_block(self, samples: Any) -> None:
         import av
@@ -202,6 +209,34 @@ class _Encoder:
             self.thread.join()
         with contextlib.suppress(Exception):
             self.out.close()
+
+
+class _FramePool:
+    """The encoder's input frames, allocated once and written in turn by the compositor
+    (`Compositor.frame_into` into the frames' own planes: no array between them)."""
+
+    def __init__(self, width: int, height: int) -> None:
+        import av
+        import numpy as np
+
+        self.frames: list[Any] = []
+        self.views: list[tuple[Any, Any, Any]] = []
+        self.strides: list[tuple[int, int, int]] = []
+        for _ in range(_POOL):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            planes = frame.planes
+            self.frames.append(frame)
+            y, u, v = (np.frombuffer(memoryview(p), np.uint8) for p in planes)
+            self.views.append((y, u, v))
+            self.strides.append((planes[0].line_size, planes[1].line_size, planes[2].line_size))
+        self.i = 0
+
+    def fill(self, comp: Compositor) -> Any:
+        """The canvas copied into the next frame of the pool, which is returned."""
+        i = self.i
+        self.i = (i + 1) % _POOL
+        comp.frame_into(self.views[i], self.strides[i])
+        return self.frames[i]
 
 
 def compose(
@@ -300,28 +335,39 @@ def _render(
     frames = max(1, math.ceil(time_map.duration_ms * canvas.fps / 1000 - 1e-9))
     fps = Fraction(encoder.rate)
     audio_done = 0
+    pool = _FramePool(canvas.width, canvas.height)
+    # What the last frame showed: the background and layout in force and the id of every
+    # picture drawn. When the next frame would show the same (every source held), the last
+    # output frame is queued again: nothing is composed or copied.
+    shown: tuple[int, ...] | None = None
+    frame: Any = None
     try:
         for n in range(frames):
             out_ms = float(n * 1000 / fps)
             t = time_map.scene_ms(out_ms)
             t_int = math.floor(t + 1e-6)
             b = backgrounds.at(t_int)
-            if b < 0:
-                comp.fill(16, 128, 128)
-            else:
-                bg = scene.backgrounds[b]
-                if bg.color is not None:
-                    comp.fill(*_hex_yuv(bg.color))
-                else:
-                    assert bg.image is not None  # the scene model sets exactly one
-                    if bg.image not in images:
-                        images[bg.image] = still_image(scene_file.resolve().parent / bg.image)
-                    _draw(comp, images[bg.image], (0.0, 0.0, 1.0, 1.0), "rect", 0.0)
             i = layouts.at(t_int)
-            for h in stacked[i] if i >= 0 else ():
-                pic = feeds[(h.participant_id, h.source)].picture_at(t)
-                _draw(comp, pic, (h.x, h.y, h.w, h.h), h.shape, h.radius)
-            encoder.video_frame(n, comp.frame())
+            hosts = stacked[i] if i >= 0 else []
+            pics = [feeds[(h.participant_id, h.source)].picture_at(t) for h in hosts]
+            now = (b, i, *(p.ident for p in pics))
+            if now != shown:
+                if b < 0:
+                    comp.fill(16, 128, 128)
+                else:
+                    bg = scene.backgrounds[b]
+                    if bg.color is not None:
+                        comp.fill(*_hex_yuv(bg.color))
+                    else:
+                        assert bg.image is not None  # the scene model sets exactly one
+                        if bg.image not in images:
+                            images[bg.image] = still_image(scene_file.resolve().parent / bg.image)
+                        _draw(comp, images[bg.image], (0.0, 0.0, 1.0, 1.0), "rect", 0.0)
+                for h, pic in zip(hosts, pics, strict=True):
+                    _draw(comp, pic, (h.x, h.y, h.w, h.h), h.shape, h.radius)
+                frame = pool.fill(comp)
+                shown = now
+            encoder.video_frame(n, frame)
             # Audio up to a second past this frame.
             want = (n + 1) * AUDIO_RATE / fps + AUDIO_RATE
             while audio_done < want:

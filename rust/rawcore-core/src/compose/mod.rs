@@ -315,6 +315,39 @@ impl Compositor {
         &self.frame
     }
 
+    /// Copy the frame into an I420 picture of the canvas's size laid out by its caller (an
+    /// encoder's frame buffers): rows `strides` bytes apart in each plane.
+    ///
+    /// # Errors
+    /// `ComposeError::Picture` when a stride is shorter than its plane's row or a plane is too
+    /// short for the canvas's rows.
+    pub fn copy_into(
+        &self,
+        planes: [&mut [u8]; 3],
+        strides: [usize; 3],
+    ) -> Result<(), ComposeError> {
+        let (w, h) = (self.width, self.height);
+        let luma = w * h;
+        let sources = [
+            (&self.frame[..luma], w, h),
+            (&self.frame[luma..luma + luma / 4], w / 2, h / 2),
+            (&self.frame[luma + luma / 4..], w / 2, h / 2),
+        ];
+        for ((dst, stride), (src, row, rows)) in planes.into_iter().zip(strides).zip(sources) {
+            if stride < row || dst.len() < stride * (rows - 1) + row {
+                return Err(ComposeError::Picture {
+                    width: w,
+                    height: h,
+                    problem: "destination plane too short for the canvas".to_string(),
+                });
+            }
+            for (d, s) in dst.chunks_mut(stride).zip(src.chunks_exact(row)) {
+                d[..row].copy_from_slice(s);
+            }
+        }
+        Ok(())
+    }
+
     /// Paint the whole canvas one colour.
     pub fn fill(&mut self, y: u8, u: u8, v: u8) {
         let luma = self.width * self.height;

@@ -17,6 +17,9 @@ pub struct Axis {
     pub weight: Vec<u16>,
     /// Source samples on this axis.
     pub size: usize,
+    /// When every output sample is exactly one source sample, in order (a box the picture
+    /// covers at scale 1, only cropped): the first of them. Rows are then copied, not mixed.
+    pub copy_from: Option<usize>,
 }
 
 impl Axis {
@@ -43,10 +46,16 @@ impl Axis {
             index.push(i0);
             weight.push(w);
         }
+        let first = index.first().copied().unwrap_or(0);
+        let copies = (0u32..)
+            .zip(index.iter().zip(&weight))
+            .all(|(k, (&i, &w))| w == 0 && i == first + k);
+        let copy_from = copies.then_some(first as usize);
         Self {
             index,
             weight,
             size,
+            copy_from,
         }
     }
 
@@ -93,6 +102,12 @@ impl Scaler {
         let r0 = self.y.index[j] as usize;
         let r1 = (r0 + 1).min(self.y.size - 1);
         let wy = self.y.weight[j];
+        if let (Some(x0), 0) = (self.x.copy_from, wy) {
+            // Source row r0, cropped: the mix below would give these bytes exactly.
+            let start = r0 * src.stride + x0;
+            out.copy_from_slice(&src.data[start..start + out.len()]);
+            return;
+        }
         let a = &src.data[r0 * src.stride + lo..=r0 * src.stride + hi];
         let b = &src.data[r1 * src.stride + lo..=r1 * src.stride + hi];
         tmp.clear();

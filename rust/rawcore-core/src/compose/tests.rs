@@ -326,3 +326,57 @@ fn a_picture_drawn_again_under_its_id_is_reused_and_a_new_id_is_scaled() {
     c.draw(&a.picture(), whole, Shape::Rect, None).unwrap();
     assert_eq!(luma(&c, 5, 5), 100, "no id: always scaled");
 }
+
+#[test]
+fn copy_into_writes_each_plane_row_by_row_and_refuses_short_planes() {
+    let mut c = Compositor::new(4, 2).expect("a valid canvas");
+    c.fill(50, 60, 70);
+    // Padded rows (stride 8 luma, 4 chroma), as an encoder's frame buffers have them.
+    let (mut y, mut u, mut v) = (vec![0u8; 16], vec![0u8; 4], vec![0u8; 4]);
+    c.copy_into([&mut y, &mut u, &mut v], [8, 4, 4])
+        .expect("planes large enough");
+    assert_eq!(y, [50, 50, 50, 50, 0, 0, 0, 0, 50, 50, 50, 50, 0, 0, 0, 0]);
+    assert_eq!(u, [60, 60, 0, 0]);
+    assert_eq!(v, [70, 70, 0, 0]);
+    let cases: [(&str, usize, usize); 2] = [
+        ("stride shorter than a row", 3, 16),
+        ("plane too short", 4, 7),
+    ];
+    for (what, stride, len) in cases {
+        let (mut y, mut u, mut v) = (vec![0u8; len], vec![0u8; 4], vec![0u8; 4]);
+        assert!(
+            c.copy_into([&mut y, &mut u, &mut v], [stride, 2, 2])
+                .is_err(),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_crop_at_scale_one_is_copied_and_equals_the_mix() {
+    use super::scale::{Axis, Scaler};
+    // A 6x3 picture with distinct samples.
+    let data: Vec<u8> = (0u8..18).map(|v| v * 13).collect();
+    let src = Plane {
+        data: &data,
+        stride: 6,
+    };
+    let cases: [(&str, f64, Option<usize>); 3] = [
+        ("whole samples from 2: copied", 2.0, Some(2)),
+        ("whole samples from 0: copied", 0.0, Some(0)),
+        ("half-sample offset: mixed", 1.5, None),
+    ];
+    for (what, offset, expected) in cases {
+        let x = Axis::new(3, |i| offset + i as f64, 6);
+        assert_eq!(x.copy_from, expected, "{what}");
+        let mut mixed_x = x.clone();
+        mixed_x.copy_from = None;
+        let y = Axis::new(3, |j| j as f64, 3);
+        let fast = Scaler { x, y: y.clone() };
+        let slow = Scaler { x: mixed_x, y };
+        let (mut a, mut b, mut tmp) = (vec![0u8; 9], vec![0u8; 9], Vec::new());
+        fast.plane(src, &mut a, &mut tmp);
+        slow.plane(src, &mut b, &mut tmp);
+        assert_eq!(a, b, "{what}");
+    }
+}
