@@ -23,6 +23,7 @@ pub mod codec;
 pub mod columns;
 pub mod depacketize;
 pub mod extract;
+pub mod mix;
 pub mod mjr;
 pub mod mux;
 pub mod net;
@@ -53,6 +54,7 @@ pub use extract::{
     AudioSegmentInput, DocChoice, ExtractError, FillFrame, OpusPackets, VideoFrameColumns,
     VideoSegmentInput,
 };
+pub use mix::{Limiter, MixStats, MixTrack, OpusMixer};
 pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 pub use mux::ogg::OggOpusWriter;
 pub use mux::{MuxError, OpusHead};

@@ -13,6 +13,7 @@ mod errors;
 mod extract;
 mod gil;
 mod mirror;
+mod mix;
 mod split;
 mod timeline;
 mod types;
@@ -108,6 +109,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract::extract_audio, m)?)?;
     m.add_function(wrap_pyfunction!(extract::decode_pcm, m)?)?;
     m.add_class::<extract::AudioReport>()?;
+    m.add_class::<mix::OpusMix>()?;
+    m.add_class::<mix::MixLimiter>()?;
     m.add_function(wrap_pyfunction!(video::video_frames, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_av, m)?)?;
