@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use rawcore_core as core;
 use rawcore_core::mix::{Limiter, MixTrack, OpusMixer};
