@@ -49,7 +49,7 @@ impl OpusMix {
     #[new]
     #[pyo3(signature = (tracks, *, channels=1, end=None, fill_gaps=true, fix_dtx=true,
                         reorder_window=512, fec=true))]
-    #[allow(clippy::fn_params_excessive_bools)]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn new(
         py: Python<'_>,
         tracks: Vec<TrackArg<'_>>,

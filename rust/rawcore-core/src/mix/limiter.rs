@@ -133,6 +133,8 @@ impl Limiter {
     }
 
     /// Plays the oldest pending block.
+    // Gains are compared with 1 exactly: a unity gain is the bit-exact pass-through.
+    #[allow(clippy::float_cmp)]
     fn emit_block(&mut self, out: &mut Vec<f32>) {
         let held = self
             .required

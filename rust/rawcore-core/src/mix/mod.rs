@@ -142,26 +142,25 @@ impl TrackState {
         self.pcm
             .resize(have + MAX_PACKET_FRAMES * self.channels, 0.0);
         let packet = &self.bytes[start..end];
-        let frames = match self
+        let decoded = self
             .decoder
-            .decode_float(packet, &mut self.pcm[have..], false)
-        {
-            Ok(n) => n,
-            Err(_) => {
-                // A packet libopus rejects is concealed, as a player would: as long as its TOC
-                // says (one 20 ms frame when even that is unreadable).
-                self.decode_errors += 1;
-                let frames = crate::depacketize::opus::packet_info(packet)
-                    .map_or(960, |i| i.duration() as usize)
-                    .min(MAX_PACKET_FRAMES);
-                self.decoder
-                    .decode_float(
-                        &[],
-                        &mut self.pcm[have..have + frames * self.channels],
-                        false,
-                    )
-                    .unwrap_or(0)
-            }
+            .decode_float(packet, &mut self.pcm[have..], false);
+        let frames = if let Ok(n) = decoded {
+            n
+        } else {
+            // A packet libopus rejects is concealed, as a player would: as long as its TOC
+            // says (one 20 ms frame when even that is unreadable).
+            self.decode_errors += 1;
+            let frames = crate::depacketize::opus::packet_info(packet)
+                .map_or(960, |i| i.duration() as usize)
+                .min(MAX_PACKET_FRAMES);
+            self.decoder
+                .decode_float(
+                    &[],
+                    &mut self.pcm[have..have + frames * self.channels],
+                    false,
+                )
+                .unwrap_or(0)
         };
         self.pcm.truncate(have + frames * self.channels);
         self.decoded += frames as u64;
