@@ -12,7 +12,12 @@ filter) and evens them out to a target before they are summed.
 Work is spread over the cores, since FFmpeg's decoders and encoders run without the GIL:
 inputs decode ahead on threads of their own, the encoder runs on a worker thread, and MP3 (the
 slowest encoder, and the default) is cut into chunks encoded in parallel and joined without a
-seam. Summing and limiting stay on the calling thread, which also owns the order of output.
+seam. Summing and limiting stay on the calling thread, which also owns the order of output; the
+limiter is the core's (`_core.MixLimiter`, the one home of its rule).
+
+`mix_opus` is the faster way for Opus tracks still in their captures: the core collects each
+track's packets as `extract-audio` would write them, decodes them with libopus, sums and limits
+(`_core.OpusMix`), and this module only encodes the blocks it hands over.
 """
 
 from __future__ import annotations
