@@ -28,7 +28,9 @@ __all__ = [
     "ExtMap",
     "FileHeader",
     "MediaDescription",
+    "MixLimiter",
     "OffsetFit",
+    "OpusMix",
     "RtpMap",
     "Sdp",
     "SenderReport",
@@ -427,8 +429,8 @@ class OpusMix:
     length in frames (None: until the last track ends). Collecting runs with the GIL released.
     Raises CaptureError for unusable captures, InputError for bad arguments."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         tracks: Sequence[tuple[Sequence[_SegmentArg], int, float, int | None]],
         *,
         channels: int = 1,
@@ -437,7 +439,7 @@ class OpusMix:
         fix_dtx: bool = True,
         reorder_window: int = 512,
         fec: bool = True,
-    ) -> None: ...
+    ) -> OpusMix: ...
     def next_block(self, frames: int = 48000) -> npt.NDArray[np.float32] | None:
         """The next block of about `frames` limited frames, shape (n, channels), with the GIL
         released; None when the mix is over."""
@@ -460,7 +462,7 @@ class MixLimiter:
     20 dB per 80 ms release) over (n, channels) float32 blocks. Output lags input by the
     look-ahead; `flush` returns the rest."""
 
-    def __init__(self, rate: int, channels: int) -> None: ...
+    def __new__(cls, rate: int, channels: int) -> MixLimiter: ...
     def process(self, block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Feed a block; returns the limited samples that are final so far."""
     def flush(self) -> npt.NDArray[np.float32]:
