@@ -56,7 +56,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
     ),
     "rawcore.media.convert": ("probe", "remux", "editor", "run"),
     "rawcore.jobs": ("store", "pool", ("conversion", "on_ray")),
-    "rawcore.media.mix": ("types", ("decode", "limiter", "encode"), "engine"),
+    "rawcore.media.mix": ("types", ("decode", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process", "scene", "compose", "post"),
     "rawcore.pipeline.compose": (("edits", "timemap"), ("feeds", "audio"), "render"),
     "rawcore.pipeline.scene": ("model", "events", ("layout", "speech"), "otio", "build"),

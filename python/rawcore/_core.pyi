@@ -29,7 +29,9 @@ __all__ = [
     "ExtMap",
     "FileHeader",
     "MediaDescription",
+    "MixLimiter",
     "OffsetFit",
+    "OpusMix",
     "RtpMap",
     "Sdp",
     "SenderReport",
@@ -417,6 +419,69 @@ class AudioReport:
     def duration_ms(self) -> float: ...
     @property
     def warnings(self) -> list[str]: ...
+
+@final
+class OpusMix:
+    """A streaming mix of Opus tracks in the core: each track's packets collected as
+    `extract_audio` would write them (placement, gap and DTX fill, FEC rebuilds), decoded with
+    libopus, summed at 48 kHz with its gain and passed through the look-ahead limiter (-1 dBFS
+    ceiling). Only compressed packets are held; PCM is made one block at a time.
+
+    `tracks` holds per track `(segments, offset, gain, payload_type)`: the offset of its first
+    sample in mix frames (negative: before the mix), a linear gain. `end` fixes the mix's
+    length in frames (None: until the last track ends). Collecting runs with the GIL released.
+    Raises CaptureError for unusable captures, InputError for bad arguments."""
+
+    def __new__(
+        cls,
+        tracks: Sequence[tuple[Sequence[_SegmentArg], int, float, int | None]],
+        *,
+        channels: int = 1,
+        end: int | None = None,
+        fill_gaps: bool = True,
+        fix_dtx: bool = True,
+        reorder_window: int = 512,
+        fec: bool = True,
+    ) -> OpusMix: ...
+    def next_block(self, frames: int = 48000) -> npt.NDArray[np.float32] | None:
+        """The next block of about `frames` limited frames, shape (n, channels), with the GIL
+        released; None when the mix is over."""
+    @property
+    def reports(self) -> list[AudioReport]:
+        """Per track: what collecting its packets did."""
+    @property
+    def decoded(self) -> list[int]:
+        """Per track: frames decoded so far."""
+    @property
+    def limited_ms(self) -> int:
+        """Milliseconds played with the limiter's gain below 1."""
+    @property
+    def decode_errors(self) -> int:
+        """Packets libopus rejected (concealed instead)."""
+
+@final
+class MixLimiter:
+    """The mix's look-ahead peak limiter (-1 dBFS ceiling, 5 ms look-ahead, 1 ms gain blocks,
+    20 dB per 80 ms release) over (n, channels) float32 blocks. Output lags input by the
+    look-ahead; `flush` returns the rest."""
+
+    def __new__(cls, rate: int, channels: int) -> MixLimiter: ...
+    def process(self, block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Feed a block; returns the limited samples that are final so far."""
+    def flush(self) -> npt.NDArray[np.float32]:
+        """Everything still held back (silence is assumed to follow)."""
+    @property
+    def block(self) -> int:
+        """Frames per gain block (1 ms)."""
+    @property
+    def limited_blocks(self) -> int:
+        """Blocks played with a gain below 1."""
+    @property
+    def clipped_samples(self) -> int:
+        """Samples clipped as a last resort against float rounding (expected 0)."""
+    @property
+    def ceiling(self) -> float:
+        """The ceiling as a linear amplitude."""
 
 def extract_audio(
     segments: Sequence[_SegmentArg],

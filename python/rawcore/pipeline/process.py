@@ -8,6 +8,7 @@ leaves the QA report beside them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -15,14 +16,24 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rawcore.errors import InputError, OutputError
-from rawcore.media.audio import extract_audio
+from rawcore.errors import CaptureError, InputError, OutputError
+from rawcore.media.audio import extract_audio, plan_audio
 from rawcore.media.files import prepare_output_dir
 from rawcore.media.formats import DEFAULT_MAX_FILL_MS, OnLoss
 from rawcore.media.manifest import ManifestEntry, write_manifest
-from rawcore.media.mix import MixFormat, MixInput, check_encoding, mix_audio, mixed_name
+from rawcore.media.mix import (
+    MIX_RATE,
+    MixFormat,
+    MixInput,
+    MixReport,
+    OpusTrack,
+    check_encoding,
+    mix_audio,
+    mix_opus,
+    mixed_name,
+)
 from rawcore.media.mux import mux_av
-from rawcore.media.outputs import JobFailure, Outputs, Selection
+from rawcore.media.outputs import JobFailure, Outputs, Selection, open_archive_of
 from rawcore.media.video import check_on_loss, extract_video
 from rawcore.pipeline.qa import write_qa_report
 from rawcore.recording.model import Recording
@@ -67,8 +78,7 @@ def _mix_entries(
     if unknown:
         raise InputError(f"--gain names users without audio: {', '.join(unknown)}")
     start = rec.start_unix_ms
-    call_start = rec.call_start_unix_ms or start or 0
-    name = mixed_name(rec.call_type, rec.call_id, call_start, fmt, label)
+    name = mixed_name(rec.call_type, rec.call_id, rec.call_start_unix_ms or start or 0, fmt, label)
     report = mix_audio(
         inputs,
         out_dir / name,
@@ -77,26 +87,99 @@ def _mix_entries(
         sample_rate=sample_rate,
         bit_rate=bit_rate,
         progress=progress,
-        start_unix_ms=None
-        if start is None
-        else float(min(start, min(i.start_unix_ms for i in inputs))),
+        start_unix_ms=_mix_start(rec, [i.start_unix_ms for i in inputs]),
     )
-    mix_start = start if start is not None else round(min(i.start_unix_ms for i in inputs))
+    track_ids = sorted({t for e in audio for t in e.track_ids})
+    return _mix_entry(rec, name, out_dir, fmt, report, [i.start_unix_ms for i in inputs], track_ids)
+
+
+def _mix_start(rec: Recording, starts: Sequence[float]) -> float | None:
+    """Where the mix starts: the recording's start, or the earliest track if that is earlier."""
+    start = rec.start_unix_ms
+    return None if start is None else float(min(start, min(starts)))
+
+
+def _mix_entry(
+    rec: Recording,
+    name: str,
+    out_dir: Path,
+    fmt: MixFormat,
+    report: MixReport,
+    starts: Sequence[float],
+    track_ids: list[str],
+) -> ManifestEntry:
+    start = rec.start_unix_ms
+    mix_start = start if start is not None else round(min(starts))
     return ManifestEntry(
         path=name,
         kind="mix",
         user_id=None,
         session_id=None,
-        track_ids=sorted({t for e in audio for t in e.track_ids}),
+        track_ids=track_ids,
         codec={"mp3": "mp3", "opus": "opus", "m4a": "aac", "flac": "flac", "wav": "pcm_s16le"}[fmt],
         container={"mp3": "mp3", "opus": "ogg", "m4a": "mp4", "flac": "flac", "wav": "wav"}[fmt],
-        start_unix_ms=min(mix_start, min(round(i.start_unix_ms) for i in inputs)),
+        start_unix_ms=min(mix_start, min(round(s) for s in starts)),
         duration_ms=report.duration_ms,
         bytes=(out_dir / name).stat().st_size,
         sample_rate=report.sample_rate,
         channels=report.channels,
         warnings=[] if report.limited_ms == 0 else [f"limiter engaged for {report.limited_ms} ms"],
     )
+
+
+def _core_mix(
+    rec: Recording,
+    out_dir: Path,
+    *,
+    selection: Selection,
+    fmt: MixFormat,
+    gains: Mapping[str, float],
+    progress: Callable[[float], None] | None,
+    bit_rate: int | None,
+) -> tuple[ManifestEntry, list[str]] | None:
+    """The mix made in the core straight from the captures, when every track is Opus; None
+    when some track is not (or a capture cannot be read: the file path then names the track
+    that failed and mixes the rest)."""
+    jobs, warnings = plan_audio(rec, selection, fmt="mkv", stitch=False)
+    jobs = [j for j in jobs if j.start_unix_ms is not None and not j.stitched]
+    if not jobs or any(j.codec != "opus" for j in jobs):
+        return None
+    unknown = sorted(set(gains) - {j.user_id for j in jobs})
+    if unknown:
+        raise InputError(f"--gain names users without audio: {', '.join(unknown)}")
+    starts = [float(j.start_unix_ms or 0) for j in jobs]
+    name = mixed_name(
+        rec.call_type,
+        rec.call_id,
+        rec.call_start_unix_ms or rec.start_unix_ms or 0,
+        fmt,
+        selection.label,
+    )
+    archive = open_archive_of(rec)
+    with contextlib.ExitStack() as stack:
+        tracks = [
+            OpusTrack(
+                segments=j.inputs(stack, archive),
+                start_unix_ms=start,
+                label=j.user_id,
+                gain_db=gains.get(j.user_id, 0.0),
+                payload_type=j.payload_type,
+            )
+            for j, start in zip(jobs, starts, strict=True)
+        ]
+        try:
+            report = mix_opus(
+                tracks,
+                out_dir / name,
+                fmt=fmt,
+                bit_rate=bit_rate,
+                progress=progress,
+                start_unix_ms=_mix_start(rec, starts),
+            )
+        except CaptureError:
+            return None
+    track_ids = sorted({t.track_id for j in jobs for t in j.tracks})
+    return _mix_entry(rec, name, out_dir, fmt, report, starts, track_ids), warnings
 
 
 def mix_recording(
@@ -114,6 +197,23 @@ def mix_recording(
     """`mix-audio`: one mixed file of every (selected) participant."""
     check_encoding(fmt, sample_rate, bit_rate)
     out_dir = prepare_output_dir(output)
+    if not normalize and sample_rate == MIX_RATE:
+        # Opus tracks are decoded, summed and limited in the core, with no file in between;
+        # loudness normalisation (a first pass over each decoded track), other rates and
+        # other codecs take the path through the extracted files.
+        made = _core_mix(
+            rec,
+            out_dir,
+            selection=selection or Selection(),
+            fmt=fmt,
+            gains=gains or {},
+            progress=progress,
+            bit_rate=bit_rate,
+        )
+        if made is not None:
+            entry, warnings = made
+            write_manifest(out_dir, [entry], call=rec.call_json(), command="mix-audio")
+            return Outputs([entry], warnings, [])
     try:
         work = Path(tempfile.mkdtemp(prefix=".rawcore-mix-", dir=out_dir))
     except OSError as exc:

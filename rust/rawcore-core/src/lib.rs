@@ -26,6 +26,7 @@ pub mod columns;
 pub mod compose;
 pub mod depacketize;
 pub mod extract;
+pub mod mix;
 pub mod mjr;
 pub mod mux;
 pub mod net;
@@ -56,6 +57,7 @@ pub use extract::{
     AudioExtractConfig, AudioExtractReport, AudioSegmentInput, DocChoice, ExtractError, FillFrame,
     OpusPackets, VideoFrameColumns, VideoSegmentInput,
 };
+pub use mix::{Limiter, MixStats, MixTrack, OpusMixer};
 pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 pub use mux::ogg::OggOpusWriter;
 pub use mux::{MuxError, OpusHead};

@@ -103,7 +103,7 @@ pub fn inputs(held: &[HeldSegment]) -> Vec<AudioSegmentInput<'_>> {
 }
 
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-fn config(
+pub fn config(
     codec_name: &str,
     container_name: &str,
     payload_type: Option<u8>,

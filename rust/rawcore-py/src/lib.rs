@@ -14,6 +14,7 @@ mod errors;
 mod extract;
 mod gil;
 mod mirror;
+mod mix;
 mod split;
 mod timeline;
 mod types;
@@ -110,6 +111,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract::decode_pcm, m)?)?;
     m.add_function(wrap_pyfunction!(extract::voice_activity, m)?)?;
     m.add_class::<extract::AudioReport>()?;
+    m.add_class::<mix::OpusMix>()?;
+    m.add_class::<mix::MixLimiter>()?;
     m.add_function(wrap_pyfunction!(video::video_frames, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_video, m)?)?;
     m.add_function(wrap_pyfunction!(video::extract_av, m)?)?;

@@ -12,31 +12,41 @@ filter) and evens them out to a target before they are summed.
 Work is spread over the cores, since FFmpeg's decoders and encoders run without the GIL:
 inputs decode ahead on threads of their own, the encoder runs on a worker thread, and MP3 (the
 slowest encoder, and the default) is cut into chunks encoded in parallel and joined without a
-seam. Summing and limiting stay on the calling thread, which also owns the order of output.
+seam. Summing and limiting stay on the calling thread, which also owns the order of output; the
+limiter is the core's (`_core.MixLimiter`, the one home of its rule).
+
+`mix_opus` is the faster way for Opus tracks still in their captures: the core collects each
+track's packets as `extract-audio` would write them, decodes them with libopus, sums and limits
+(`_core.OpusMix`), and this module only encodes the blocks it hands over.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from rawcore import _core
 from rawcore.errors import InputError
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import MixFormat
 from rawcore.media.mix.decode import PlacedTrack, TrackDecoder, measure_loudness
 from rawcore.media.mix.encode import ENCODINGS, Mp3Chunks, StreamEncoder, check_encoding
-from rawcore.media.mix.limiter import Limiter
-from rawcore.media.mix.types import MixInput, MixReport, Samples
+from rawcore.media.mix.types import MixInput, MixReport, OpusTrack, Samples
 
 #: Normalisation gains are capped so a near-silent track is not boosted into noise.
 _MAX_NORMALIZE_DB = 20.0
 #: Reported peak of an all-silent mix (a finite number keeps reports JSON-friendly).
 _FLOOR_DBFS = -120.0
 _WINDOW_S = 5
+#: The core mix is pulled in blocks of this length (s): long enough that the calls across the
+#: binding cost nothing, short enough to keep the encoders fed from the start.
+_CORE_BLOCK_S = 2
+#: The core mix's rate: Opus decodes at 48 kHz.
+MIX_RATE = 48_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,46 +124,31 @@ def mix_audio(
             ]
             expected = round(max(ends)) if ends else None
 
-        limiter = Limiter(rate, channels)
+        limiter = _core.MixLimiter(rate, channels)
         window_len = limiter.block * max(1, rate * _WINDOW_S // limiter.block)
-        peak = 0.0
-        written = 0
-        with atomic_path(out_dir, out_path.name) as tmp:
-            kind = Mp3Chunks if fmt == "mp3" else StreamEncoder
-            output = kind(tmp, fmt, rate, channels, bit_rate, out_path.name)
-            try:
 
-                def emit(block: Samples) -> None:
-                    nonlocal peak, written
-                    if len(block):
-                        peak = max(peak, float(np.abs(block).max()))
-                        written += len(block)
-                        output.write(block)
+        def blocks() -> Iterator[Samples]:
+            nonlocal total
+            pos = 0
+            while True:
+                n = window_len if total is None else min(window_len, total - pos)
+                if n <= 0:
+                    break
+                window = np.zeros((n, channels), dtype=np.float32)
+                for p in placed:
+                    p.add_into(window, pos)
+                if total is None and all(p.track.exhausted for p in placed):
+                    end = max(p.end for p in placed)
+                    n = max(0, min(n, end - pos))
+                    window = window[:n]
+                    total = pos + n
+                yield limiter.process(window)
+                pos += n
+            yield limiter.flush()
 
-                pos = 0
-                while True:
-                    n = window_len if total is None else min(window_len, total - pos)
-                    if n <= 0:
-                        break
-                    window = np.zeros((n, channels), dtype=np.float32)
-                    for p in placed:
-                        p.add_into(window, pos)
-                    if total is None and all(p.track.exhausted for p in placed):
-                        end = max(p.end for p in placed)
-                        n = max(0, min(n, end - pos))
-                        window = window[:n]
-                        total = pos + n
-                    emit(limiter.process(window))
-                    pos += n
-                    if progress is not None and expected:
-                        progress(min(1.0, pos / expected))
-                emit(limiter.flush())
-                output.finish()
-            except BaseException:
-                output.abort()
-                raise
-        if progress is not None:
-            progress(1.0)
+        written, peak = _encode(
+            blocks(), out_dir, out_path, fmt, rate, channels, bit_rate, expected, progress
+        )
 
     duration_ms = round(written * 1000 / rate)
     reports = [
@@ -170,7 +165,132 @@ def mix_audio(
         duration_ms=duration_ms,
         sample_rate=rate,
         channels=channels,
-        peak_dbfs=round(20 * math.log10(peak), 2) if peak > 0 else _FLOOR_DBFS,
+        peak_dbfs=_peak_dbfs(peak),
         limited_ms=round(limiter.limited_blocks * limiter.block * 1000 / rate),
         inputs=reports,
+    )
+
+
+def _encode(
+    blocks: Iterable[Samples],
+    out_dir: Path,
+    out_path: Path,
+    fmt: MixFormat,
+    rate: int,
+    channels: int,
+    bit_rate: int | None,
+    expected: int | None,
+    progress: Callable[[float], None] | None,
+) -> tuple[int, float]:
+    """Encode the limited `blocks` into `out_path` (atomically); returns the samples written
+    and their peak."""
+    peak = 0.0
+    written = 0
+    with atomic_path(out_dir, out_path.name) as tmp:
+        kind = Mp3Chunks if fmt == "mp3" else StreamEncoder
+        output = kind(tmp, fmt, rate, channels, bit_rate, out_path.name)
+        try:
+            for block in blocks:
+                if len(block):
+                    peak = max(peak, float(np.abs(block).max()))
+                    written += len(block)
+                    output.write(block)
+                    if progress is not None and expected:
+                        progress(min(1.0, written / expected))
+            output.finish()
+        except BaseException:
+            output.abort()
+            raise
+    if progress is not None:
+        progress(1.0)
+    return written, peak
+
+
+def _peak_dbfs(peak: float) -> float:
+    return round(20 * math.log10(peak), 2) if peak > 0 else _FLOOR_DBFS
+
+
+def mix_opus(
+    tracks: Sequence[OpusTrack],
+    out_path: Path,
+    *,
+    fmt: MixFormat = "mp3",
+    channels: int = 1,
+    start_unix_ms: float | None = None,
+    end_unix_ms: float | None = None,
+    bit_rate: int | None = None,
+    fill_gaps: bool = True,
+    fix_dtx: bool = True,
+    fec: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> MixReport:
+    """Mix Opus tracks straight from their captures into one file at `out_path`, at 48 kHz.
+
+    The core collects each track's packets as `extract-audio` would write them (the same
+    placement, gap and DTX fill, FEC rebuilds), decodes them with libopus, sums them with their
+    gains and limits the sum, handing over one block at a time with the GIL released; here the
+    blocks are only encoded. The result is the mix `mix_audio` makes of the extracted files,
+    without writing or re-reading them. Loudness normalisation is not done here (it needs a
+    first pass over the decoded tracks: use `mix_audio`).
+
+    Raises `InputError` for bad arguments or unusable captures, `OutputError` when the output
+    cannot be written.
+    """
+    rate = MIX_RATE
+    check_encoding(fmt, rate, bit_rate)
+    if channels not in (1, 2):
+        raise InputError(f"channels must be 1 (mono) or 2 (stereo), not {channels}")
+    if not tracks:
+        raise InputError("nothing to mix: no inputs")
+    out_path = Path(out_path)
+    out_dir = prepare_output_dir(out_path.parent)
+    mix_start = min(t.start_unix_ms for t in tracks) if start_unix_ms is None else start_unix_ms
+    end: int | None = None
+    if end_unix_ms is not None:
+        end = round((end_unix_ms - mix_start) * rate / 1000)
+        if end <= 0:
+            raise InputError(f"the mix would end ({end_unix_ms}) before it starts ({mix_start})")
+    offsets = [round((t.start_unix_ms - mix_start) * rate / 1000) for t in tracks]
+    mixer = _core.OpusMix(
+        [
+            (list(t.segments), offset, 10 ** (t.gain_db / 20), t.payload_type)
+            for t, offset in zip(tracks, offsets, strict=True)
+        ],
+        channels=channels,
+        end=end,
+        fill_gaps=fill_gaps,
+        fix_dtx=fix_dtx,
+        fec=fec,
+    )
+    if end is None:
+        ends = [
+            o + r.duration_ms * rate / 1000 for o, r in zip(offsets, mixer.reports, strict=True)
+        ]
+        expected: int | None = round(max(ends)) if ends else None
+    else:
+        expected = end
+
+    def blocks() -> Iterator[Samples]:
+        while (block := mixer.next_block(rate * _CORE_BLOCK_S)) is not None:
+            yield block
+
+    written, peak = _encode(
+        blocks(), out_dir, out_path, fmt, rate, channels, bit_rate, expected, progress
+    )
+    return MixReport(
+        duration_ms=round(written * 1000 / rate),
+        sample_rate=rate,
+        channels=channels,
+        peak_dbfs=_peak_dbfs(peak),
+        limited_ms=mixer.limited_ms,
+        inputs=[
+            {
+                "label": t.label,
+                "start_ms": round(offset * 1000 / rate),
+                "duration_ms": round(decoded * 1000 / rate),
+                "loudness_lufs": None,
+                "gain_db": round(t.gain_db, 2),
+            }
+            for t, offset, decoded in zip(tracks, offsets, mixer.decoded, strict=True)
+        ],
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,9 @@ import numpy.typing as npt
 from rawcore.errors import InputError
 from rawcore.media.files import safe_component
 from rawcore.media.formats import MIX_FORMATS
+
+if TYPE_CHECKING:
+    from rawcore.source.archive import Buffer
 
 Samples = npt.NDArray[np.float32]
 
@@ -27,6 +31,21 @@ class MixInput:
     #: Participant id, for reports and error messages.
     label: str
     gain_db: float = 0.0
+
+
+@dataclass(frozen=True)
+class OpusTrack:
+    """One Opus track of a mix made in the core, straight from its captures."""
+
+    #: The core's segment arguments: (capture buffer, offset in ms, clock drift in ppm).
+    segments: Sequence[tuple[Buffer, int, float]]
+    #: Wall-clock time (Unix ms) of the track's first sample.
+    start_unix_ms: float
+    #: Participant id, for reports and error messages.
+    label: str
+    gain_db: float = 0.0
+    #: The payload type to follow (None: the captures' main stream).
+    payload_type: int | None = None
 
 
 @dataclass(frozen=True)
