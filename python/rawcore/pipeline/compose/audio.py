@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rawcore import _core
 from rawcore.media.mix.decode import PlacedTrack, TrackDecoder
-from rawcore.media.mix.limiter import Limiter
 from rawcore.media.mix.types import MixInput, Samples
 from rawcore.pipeline.compose.edits import Edits
 from rawcore.pipeline.compose.timemap import TimeMap
@@ -132,7 +132,7 @@ def output_blocks(audio: SceneAudio, time_map: TimeMap) -> Iterator[Samples]:
         max(0, min(fade // 2, (a2 - b1) // 2, (b1 - a1) // 2, (b2 - a2) // 2))
         for (a1, b1), (a2, b2) in itertools.pairwise(spans)
     ]
-    limiter = Limiter(audio.rate, audio.channels)
+    limiter = _core.MixLimiter(audio.rate, audio.channels)
     step = audio.rate * _STEP_S
     for k, (a, b) in enumerate(spans):
         left = halves[k - 1] if k > 0 else 0
