@@ -1,11 +1,12 @@
 """Clock drift corrected where nobody hears it, checked on decoded output.
 
-Two senders whose sound cards drift against their system clocks (+300 and -250 ppm; the Sender
-Reports show it) talk for 8 minutes, Opus without DTX (silences are coded, so no hole absorbs
-the drift), and beep every 10 s; their cameras (on the system clock) flash with each beep. A
-third sender's sound card keeps time. rawcore must keep every beep within 25 ms of its true
-instant (median within 10 ms), keep lip sync in mux-av within 20 ms throughout, make its
-corrections without an audible click, and leave the steady sender alone.
+The call (`helpers.drift_call`): two senders whose sound cards drift against their system
+clocks (+300 and -250 ppm; the Sender Reports show it) talk for 8 minutes, Opus without DTX
+(silences are coded, so no hole absorbs the drift), and beep every 10 s; their cameras (on the
+system clock) flash with each beep. A third sender's sound card keeps time. rawcore must keep
+every beep within 25 ms of its true instant (median within 10 ms), keep lip sync in mux-av
+within 20 ms throughout, make its corrections without an audible click, and leave the steady
+sender alone.
 
 The click test, defined in `click_steps`: around every correction the core reports (the frame
 it precedes, from 5 ms before to 5 ms after the inserted time), the decoded output's largest
@@ -26,17 +27,10 @@ from typing import Any
 import numpy as np
 import pytest
 import rawcore
-from helpers.audio_truth import OPUS_LOOKAHEAD_S, av_available, decode_audio, tone_onsets
-from helpers.gst import gst_available, source_signal
-from helpers.recording import (
-    Impairments,
-    OpusSource,
-    SenderReports,
-    SessionSpec,
-    TrackSpec,
-    VideoSource,
-    build_recording,
-)
+from helpers.audio_truth import OPUS_LOOKAHEAD_S, Decoded, av_available, decode_audio, tone_onsets
+from helpers.drift_call import BEEP_HZ, BEEPS, DURATION_S, PATH_DELAY_MS, SENDERS, sessions, source
+from helpers.gst import gst_available
+from helpers.recording import build_recording
 from helpers.video_truth import decode_video, flash_times
 from rawcore import _core
 from rawcore.media.audio import plan_audio
@@ -47,15 +41,6 @@ pytestmark = pytest.mark.skipif(
     not (gst_available() and av_available()), reason="needs GStreamer and PyAV"
 )
 
-MINUTES = 8
-DURATION_S = MINUTES * 60.0
-BEEP_HZ = 1000.0
-#: True instants of the beeps (and flashes): every 10 s.
-BEEPS = tuple(5.0 + 10.0 * k for k in range(int((DURATION_S - 10) // 10)))
-#: Speech-like sound between the beeps, 1 s after one to 1.5 s before the next.
-SPEECH = tuple((b + 1.0, 7.5) for b in BEEPS)
-PATH_DELAY_MS = 20
-SENDERS = {"alice": 300.0, "bob": -250.0, "carol": 0.0}
 RATE = 48_000
 
 
@@ -65,43 +50,10 @@ class DriftCall:
     call_start_ms: float
 
 
-def _spec(user: str, ppm: float, seed: int) -> SessionSpec:
-    a = 1 + ppm / 1e6
-    reports = SenderReports(interval_s=1.0, ntp_offset_s=1.5 + seed)
-    audio = TrackSpec(
-        "audio",
-        "opus",
-        # The sound card's clock: what it plays at true time t carries media time t / a.
-        source=OpusSource(
-            DURATION_S / a,
-            dtx=False,
-            tone_bursts=tuple((t / a, 0.3, BEEP_HZ) for t in BEEPS),
-            speech=tuple((s / a, d / a) for s, d in SPEECH),
-        ),
-        impairments=Impairments(
-            extra_delay_ms=PATH_DELAY_MS, jitter_ms=5, seed=seed, clock_drift_ppm=ppm
-        ),
-        sender_reports=reports,
-    )
-    tracks = [audio]
-    if ppm != 0.0:
-        tracks.append(
-            TrackSpec(
-                "video",
-                "vp8",
-                source=VideoSource(DURATION_S, fps=10, flashes=BEEPS, keyframe_interval=50),
-                impairments=Impairments(extra_delay_ms=60, jitter_ms=5, seed=seed + 10),
-                sender_reports=reports,
-            )
-        )
-    return SessionSpec(user, f"{user}-s1", tracks)
-
-
 @pytest.fixture(scope="module")
 def drift_call(tmp_path_factory: pytest.TempPathFactory) -> DriftCall:
     root = tmp_path_factory.mktemp("drift") / "rec"
-    specs = [_spec(user, ppm, seed) for seed, (user, ppm) in enumerate(SENDERS.items(), 1)]
-    info = build_recording(root, specs)
+    info = build_recording(root, sessions())
     return DriftCall(root, info.call_start.timestamp() * 1000)
 
 
@@ -110,10 +62,13 @@ class Extracted:
     path: Path
     start_unix_ms: float
     report: Any
+    decoded: Decoded
 
 
 @pytest.fixture(scope="module")
-def extracted(drift_call: DriftCall, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Extracted]:
+def extracted(
+    drift_call: DriftCall, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Extracted]:
     """Each sender's audio through the core call extract-audio makes, keeping its report."""
     out = tmp_path_factory.mktemp("drift-out")
     result: dict[str, Extracted] = {}
@@ -125,32 +80,33 @@ def extracted(drift_call: DriftCall, tmp_path_factory: pytest.TempPathFactory) -
             with contextlib.ExitStack() as stack:
                 inputs = job.inputs(stack, archive)
                 report = _core.extract_audio(inputs, str(path), codec="opus")
-            result[job.user_id] = Extracted(path, job.start_unix_ms, report)
+            result[job.user_id] = Extracted(
+                path, float(job.start_unix_ms or 0), report, decode_audio(path)
+            )
     return result
 
 
 def beep_errors_ms(item: Extracted, call_start_ms: float) -> list[float]:
     """Each beep's decoded onset on the recorder clock minus its true instant (plus the path
     delay the recorder saw), ms."""
-    audio = decode_audio(item.path)
+    audio = item.decoded
     onsets = tone_onsets(audio.samples, audio.rate, BEEP_HZ)
     assert len(onsets) == len(BEEPS), (len(onsets), len(BEEPS))
     return [
-        item.start_unix_ms + (o - OPUS_LOOKAHEAD_S) * 1000 - (call_start_ms + t * 1000 + PATH_DELAY_MS)
+        item.start_unix_ms
+        + (o - OPUS_LOOKAHEAD_S) * 1000
+        - (call_start_ms + t * 1000 + PATH_DELAY_MS)
         for o, t in zip(onsets, BEEPS, strict=True)
     ]
 
 
-def click_steps(item: Extracted, ppm: float, call_start_ms: float) -> Iterator[tuple[float, float, float]]:
+def click_steps(
+    item: Extracted, ppm: float, call_start_ms: float
+) -> Iterator[tuple[float, float, float]]:
     """`(at_ms, output step, allowed step)` around every correction (see the module docs)."""
-    audio = decode_audio(item.path)
-    x = audio.samples
+    x = item.decoded.samples
     a = 1 + ppm / 1e6
-    source = source_signal(
-        DURATION_S / a,
-        tone_bursts=tuple((t / a, 0.3, BEEP_HZ) for t in BEEPS),
-        speech=tuple((s / a, d / a) for s, d in SPEECH),
-    )
+    signal = source(ppm)
     lookahead = round(OPUS_LOOKAHEAD_S * RATE)
     for at_ms, step_ms in item.report.drift_steps:
         start = round((at_ms - 5) * RATE / 1000) + lookahead
@@ -159,7 +115,7 @@ def click_steps(item: Extracted, ppm: float, call_start_ms: float) -> Iterator[t
         # The instant on the sender's media clock the correction sits at.
         true_s = (item.start_unix_ms + at_ms - call_start_ms - PATH_DELAY_MS) / 1000
         media = round(true_s / a * RATE)
-        near = source[max(media - 30 * 48, 0) : media + 30 * 48 + round(max(step_ms, 0) * 48)]
+        near = signal[max(media - 30 * 48, 0) : media + 30 * 48 + round(max(step_ms, 0) * 48)]
         src_step = float(np.abs(np.diff(near)).max()) if near.size > 1 else 0.0
         yield at_ms, out_step, src_step + 0.01
 
