@@ -19,8 +19,8 @@
 //! [`FrameLevel`] meter the caller gives [`AudioTimeline::set_level_meter`]) once about 10 ms
 //! are owed, with a short fill or a dropped frame.
 
-pub use crate::drift::{FrameLevel, MAX_DRIFT_DEBT_MS};
 use crate::drift::DriftState;
+pub use crate::drift::{FrameLevel, MAX_DRIFT_DEBT_MS};
 use crate::reorder::{ReorderBuffer, MAX_WINDOW};
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
 use crate::timeline::MAX_DRIFT_PPM;
@@ -749,7 +749,11 @@ mod tests {
                     v.remove(40);
                     v
                 },
-                expect: vec![F(39 * 960, 960), G(40 * 960, 566, Loss), F(41 * 960 - 394, 960)],
+                expect: vec![
+                    F(39 * 960, 960),
+                    G(40 * 960, 566, Loss),
+                    F(41 * 960 - 394, 960),
+                ],
                 counters: (59, -394, 0, 60 * 960 - 394),
             },
             Case {
@@ -758,11 +762,7 @@ mod tests {
                 drift_ppm: 10_000.0,
                 fill_gaps: true,
                 packets: steady(0, 0, 250, 960),
-                expect: vec![
-                    F(49 * 960, 960),
-                    G(50 * 960, 960, Drift),
-                    F(51 * 960, 960),
-                ],
+                expect: vec![F(49 * 960, 960), G(50 * 960, 960, Drift), F(51 * 960, 960)],
                 counters: (250, 1920, 0, 252 * 960),
             },
             Case {

@@ -196,7 +196,8 @@ mod tests {
         for i in 0..frames {
             let elapsed = i128::from(i * 960);
             let payload = [if loud(i) { 10u8 } else { pause_db }];
-            let level: Option<&mut dyn FrameLevel> = if meter { Some(&mut meter_impl) } else { None };
+            let level: Option<&mut dyn FrameLevel> =
+                if meter { Some(&mut meter_impl) } else { None };
             let adj = state.adjustment(elapsed, 48_000, 0, true, 960, level, &payload);
             if adj != 0 {
                 out.push((i, adj));
@@ -273,7 +274,11 @@ mod tests {
             assert!(!corrections.is_empty(), "{}", case.name);
             for &(i, adj) in &corrections {
                 if case.all_quiet {
-                    assert!(!(case.loud)(i) && !(case.loud)(i - 1), "{}: frame {i}", case.name);
+                    assert!(
+                        !(case.loud)(i) && !(case.loud)(i - 1),
+                        "{}: frame {i}",
+                        case.name
+                    );
                 }
                 // Slow clocks gain time, fast ones lose a whole frame.
                 if case.ppm > 0.0 {
@@ -282,7 +287,11 @@ mod tests {
                     assert_eq!(adj, -960, "{}", case.name);
                 }
             }
-            assert!(worst <= case.worst_ms * 48, "{}: worst debt {worst}", case.name);
+            assert!(
+                worst <= case.worst_ms * 48,
+                "{}: worst debt {worst}",
+                case.name
+            );
         }
     }
 

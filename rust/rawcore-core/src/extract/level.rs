@@ -111,9 +111,11 @@ mod tests {
         let silence = vec![0f32; 960];
         let mut meter = OpusLevel::new();
         let mut levels = Vec::new();
-        for (i, pcm) in [&silence, &silence, &tone, &tone, &silence, &silence, &silence]
-            .iter()
-            .enumerate()
+        for (i, pcm) in [
+            &silence, &silence, &tone, &tone, &silence, &silence, &silence,
+        ]
+        .iter()
+        .enumerate()
         {
             let packet = enc.encode_vec_float(pcm, 1500).unwrap();
             levels.push(meter.level(&packet, i == 0).unwrap());
