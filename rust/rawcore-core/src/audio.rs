@@ -556,9 +556,8 @@ impl<'a> AudioTimeline<'a> {
             rate,
             gap,
             filled,
-            held.duration,
+            (held.duration, held.payload),
             level,
-            held.payload,
         );
         seg.shift -= adj;
         self.report.drift_corrected += adj as i64;

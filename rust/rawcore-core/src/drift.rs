@@ -100,8 +100,8 @@ impl DriftState {
         self.measured
     }
 
-    /// How many output samples to add (positive) or remove (negative) before a frame of
-    /// `frame` samples, `elapsed` output samples after the anchor, with a hole of `gap` samples
+    /// How many output samples to add (positive) or remove (negative) before a frame (`frame`
+    /// samples of `payload`), `elapsed` output samples after the anchor, with a hole of `gap` samples
     /// before it (`filled`: the hole will be filled, not closed up). A negative answer without
     /// a hole is always `-frame`: the frame is dropped. `level` measures the frame when asked.
     pub fn adjustment(
@@ -110,9 +110,8 @@ impl DriftState {
         rate: i128,
         gap: i128,
         filled: bool,
-        frame: u64,
+        (frame, payload): (u64, &[u8]),
         level: Option<&mut dyn FrameLevel>,
-        payload: &[u8],
     ) -> i128 {
         if self.ppm == 0.0 {
             return 0;
@@ -198,7 +197,7 @@ mod tests {
             let payload = [if loud(i) { 10u8 } else { pause_db }];
             let level: Option<&mut dyn FrameLevel> =
                 if meter { Some(&mut meter_impl) } else { None };
-            let adj = state.adjustment(elapsed, 48_000, 0, true, 960, level, &payload);
+            let adj = state.adjustment(elapsed, 48_000, 0, true, (960, &payload), level);
             if adj != 0 {
                 out.push((i, adj));
             }
