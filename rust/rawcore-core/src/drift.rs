@@ -15,7 +15,9 @@
 //!   of the debt plus [`DRIFT_ACT_MS`], so the output runs as far ahead as it ran behind, and a
 //!   fast one loses that frame (20 ms, from −10 to +10 ms owed). Only frames are measured while
 //!   a watch is open (a few percent of them at a few hundred ppm), so the cost stays small.
-//! - At [`MAX_DRIFT_DEBT_MS`] the correction is made at the next frame, quiet or not.
+//! - At [`MAX_DRIFT_DEBT_MS`], or after [`MAX_WATCH_FRAMES`] measured without a quiet spot (the
+//!   sound has none now: waiting only grows the error and the decoding), the correction is made
+//!   at the next frame, quiet or not.
 //!
 //! So the output stays within about ±[`DRIFT_ACT_MS`] of the drift-corrected clock, centred on
 //! it, and never further than [`MAX_DRIFT_DEBT_MS`] plus a frame. Without a level meter (a codec
@@ -28,6 +30,10 @@ pub const DRIFT_ACT_MS: u64 = 10;
 /// Debt (ms) at which the correction is made at the next frame, quiet or not.
 pub const MAX_DRIFT_DEBT_MS: u64 = 20;
 
+/// Frames a watch measures before it gives up on a quiet spot (3 s of 20 ms frames): this bounds
+/// the decoding to about 150 frames per correction.
+pub const MAX_WATCH_FRAMES: u32 = 150;
+
 /// A frame whose decoded RMS level is below this (dBFS) is quiet, whatever came before.
 pub const QUIET_DBFS: f32 = -50.0;
 
@@ -36,9 +42,9 @@ pub const QUIET_DBFS: f32 = -50.0;
 /// [`QUIET_DBFS`]).
 pub const QUIET_MARGIN_DB: f32 = 3.0;
 
-/// Frames measured before the quietest one counts as the noise floor (2 s of 20 ms frames,
+/// Frames measured before the quietest one counts as the noise floor (1 s of 20 ms frames,
 /// long enough to hold a pause between words).
-pub const SETTLE_FRAMES: u64 = 100;
+pub const SETTLE_FRAMES: u64 = 50;
 
 /// Measures the decoded level of frames, in order, while the drift rule watches for a quiet
 /// spot.
@@ -52,6 +58,8 @@ pub trait FrameLevel {
 /// An open watch for a quiet spot.
 #[derive(Debug, Clone, Copy)]
 struct Watch {
+    /// Frames measured in this watch.
+    frames: u32,
     /// Whether the frame before was quiet.
     prev_quiet: bool,
 }
@@ -140,7 +148,11 @@ impl DriftState {
             None => true,
             Some(meter) => {
                 let resume = self.watch.is_none();
-                let watch = self.watch.get_or_insert(Watch { prev_quiet: false });
+                let watch = self.watch.get_or_insert(Watch {
+                    frames: 0,
+                    prev_quiet: false,
+                });
+                watch.frames += 1;
                 let measured = meter.level(payload, resume);
                 self.measured += 1;
                 if let Some(l) = measured {
@@ -152,7 +164,7 @@ impl DriftState {
                 });
                 let spot = quiet && watch.prev_quiet;
                 watch.prev_quiet = quiet;
-                spot
+                spot || watch.frames > MAX_WATCH_FRAMES
             }
         };
         if !quiet_here && debt.abs() < force.max(threshold) {
@@ -250,13 +262,13 @@ mod tests {
                 worst_ms: 11,
             },
             Case {
-                name: "no pause at all: corrected at the 20 ms bound anyway",
+                name: "no pause at all: corrected after 3 s of watching anyway",
                 ppm: 300.0,
                 loud: |_| true,
                 pause_db: 80,
                 meter: true,
                 all_quiet: false,
-                worst_ms: 21,
+                worst_ms: 11,
             },
             Case {
                 name: "without a meter every frame counts as quiet: corrected at 10 ms",
