@@ -119,6 +119,8 @@ bench: build
 	cargo bench -p rawcore-core
 	$(BIN)/python -m pytest benches --benchmark-enable --benchmark-only -q
 	$(BIN)/python benches/peers.py --minutes 60
+	$(BIN)/python benches/drift_peers.py
+	$(BIN)/python benches/drift_peers.py --memory
 	$(BIN)/python benches/startup.py
 	$(MAKE) bench-service
 	$(MAKE) bench-batch

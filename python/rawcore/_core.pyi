@@ -406,6 +406,14 @@ class AudioReport:
     def drift_dropped(self) -> int:
         """Frames dropped to follow a fast sender clock where no hole came to absorb it."""
     @property
+    def drift_steps(self) -> list[tuple[float, float]]:
+        """Drift corrections made between frames (no hole to absorb them), at quiet spots:
+        `(at_ms, step_ms)`, the output position of the frame they precede and the time added
+        (concealment) or removed (a dropped frame). At most 4,096 are kept."""
+    @property
+    def drift_measured(self) -> int:
+        """Frames decoded to find quiet spots for the drift corrections."""
+    @property
     def rtcp_records(self) -> int: ...
     @property
     def other_records(self) -> int: ...

@@ -14,11 +14,13 @@
 //! track is re-anchored on arrival time instead of producing hours of fill.
 //!
 //! Clock drift: a segment may say its media clock runs `drift_ppm` fast or slow against the
-//! output's wall clock. Opus frames cannot be stretched, so the difference is made up where the
-//! output holds no speech: every filled hole is lengthened or shortened by what the drift owes
-//! at that moment. Only when no hole comes for long (the debt reaching [`MAX_DRIFT_DEBT_MS`])
-//! is a short fill inserted or a frame dropped.
+//! output's wall clock. Frames cannot be stretched, so [`crate::drift`] decides where the
+//! difference is made up: inside filled holes, else at a quiet spot (measured by the
+//! [`FrameLevel`] meter the caller gives [`AudioTimeline::set_level_meter`]) once about 10 ms
+//! are owed, with a short fill or a dropped frame.
 
+use crate::drift::DriftState;
+pub use crate::drift::{FrameLevel, MAX_DRIFT_DEBT_MS};
 use crate::reorder::{ReorderBuffer, MAX_WINDOW};
 use crate::seq::{SeqUnwrapper, TsUnwrapper};
 use crate::timeline::MAX_DRIFT_PPM;
@@ -26,9 +28,8 @@ use crate::timeline::MAX_DRIFT_PPM;
 /// Warnings kept before the rest are only counted.
 pub const MAX_WARNINGS: usize = 20;
 
-/// How far the timeline may run from the drift-corrected clock before it corrects without a
-/// hole to hide in (two 20 ms frames).
-pub const MAX_DRIFT_DEBT_MS: u64 = 40;
+/// Drift corrections whose place the report keeps; later ones are only counted.
+pub const MAX_CORRECTIONS_KEPT: usize = 4_096;
 
 /// Why a stretch of the output holds no packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +150,12 @@ pub struct TimelineReport {
     pub drift_corrected: i64,
     /// Frames dropped to follow a fast sender clock when no hole came to absorb it.
     pub drift_dropped: u64,
+    /// Corrections made between frames (no hole to absorb them): `(pts, samples)` with the
+    /// output position of the frame they precede and the samples added (positive) or the
+    /// frame dropped (negative); at most [`MAX_CORRECTIONS_KEPT`].
+    pub drift_steps: Vec<(u64, i64)>,
+    /// Frames the drift rule measured (decoded) while looking for a quiet spot.
+    pub drift_measured: u64,
     /// Position of the first frame.
     pub first_pts: Option<u64>,
     /// End of the last frame or fill: the output's length.
@@ -190,10 +197,8 @@ struct Segment<'a> {
     /// Packets far behind the sequence just seen, in a row: a sender whose sequence numbers
     /// jumped back. A few consecutive ones mean a new numbering, not stragglers.
     strays: Vec<AudioPacket<'a>>,
-    /// The segment's clock drift, ppm (see the module docs).
-    drift_ppm: f64,
-    /// Drift correction made since the anchor, in output samples.
-    drift_applied: i128,
+    /// The segment's clock drift and what was made up of it (see [`crate::drift`]).
+    drift: DriftState,
 }
 
 /// How far behind the highest sequence number a packet must be to count as a stray.
@@ -211,6 +216,16 @@ pub struct AudioTimeline<'a> {
     started: bool,
     pushed_by: u64,
     report: TimelineReport,
+    level: Option<Meter<'a>>,
+}
+
+/// The caller's frame level meter.
+struct Meter<'a>(Box<dyn FrameLevel + 'a>);
+
+impl std::fmt::Debug for Meter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Meter")
+    }
 }
 
 impl<'a> AudioTimeline<'a> {
@@ -224,7 +239,14 @@ impl<'a> AudioTimeline<'a> {
             started: false,
             pushed_by: 0,
             report: TimelineReport::default(),
+            level: None,
         }
+    }
+
+    /// Measures frames with `meter` when the drift rule looks for a quiet spot; without one
+    /// every frame counts as quiet (see [`crate::drift`]).
+    pub fn set_level_meter(&mut self, meter: Box<dyn FrameLevel + 'a>) {
+        self.level = Some(Meter(meter));
     }
 
     /// Starts a segment whose first packet sits at `offset` output samples. Ends the previous
@@ -246,11 +268,6 @@ impl<'a> AudioTimeline<'a> {
         sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.end_segment(sink)?;
-        let drift_ppm = if drift_ppm.is_finite() {
-            drift_ppm.clamp(-MAX_DRIFT_PPM, MAX_DRIFT_PPM)
-        } else {
-            0.0
-        };
         self.segment = Some(Segment {
             offset,
             seqs: SeqUnwrapper::new(),
@@ -261,8 +278,7 @@ impl<'a> AudioTimeline<'a> {
             prev: None,
             primed: false,
             strays: Vec::new(),
-            drift_ppm,
-            drift_applied: 0,
+            drift: DriftState::new(drift_ppm, MAX_DRIFT_PPM),
         });
         Ok(())
     }
@@ -367,6 +383,7 @@ impl<'a> AudioTimeline<'a> {
             self.place(popped.item, popped.lost_before, sink)?;
         }
         if let Some(seg) = self.segment.take() {
+            self.report.drift_measured += seg.drift.measured();
             self.report.packets_lost += seg.reorder.lost();
             self.report.duplicates += seg.reorder.duplicates();
             self.report.late += seg.reorder.late();
@@ -441,7 +458,7 @@ impl<'a> AudioTimeline<'a> {
                     pts: at + shift,
                 });
                 // Arrival time re-anchors on the output clock: no drift is owed from before.
-                seg.drift_applied = 0;
+                seg.drift.reanchor();
                 self.report.resets += 1;
                 let jump_ms = ts_adv * 1000 / rate;
                 self.warn(|| {
@@ -475,6 +492,9 @@ impl<'a> AudioTimeline<'a> {
                 } else {
                     GapCause::Drift
                 };
+                if raw_gap <= 0 {
+                    self.keep_step(expected, adj);
+                }
                 self.hole(gap, cause, sink)?;
                 self.pushed_by = 0;
             }
@@ -482,6 +502,7 @@ impl<'a> AudioTimeline<'a> {
                 if nominal + i128::from(held.duration) <= expected {
                     if drift_drop {
                         self.report.drift_dropped += 1;
+                        self.keep_step(expected, adj);
                     } else {
                         self.report.overlap_dropped += 1;
                     }
@@ -512,16 +533,44 @@ impl<'a> AudioTimeline<'a> {
         Ok(())
     }
 
-    /// Makes the drift correction owed before `held` (see [`drift_adjustment`]); returns it.
+    /// Makes the drift correction owed before `held` ([`crate::drift`]); returns it.
     fn follow_drift(&mut self, held: &Held<'_>, gap: i128, cause: GapCause) -> i128 {
+        let filled = cause_filled(&self.cfg, cause);
+        let rate = i128::from(self.cfg.sample_rate);
+        let clock = i128::from(self.cfg.rtp_clock);
         let Some(seg) = self.segment.as_mut() else {
             return 0;
         };
-        let adj = drift_adjustment(seg, &self.cfg, held, gap, cause);
-        seg.drift_applied += adj;
+        // Holes not filled at all leave the output off the wall clock: no drift to follow.
+        if !self.cfg.fill_gaps {
+            return 0;
+        }
+        let Some(anchor) = seg.anchor else { return 0 };
+        let elapsed = ((i128::from(held.ts) - i128::from(anchor.ts)) * rate).div_euclid(clock);
+        let level = self
+            .level
+            .as_mut()
+            .map(|m| &mut *m.0 as &mut dyn FrameLevel);
+        let adj = seg.drift.adjustment(
+            elapsed,
+            rate,
+            gap,
+            filled,
+            (held.duration, held.payload),
+            level,
+        );
         seg.shift -= adj;
         self.report.drift_corrected += adj as i64;
         adj
+    }
+
+    /// Notes a correction made between frames at output position `pts`.
+    fn keep_step(&mut self, pts: i128, adj: i128) {
+        if self.report.drift_steps.len() < MAX_CORRECTIONS_KEPT {
+            self.report
+                .drift_steps
+                .push((u64::try_from(pts).unwrap_or(0), adj as i64));
+        }
     }
 
     /// Fills a hole before the next frame, or closes it up when its kind is not to be filled.
@@ -563,49 +612,6 @@ fn cause_filled(cfg: &TimelineConfig, cause: GapCause) -> bool {
     match cause {
         GapCause::Dtx => cfg.fix_dtx,
         GapCause::Loss | GapCause::Pause | GapCause::Drift => cfg.fill_gaps,
-    }
-}
-
-/// How many output samples to add (or remove) before `held` to follow the segment's drift.
-///
-/// The debt is where the drifting clock puts the packet minus where it is going. A filled hole
-/// before the packet (`gap > 0`) absorbs all of it, shrinking at most to nothing; without one,
-/// nothing moves until the debt reaches [`MAX_DRIFT_DEBT_MS`], and then a slow clock gets a
-/// fill of the whole debt and a fast one loses this frame.
-fn drift_adjustment(
-    seg: &Segment<'_>,
-    cfg: &TimelineConfig,
-    held: &Held<'_>,
-    gap: i128,
-    cause: GapCause,
-) -> i128 {
-    if seg.drift_ppm == 0.0 || !cfg.fill_gaps {
-        return 0;
-    }
-    let Some(anchor) = seg.anchor else { return 0 };
-    let rate = i128::from(cfg.sample_rate);
-    let elapsed = ((i128::from(held.ts) - i128::from(anchor.ts)) * rate)
-        .div_euclid(i128::from(cfg.rtp_clock));
-    let owed = (elapsed as f64 * seg.drift_ppm / 1e6).round() as i128;
-    let debt = owed - seg.drift_applied;
-    if debt == 0 {
-        return 0;
-    }
-    if gap > 0 {
-        // A hole closed up (its kind not filled) leaves the output off the wall clock anyway.
-        return if cause_filled(cfg, cause) {
-            debt.max(-gap)
-        } else {
-            0
-        };
-    }
-    let limit = i128::from(MAX_DRIFT_DEBT_MS) * rate / 1000;
-    if debt >= limit {
-        debt
-    } else if -debt >= limit.max(i128::from(held.duration)) {
-        -i128::from(held.duration)
-    } else {
-        0
     }
 }
 
@@ -705,7 +711,7 @@ mod tests {
     }
 
     #[test]
-    fn drift_is_made_up_inside_holes_or_after_40_ms_without_one() {
+    fn drift_is_made_up_inside_holes_or_at_10_ms_owed_without_one() {
         struct Case {
             name: &'static str,
             drift_ppm: f64,
@@ -734,37 +740,38 @@ mod tests {
                 counters: (100, -960, 0, 144_000 - 960),
             },
             Case {
-                name: "a hole shorter than the debt closes and the rest waits for the next hole",
+                name: "a loss hole absorbs what is owed (-394 after 41 frames at -1 %)",
                 drift_ppm: -10_000.0,
                 fill_gaps: true,
                 packets: {
-                    // 150 packets (3 s, owing -1440), one lost at 100: a 960 hole absorbs 960.
-                    let mut v = steady(0, 0, 150, 960);
-                    v.remove(100);
+                    let mut v = steady(0, 0, 60, 960);
+                    v.remove(40);
                     v
                 },
-                expect: vec![F(99 * 960, 960), F(100 * 960, 960)],
-                counters: (149, -960, 0, 149 * 960),
+                expect: vec![
+                    F(39 * 960, 960),
+                    G(40 * 960, 566, Loss),
+                    F(41 * 960 - 394, 960),
+                ],
+                counters: (59, -394, 0, 60 * 960 - 394),
             },
             Case {
-                name: "continuous speech on a slow clock gets a 40 ms drift fill after 4 s",
+                name: "continuous speech on a slow clock gets 20 ms of fill at 10 ms owed (1 s), \
+                       running 10 ms ahead after it, and again 2 s later",
                 drift_ppm: 10_000.0,
                 fill_gaps: true,
                 packets: steady(0, 0, 250, 960),
-                expect: vec![
-                    F(199 * 960, 960),
-                    G(200 * 960, 1920, Drift),
-                    F(202 * 960, 960),
-                ],
+                expect: vec![F(49 * 960, 960), G(50 * 960, 960, Drift), F(51 * 960, 960)],
                 counters: (250, 1920, 0, 252 * 960),
             },
             Case {
-                name: "continuous speech on a fast clock loses one frame per 40 ms owed",
+                name: "continuous speech on a fast clock loses a frame at 10 ms owed, and \
+                       another 2 s later",
                 drift_ppm: -10_000.0,
                 fill_gaps: true,
                 packets: steady(0, 0, 250, 960),
-                expect: vec![F(199 * 960, 960), F(200 * 960, 960)],
-                counters: (249, -960, 1, 249 * 960),
+                expect: vec![F(49 * 960, 960), F(50 * 960, 960)],
+                counters: (248, -1920, 2, 248 * 960),
             },
             Case {
                 name: "without gap filling the output is not on the wall clock: no correction",

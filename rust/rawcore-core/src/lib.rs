@@ -8,7 +8,8 @@
 //! timeline ([`timeline`]) places every stream on the recorder's clock. Packet captures
 //! ([`pcap`], decoded down to UDP/TCP by [`net`]) and Janus recordings ([`mjr`]) are split into
 //! per-stream rtpdump captures ([`split`]) so every stage reads them the same way. For extraction it places
-//! audio packets on an exact timeline ([`audio`]), turns RTP payloads back into codec frames
+//! audio packets on an exact timeline ([`audio`]), following clock drift where nobody hears it
+//! ([`drift`]), turns RTP payloads back into codec frames
 //! ([`depacketize`], reading codec headers with [`bitstream`]), assembles complete decodable
 //! video frames ([`video`]), decodes telephony codecs ([`codec`]) and muxes into Matroska, WebM
 //! and Ogg ([`mux`]); [`extract`] ties these together, with libopus (statically linked) to
@@ -25,6 +26,7 @@ pub mod codec;
 pub mod columns;
 pub mod compose;
 pub mod depacketize;
+pub mod drift;
 pub mod extract;
 pub mod mix;
 pub mod mjr;

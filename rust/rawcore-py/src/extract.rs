@@ -47,6 +47,8 @@ mirror! {
         resets: u64,
         drift_corrected_ms: f64,
         drift_dropped: u64,
+        drift_steps: Vec<(f64, f64)>,
+        drift_measured: u64,
         rtcp_records: u64,
         other_records: u64,
         invalid_records: u64,

@@ -5,6 +5,7 @@
 //! rest to the timeline, which places each packet at its RTP timestamp plus its segment's
 //! offset and reports the holes; [`super::opus`] and [`super::pcm`] turn its events into output.
 
+use super::level::{G711Level, OpusLevel};
 use crate::audio::{AudioEvent, AudioPacket, AudioTimeline, TimelineConfig, TimelineReport};
 use crate::depacketize::opus::{packet_info, SAMPLE_RATE as OPUS_RATE};
 use crate::mux::MuxError;
@@ -75,7 +76,7 @@ pub struct AudioSegmentInput<'a> {
     pub offset_ms: i64,
     /// How fast the segment's media clock runs against the output's (wall) clock, in ppm:
     /// media time `t` belongs at `t · (1 + drift_ppm / 10⁶)`. The difference is made up
-    /// gradually inside the holes the timeline fills (see [`crate::audio`]); 0 places packets
+    /// inside the holes the timeline fills and at quiet spots (see [`crate::drift`]); 0 places packets
     /// at their nominal RTP times.
     pub drift_ppm: f64,
 }
@@ -173,6 +174,12 @@ pub struct AudioExtractReport {
     pub drift_corrected_ms: f64,
     /// Frames dropped to follow a fast sender clock where no hole came to absorb it.
     pub drift_dropped: u64,
+    /// Corrections made between frames, where no hole came to absorb the drift: `(at_ms,
+    /// step_ms)`, the output position of the frame they precede and the time added (positive,
+    /// concealment) or removed (negative, the frame dropped); at most 4,096 kept.
+    pub drift_steps: Vec<(f64, f64)>,
+    /// Frames decoded to find quiet spots for the drift corrections.
+    pub drift_measured: u64,
     /// RTCP records skipped.
     pub rtcp_records: u64,
     /// RTP records of other payload types or SSRCs skipped.
@@ -301,6 +308,13 @@ pub(super) fn walk<'a>(
     tl_cfg.fix_dtx = cfg.fix_dtx;
     tl_cfg.reorder_window = cfg.reorder_window;
     let mut timeline = AudioTimeline::new(tl_cfg);
+    match cfg.codec {
+        AudioCodec::Opus => timeline.set_level_meter(Box::new(OpusLevel::new())),
+        AudioCodec::Pcmu => timeline.set_level_meter(Box::new(G711Level::new(false))),
+        AudioCodec::Pcma => timeline.set_level_meter(Box::new(G711Level::new(true))),
+        // G.722's adaptive decoder cannot start mid-stream: its frames count as quiet.
+        AudioCodec::G722 => {}
+    }
     let mut counts = WalkCounts::default();
 
     let mut order: Vec<usize> = (0..segments.len()).collect();
@@ -423,6 +437,12 @@ pub(super) fn build_report(
         resets: tl.resets,
         drift_corrected_ms: tl.drift_corrected as f64 * 1000.0 / f64::from(rate),
         drift_dropped: tl.drift_dropped,
+        drift_steps: tl
+            .drift_steps
+            .iter()
+            .map(|&(pts, step)| (ms(pts), step as f64 * 1000.0 / f64::from(rate)))
+            .collect(),
+        drift_measured: tl.drift_measured,
         rtcp_records: counts.rtcp,
         other_records: counts.other,
         invalid_records: counts.invalid,

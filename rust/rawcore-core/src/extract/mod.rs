@@ -6,7 +6,8 @@
 //! once through an [`crate::audio::AudioTimeline`] that places each packet at its RTP timestamp
 //! and reports the holes. Opus is remuxed: holes become TOC-only packets the decoder conceals,
 //! muxed into Matroska, WebM or Ogg, except a lost frame whose successor carries in-band FEC,
-//! which [`fec`] rebuilds with libopus into a packet of the stream's own coding. G.711 and G.722 are decoded to 16-bit PCM with
+//! which [`fec`] rebuilds with libopus into a packet of the stream's own coding. Clock drift
+//! is made up at quiet spots ([`crate::drift`]), which [`level`] finds by decoding frames. G.711 and G.722 are decoded to 16-bit PCM with
 //! holes as zeros. Memory stays flat in the duration: frames stream into clusters, pages or
 //! caller-sized PCM chunks.
 //!
@@ -21,6 +22,7 @@ pub mod activity;
 pub mod audio;
 pub mod av;
 pub mod fec;
+pub mod level;
 pub mod opus;
 pub mod pcm;
 #[cfg(test)]
