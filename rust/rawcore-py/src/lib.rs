@@ -13,6 +13,7 @@ mod errors;
 mod extract;
 mod gil;
 mod mirror;
+mod remux;
 mod split;
 mod timeline;
 mod types;
@@ -119,6 +120,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<timeline::OffsetFit>()?;
     m.add_function(wrap_pyfunction!(timeline::place_streams, m)?)?;
     m.add_class::<timeline::StreamPlacement>()?;
+    m.add_function(wrap_pyfunction!(remux::remux_mp4, m)?)?;
+    m.add_class::<remux::RemuxReport>()?;
+    m.add_class::<remux::RemuxTrack>()?;
     types::register(m)?;
     Ok(())
 }

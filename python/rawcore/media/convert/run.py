@@ -20,7 +20,7 @@ from typing import Literal
 from rawcore.errors import InputError
 from rawcore.media.convert.editor import EditorOptions, editor
 from rawcore.media.convert.probe import Inputs, find_inputs, manifest_entry
-from rawcore.media.convert.remux import remux
+from rawcore.media.convert.remux import is_matroska, remux, remux_matroska
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import MODES
 from rawcore.media.formats import ConvertMode as Mode
@@ -84,6 +84,46 @@ def _write(
     )
 
 
+class _NotNative(Exception):
+    """The core cannot remux this file (frames in decode order): FFmpeg's muxer does."""
+
+
+def _write_native(source: Path, output: Path, no_audio: bool) -> ManifestEntry | None:
+    """The MP4 remuxed by the core, or None when only FFmpeg's muxer can (see `remux`)."""
+    out_dir = prepare_output_dir(output.parent)
+    try:
+        with atomic_path(out_dir, output.name) as tmp:
+            done = remux_matroska(source, tmp, no_audio=no_audio)
+            if done is None:
+                raise _NotNative
+    except _NotNative:
+        return None
+    kind: OutputKind = "av" if done.video and done.audio else "video" if done.video else "audio"
+    warnings = []
+    if done.truncated_at is not None:
+        warnings.append(
+            f"{source} is cut short at byte {done.truncated_at}: the frames before it are remuxed"
+        )
+    return ManifestEntry(
+        path=output.name,
+        kind=kind,
+        user_id=None,
+        session_id=None,
+        track_ids=[],
+        codec="+".join(c for c in (done.video, done.audio) if c is not None),
+        container="mp4",
+        start_unix_ms=None,
+        duration_ms=round(done.duration_s * 1000),
+        bytes=output.stat().st_size,
+        packets=done.packets,
+        width=done.width,
+        height=done.height,
+        mode="remux",
+        sources=[str(source)],
+        warnings=warnings,
+    )
+
+
 def _local(source: str | os.PathLike[str], s3_endpoint: str | None) -> str | os.PathLike[str]:
     if re.match(r"^(s3|https?)://", os.fspath(source), flags=re.IGNORECASE):
         return fetch(os.fspath(source), cache_dir=default_cache_dir(), endpoint_url=s3_endpoint)
@@ -106,12 +146,18 @@ def convert_file(
     Either may be an `s3://` or presigned URL: it is fetched into the download cache first."""
     out = Path(output)
     local = _local(source, s3_endpoint)
-    inputs = find_inputs(
-        local,
-        audio=None if audio is None else _local(audio, s3_endpoint),
-        no_audio=no_audio,
-    )
-    entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+    entry = None
+    if mode == "remux" and audio is None and is_matroska(Path(local)):
+        entry = _write_native(Path(local), out, no_audio)
+    if entry is None:
+        inputs = find_inputs(
+            local,
+            audio=None if audio is None else _local(audio, s3_endpoint),
+            no_audio=no_audio,
+        )
+        entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+    if on_progress is not None:
+        on_progress(1.0)
     # A rawcore output keeps who and when it is: its manifest entry says so.
     origin = manifest_entry(Path(local))
     if origin is not None:
@@ -161,9 +207,13 @@ def convert_track(
             raise InputError(f"track {track_id!r}: {reason}")
         muxed = mine[0]
         muxed_path = Path(tmp) / muxed.path
-        inputs = find_inputs(muxed_path, no_audio=no_audio)
         try:
-            entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+            native = _write_native(muxed_path, out, no_audio) if mode == "remux" else None
+            if native is None:
+                inputs = find_inputs(muxed_path, no_audio=no_audio)
+                entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+            else:
+                entry = native
         except InputError as exc:  # name the track, not the temporary file
             raise InputError(str(exc).replace(str(muxed_path), f"track {track_id}")) from None
     entry.user_id, entry.session_id = muxed.user_id, muxed.session_id
