@@ -453,15 +453,10 @@ impl MkvReader {
             let parent = self.stack.last().map(|o| o.id);
             let body_start = offset + hlen as u64;
             let end = size.map(|s| body_start.saturating_add(s));
-            if let (
-                Some(end),
-                Some(Open {
-                    end: Some(parent_end),
-                    ..
-                }),
-            ) = (end, self.stack.last())
-            {
-                if end > *parent_end {
+            // Inside the nearest enclosing master of known size.
+            let bound = self.stack.iter().rev().find_map(|o| o.end);
+            if let (Some(end), Some(bound)) = (end, bound) {
+                if end > bound {
                     return Err((
                         at,
                         Err(MkvError::Malformed {

@@ -541,3 +541,179 @@ pub fn remux_bytes(
     copy.finish()?;
     Ok((out, plan))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mux::matroska::{DocType, MatroskaWriter, TrackEntry};
+    use crate::mux::OpusHead;
+    use std::io::Cursor;
+
+    /// `(track index, ns, bytes, key)` in write order.
+    type Frames = Vec<(usize, u64, Vec<u8>, bool)>;
+
+    /// A WebM of VP9 (starting at 300 ms) and Opus (20 ms frames from 0) written by rawcore's
+    /// own Matroska writer, and its frames in file order.
+    fn webm(seconds: u64) -> (Vec<u8>, Frames) {
+        let tracks = vec![
+            TrackEntry::Vp9 {
+                width: 320,
+                height: 180,
+            },
+            TrackEntry::Opus(OpusHead::default()),
+        ];
+        let mut w = MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, tracks).unwrap();
+        let mut frames = Vec::new();
+        let mut t = 0u64;
+        while t < seconds * 1_000_000_000 {
+            // Opus TOC 0xF8: CELT fullband 20 ms, one frame.
+            let opus = vec![0xF8, (t / 20_000_000) as u8, 1, 2, 3];
+            frames.push((1, t, opus, true));
+            if t >= 300_000_000 && (t / 20_000_000) % 2 == 1 {
+                let n = (t - 300_000_000) / 40_000_000;
+                let key = n % 30 == 0;
+                // A VP9 frame marker (profile 0, show_frame), then filler.
+                let mut v = vec![if key { 0x82 } else { 0x86 }, 0x49, 0x83, 0x42, 0x00];
+                v.resize(200 + (n as usize % 50), n as u8);
+                frames.push((0, t, v, key));
+            }
+            t += 20_000_000;
+        }
+        for (track, ns, data, key) in &frames {
+            w.write_frame(*track, *ns, data, *key).unwrap();
+        }
+        (w.finish().unwrap().into_inner(), frames)
+    }
+
+    fn both() -> Select {
+        Select {
+            video: true,
+            audio: true,
+        }
+    }
+
+    #[test]
+    fn chunk_size_does_not_change_the_mp4_and_payloads_follow_the_index() {
+        let (file, frames) = webm(3);
+        let (whole, plan) = remux_bytes(&file, both(), file.len()).unwrap();
+        for chunk in [1, 7, 4096] {
+            let (out, _) = remux_bytes(&file, both(), chunk).unwrap();
+            assert!(out == whole, "chunks of {chunk} bytes");
+        }
+        let payload: Vec<u8> = frames.iter().flat_map(|f| f.2.clone()).collect();
+        assert_eq!(&whole[plan.header().len()..], &payload[..]);
+        let moov = whole.windows(4).position(|w| w == b"moov").unwrap();
+        let mdat = whole.windows(4).position(|w| w == b"mdat").unwrap();
+        assert!(moov < mdat);
+        let video = &plan.tracks[0];
+        assert_eq!((video.codec, video.width, video.height), ("vp9", 320, 180));
+        assert!((video.start_s - 0.3).abs() < 1e-9, "{}", video.start_s);
+        let audio = &plan.tracks[1];
+        assert_eq!((audio.codec, audio.frames), ("opus", 150));
+        assert!((audio.end_s - 3.0).abs() < 1e-9, "last Opus frame lasts its 20 ms");
+        assert_eq!(plan.truncated_at, None);
+    }
+
+    #[test]
+    fn leaving_out_audio_keeps_only_the_video_payloads() {
+        let (file, frames) = webm(1);
+        let select = Select {
+            video: true,
+            audio: false,
+        };
+        let (out, plan) = remux_bytes(&file, select, 1000).unwrap();
+        let payload: Vec<u8> = frames
+            .iter()
+            .filter(|f| f.0 == 0)
+            .flat_map(|f| f.2.clone())
+            .collect();
+        assert_eq!(&out[plan.header().len()..], &payload[..]);
+        assert_eq!(plan.tracks.len(), 1);
+    }
+
+    #[test]
+    fn hostile_inputs_are_errors_not_panics() {
+        let (file, _) = webm(1);
+        // A Cluster whose SimpleBlock declares 2^55 bytes, in a Segment of known size and in one
+        // of unknown size.
+        let cluster = file.windows(4).position(|w| w == [0x1F, 0x43, 0xB6, 0x75]).unwrap();
+        let mut huge = file[..cluster].to_vec();
+        huge.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        huge.extend_from_slice(&[0xE7, 0x81, 0x00, 0xA3, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0x81]);
+        let mut huge_unknown = huge.clone();
+        let segment = file.windows(4).position(|w| w == [0x18, 0x53, 0x80, 0x67]).unwrap();
+        huge_unknown[segment + 4..segment + 12].copy_from_slice(&crate::mux::ebml::UNKNOWN_SIZE);
+        let mut deep = b"\x1A\x45\xDF\xA3\x80".to_vec();
+        for _ in 0..10_000 {
+            deep.extend_from_slice(&[0xA0, 0xFF]); // unknown-size masters, nested
+        }
+        let vp8 = {
+            let mut w = MatroskaWriter::new(
+                Cursor::new(Vec::new()),
+                DocType::Webm,
+                vec![TrackEntry::Vp8 {
+                    width: 16,
+                    height: 16,
+                }],
+            )
+            .unwrap();
+            w.write_frame(0, 0, &[0x10, 0, 0, 0x9D, 0x01, 0x2A], true).unwrap();
+            w.finish().unwrap().into_inner()
+        };
+        // (what, input, the error says)
+        let cases: [(&str, Vec<u8>, &str); 8] = [
+            ("empty", vec![], "empty or too short"),
+            ("not EBML", b"RIFF\0\0\0\0WAVE".to_vec(), "no EBML header"),
+            ("EBML header only", file[..40].to_vec(), "before its Tracks"),
+            ("a block past its Segment's end", huge, "overruns its parent"),
+            ("a block too large to hold", huge_unknown, "declares 36028797018963968 bytes"),
+            ("nested unknown sizes", deep, "unknown size"),
+            ("VP8", vp8, "codec vp8 cannot go into MP4"),
+            ("a zero byte where an ID starts", b"\x00\x00\x00\x00".to_vec(), "longer than 4 bytes"),
+        ];
+        for (what, data, says) in cases {
+            let err = remux_bytes(&data, both(), 4096).expect_err(what);
+            assert!(err.to_string().contains(says), "{what}: {err}");
+            assert!(!err.to_string().contains('\n'), "{what}: one line");
+        }
+    }
+
+    #[test]
+    fn a_file_cut_mid_block_keeps_the_frames_before_the_cut() {
+        let (file, _) = webm(2);
+        let (_, full) = remux_bytes(&file, both(), 4096).unwrap();
+        let cut = &file[..file.len() * 2 / 3];
+        let (_, plan) = remux_bytes(cut, both(), 4096).unwrap();
+        assert!(plan.truncated_at.is_some());
+        assert!(plan.tracks[1].frames < full.tracks[1].frames);
+    }
+
+    #[test]
+    fn timestamps_become_exact_ticks_of_the_track_timescale() {
+        // (what, preferred, scale ns, units, timescale, ticks)
+        let cases = [
+            ("ms to 90 kHz", 90_000, 1_000_000, 33, 90_000, 2_970),
+            ("ms to 48 kHz", 48_000, 1_000_000, 20, 48_000, 960),
+            ("us: 90 kHz would round, so microseconds", 90_000, 1_000, 33_367, 1_000_000, 33_367),
+            ("a scale 90 kHz misses: its own rate", 90_000, 1_000_007, 1, 90_000, 90),
+            ("100 ns units: 48 kHz would round, so 10 MHz", 48_000, 100, 200_000, 10_000_000, 200_000),
+        ];
+        for (what, preferred, scale, units, want_ts, want_ticks) in cases {
+            let ts = timescale(preferred, scale);
+            assert_eq!(ts, want_ts, "{what}");
+            assert_eq!(to_ticks(units, scale, ts), want_ticks, "{what}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mutated_files_never_panic(flips in proptest::collection::vec((0usize..4000, proptest::num::u8::ANY), 1..8), chunk in 1usize..5000) {
+            let (mut file, _) = webm(1);
+            for (at, byte) in flips {
+                let n = file.len();
+                file[at % n] ^= byte;
+            }
+            let _ = remux_bytes(&file, both(), chunk);
+        }
+    }
+}
