@@ -80,10 +80,10 @@ fn write_mp4(source: &Path, output: &Path, plan: &Plan) -> Result<(), CoreError>
             })
     })?;
     copy.finish()?;
-    out.into_inner()
-        .map_err(|e| write_err(e.into_error()))?
-        .sync_data()
-        .map_err(CoreError::create_output(output))
+    // Flushed, not synced: like every rawcore output, the file is renamed into place by the
+    // caller once complete; durability against a power cut is the file system's.
+    out.into_inner().map_err(|e| write_err(e.into_error()))?;
+    Ok(())
 }
 
 /// Remux the first video and/or audio track of the Matroska/WebM file `source` into the MP4

@@ -5,11 +5,10 @@ VP9 (`vp09` + `vpcC`), AV1 (`av01` + `av1C`), H.264 (`avc1` + `avcC`) and Opus (
 gets an edit list, so players put its first packet where the source had it. VP8, FLAC and
 G.711 have no MP4 sample entry players take: refused, pointing at `--mode editor`.
 
-A Matroska/WebM input (every rawcore video and A/V output, and what WebRTC recorders write) is
-remuxed by the core (`remux_matroska`: two passes over the file, sample tables then payloads,
-no FFmpeg). FFmpeg's mp4 muxer (`remux`) remains for what the core does not read: other
-containers (Ogg, MP4), audio from a second file (`--audio`, merged by time), and frames stored
-in decode order (timestamps going backwards, which need composition offsets).
+This module is FFmpeg's mp4 muxer, for what the core's remux (`native`, which takes every
+Matroska/WebM input first) does not read: other containers (Ogg, MP4), audio from a second file
+(`--audio`, merged by time), and frames stored in decode order (timestamps going backwards,
+which need composition offsets).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from rawcore._core import remux_mp4
 from rawcore.errors import InputError, OutputError
 from rawcore.media.convert.probe import REMUX_AUDIO, REMUX_VIDEO, Inputs, StreamRef, open_media
 
@@ -138,54 +136,6 @@ def remux(
     return RemuxStats(packets, duration)
 
 
-#: The first bytes of every Matroska and WebM file (the EBML header's ID).
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"
-
-
-@dataclass(frozen=True)
-class NativeRemux:
-    """What the core's remux wrote: the codecs in the file and its length."""
-
-    video: str | None
-    audio: str | None
-    duration_s: float
-    packets: int
-    width: int | None
-    height: int | None
-    #: Where the input was cut short (its frames before that are in the MP4), if it was.
-    truncated_at: int | None
-
-
-def is_matroska(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            return f.read(4) == EBML_MAGIC
-    except OSError:
-        return False
-
-
-def remux_matroska(path: Path, out: Path, *, no_audio: bool = False) -> NativeRemux | None:
-    """Remux the Matroska/WebM file `path` into the MP4 `out` in the core; None (nothing
-    written) when its frames are stored in decode order, which only FFmpeg's muxer takes."""
-    try:
-        report = remux_mp4(path, out, audio=not no_audio)
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-    if not report.written:
-        return None
-    video = next((t for t in report.tracks if t.kind == "video"), None)
-    audio = next((t for t in report.tracks if t.kind == "audio"), None)
-    return NativeRemux(
-        video=None if video is None else video.codec,
-        audio=None if audio is None else audio.codec,
-        duration_s=max(t.end_s for t in report.tracks),
-        packets=sum(t.frames for t in report.tracks),
-        width=None if video is None else video.width,
-        height=None if video is None else video.height,
-        truncated_at=report.truncated_at,
-    )
-
-
 def _duration_s(inputs: Inputs) -> float:
     longest = 0.0
     for ref, offset in ((inputs.video, 0.0), (inputs.audio, inputs.audio_offset_s)):
@@ -199,12 +149,9 @@ def _duration_s(inputs: Inputs) -> float:
 
 __all__ = [
     "MP4_OPTIONS",
-    "NativeRemux",
     "RemuxStats",
     "check_remuxable",
-    "is_matroska",
     "merged_packets",
     "open_mp4",
     "remux",
-    "remux_matroska",
 ]

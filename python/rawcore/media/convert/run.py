@@ -20,7 +20,8 @@ from typing import Literal
 from rawcore.errors import InputError
 from rawcore.media.convert.editor import EditorOptions, editor
 from rawcore.media.convert.probe import Inputs, find_inputs, manifest_entry
-from rawcore.media.convert.remux import is_matroska, remux, remux_matroska
+from rawcore.media.convert.native import convert_matroska_file, with_origin, write_native
+from rawcore.media.convert.remux import remux
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import MODES
 from rawcore.media.formats import ConvertMode as Mode
@@ -84,46 +85,6 @@ def _write(
     )
 
 
-class _NotNative(Exception):
-    """The core cannot remux this file (frames in decode order): FFmpeg's muxer does."""
-
-
-def _write_native(source: Path, output: Path, no_audio: bool) -> ManifestEntry | None:
-    """The MP4 remuxed by the core, or None when only FFmpeg's muxer can (see `remux`)."""
-    out_dir = prepare_output_dir(output.parent)
-    try:
-        with atomic_path(out_dir, output.name) as tmp:
-            done = remux_matroska(source, tmp, no_audio=no_audio)
-            if done is None:
-                raise _NotNative
-    except _NotNative:
-        return None
-    kind: OutputKind = "av" if done.video and done.audio else "video" if done.video else "audio"
-    warnings = []
-    if done.truncated_at is not None:
-        warnings.append(
-            f"{source} is cut short at byte {done.truncated_at}: the frames before it are remuxed"
-        )
-    return ManifestEntry(
-        path=output.name,
-        kind=kind,
-        user_id=None,
-        session_id=None,
-        track_ids=[],
-        codec="+".join(c for c in (done.video, done.audio) if c is not None),
-        container="mp4",
-        start_unix_ms=None,
-        duration_ms=round(done.duration_s * 1000),
-        bytes=output.stat().st_size,
-        packets=done.packets,
-        width=done.width,
-        height=done.height,
-        mode="remux",
-        sources=[str(source)],
-        warnings=warnings,
-    )
-
-
 def _local(source: str | os.PathLike[str], s3_endpoint: str | None) -> str | os.PathLike[str]:
     if re.match(r"^(s3|https?)://", os.fspath(source), flags=re.IGNORECASE):
         return fetch(os.fspath(source), cache_dir=default_cache_dir(), endpoint_url=s3_endpoint)
@@ -146,28 +107,20 @@ def convert_file(
     Either may be an `s3://` or presigned URL: it is fetched into the download cache first."""
     out = Path(output)
     local = _local(source, s3_endpoint)
-    entry = None
-    if mode == "remux" and audio is None and is_matroska(Path(local)):
-        entry = _write_native(Path(local), out, no_audio)
-    if entry is None:
-        inputs = find_inputs(
-            local,
-            audio=None if audio is None else _local(audio, s3_endpoint),
-            no_audio=no_audio,
-        )
-        entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
-    if on_progress is not None:
-        on_progress(1.0)
+    if mode == "remux" and audio is None:
+        native = convert_matroska_file(Path(local), out, no_audio=no_audio, manifest=manifest)
+        if native is not None:
+            if on_progress is not None:
+                on_progress(1.0)
+            return native
+    inputs = find_inputs(
+        local,
+        audio=None if audio is None else _local(audio, s3_endpoint),
+        no_audio=no_audio,
+    )
+    entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
     # A rawcore output keeps who and when it is: its manifest entry says so.
-    origin = manifest_entry(Path(local))
-    if origin is not None:
-        start = origin.get("start_unix_ms")
-        entry.start_unix_ms = start if isinstance(start, int) else None
-        entry.user_id = origin.get("user_id")
-        entry.session_id = origin.get("session_id")
-        entry.track_ids = [str(t) for t in origin.get("track_ids") or []]
-        entry.screenshare = bool(origin.get("screenshare"))
-        entry.stitched = bool(origin.get("stitched"))
+    with_origin(entry, Path(local))
     if manifest:
         write_manifest(out.parent, [entry], call={}, command="convert")
     return entry
@@ -208,7 +161,7 @@ def convert_track(
         muxed = mine[0]
         muxed_path = Path(tmp) / muxed.path
         try:
-            native = _write_native(muxed_path, out, no_audio) if mode == "remux" else None
+            native = write_native(muxed_path, out, no_audio) if mode == "remux" else None
             if native is None:
                 inputs = find_inputs(muxed_path, no_audio=no_audio)
                 entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)

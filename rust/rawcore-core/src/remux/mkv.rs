@@ -366,13 +366,28 @@ impl MkvReader {
         chunk: &[u8],
         on_frame: &mut impl FnMut(&[MkvTrack], Frame<'_>) -> Result<(), E>,
     ) -> Result<(), Result<E, MkvError>> {
-        self.buf.extend_from_slice(chunk);
-        let consumed = self.parse(on_frame);
-        let used = match consumed {
-            Ok(n) | Err((n, _)) => n,
+        // Parsed in place when nothing is pending (the usual case: blocks are small next to a
+        // chunk), so payloads are not copied; only an element cut by the chunk's end is held.
+        let consumed = if self.buf.is_empty() {
+            let consumed = self.parse(chunk, on_frame);
+            let used = match consumed {
+                Ok(n) | Err((n, _)) => n,
+            };
+            self.buf.extend_from_slice(&chunk[used..]);
+            self.base += used as u64;
+            consumed
+        } else {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.extend_from_slice(chunk);
+            let consumed = self.parse(&buf, on_frame);
+            let used = match consumed {
+                Ok(n) | Err((n, _)) => n,
+            };
+            buf.drain(..used);
+            self.buf = buf;
+            self.base += used as u64;
+            consumed
         };
-        self.buf.drain(..used);
-        self.base += used as u64;
         consumed.map(|_| ()).map_err(|(_, e)| e)
     }
 
@@ -396,12 +411,13 @@ impl MkvReader {
     #[allow(clippy::too_many_lines)] // one state machine, read top to bottom
     fn parse<E>(
         &mut self,
+        data: &[u8],
         on_frame: &mut impl FnMut(&[MkvTrack], Frame<'_>) -> Result<(), E>,
     ) -> Result<usize, (usize, Result<E, MkvError>)> {
         let mut at = 0usize;
         loop {
             if self.skip > 0 {
-                let n = self.skip.min((self.buf.len() - at) as u64);
+                let n = self.skip.min((data.len() - at) as u64);
                 at += n as usize;
                 self.skip -= n;
                 if self.skip > 0 {
@@ -417,8 +433,7 @@ impl MkvReader {
                     break;
                 }
             }
-            let Some((eid, size, hlen)) =
-                header(&self.buf[at..], offset).map_err(|e| (at, Err(e)))?
+            let Some((eid, size, hlen)) = header(&data[at..], offset).map_err(|e| (at, Err(e)))?
             else {
                 return Ok(at);
             };
@@ -513,10 +528,10 @@ impl MkvReader {
                 ));
             }
             let body_end = at + hlen + size as usize;
-            if body_end > self.buf.len() {
+            if body_end > data.len() {
                 return Ok(at);
             }
-            let body = &self.buf[at + hlen..body_end];
+            let body = &data[at + hlen..body_end];
             let body_offset = body_start;
             let result = match eid {
                 id::EBML => read_ebml_header(body, body_offset).map(|()| {

@@ -610,7 +610,10 @@ mod tests {
         assert!((video.start_s - 0.3).abs() < 1e-9, "{}", video.start_s);
         let audio = &plan.tracks[1];
         assert_eq!((audio.codec, audio.frames), ("opus", 150));
-        assert!((audio.end_s - 3.0).abs() < 1e-9, "last Opus frame lasts its 20 ms");
+        assert!(
+            (audio.end_s - 3.0).abs() < 1e-9,
+            "last Opus frame lasts its 20 ms"
+        );
         assert_eq!(plan.truncated_at, None);
     }
 
@@ -636,12 +639,20 @@ mod tests {
         let (file, _) = webm(1);
         // A Cluster whose SimpleBlock declares 2^55 bytes, in a Segment of known size and in one
         // of unknown size.
-        let cluster = file.windows(4).position(|w| w == [0x1F, 0x43, 0xB6, 0x75]).unwrap();
+        let cluster = file
+            .windows(4)
+            .position(|w| w == [0x1F, 0x43, 0xB6, 0x75])
+            .unwrap();
         let mut huge = file[..cluster].to_vec();
-        huge.extend_from_slice(&[0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        huge.extend_from_slice(&[
+            0x1F, 0x43, 0xB6, 0x75, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
         huge.extend_from_slice(&[0xE7, 0x81, 0x00, 0xA3, 0x01, 0x80, 0, 0, 0, 0, 0, 0, 0x81]);
         let mut huge_unknown = huge.clone();
-        let segment = file.windows(4).position(|w| w == [0x18, 0x53, 0x80, 0x67]).unwrap();
+        let segment = file
+            .windows(4)
+            .position(|w| w == [0x18, 0x53, 0x80, 0x67])
+            .unwrap();
         huge_unknown[segment + 4..segment + 12].copy_from_slice(&crate::mux::ebml::UNKNOWN_SIZE);
         let mut deep = b"\x1A\x45\xDF\xA3\x80".to_vec();
         for _ in 0..10_000 {
@@ -657,7 +668,8 @@ mod tests {
                 }],
             )
             .unwrap();
-            w.write_frame(0, 0, &[0x10, 0, 0, 0x9D, 0x01, 0x2A], true).unwrap();
+            w.write_frame(0, 0, &[0x10, 0, 0, 0x9D, 0x01, 0x2A], true)
+                .unwrap();
             w.finish().unwrap().into_inner()
         };
         // (what, input, the error says)
@@ -665,11 +677,23 @@ mod tests {
             ("empty", vec![], "empty or too short"),
             ("not EBML", b"RIFF\0\0\0\0WAVE".to_vec(), "no EBML header"),
             ("EBML header only", file[..40].to_vec(), "before its Tracks"),
-            ("a block past its Segment's end", huge, "overruns its parent"),
-            ("a block too large to hold", huge_unknown, "declares 36028797018963968 bytes"),
+            (
+                "a block past its Segment's end",
+                huge,
+                "overruns its parent",
+            ),
+            (
+                "a block too large to hold",
+                huge_unknown,
+                "declares 36028797018963968 bytes",
+            ),
             ("nested unknown sizes", deep, "unknown size"),
             ("VP8", vp8, "codec vp8 cannot go into MP4"),
-            ("a zero byte where an ID starts", b"\x00\x00\x00\x00".to_vec(), "longer than 4 bytes"),
+            (
+                "a zero byte where an ID starts",
+                b"\x00\x00\x00\x00".to_vec(),
+                "longer than 4 bytes",
+            ),
         ];
         for (what, data, says) in cases {
             let err = remux_bytes(&data, both(), 4096).expect_err(what);
@@ -694,9 +718,30 @@ mod tests {
         let cases = [
             ("ms to 90 kHz", 90_000, 1_000_000, 33, 90_000, 2_970),
             ("ms to 48 kHz", 48_000, 1_000_000, 20, 48_000, 960),
-            ("us: 90 kHz would round, so microseconds", 90_000, 1_000, 33_367, 1_000_000, 33_367),
-            ("a scale 90 kHz misses: its own rate", 90_000, 1_000_007, 1, 90_000, 90),
-            ("100 ns units: 48 kHz would round, so 10 MHz", 48_000, 100, 200_000, 10_000_000, 200_000),
+            (
+                "us: 90 kHz would round, so microseconds",
+                90_000,
+                1_000,
+                33_367,
+                1_000_000,
+                33_367,
+            ),
+            (
+                "a scale 90 kHz misses: its own rate",
+                90_000,
+                1_000_007,
+                1,
+                90_000,
+                90,
+            ),
+            (
+                "100 ns units: 48 kHz would round, so 10 MHz",
+                48_000,
+                100,
+                200_000,
+                10_000_000,
+                200_000,
+            ),
         ];
         for (what, preferred, scale, units, want_ts, want_ticks) in cases {
             let ts = timescale(preferred, scale);
