@@ -20,7 +20,9 @@ from rawcore.media.convert import convert_file
 pytestmark = pytest.mark.skipif(not av_available(), reason="needs PyAV")
 
 
-def ffmpeg_file(path: Path, video: str, fmt: str, *, bframes: int = 0, seconds: float = 2.0) -> Path:
+def ffmpeg_file(
+    path: Path, video: str, fmt: str, *, bframes: int = 0, seconds: float = 2.0
+) -> Path:
     """`seconds` of `video` at 15 fps (64x48 moving ramps) and Opus mono (a 440 Hz tone),
     written by FFmpeg's Matroska/WebM muxer through PyAV."""
     import av

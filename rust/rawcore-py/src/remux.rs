@@ -1,4 +1,4 @@
-//! `remux_mp4`: a Matroska / WebM file remuxed into a fast-start MP4 by the core, in two passes
+//! `remux_mp4`: a Matroska or `WebM` file remuxed into a fast-start MP4 by the core, in two passes
 //! over the file (read here in chunks, with the GIL released); see `rawcore_core::remux`.
 
 use std::fs::File;

@@ -19,8 +19,8 @@ from typing import Literal
 
 from rawcore.errors import InputError
 from rawcore.media.convert.editor import EditorOptions, editor
-from rawcore.media.convert.probe import Inputs, find_inputs, manifest_entry
 from rawcore.media.convert.native import convert_matroska_file, with_origin, write_native
+from rawcore.media.convert.probe import Inputs, find_inputs
 from rawcore.media.convert.remux import remux
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import MODES

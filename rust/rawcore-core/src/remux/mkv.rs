@@ -2,7 +2,7 @@
 //!
 //! It reads what rawcore and common WebRTC recorders write: the EBML header, a Segment (known or
 //! unknown size), Info (timestamp scale), Tracks (codec ID, `CodecPrivate`, `CodecDelay`, picture
-//! size, channels), and Clusters (known or unknown size) of SimpleBlocks and BlockGroups, laced
+//! size, channels), and Clusters (known or unknown size) of `SimpleBlocks` and `BlockGroups`, laced
 //! (Xiph, EBML, fixed) or not. Everything else at those levels (SeekHead, Cues, Tags, Void,
 //! Attachments, Chapters) is skipped without being held. Only elements it reads are buffered,
 //! each at most [`MAX_ELEMENT`] bytes, so memory is bounded by the largest block, not the file.
@@ -104,7 +104,7 @@ pub enum TrackKind {
     Other,
 }
 
-/// One TrackEntry.
+/// One `TrackEntry`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MkvTrack {
     /// The track number blocks name.
@@ -298,7 +298,9 @@ fn parse_track(body: &[u8], offset: u64) -> Result<MkvTrack, MkvError> {
                 }
             }
             id::CODEC_ID => {
-                t.codec_id = String::from_utf8_lossy(b).trim_end_matches('\0').to_owned();
+                String::from_utf8_lossy(b)
+                    .trim_end_matches('\0')
+                    .clone_into(&mut t.codec_id);
             }
             id::CODEC_PRIVATE => t.codec_private = b.to_vec(),
             id::CODEC_DELAY => t.codec_delay_ns = uint(b),

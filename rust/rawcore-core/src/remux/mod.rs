@@ -286,6 +286,7 @@ impl Scan {
     }
 
     /// The plan: the MP4 header and what the second pass must see.
+    #[allow(clippy::too_many_lines)] // the tables, the header and the report, in order
     pub fn finish(self) -> Result<Plan, RemuxError> {
         let truncated_at = self.reader.finish()?;
         if !self.picked.decided {

@@ -140,16 +140,16 @@ impl Boxes {
         self.0.resize(self.0.len() + n, 0);
     }
     /// A box: size, type, then what `body` writes.
-    fn boxed(&mut self, kind: &[u8; 4], body: impl FnOnce(&mut Self)) {
+    fn boxed(&mut self, kind: [u8; 4], body: impl FnOnce(&mut Self)) {
         let start = self.0.len();
         self.u32(0);
-        self.bytes(kind);
+        self.bytes(&kind);
         body(self);
         let size = (self.0.len() - start) as u32;
         self.0[start..start + 4].copy_from_slice(&size.to_be_bytes());
     }
     /// A full box: size, type, version and flags, then `body`.
-    fn full(&mut self, kind: &[u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut Self)) {
+    fn full(&mut self, kind: [u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut Self)) {
         self.boxed(kind, |b| {
             b.u32(u32::from(version) << 24 | (flags & 0x00FF_FFFF));
             body(b);
@@ -166,7 +166,7 @@ impl Boxes {
 #[must_use]
 pub fn header(tracks: &[TrackTables<'_>], mdat_payload: u64) -> Vec<u8> {
     let mut b = Boxes::new();
-    b.boxed(b"ftyp", |b| {
+    b.boxed(*b"ftyp", |b| {
         b.bytes(b"isom");
         b.u32(0x200);
         b.bytes(b"isomiso2mp41");
@@ -179,8 +179,8 @@ pub fn header(tracks: &[TrackTables<'_>], mdat_payload: u64) -> Vec<u8> {
         }
     });
     let durations: Vec<u64> = tracks.iter().map(track_duration).collect();
-    b.boxed(b"moov", |b| {
-        b.full(b"mvhd", 1, 0, |b| {
+    b.boxed(*b"moov", |b| {
+        b.full(*b"mvhd", 1, 0, |b| {
             b.u64(0);
             b.u64(0);
             b.u32(MOVIE_TIMESCALE);
@@ -229,8 +229,8 @@ fn track_duration(t: &TrackTables<'_>) -> u64 {
 
 fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
     let video = t.entry.is_video();
-    b.boxed(b"trak", |b| {
-        b.full(b"tkhd", 1, 3, |b| {
+    b.boxed(*b"trak", |b| {
+        b.full(*b"tkhd", 1, 3, |b| {
             b.u64(0);
             b.u64(0);
             b.u32(t.id);
@@ -246,9 +246,9 @@ fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
             b.u32(if video { t.height << 16 } else { 0 });
         });
         if t.start != 0 {
-            b.boxed(b"edts", |b| {
+            b.boxed(*b"edts", |b| {
                 let media = t.media_duration();
-                b.full(b"elst", 1, 0, |b| {
+                b.full(*b"elst", 1, 0, |b| {
                     if t.start > 0 {
                         b.u32(2);
                         b.u64(to_movie(t.start as u64, t.timescale));
@@ -267,8 +267,8 @@ fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
                 });
             });
         }
-        b.boxed(b"mdia", |b| {
-            b.full(b"mdhd", 1, 0, |b| {
+        b.boxed(*b"mdia", |b| {
+            b.full(*b"mdhd", 1, 0, |b| {
                 b.u64(0);
                 b.u64(0);
                 b.u32(t.timescale);
@@ -276,7 +276,7 @@ fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
                 b.u16(0x55C4); // "und"
                 b.u16(0);
             });
-            b.full(b"hdlr", 0, 0, |b| {
+            b.full(*b"hdlr", 0, 0, |b| {
                 b.u32(0);
                 b.bytes(if video { b"vide" } else { b"soun" });
                 b.zeros(12);
@@ -286,16 +286,16 @@ fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
                     b"SoundHandler\0"
                 });
             });
-            b.boxed(b"minf", |b| {
+            b.boxed(*b"minf", |b| {
                 if video {
-                    b.full(b"vmhd", 0, 1, |b| b.zeros(8));
+                    b.full(*b"vmhd", 0, 1, |b| b.zeros(8));
                 } else {
-                    b.full(b"smhd", 0, 0, |b| b.zeros(4));
+                    b.full(*b"smhd", 0, 0, |b| b.zeros(4));
                 }
-                b.boxed(b"dinf", |b| {
-                    b.full(b"dref", 0, 0, |b| {
+                b.boxed(*b"dinf", |b| {
+                    b.full(*b"dref", 0, 0, |b| {
                         b.u32(1);
-                        b.full(b"url ", 0, 1, |_| {});
+                        b.full(*b"url ", 0, 1, |_| {});
                     });
                 });
                 stbl(b, t);
@@ -305,8 +305,8 @@ fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
 }
 
 fn stbl(b: &mut Boxes, t: &TrackTables<'_>) {
-    b.boxed(b"stbl", |b| {
-        b.full(b"stsd", 0, 0, |b| {
+    b.boxed(*b"stbl", |b| {
+        b.full(*b"stsd", 0, 0, |b| {
             b.u32(1);
             sample_entry(b, t);
         });
@@ -317,7 +317,7 @@ fn stbl(b: &mut Boxes, t: &TrackTables<'_>) {
                 _ => runs.push((1, d)),
             }
         }
-        b.full(b"stts", 0, 0, |b| {
+        b.full(*b"stts", 0, 0, |b| {
             b.u32(runs.len() as u32);
             for (n, d) in &runs {
                 b.u32(*n);
@@ -325,7 +325,7 @@ fn stbl(b: &mut Boxes, t: &TrackTables<'_>) {
             }
         });
         if let Some(sync) = t.sync {
-            b.full(b"stss", 0, 0, |b| {
+            b.full(*b"stss", 0, 0, |b| {
                 b.u32(sync.len() as u32);
                 for &s in sync {
                     b.u32(s);
@@ -338,7 +338,7 @@ fn stbl(b: &mut Boxes, t: &TrackTables<'_>) {
                 stsc.push((i as u32 + 1, n));
             }
         }
-        b.full(b"stsc", 0, 0, |b| {
+        b.full(*b"stsc", 0, 0, |b| {
             b.u32(stsc.len() as u32);
             for (first, n) in &stsc {
                 b.u32(*first);
@@ -346,7 +346,7 @@ fn stbl(b: &mut Boxes, t: &TrackTables<'_>) {
                 b.u32(1);
             }
         });
-        b.full(b"stsz", 0, 0, |b| {
+        b.full(*b"stsz", 0, 0, |b| {
             b.u32(0);
             b.u32(t.sizes.len() as u32);
             for &s in t.sizes {
@@ -358,14 +358,14 @@ fn stbl(b: &mut Boxes, t: &TrackTables<'_>) {
             .last()
             .is_some_and(|&(o, _)| o > u64::from(u32::MAX));
         if large {
-            b.full(b"co64", 0, 0, |b| {
+            b.full(*b"co64", 0, 0, |b| {
                 b.u32(t.chunks.len() as u32);
                 for &(o, _) in t.chunks {
                     b.u64(o);
                 }
             });
         } else {
-            b.full(b"stco", 0, 0, |b| {
+            b.full(*b"stco", 0, 0, |b| {
                 b.u32(t.chunks.len() as u32);
                 for &(o, _) in t.chunks {
                     b.u32(o as u32);
@@ -392,9 +392,9 @@ fn visual(b: &mut Boxes, t: &TrackTables<'_>) {
 
 fn sample_entry(b: &mut Boxes, t: &TrackTables<'_>) {
     match t.entry {
-        SampleEntry::Vp9 { profile, bit_depth } => b.boxed(b"vp09", |b| {
+        SampleEntry::Vp9 { profile, bit_depth } => b.boxed(*b"vp09", |b| {
             visual(b, t);
-            b.full(b"vpcC", 1, 0, |b| {
+            b.full(*b"vpcC", 1, 0, |b| {
                 b.u8(*profile);
                 b.u8(0); // level: unknown
                          // Bit depth, 4:2:0 co-located with luma (4:4:4 for profiles 1 and 3), limited range.
@@ -406,13 +406,13 @@ fn sample_entry(b: &mut Boxes, t: &TrackTables<'_>) {
                 b.u16(0);
             });
         }),
-        SampleEntry::Av1 { av1c } => b.boxed(b"av01", |b| {
+        SampleEntry::Av1 { av1c } => b.boxed(*b"av01", |b| {
             visual(b, t);
-            b.boxed(b"av1C", |b| b.bytes(av1c));
+            b.boxed(*b"av1C", |b| b.bytes(av1c));
         }),
-        SampleEntry::Avc { avcc } => b.boxed(b"avc1", |b| {
+        SampleEntry::Avc { avcc } => b.boxed(*b"avc1", |b| {
             visual(b, t);
-            b.boxed(b"avcC", |b| b.bytes(avcc));
+            b.boxed(*b"avcC", |b| b.bytes(avcc));
         }),
         SampleEntry::Opus {
             channels,
@@ -420,7 +420,7 @@ fn sample_entry(b: &mut Boxes, t: &TrackTables<'_>) {
             input_sample_rate,
             output_gain,
             mapping,
-        } => b.boxed(b"Opus", |b| {
+        } => b.boxed(*b"Opus", |b| {
             b.zeros(6);
             b.u16(1);
             b.zeros(8);
@@ -428,7 +428,7 @@ fn sample_entry(b: &mut Boxes, t: &TrackTables<'_>) {
             b.u16(16);
             b.zeros(4);
             b.u32(48_000 << 16);
-            b.boxed(b"dOps", |b| {
+            b.boxed(*b"dOps", |b| {
                 b.u8(0);
                 b.u8(*channels);
                 b.u16(*pre_skip);
@@ -444,7 +444,7 @@ fn sample_entry(b: &mut Boxes, t: &TrackTables<'_>) {
 mod tests {
     use super::*;
 
-    fn find(data: &[u8], kind: &[u8; 4]) -> Option<usize> {
+    fn find(data: &[u8], kind: [u8; 4]) -> Option<usize> {
         data.windows(4).position(|w| w == kind)
     }
 
@@ -464,16 +464,16 @@ mod tests {
             chunks: &[(100, 3)],
         };
         let out = header(&[t], 60);
-        let moov = find(&out, b"moov").expect("moov");
-        let mdat = find(&out, b"mdat").expect("mdat");
+        let moov = find(&out, *b"moov").expect("moov");
+        let mdat = find(&out, *b"mdat").expect("mdat");
         assert!(moov < mdat && mdat + 4 == out.len());
         let size = u32::from_be_bytes(out[mdat - 4..mdat].try_into().unwrap());
         assert_eq!(size, 68);
         assert!(
-            find(&out, b"elst").is_some(),
+            find(&out, *b"elst").is_some(),
             "a later start has an edit list"
         );
-        assert!(find(&out, b"dOps").is_some());
+        assert!(find(&out, *b"dOps").is_some());
     }
 
     #[test]
