@@ -160,6 +160,8 @@ pub struct Frame<'a> {
     pub duration: Option<u64>,
     /// The coded frame.
     pub data: &'a [u8],
+    /// Nanoseconds per timestamp unit (the file's `TimestampScale`).
+    pub scale_ns: u64,
 }
 
 /// An open master element: its ID and where it ends (None: unknown size).
@@ -627,6 +629,7 @@ impl MkvReader {
                     keyframe,
                     duration,
                     data,
+                    scale_ns: self.timestamp_scale,
                 },
             )
             .map_err(Ok);
@@ -651,6 +654,7 @@ impl MkvReader {
                     keyframe: true,
                     duration: None,
                     data: frame,
+                    scale_ns: self.timestamp_scale,
                 },
             )
             .map_err(Ok)?;

@@ -222,8 +222,9 @@ impl Scan {
             mdat,
             last,
         } = self;
-        let scale = reader.timestamp_scale;
         let result = reader.feed(chunk, &mut |tracks: &[MkvTrack], f: Frame<'_>| {
+            // The scale as of this frame: Info may come in the same chunk as the first blocks.
+            let scale = f.scale_ns;
             if !picked.decided {
                 *planned = pick(tracks, *select)?;
                 for (i, p) in planned.iter_mut().enumerate() {
