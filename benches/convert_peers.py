@@ -103,7 +103,7 @@ def best_pair(ours: list[str], theirs: list[str], runs: int) -> tuple[float, flo
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=int, default=60)
-    ap.add_argument("--editor-minutes", type=int, default=5)
+    ap.add_argument("--editor-minutes", type=int, default=5, help="0: remux only")
     ap.add_argument("--size", default="640x360")
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=3)
@@ -126,7 +126,8 @@ def main() -> None:
         d = Path(tmp)
         one_minute(d / "minute.webm", width, height, args.fps)
         repeat(d / "minute.webm", d / "long.webm", args.minutes)
-        repeat(d / "minute.webm", d / "short.webm", args.editor_minutes)
+        if args.editor_minutes > 0:
+            repeat(d / "minute.webm", d / "short.webm", args.editor_minutes)
         size_mb = (d / "long.webm").stat().st_size / 1e6
         long, short = str(d / "long.webm"), str(d / "short.webm")
         ours = [RAWCORE, "convert", long, "-o", str(d / "r.mp4"), "--mode", "remux", "-q"]
@@ -147,7 +148,7 @@ def main() -> None:
             f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
             f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,fps={args.fps}"
         )
-        for preset in args.presets.split(","):
+        for preset in args.presets.split(",") if args.editor_minutes > 0 else []:
             ours = [RAWCORE, "convert", short, "-o", str(d / "e.mp4"), "--preset", preset,
                     "--crf", str(args.crf), "-q"]  # fmt: skip
             theirs = [ffmpeg, "-y", "-v", "error", "-i", short, "-vf", vf, "-c:v", "libx264",

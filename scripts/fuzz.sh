@@ -147,6 +147,39 @@ def foreign(write, packets, **kw):
 
 from helpers.mjr import write_mjr, write_pcap  # noqa: E402
 
+def webm_seed(video_codec, fmt):
+    """A short WebM/Matroska of `video_codec` and Opus written by FFmpeg (PyAV): an independent
+    writer's element layout, for the `remux` target (two leading bytes pick the chunk size)."""
+    import io
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
+        v = out.add_stream(video_codec, rate=10)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("libopus", rate=48_000, layout="mono")
+        for n in range(6):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((72, 64), 16 + 30 * n, dtype=np.uint8), format="yuv420p")
+            frame.pts = n
+            for p in v.encode(frame):
+                out.mux(p)
+        for i in range(0, 48_000 // 2, 960):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), dtype=np.float32),
+                                               format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 48_000, i
+            for p in a.encode(frame):
+                out.mux(p)
+        for s in (v, a):
+            for p in s.encode(None):
+                out.mux(p)
+    return buf.getvalue()
+
+
+seeds("remux", [b"\x00\x10" + webm_seed("libvpx-vp9", "webm"),
+                b"\x07\x00" + webm_seed("libx264", "matroska")])
 seeds("split", [foreign(write_pcap, streams["opus"][:30]),
                 foreign(write_pcap, video[:30]),
                 foreign(write_mjr, streams["opus_dtx"][:30]),

@@ -54,7 +54,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
         "mix",
         "convert",
     ),
-    "rawcore.media.convert": ("probe", "remux", "editor", "run"),
+    "rawcore.media.convert": ("probe", "native", "remux", "editor", "run"),
     "rawcore.jobs": ("store", "pool", ("conversion", "on_ray")),
     "rawcore.media.mix": ("types", ("decode", "encode"), "engine"),
     "rawcore.pipeline": ("qa", "process", "scene", "compose", "post"),

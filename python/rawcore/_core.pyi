@@ -32,6 +32,8 @@ __all__ = [
     "MixLimiter",
     "OffsetFit",
     "OpusMix",
+    "RemuxReport",
+    "RemuxTrack",
     "RtpMap",
     "Sdp",
     "SenderReport",
@@ -51,6 +53,7 @@ __all__ = [
     "fit_sender_clock",
     "parse_sdp",
     "place_streams",
+    "remux_mp4",
     "rgb_to_yuv",
     "slice_capture",
     "split_capture",
@@ -873,3 +876,60 @@ class Compositor:
 
 def rgb_to_yuv(r: int, g: int, b: int) -> tuple[int, int, int]:
     """BT.601 limited-range Y'CbCr of an RGB colour (what decoders assume for untagged video)."""
+
+@final
+class RemuxTrack:
+    """One track of a remuxed MP4."""
+
+    @property
+    def number(self) -> int:
+        """The Matroska track number."""
+    @property
+    def kind(self) -> Literal["video", "audio"]: ...
+    @property
+    def codec(self) -> Literal["vp9", "av1", "h264", "opus"]: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def start_s(self) -> float:
+        """The first frame's time (s)."""
+    @property
+    def end_s(self) -> float:
+        """The last frame's end (s)."""
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+
+@final
+class RemuxReport:
+    """What `remux_mp4` did."""
+
+    @property
+    def written(self) -> bool:
+        """False when the MP4 was not written (see `reordered`)."""
+    @property
+    def reordered(self) -> str | None:
+        """Why not: timestamps that go backwards within a track (frames stored in decode
+        order), which need composition offsets the core does not write."""
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def tracks(self) -> list[RemuxTrack]: ...
+    @property
+    def truncated_at(self) -> int | None:
+        """Where the input was cut short (the frames before it are kept), if it was."""
+
+def remux_mp4(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    video: bool = True,
+    audio: bool = True,
+) -> RemuxReport:
+    """Remux the first video and (or) audio track of the Matroska/WebM file `source` into the
+    fast-start MP4 `output` (VP9, AV1, H.264, Opus; packets and timestamps as they are, an edit
+    list for a track that does not start at 0). Two passes over the file: sample tables first,
+    then `moov` and the payloads. Raises `InputError` for a file that is not Matroska, is
+    malformed, or has a codec MP4 players do not take; `OutputError` when `output` cannot be
+    written."""

@@ -225,6 +225,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     `--storage`, as a cached job into the organization's storage."""
     if args.storage is not None:
         return _convert_job(args)
+    source = args.path or args.input_file
+    if args.track_id is None and args.mode == "remux" and args.audio is None and source:
+        # A local Matroska/WebM file is remuxed by the core, without importing FFmpeg.
+        from rawcore.media.convert.native import convert_matroska_file
+
+        native = convert_matroska_file(Path(source), Path(args.output), no_audio=args.no_audio)
+        if native is not None:
+            print(args.output)
+            print_warnings(native.warnings, args.quiet)
+            return ExitCode.OK
     from rawcore.media.convert import EditorOptions, convert_file, convert_track
     from rawcore.recording.build import open_recording
     from rawcore.source.track_folder import is_track_folder, read_track_folder

@@ -12,10 +12,10 @@
 //! ([`drift`]), turns RTP payloads back into codec frames
 //! ([`depacketize`], reading codec headers with [`bitstream`]), assembles complete decodable
 //! video frames ([`video`]), decodes telephony codecs ([`codec`]) and muxes into Matroska, WebM
-//! and Ogg ([`mux`]); [`extract`] ties these together, with libopus (statically linked) to
-//! rebuild lost Opus frames from in-band FEC ([`extract::fec`]). For re-composing a call it
-//! draws pictures into a YUV 4:2:0 canvas: cover-scaled, clipped to anti-aliased shapes,
-//! blended ([`compose`]). It opens no files, reads no
+//! and Ogg ([`mux`]), and remuxes Matroska into fast-start MP4 ([`remux`]); [`extract`] ties
+//! these together, with libopus (statically linked) to rebuild lost Opus frames from in-band FEC
+//! ([`extract::fec`]). For re-composing a call it draws pictures into a YUV 4:2:0 canvas:
+//! cover-scaled, clipped to anti-aliased shapes, blended ([`compose`]). It opens no files, reads no
 //! clocks and starts no threads; callers hand it byte slices. No input can make it panic: malformed data
 //! becomes a typed error or a warning that names the byte offset.
 
@@ -33,6 +33,7 @@ pub mod mjr;
 pub mod mux;
 pub mod net;
 pub mod pcap;
+pub mod remux;
 pub mod reorder;
 pub mod rtcp;
 pub mod rtp;
@@ -63,6 +64,7 @@ pub use mix::{Limiter, MixStats, MixTrack, OpusMixer};
 pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 pub use mux::ogg::OggOpusWriter;
 pub use mux::{MuxError, OpusHead};
+pub use remux::{mkv::MkvError, remux_bytes, Plan, RemuxError, Scan, Select};
 pub use rtcp::RtcpError;
 pub use rtp::RtpError;
 pub use rtpdump::{slice_capture, FileHeader, RtpdumpError};

@@ -15,8 +15,8 @@ use rawcore_core::compose::ComposeError;
 use rawcore_core::depacketize::opus::OpusError;
 use rawcore_core::depacketize::VideoDepacketizeError;
 use rawcore_core::{
-    ExtractError, MuxError, RtcpError, RtpError, RtpdumpError, SdpError, SplitError, TimelineError,
-    VideoError,
+    ExtractError, MuxError, RemuxError, RtcpError, RtpError, RtpdumpError, SdpError, SplitError,
+    TimelineError, VideoError,
 };
 
 /// The Python classes, imported from `rawcore.errors` by name.
@@ -82,6 +82,8 @@ core_error! {
     Split(SplitError),
     /// A canvas, box, shape or picture the compositor cannot take.
     Compose(ComposeError),
+    /// A Matroska file that cannot be remuxed into MP4.
+    Remux(RemuxError),
     ;
     /// An argument the core cannot take (an unknown codec name, a drift out of range).
     Argument(String),
@@ -92,9 +94,24 @@ core_error! {
         /// Why.
         source: io::Error,
     },
+    /// An input file that could not be read.
+    ReadInput {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 impl CoreError {
+    /// An input file that cannot be read.
+    pub fn read_input(path: &Path) -> impl Fn(io::Error) -> Self + '_ {
+        move |source| Self::ReadInput {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     /// An output file that cannot be created.
     pub fn create_output(path: &Path) -> impl FnOnce(io::Error) -> Self + '_ {
         move |source| Self::CreateOutput {
@@ -161,6 +178,12 @@ impl From<CoreError> for PyErr {
                 }
             },
             CoreError::Compose(e) => InputError::new_err(e.to_string()),
+            // A file that is not Matroska, broken, of a codec MP4 does not take, or that changed
+            // while it was read: all the caller's input.
+            CoreError::Remux(e) => InputError::new_err(e.to_string()),
+            CoreError::ReadInput { path, source } => {
+                InputError::new_err(format!("{}: cannot read ({source})", path.display()))
+            }
             CoreError::Argument(msg) => InputError::new_err(msg),
             CoreError::CreateOutput { path, source } => {
                 OutputError::new_err(format!("{}: cannot create ({source})", path.display()))

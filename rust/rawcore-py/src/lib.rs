@@ -15,6 +15,7 @@ mod extract;
 mod gil;
 mod mirror;
 mod mix;
+mod remux;
 mod split;
 mod timeline;
 mod types;
@@ -126,6 +127,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<timeline::StreamPlacement>()?;
     m.add_class::<compose::Compositor>()?;
     m.add_function(wrap_pyfunction!(compose::rgb_to_yuv, m)?)?;
+    m.add_function(wrap_pyfunction!(remux::remux_mp4, m)?)?;
+    m.add_class::<remux::RemuxReport>()?;
+    m.add_class::<remux::RemuxTrack>()?;
     types::register(m)?;
     Ok(())
 }

@@ -1,10 +1,14 @@
 """remux: the input's packets into MP4 (ISO BMFF) as they are, no decoding, no encoding.
 
 VP9 (`vp09` + `vpcC`), AV1 (`av01` + `av1C`), H.264 (`avc1` + `avcC`) and Opus (`Opus` +
-`dOps`; AAC passes too) are written by FFmpeg's mp4 muxer with `moov` before `mdat`
-(`+faststart`); a stream that starts after t=0 gets an edit list, so players put its first
-packet where the source had it. Packets from two files (`--audio`) are merged by time. VP8,
-FLAC and G.711 have no MP4 sample entry players take: refused, pointing at `--mode editor`.
+`dOps`) go into an MP4 with `moov` before `mdat` (fast start); a stream that starts after t=0
+gets an edit list, so players put its first packet where the source had it. VP8, FLAC and
+G.711 have no MP4 sample entry players take: refused, pointing at `--mode editor`.
+
+This module is FFmpeg's mp4 muxer, for what the core's remux (`native`, which takes every
+Matroska/WebM input first) does not read: other containers (Ogg, MP4), audio from a second file
+(`--audio`, merged by time), and frames stored in decode order (timestamps going backwards,
+which need composition offsets).
 """
 
 from __future__ import annotations
@@ -143,4 +147,11 @@ def _duration_s(inputs: Inputs) -> float:
     return longest
 
 
-__all__ = ["MP4_OPTIONS", "RemuxStats", "check_remuxable", "merged_packets", "open_mp4", "remux"]
+__all__ = [
+    "MP4_OPTIONS",
+    "RemuxStats",
+    "check_remuxable",
+    "merged_packets",
+    "open_mp4",
+    "remux",
+]

@@ -20,7 +20,8 @@ from typing import Literal
 
 from rawcore.errors import InputError
 from rawcore.media.convert.editor import EditorOptions, editor
-from rawcore.media.convert.probe import Inputs, find_inputs, manifest_entry
+from rawcore.media.convert.native import convert_matroska_file, with_origin, write_native
+from rawcore.media.convert.probe import Inputs, find_inputs
 from rawcore.media.convert.remux import remux
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import MODES
@@ -108,6 +109,12 @@ def convert_file(
     Either may be an `s3://` or presigned URL: it is fetched into the download cache first."""
     out = Path(output)
     local = _local(source, s3_endpoint)
+    if mode == "remux" and audio is None:
+        native = convert_matroska_file(Path(local), out, no_audio=no_audio, manifest=manifest)
+        if native is not None:
+            if on_progress is not None:
+                on_progress(1.0)
+            return native
     inputs = find_inputs(
         local,
         audio=None if audio is None else _local(audio, s3_endpoint),
@@ -115,15 +122,7 @@ def convert_file(
     )
     entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
     # A rawcore output keeps who and when it is: its manifest entry says so.
-    origin = manifest_entry(Path(local))
-    if origin is not None:
-        start = origin.get("start_unix_ms")
-        entry.start_unix_ms = start if isinstance(start, int) else None
-        entry.user_id = origin.get("user_id")
-        entry.session_id = origin.get("session_id")
-        entry.track_ids = [str(t) for t in origin.get("track_ids") or []]
-        entry.screenshare = bool(origin.get("screenshare"))
-        entry.stitched = bool(origin.get("stitched"))
+    with_origin(entry, Path(local))
     if manifest:
         write_manifest(out.parent, [entry], call={}, command="convert")
     return entry
@@ -163,9 +162,13 @@ def convert_track(
             raise InputError(f"track {track_id!r}: {reason}")
         muxed = mine[0]
         muxed_path = Path(tmp) / muxed.path
-        inputs = find_inputs(muxed_path, no_audio=no_audio)
         try:
-            entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+            native = write_native(muxed_path, out, no_audio) if mode == "remux" else None
+            if native is None:
+                inputs = find_inputs(muxed_path, no_audio=no_audio)
+                entry = _write(inputs, out, mode, options or EditorOptions(), on_progress)
+            else:
+                entry = native
         except InputError as exc:  # name the track, not the temporary file
             raise InputError(str(exc).replace(str(muxed_path), f"track {track_id}")) from None
     entry.user_id, entry.session_id = muxed.user_id, muxed.session_id
