@@ -12,20 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rawcore.batch.task import Command, Outcome, RecordingTask, attempt, crashed
-from rawcore.errors import InputError, RemoteError
+from rawcore.jobs.on_ray import connect_ray
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["RayRunner"]
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise InputError("--ray needs Ray: pip install 'rawcore[ray]'") from None
-    return ray
 
 
 class RayRunner:
@@ -34,15 +26,8 @@ class RayRunner:
     Ray is already initialised in this process (then it uses that one and leaves it running)."""
 
     def __init__(self, command: Command, *, address: str) -> None:
-        ray = self._ray = _ray()
-        self._owned = False
-        if not ray.is_initialized():
-            try:
-                ray.init(address=None if address == "local" else address,
-                         include_dashboard=False, log_to_driver=False)  # fmt: skip
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise RemoteError(f"cannot reach the Ray cluster at {address}: {exc}") from None
-            self._owned = True
+        ray, self._owned = connect_ray(address)
+        self._ray = ray
         self.capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._task: Callable[..., Any] = ray.remote(num_cpus=1, max_retries=0)(attempt)
         self.command = command

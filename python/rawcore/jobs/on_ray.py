@@ -18,26 +18,35 @@ from rawcore.errors import InputError, RemoteError
 from rawcore.jobs.pool import Handler
 from rawcore.jobs.store import JobRow
 
-__all__ = ["on_ray"]
+__all__ = ["connect_ray", "on_ray"]
 
 
 def _run(handler: Handler, job: JobRow) -> dict[str, Any]:
     return handler(job, lambda _fraction: None)
 
 
-def on_ray(handler: Handler, *, address: str) -> Handler:
-    """`handler` as Ray tasks on the cluster at `address` (`auto`, `ray://HOST:PORT`, or
-    `local` for a fresh instance), or on the Ray instance this process already runs."""
+def connect_ray(address: str) -> tuple[Any, bool]:
+    """The `ray` module, connected to the cluster at `address` (`auto`, `ray://HOST:PORT`, or
+    `local` for a fresh instance) unless this process runs Ray already; and whether this call
+    started the connection (so its owner shuts it down)."""
     try:
         import ray
     except ImportError:
         raise InputError("--ray needs Ray: pip install 'rawcore[ray]'") from None
-    if not ray.is_initialized():
-        try:
-            ray.init(address=None if address == "local" else address,
-                     include_dashboard=False, log_to_driver=False)  # fmt: skip
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RemoteError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+    if ray.is_initialized():
+        return ray, False
+    try:
+        ray.init(address=None if address == "local" else address,
+                 include_dashboard=False, log_to_driver=False)  # fmt: skip
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise RemoteError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+    return ray, True
+
+
+def on_ray(handler: Handler, *, address: str) -> Handler:
+    """`handler` as Ray tasks on the cluster at `address` (see `connect_ray`), or on the Ray
+    instance this process already runs."""
+    ray, _ = connect_ray(address)
     task = ray.remote(num_cpus=1, max_retries=0)(_run)
 
     def run(job: JobRow, progress: Any) -> dict[str, Any]:

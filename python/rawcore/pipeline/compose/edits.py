@@ -18,7 +18,6 @@ the field.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from rawcore.errors import SceneError
-from rawcore.pipeline.scene.model import Interval, Scene
+from rawcore.pipeline.scene.model import Interval, Scene, read_json_document
 
 EDITS_SCHEMA = "rawcore.edits/1"
 MAX_EDITS_BYTES = 16 * 1024 * 1024
@@ -151,16 +150,5 @@ def edits_from_dict(data: object, scene: Scene, *, where: str = "edits", base: P
 def load_edits(path: str | os.PathLike[str], scene: Scene) -> Edits:
     """Read and check an edits file against `scene`."""
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_EDITS_BYTES:
-            raise SceneError(f"{p}: larger than {MAX_EDITS_BYTES} bytes")
-        data = json.loads(p.read_bytes())
-    except FileNotFoundError:
-        raise SceneError(f"{p}: no such edits file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SceneError(f"{p}: cannot be read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise SceneError(f"{p}: not JSON (line {e.lineno}: {e.msg})") from None
-    except RecursionError:
-        raise SceneError(f"{p}: JSON nested too deeply") from None
+    data = read_json_document(p, "edits file", MAX_EDITS_BYTES)
     return edits_from_dict(data, scene, where=str(p), base=p.resolve().parent)

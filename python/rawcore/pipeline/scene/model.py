@@ -397,21 +397,26 @@ def background_from_dict(data: object, *, t_ms: int, where: str) -> Background:
 def load_scene(path: str | os.PathLike[str]) -> Scene:
     """Read and check a scene file (size, JSON, every field) before any work starts."""
     p = Path(path)
+    return scene_from_dict(read_json_document(p, "scene file", MAX_SCENE_BYTES), where=str(p))
+
+
+def read_json_document(path: Path, what: str, limit: int) -> object:
+    """One JSON document (a scene, an edits file) read whole, with one-line `SceneError`s for a
+    file that is missing, over `limit` bytes, unreadable, not JSON or nested too deeply."""
     try:
-        size = p.stat().st_size
-        if size > MAX_SCENE_BYTES:
-            raise SceneError(f"{p}: {size} bytes, more than the limit of {MAX_SCENE_BYTES}")
-        with p.open("rb") as fh:
-            data = json.load(fh)
+        size = path.stat().st_size
+        if size > limit:
+            raise SceneError(f"{path}: {size} bytes, more than the limit of {limit}")
+        with path.open("rb") as fh:
+            return json.load(fh)
     except FileNotFoundError:
-        raise SceneError(f"{p}: no such scene file") from None
+        raise SceneError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise SceneError(f"{p}: cannot be read: {e}") from None
+        raise SceneError(f"{path}: cannot be read: {e}") from None
     except json.JSONDecodeError as e:
-        raise SceneError(f"{p}: not JSON (line {e.lineno}: {e.msg})") from None
+        raise SceneError(f"{path}: not JSON (line {e.lineno}: {e.msg})") from None
     except RecursionError:
-        raise SceneError(f"{p}: JSON nested too deeply") from None
-    return scene_from_dict(data, where=str(p))
+        raise SceneError(f"{path}: JSON nested too deeply") from None
 
 
 def track_file(scene_file: str | os.PathLike[str], track: SceneTrack) -> Path:
