@@ -9,6 +9,7 @@ extract-audio never loads PyAV, the mixer or the QA renderer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -22,8 +23,6 @@ from rawcore.progress import StageProgress
 
 if TYPE_CHECKING:
     from rawcore.media.outputs import JobFailure, Outputs, Selection
-    from rawcore.pipeline.scene.build import SceneProject
-    from rawcore.pipeline.scene.events import EventLog
     from rawcore.recording.model import Recording
 
 
@@ -344,43 +343,24 @@ def cmd_scene(args: argparse.Namespace) -> int:
         return ExitCode.OK
     from rawcore.pipeline.scene.build import build_scene_project, read_participants
     from rawcore.pipeline.scene.events import read_event_log
-    from rawcore.source.track_folder import is_track_folder, read_track_folder
+    from rawcore.recording.build import open_recording
+    from rawcore.source.track_folder import TrackFolder, is_track_folder, read_track_folder
 
     names = read_participants(args.participants) if args.participants else None
     log = read_event_log(args.events) if args.events else None
+    source: contextlib.AbstractContextManager[Recording | TrackFolder]
     if args.input_dir is not None and is_track_folder(args.input_dir):
-        project = build_scene_project(
-            read_track_folder(args.input_dir),
-            Path(args.output),
-            events=Path(args.events) if args.events else None,
-            event_log=log,
-            participants=names,
-            quiet=args.quiet,
-            clip=not args.no_clip,
-        )
+        source = contextlib.nullcontext(read_track_folder(args.input_dir))
     else:
-        project = _scene_of_recording(args, log, names)
-    print(project.scene_path)
-    print(project.otio_path)
-    for path in project.track_paths:
-        print(path)
-    print_warnings(project.warnings, args.quiet)
-    return ExitCode.OK
-
-
-def _scene_of_recording(
-    args: argparse.Namespace, log: EventLog | None, names: dict[str, str] | None
-) -> SceneProject:
-    from rawcore.pipeline.scene.build import build_scene_project
-    from rawcore.recording.build import open_recording
-
-    with open_recording(
-        str(args.input_file or args.input_dir or args.input_s3),
-        s3_endpoint=args.s3_endpoint,
-        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-        progress=progress_printer(show=show_progress(args)),
-    ) as rec:
-        print_warnings(rec.warnings, args.quiet)
+        source = open_recording(
+            str(args.input_file or args.input_dir or args.input_s3),
+            s3_endpoint=args.s3_endpoint,
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+            progress=progress_printer(show=show_progress(args)),
+        )
+    with source as rec:
+        if not isinstance(rec, TrackFolder):
+            print_warnings(rec.warnings, args.quiet)
         project = build_scene_project(
             rec,
             Path(args.output),
@@ -390,7 +370,12 @@ def _scene_of_recording(
             quiet=args.quiet,
             clip=not args.no_clip,
         )
-    return project
+    print(project.scene_path)
+    print(project.otio_path)
+    for path in project.track_paths:
+        print(path)
+    print_warnings(project.warnings, args.quiet)
+    return ExitCode.OK
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
