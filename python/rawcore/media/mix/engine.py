@@ -81,20 +81,12 @@ def mix_audio(
     Raises `InputError` for an unreadable input or bad arguments, `OutputError` when the output
     cannot be written.
     """
-    check_encoding(fmt, sample_rate, bit_rate)
-    if channels not in (1, 2):
-        raise InputError(f"channels must be 1 (mono) or 2 (stereo), not {channels}")
-    if not inputs:
-        raise InputError("nothing to mix: no inputs")
-    out_path = Path(out_path)
-    out_dir = prepare_output_dir(out_path.parent)
     rate = sample_rate
-    mix_start = min(i.start_unix_ms for i in inputs) if start_unix_ms is None else start_unix_ms
-    total: int | None = None
-    if end_unix_ms is not None:
-        total = round((end_unix_ms - mix_start) * rate / 1000)
-        if total <= 0:
-            raise InputError(f"the mix would end ({end_unix_ms}) before it starts ({mix_start})")
+    out_path = Path(out_path)
+    out_dir, mix_start, total = _mix_frame(
+        fmt, rate, bit_rate, channels, [i.start_unix_ms for i in inputs], out_path,
+        start_unix_ms, end_unix_ms,
+    )  # fmt: skip
 
     loudness: list[float | None] = [None] * len(inputs)
     if normalize:
@@ -171,6 +163,32 @@ def mix_audio(
     )
 
 
+def _mix_frame(
+    fmt: MixFormat,
+    rate: int,
+    bit_rate: int | None,
+    channels: int,
+    starts: list[float],
+    out_path: Path,
+    start_unix_ms: float | None,
+    end_unix_ms: float | None,
+) -> tuple[Path, float, int | None]:
+    """The checks and the frame every mix shares: the encoding and channels are valid, there is
+    something to mix, the output folder exists; the mix's start on the call clock (the earliest
+    input unless given) and its length in samples when its end is given."""
+    check_encoding(fmt, rate, bit_rate)
+    if channels not in (1, 2):
+        raise InputError(f"channels must be 1 (mono) or 2 (stereo), not {channels}")
+    if not starts:
+        raise InputError("nothing to mix: no inputs")
+    out_dir = prepare_output_dir(out_path.parent)
+    mix_start = min(starts) if start_unix_ms is None else start_unix_ms
+    total = None if end_unix_ms is None else round((end_unix_ms - mix_start) * rate / 1000)
+    if total is not None and total <= 0:
+        raise InputError(f"the mix would end ({end_unix_ms}) before it starts ({mix_start})")
+    return out_dir, mix_start, total
+
+
 def _encode(
     blocks: Iterable[Samples],
     out_dir: Path,
@@ -237,19 +255,11 @@ def mix_opus(
     cannot be written.
     """
     rate = MIX_RATE
-    check_encoding(fmt, rate, bit_rate)
-    if channels not in (1, 2):
-        raise InputError(f"channels must be 1 (mono) or 2 (stereo), not {channels}")
-    if not tracks:
-        raise InputError("nothing to mix: no inputs")
     out_path = Path(out_path)
-    out_dir = prepare_output_dir(out_path.parent)
-    mix_start = min(t.start_unix_ms for t in tracks) if start_unix_ms is None else start_unix_ms
-    end: int | None = None
-    if end_unix_ms is not None:
-        end = round((end_unix_ms - mix_start) * rate / 1000)
-        if end <= 0:
-            raise InputError(f"the mix would end ({end_unix_ms}) before it starts ({mix_start})")
+    out_dir, mix_start, end = _mix_frame(
+        fmt, rate, bit_rate, channels, [t.start_unix_ms for t in tracks], out_path,
+        start_unix_ms, end_unix_ms,
+    )  # fmt: skip
     offsets = [round((t.start_unix_ms - mix_start) * rate / 1000) for t in tracks]
     mixer = _core.OpusMix(
         [
