@@ -124,7 +124,8 @@ class Storage(Protocol):
         ...
 
     def get_file(self, key: str, dest: Path) -> None:
-        """Copy the object to the local file `dest`."""
+        """The object as the local file `dest`, for reading: a folder storage may give a hard
+        link to the stored bytes instead of a copy, so `dest` is never changed in place."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -330,8 +331,16 @@ class FolderStorage:
         return done
 
     def get_file(self, key: str, dest: Path) -> None:
+        # A link costs nothing where a copy of a scene's hour-long tracks costs gigabytes; the
+        # caller only reads `dest`. Another file system (or no links there): a copy.
+        src = self.path(key)
         try:
-            shutil.copyfile(self.path(key), dest)
+            try:
+                os.link(src, dest)
+            except FileNotFoundError:
+                raise
+            except OSError:
+                shutil.copyfile(src, dest)
         except FileNotFoundError:
             raise SourceNotFoundError(f"{self.describe(key)}: no such object") from None
 
