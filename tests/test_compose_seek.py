@@ -212,3 +212,26 @@ def test_replacing_video_swaps_the_camera_and_keeps_the_screen_share(
     for f in (frames[0], frames[len(frames) // 2], frames[-1]):
         assert abs(int(f[H // 2, W // 2]) - rgb_to_yuv(*want_camera)[0]) <= TOL, case
         assert abs(int(f[H // 2, W + W // 2]) - rgb_to_yuv(*want_screen)[0]) <= TOL, case
+
+
+def test_a_track_that_cannot_seek_is_decoded_from_its_start(
+    long_call: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the demuxer refuses the seek (here: every seeking graph fails to open), the voice
+    is decoded from its start instead: the clip is still right, only dearer."""
+    import av
+
+    real_open = av.open
+
+    def no_seek(target: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("format") == "lavfi" and ":sp=" in str(target):
+            raise OSError("seek refused")
+        return real_open(target, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", no_seek)
+    for f in long_call.iterdir():
+        (tmp_path / f.name).symlink_to(f)
+    out = tmp_path / "clip.mp4"
+    report = compose(_scene(tmp_path, "voice.mkv"), out, range_ms=(49_000, 52_000))
+    assert onsets(decode_audio(out), 1000.0) == pytest.approx([1.0], abs=0.010)
+    assert report.decoded_audio_samples >= 49 * RATE, "decoded from the start"

@@ -73,9 +73,10 @@ class TrackDecoder:
     will be: when it is more than `_SEEK_AFTER_S` in, the graph seeks to just before it (the
     movie source's seek point) and the position of the first decoded block is taken from its
     timestamp against the track's first decoded frame, so a read late in a long track costs
-    what it reads, not the whole track before it. Containers that stamp packets in whole
-    milliseconds (Matroska/WebM) place that block within a millisecond; WAV and the like to
-    the sample. `decoded` counts the samples the graph produced (the work done).
+    what it reads, not the whole track before it. The block is placed as exactly as the
+    container stamps its packets: within a millisecond in Matroska/WebM (whole-millisecond
+    timestamps), to the sample in WAV. A file the demuxer cannot seek in is decoded from its
+    start, as without `start`. `decoded` counts the samples the graph produced (the work).
     """
 
     def __init__(
@@ -117,16 +118,27 @@ class TrackDecoder:
         #: The container's idea of the length (s), for progress only.
         self.declared_s = duration
         layout = "mono" if self.channels == 1 else "stereo"
-        seek = f":sp={seek_s:.6f}" if seek_s > 0 else ""
-        graph = (
-            f"amovie=filename={_graph_value(os.path.abspath(spec.path))}:s={index}{seek},"
-            f"aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts={layout},"
-            f"asetnsamples=n={max(1, round(rate * _DECODE_BLOCK_S))}:p=0"
-        )
-        try:
-            container: Any = stack.enter_context(av.open(graph, format="lavfi"))
-        except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"{spec.path}: cannot decode audio ({_ff_error(exc)})") from None
+
+        def graph(seek_s: float) -> str:
+            seek = f":sp={seek_s:.6f}" if seek_s > 0 else ""
+            return (
+                f"amovie=filename={_graph_value(os.path.abspath(spec.path))}:s={index}{seek},"
+                f"aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts={layout},"
+                f"asetnsamples=n={max(1, round(rate * _DECODE_BLOCK_S))}:p=0"
+            )
+
+        container: Any = None
+        if seek_s > 0:
+            # A file the demuxer cannot seek in is decoded from its start instead.
+            with contextlib.suppress(av.error.FFmpegError, OSError):
+                container = stack.enter_context(av.open(graph(seek_s), format="lavfi"))
+            if container is None:
+                seek_s = 0.0
+        if container is None:
+            try:
+                container = stack.enter_context(av.open(graph(0.0), format="lavfi"))
+            except (av.error.FFmpegError, OSError) as exc:
+                raise InputError(f"{spec.path}: cannot decode audio ({_ff_error(exc)})") from None
         self._pending: Samples = np.zeros((0, self.channels), dtype=np.float32)
         self.consumed = 0
         #: Samples the graph has produced so far: the decoding work, seek or not.
