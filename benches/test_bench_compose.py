@@ -157,6 +157,27 @@ def test_peer_ffmpeg_filter_complex_same_layout(benchmark: Any, scene: Path) -> 
     )
 
 
+@pytest.mark.parametrize("where", ["start", "end"])
+def test_compose_a_30s_clip_costs_the_same_wherever_it_sits(
+    benchmark: Any, scene: Path, where: str
+) -> None:
+    """30 s of the scene from its start or ending at its end: every track seeks to the range,
+    so both cost the same (`extra_info` has the frames and audio decoded)."""
+    clip_ms = 30_000
+    dur = round(MINUTES * 60_000)
+    start = 0 if where == "start" else dur - clip_ms
+    out = scene.parent / f"clip-{where}.mp4"
+    report = benchmark.pedantic(
+        compose, args=(scene, out), kwargs={"range_ms": (start, start + clip_ms)}, rounds=1,
+        iterations=1,
+    )  # fmt: skip
+    benchmark.extra_info.update(
+        range_ms=f"{start}-{start + clip_ms}",
+        decoded_video_frames=report.decoded_video_frames,
+        decoded_audio_s=round(report.decoded_audio_samples / 48_000, 1),
+    )
+
+
 @pytest.mark.parametrize("reuse", [False, True], ids=["every-picture-new", "pictures-held"])
 def test_compositor_one_720p_frame(benchmark: Any, scene: Path, reuse: bool) -> None:
     """The core's share of a frame: background, the screen (1920x1080 into 960x720) and two

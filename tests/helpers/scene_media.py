@@ -22,9 +22,11 @@ def solid_video(
     rgb: tuple[int, int, int],
     flashes_ms: Sequence[int] = (),
     flash_rgb: tuple[int, int, int] = WHITE,
+    gop: int | None = None,
 ) -> Path:
     """`seconds` of one colour at `fps`; the frame starting at each of `flashes_ms` (a whole
-    frame's start) is `flash_rgb` instead."""
+    frame's start) is `flash_rgb` instead. `gop`: a keyframe at least every so many frames
+    (x264's own default otherwise)."""
     import av
 
     w, h = size
@@ -37,6 +39,8 @@ def solid_video(
         options = {"preset": "ultrafast", "crf": "8"}
         stream: Any = out.add_stream("libx264", rate=fps, options=options)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        if gop is not None:
+            stream.codec_context.gop_size = gop
         for i in range(round(seconds * fps)):
             frame = av.VideoFrame.from_ndarray(bright if i in flash_frames else plain, "rgb24")
             frame.pts = i
@@ -66,6 +70,27 @@ def wav(path: Path, samples: Any) -> Path:
         frame.sample_rate = RATE
         frame.pts = 0
         out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def opus_mkv(path: Path, samples: Any) -> Path:
+    """Mono float samples at `RATE` as Opus in Matroska (what recordings store), by libopus."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as out:
+        stream: Any = out.add_stream("libopus", rate=RATE)
+        stream.layout = "mono"
+        block = 960
+        pcm = np.zeros(-(-len(samples) // block) * block, np.float32)
+        pcm[: len(samples)] = samples
+        for i in range(0, len(pcm), block):
+            frame = av.AudioFrame.from_ndarray(
+                pcm[i : i + block].reshape(1, -1), format="flt", layout="mono"
+            )
+            frame.sample_rate = RATE
+            frame.pts = i
+            out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
 

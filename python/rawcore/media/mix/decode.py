@@ -25,6 +25,11 @@ SILENT_LUFS = -70.0
 #: decoding thread may run ahead of the mixing; see `TrackDecoder`.
 _DECODE_BLOCK_S = 1
 _DECODE_AHEAD = 4
+#: A read that starts this far into a track seeks there instead of decoding up to it.
+_SEEK_AFTER_S = 2.0
+#: The seek aims this much before the first sample wanted: the landing point is a packet at or
+#: before the aim, and the decoder settles (Opus' pre-roll) before the samples that count.
+_SEEK_MARGIN_S = 0.5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,10 +68,25 @@ class TrackDecoder:
     mix rate and `asetnsamples` for blocks of `_DECODE_BLOCK_S`): all of it in C with the GIL
     released, one Python step per block rather than per 20 ms codec frame, which used to cost
     more than the decoding itself and kept other threads waiting for the GIL.
+
+    `start` (samples at the mix rate from the track's first sample) is where the first read
+    will be: when it is more than `_SEEK_AFTER_S` in, the graph seeks to just before it (the
+    movie source's seek point) and the position of the first decoded block is taken from its
+    timestamp against the track's first decoded frame, so a read late in a long track costs
+    what it reads, not the whole track before it. The block is placed as exactly as the
+    container stamps its packets: within a millisecond in Matroska/WebM (whole-millisecond
+    timestamps), to the sample in WAV. A file the demuxer cannot seek in is decoded from its
+    start, as without `start`. `decoded` counts the samples the graph produced (the work).
     """
 
     def __init__(
-        self, spec: MixInput, rate: int, stack: contextlib.ExitStack, *, ahead: bool = True
+        self,
+        spec: MixInput,
+        rate: int,
+        stack: contextlib.ExitStack,
+        *,
+        ahead: bool = True,
+        start: int = 0,
     ) -> None:
         import av
 
@@ -85,26 +105,52 @@ class TrackDecoder:
                     duration = float(stream.duration * stream.time_base)
                 elif probe.duration is not None:
                     duration = probe.duration / 1e6
+                seek_s = start / rate - _SEEK_MARGIN_S if start > _SEEK_AFTER_S * rate else 0.0
+                origin = 0
+                if seek_s > 0:
+                    # Where the graph's timestamps put the track's first sample (a stream
+                    # that does not start at 0, an encoder delay already taken off).
+                    first = next(probe.decode(stream), None)
+                    if first is not None and first.time is not None:
+                        origin = round(float(first.time) * rate)
         except (av.error.FFmpegError, OSError) as exc:
             raise InputError(f"{spec.path}: cannot open audio ({one_line(exc)})") from None
         #: The container's idea of the length (s), for progress only.
         self.declared_s = duration
         layout = "mono" if self.channels == 1 else "stereo"
-        graph = (
-            f"amovie=filename={_graph_value(os.path.abspath(spec.path))}:s={index},"
-            f"aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts={layout},"
-            f"asetnsamples=n={max(1, round(rate * _DECODE_BLOCK_S))}:p=0"
-        )
-        try:
-            container: Any = stack.enter_context(av.open(graph, format="lavfi"))
-        except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"{spec.path}: cannot decode audio ({_ff_error(exc)})") from None
+
+        def graph(seek_s: float) -> str:
+            seek = f":sp={seek_s:.6f}" if seek_s > 0 else ""
+            return (
+                f"amovie=filename={_graph_value(os.path.abspath(spec.path))}:s={index}{seek},"
+                f"aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts={layout},"
+                f"asetnsamples=n={max(1, round(rate * _DECODE_BLOCK_S))}:p=0"
+            )
+
+        container: Any = None
+        if seek_s > 0:
+            # A file the demuxer cannot seek in is decoded from its start instead.
+            with contextlib.suppress(av.error.FFmpegError, OSError):
+                container = stack.enter_context(av.open(graph(seek_s), format="lavfi"))
+            if container is None:
+                seek_s = 0.0
+        if container is None:
+            try:
+                container = stack.enter_context(av.open(graph(0.0), format="lavfi"))
+            except (av.error.FFmpegError, OSError) as exc:
+                raise InputError(f"{spec.path}: cannot decode audio ({_ff_error(exc)})") from None
         self._pending: Samples = np.zeros((0, self.channels), dtype=np.float32)
         self.consumed = 0
+        #: Samples the graph has produced so far: the decoding work, seek or not.
+        self.decoded = 0
+        self._first_pts: int | None = None
         self.exhausted = False
         self._direct: Iterator[Samples] | None = None
+        source = self._source(container)
+        if seek_s > 0:
+            self._place_first(source, start, origin)
         if not ahead:
-            self._direct = self._source(container)
+            self._direct = source
             return
         # Decoding runs ahead on its own thread, at most `_DECODE_AHEAD` blocks, so the tracks
         # decode in parallel with each other and with the mixing. Stopped and joined before the
@@ -112,7 +158,7 @@ class TrackDecoder:
         self._blocks: queue.Queue[Samples | BaseException | None] = queue.Queue(_DECODE_AHEAD)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._decode_ahead, args=(container,), name="rawcore-mix-decode", daemon=True
+            target=self._decode_ahead, args=(source,), name="rawcore-mix-decode", daemon=True
         )
         stack.callback(self._close)
         self._thread.start()
@@ -123,14 +169,39 @@ class TrackDecoder:
         try:
             for packet in container.demux(container.streams.audio[0]):
                 if packet.size:
+                    if self._first_pts is None and packet.pts is not None:
+                        tb = packet.time_base
+                        self._first_pts = round(packet.pts * tb * self.rate) if tb else 0
                     # Packed float (lavfi's sink only gives packed formats); a view, no copy.
-                    yield np.frombuffer(packet, dtype=np.float32).reshape(-1, self.channels)
+                    block = np.frombuffer(packet, dtype=np.float32).reshape(-1, self.channels)
+                    self.decoded += len(block)
+                    yield block
         except av.error.FFmpegError as exc:
             raise InputError(f"{self.spec.path}: cannot decode audio ({_ff_error(exc)})") from None
 
-    def _decode_ahead(self, container: Any) -> None:
+    def _place_first(self, source: Iterator[Samples], start: int, origin: int) -> None:
+        """After a seek: the first block becomes the pending samples at its own position
+        (`consumed`), so reads and skips count from the track's first sample as without it."""
+        block = next(source, None)
+        if block is None:  # the seek went past the end: nothing from `start` on
+            self.exhausted = True
+            self.consumed = start
+            return
+        at = (self._first_pts or 0) - origin
+        if at < 0:  # stamped before the first sample: drop what lies before it
+            block, at = block[-at:], 0
+        if at > start:
+            # Landed after the first sample wanted (a container whose index overshoots by
+            # more than the margin): the samples in between are not there to read; silence
+            # stands for them rather than shifting the rest.
+            gap = np.zeros((at - start, self.channels), dtype=np.float32)
+            block, at = np.concatenate([gap, block]), start
+        self._pending = block
+        self.consumed = at
+
+    def _decode_ahead(self, source: Iterator[Samples]) -> None:
         try:
-            for block in self._source(container):
+            for block in source:
                 if not self._put(block):
                     return
             self._put(None)

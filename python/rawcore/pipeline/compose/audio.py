@@ -53,9 +53,12 @@ class SceneAudio:
         rate: int,
         channels: int,
         stack: contextlib.ExitStack,
+        from_ms: int = 0,
     ) -> None:
         self.rate = rate
         self.channels = channels
+        #: The first scene time that will be read: each track seeks to it (see `TrackDecoder`).
+        self.from_ms = from_ms
         self.voices: list[_Voice] = []
         replaced: set[str] = set()
         for track in scene.tracks:
@@ -85,15 +88,22 @@ class SceneAudio:
         stack: contextlib.ExitStack,
     ) -> None:
         spec = MixInput(path=path, start_unix_ms=start_ms, label=label, gain_db=gain_db)
+        offset = round(start_ms * self.rate / 1000)
+        first = max(0, self.samples(self.from_ms) - offset)
         placed = PlacedTrack(
-            track=TrackDecoder(spec, self.rate, stack),
-            offset=round(start_ms * self.rate / 1000),
+            track=TrackDecoder(spec, self.rate, stack, start=first),
+            offset=offset,
             gain=1.0 if gain_db == 0.0 else 10 ** (gain_db / 20),
             gain_db=gain_db,
             loudness=None,
         )
         silent = [(self.samples(t.start_ms), self.samples(t.end_ms)) for t in trim]
         self.voices.append(_Voice(placed, silent))
+
+    @property
+    def decoded_samples(self) -> int:
+        """Samples decoded from the tracks so far, all tracks together (the work done)."""
+        return sum(v.placed.track.decoded for v in self.voices)
 
     def samples(self, ms: float) -> int:
         return round(ms * self.rate / 1000)

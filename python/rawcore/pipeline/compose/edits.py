@@ -10,7 +10,10 @@
 
 `gain_db` and `mute` act on all of a participant's audio; `trim` silences it in ranges of scene
 time (5 ms fades outside each range); `replace` takes a participant's camera audio or video
-from another file whose first sample sits at `offset_ms` on the scene clock. Paths are
+from another file whose first sample sits at `offset_ms` on the scene clock. The format
+addresses the camera only: `replace.video` swaps the picture of the participant's `camera`
+hosts and `replace.audio` their camera (microphone) audio, while a screen share (its picture
+and any audio it carries) is always rendered from the scene's own tracks. Paths are
 relative to the edits file (or absolute). Everything is checked against the scene when the
 file is read, before any work starts; a problem is one `SceneError` line naming the file and
 the field.

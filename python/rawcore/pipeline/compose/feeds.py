@@ -8,12 +8,19 @@ the last frame (a frozen picture, never garbage); before a participant's first f
 track ends, or where no track covers `t`, the feed shows a placeholder tile: the
 participant's initials on a colour of their own. Pictures are NumPy views of the decoded planes
 (no copy) that the compositor borrows.
+
+A track opened after its start (a `--range` late in the call, a host that first shows up late)
+seeks to the keyframe before the time wanted and decodes forward from there; a feed that goes
+unseen for longer than `_SEEK_AFTER_MS` (off the layout, or across a cut pause) is reopened the
+same way when it shows again, rather than decoding everything it missed. So the decoding work
+follows what is shown, wherever it sits in the call; `Feed.decoded_frames` counts it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import queue
 import re
 import threading
@@ -122,6 +129,8 @@ class TrackFrames:
             raise InputError(f"{path}: has no video stream")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+        #: Frames decoded so far (the work done; a few run ahead of what is shown).
+        self.decoded = 0
         into = from_ms - start_ms
         if into > _SEEK_AFTER_MS and self._stream.time_base is not None:
             with contextlib.suppress(av.error.FFmpegError):
@@ -141,6 +150,7 @@ class TrackFrames:
 
         try:
             for frame in self._container.decode(self._stream):
+                self.decoded += 1
                 if frame.time is None:
                     continue
                 if not self._put((self.start_ms + frame.time * 1000, frame)):
@@ -204,6 +214,15 @@ class Feed:
         self.key = key
         self._tile: Picture | None = None
         self._open: tuple[int, TrackFrames] | None = None
+        #: The scene time of the last `picture_at`.
+        self._last_ms = -math.inf
+        self._closed_decoded = 0
+
+    @property
+    def decoded_frames(self) -> int:
+        """Frames decoded for this feed so far, over all the track files it opened."""
+        open_now = 0 if self._open is None else self._open[1].decoded
+        return self._closed_decoded + open_now
 
     def tile(self) -> Picture:
         if self._tile is None:
@@ -218,7 +237,9 @@ class Feed:
             self._close()
             return self.tile()
         i = covering[-1]
-        if self._open is None or self._open[0] != i:
+        unseen = t_ms - self._last_ms > _SEEK_AFTER_MS
+        self._last_ms = t_ms
+        if self._open is None or self._open[0] != i or unseen:
             self._close()
             tr = self.tracks[i]
             self._open = (i, TrackFrames(tr.path, tr.start_ms, tr.end_ms, t_ms))
@@ -228,6 +249,7 @@ class Feed:
     def _close(self) -> None:
         if self._open is not None:
             self._open[1].close()
+            self._closed_decoded += self._open[1].decoded
             self._open = None
 
     def close(self) -> None:

@@ -64,6 +64,10 @@ class ComposeReport:
     cut_ms: int
     audio_samples: int
     preset: str
+    #: The decoding work: video frames decoded over all feeds, and audio samples (at the
+    #: output rate) over all tracks. A range costs about its own length, wherever it sits.
+    decoded_video_frames: int = 0
+    decoded_audio_samples: int = 0
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -275,7 +279,7 @@ def compose(
     out_dir = prepare_output_dir(out.parent if str(out.parent) else Path("."))
 
     with contextlib.ExitStack() as stack, atomic_path(out_dir, out.name) as tmp:
-        frames = _render(scene, scene_file, edits, time_map, tmp, preset, stack, progress)
+        frames, work = _render(scene, scene_file, edits, time_map, tmp, preset, stack, progress)
     audio_samples = round(time_map.duration_ms * AUDIO_RATE / 1000)
     return ComposeReport(
         path=out,
@@ -285,6 +289,8 @@ def compose(
         cut_ms=time_map.cut_ms,
         audio_samples=audio_samples,
         preset=preset,
+        decoded_video_frames=work[0],
+        decoded_audio_samples=work[1],
     )
 
 
@@ -297,7 +303,9 @@ def _render(
     preset: str,
     stack: contextlib.ExitStack,
     progress: Callable[[float], None] | None,
-) -> int:
+) -> tuple[int, tuple[int, int]]:
+    """Encode the output; the frame count and the decoding work (video frames, audio
+    samples)."""
     canvas = scene.canvas
 
     def resolve(t: SceneTrack) -> Path:
@@ -328,7 +336,15 @@ def _render(
     backgrounds = _Keyframes([b.t_ms for b in scene.backgrounds])
     stacked = [sorted(k.hosts, key=lambda h: h.z) for k in scene.layout]
 
-    audio = SceneAudio(scene, resolve, edits, AUDIO_RATE, AUDIO_CHANNELS, stack)
+    audio = SceneAudio(
+        scene,
+        resolve,
+        edits,
+        AUDIO_RATE,
+        AUDIO_CHANNELS,
+        stack,
+        from_ms=time_map.segments[0].scene_start_ms,
+    )
     blocks = output_blocks(audio, time_map)
     comp = Compositor(canvas.width, canvas.height)
     encoder = _Encoder(tmp, scene, preset)
@@ -387,7 +403,7 @@ def _render(
         raise
     if progress is not None:
         progress(1.0)
-    return frames
+    return frames, (sum(f.decoded_frames for f in feeds.values()), audio.decoded_samples)
 
 
 def _draw(
