@@ -27,11 +27,8 @@ from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import MODES
 from rawcore.media.formats import ConvertMode as Mode
 from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
-from rawcore.media.mux import mux_av
-from rawcore.media.outputs import Selection
 from rawcore.recording.model import Recording
 from rawcore.source.cache import default_cache_dir
-from rawcore.source.s3 import fetch
 from rawcore.source.track_folder import TrackFolder
 from rawcore.storage.keys import default_room, recording_name, validate_id
 
@@ -90,6 +87,8 @@ def _write(
 
 def _local(source: str | os.PathLike[str], s3_endpoint: str | None) -> str | os.PathLike[str]:
     if re.match(r"^(s3|https?)://", os.fspath(source), flags=re.IGNORECASE):
+        from rawcore.source.s3 import fetch  # boto3 and urllib3: only for a URL
+
         return fetch(os.fspath(source), cache_dir=default_cache_dir(), endpoint_url=s3_endpoint)
     return source
 
@@ -159,6 +158,11 @@ def convert_track(
         raise InputError(f"no tracks match track {track_id!r}")
     out = Path(output)
     prepare_output_dir(out.parent)
+    # The pairing engine (and what it loads) only for a track of a recording: a media file's
+    # conversion starts without it.
+    from rawcore.media.mux import mux_av
+    from rawcore.media.outputs import Selection
+
     if no_audio or track.kind == "audio":
         selection = Selection(track_id=track_id)
     elif stitch:
