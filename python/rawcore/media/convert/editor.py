@@ -227,7 +227,8 @@ def encode_video(
 
 
 def _audio_frames(ref: StreamRef, offset_s: float, layout: str) -> Iterator[tuple[int, Any]]:
-    """`(start sample at 48 kHz, float planar array)` per decoded frame."""
+    """`(start sample at 48 kHz, float planar frame)` per decoded frame (-1: the resampler's
+    flush, which follows on)."""
     import av
 
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=RATE)
@@ -243,15 +244,17 @@ def _audio_frames(ref: StreamRef, offset_s: float, layout: str) -> Iterator[tupl
                     continue
                 start = round((float(frame.pts * frame.time_base) + offset_s) * RATE)
                 for out in resampler.resample(frame):
-                    yield start, out.to_ndarray()
+                    yield start, out
                     start += out.samples
         for out in resampler.resample(None):
-            yield -1, out.to_ndarray()
+            yield -1, out
 
 
 def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> None:
     """`samples` samples of AAC-LC at 48 kHz into the MP4 `out` (audio only): each decoded
-    frame at its time, silence where there is none."""
+    frame at its time, silence where there is none. The frames go through an `AudioFifo`
+    that cuts them into the encoder's 1024 samples in FFmpeg (no per-frame array copies);
+    only silence and the rare overlap are made as arrays."""
     import av
 
     with open_media(ref.path) as c:
@@ -261,38 +264,55 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
     try:
         stream = output.add_stream("aac", rate=RATE, layout=layout)
         stream.codec_context.bit_rate = 96_000 if channels == 1 else 160_000
-        pending = np.zeros((channels, 0), dtype=np.float32)
-        written = 0  # samples placed so far (pending included)
+        fifo = av.AudioFifo()
+        written = 0  # samples placed so far (those in the fifo included)
         sent = 0  # samples handed to the encoder
+        time_base = Fraction(1, RATE)
+
+        def frame_of(data: Any) -> Any:
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(data, dtype=np.float32), format="fltp", layout=layout
+            )
+            frame.sample_rate = RATE
+            return frame
+
+        def put(frame: Any) -> None:
+            nonlocal written
+            frame.pts = None  # placed by `written`, not by the fifo's pts check
+            fifo.write(frame)
+            written += frame.samples
 
         def flush(final: bool) -> None:
-            nonlocal pending, sent
-            while pending.shape[1] >= AAC_FRAME or (final and pending.shape[1]):
-                chunk, pending = pending[:, :AAC_FRAME], pending[:, AAC_FRAME:]
-                frame = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(chunk), format="fltp", layout=layout
-                )
-                frame.sample_rate, frame.pts = RATE, sent
-                frame.time_base = Fraction(1, RATE)
-                sent += chunk.shape[1]
-                for packet in stream.encode(frame):
+            nonlocal sent
+            while fifo.samples >= AAC_FRAME or (final and fifo.samples):
+                chunk = fifo.read(min(AAC_FRAME, fifo.samples))
+                if chunk is None:  # the fifo had fewer samples than asked: not reached
+                    break
+                chunk.pts, chunk.time_base = sent, time_base
+                sent += chunk.samples
+                for packet in stream.encode(chunk):
                     output.mux(packet)
 
-        for start, data in _audio_frames(ref, offset_s, layout):
+        for start, frame in _audio_frames(ref, offset_s, layout):
+            room = samples - written
+            if room <= 0:
+                break
             if start >= 0 and start - written > _AUDIO_SLACK:
-                silence = np.zeros((channels, start - written), dtype=np.float32)
-                pending = np.concatenate([pending, silence], axis=1)
-                written = start
+                put(frame_of(np.zeros((channels, min(start - written, room)))))
+                room = samples - written
+                if room <= 0:
+                    break
             elif start >= 0 and written - start > _AUDIO_SLACK:
-                data = data[:, written - start :]
-            data = data[:, : max(0, samples - written)]
-            pending = np.concatenate([pending, data.astype(np.float32)], axis=1)
-            written += data.shape[1]
+                skip = written - start
+                if skip >= frame.samples:
+                    continue
+                frame = frame_of(frame.to_ndarray()[:, skip:])
+            if frame.samples > room:
+                frame = frame_of(frame.to_ndarray()[:, :room])
+            put(frame)
             flush(False)
         if written < samples:
-            pending = np.concatenate(
-                [pending, np.zeros((channels, samples - written), dtype=np.float32)], axis=1
-            )
+            put(frame_of(np.zeros((channels, samples - written))))
         flush(True)
         for packet in stream.encode(None):
             output.mux(packet)
