@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -84,20 +85,29 @@ def repeat(src: Path, dst: Path, minutes: int) -> None:
                 out.mux(q)
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall clock and CPU time (user + system, the child and its threads) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
-def best_pair(ours: list[str], theirs: list[str], runs: int) -> tuple[float, float]:
-    """Best-of-`runs` wall clock of each, the two run alternately (a shared machine's load
-    then weighs on both alike)."""
-    a, b = [], []
+def best_pair(
+    ours: list[str], theirs: list[str], runs: int
+) -> tuple[float, float, float, float]:
+    """Best-of-`runs` wall clock and CPU time of each (ours, theirs, ours' CPU, theirs' CPU),
+    the two run alternately (a shared machine's load then weighs on both alike)."""
+    a: list[tuple[float, float]] = []
+    b: list[tuple[float, float]] = []
     for _ in range(runs):
         a.append(_timed(ours))
         b.append(_timed(theirs))
-    return min(a), min(b)
+    return (min(w for w, _ in a), min(w for w, _ in b), min(c for _, c in a),
+            min(c for _, c in b))  # fmt: skip
 
 
 def main() -> None:
@@ -110,6 +120,8 @@ def main() -> None:
     ap.add_argument("--presets", default="veryfast,ultrafast")
     ap.add_argument("--crf", type=int, default=20)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="leave the inputs (minute.webm, long.webm, short.webm) in this folder")
     args = ap.parse_args()
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
@@ -123,23 +135,35 @@ def main() -> None:
         "input": f"VP9 {args.size} {args.fps} fps + Opus mono",
     }
     with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        one_minute(d / "minute.webm", width, height, args.fps)
-        repeat(d / "minute.webm", d / "long.webm", args.minutes)
+        d = Path(tmp) if args.keep is None else args.keep
+        d.mkdir(parents=True, exist_ok=True)
+        # Inputs left by an earlier `--keep` run with the same options are used again.
+        tag = f"{args.size}-{args.fps}"
+        if not (d / f"minute-{tag}.webm").exists():
+            one_minute(d / f"minute-{tag}.webm", width, height, args.fps)
+        shutil.copyfile(d / f"minute-{tag}.webm", d / "minute.webm")
+        if not (d / f"long-{tag}-{args.minutes}.webm").exists():
+            repeat(d / "minute.webm", d / f"long-{tag}-{args.minutes}.webm", args.minutes)
+        shutil.copyfile(d / f"long-{tag}-{args.minutes}.webm", d / "long.webm")
         if args.editor_minutes > 0:
-            repeat(d / "minute.webm", d / "short.webm", args.editor_minutes)
+            if not (d / f"short-{tag}-{args.editor_minutes}.webm").exists():
+                repeat(d / "minute.webm", d / f"short-{tag}-{args.editor_minutes}.webm",
+                       args.editor_minutes)  # fmt: skip
+            shutil.copyfile(d / f"short-{tag}-{args.editor_minutes}.webm", d / "short.webm")
         size_mb = (d / "long.webm").stat().st_size / 1e6
         long, short = str(d / "long.webm"), str(d / "short.webm")
         ours = [RAWCORE, "convert", long, "-o", str(d / "r.mp4"), "--mode", "remux", "-q"]
         theirs = [ffmpeg, "-y", "-v", "error", "-i", long, "-c", "copy",
                   "-movflags", "+faststart", str(d / "f.mp4")]  # fmt: skip
-        rc, ff = best_pair(ours, theirs, args.repeat)
+        rc, ff, rc_cpu, ff_cpu = best_pair(ours, theirs, args.repeat)
         results["remux"] = {
             "minutes": args.minutes,
             "input_mb": round(size_mb, 1),
             "rawcore_s": round(rc, 2),
             "ffmpeg_s": round(ff, 2),
             "speedup": round(ff / rc, 2),
+            "rawcore_cpu_s": round(rc_cpu, 2),
+            "ffmpeg_cpu_s": round(ff_cpu, 2),
             "commands": [" ".join(ours), " ".join(theirs)],
         }
         print(json.dumps(results["remux"]))
@@ -156,12 +180,14 @@ def main() -> None:
                       "-pix_fmt", "yuv420p", "-g", str(2 * args.fps), "-c:a", "aac",
                       "-ar", "48000", "-b:a", "96k", "-movflags", "+faststart",
                       str(d / "g.mp4")]  # fmt: skip
-            rc, ff = best_pair(ours, theirs, args.repeat)
+            rc, ff, rc_cpu, ff_cpu = best_pair(ours, theirs, args.repeat)
             editor[preset] = {
                 "minutes": args.editor_minutes,
                 "rawcore_s": round(rc, 2),
                 "ffmpeg_s": round(ff, 2),
                 "speedup": round(ff / rc, 2),
+                "rawcore_cpu_s": round(rc_cpu, 2),
+                "ffmpeg_cpu_s": round(ff_cpu, 2),
                 "rawcore_x_realtime": round(args.editor_minutes * 60 / rc, 1),
                 "commands": [" ".join(ours), " ".join(theirs)],
             }

@@ -180,3 +180,48 @@ def test_bad_input_is_one_line_and_an_exit_code(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rawcore: error:") and says in lines[0], case
     assert not (tmp_path / "out" / "a.mp4").exists()
+
+
+def _opus_tone(path: Path, seconds: float) -> Path:
+    """`seconds` of a 440 Hz tone as Opus in WebM (FFmpeg's libopus through PyAV)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format="webm") as out:
+        a = out.add_stream("libopus", rate=48_000, layout="mono")
+        t = np.arange(round(seconds * 48_000)) / 48_000
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for i in range(0, tone.size, 960):
+            frame = av.AudioFrame.from_ndarray(tone[None, i : i + 960], format="flt",
+                                               layout="mono")  # fmt: skip
+            frame.sample_rate, frame.pts = 48_000, i
+            for p in a.encode(frame):
+                out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "offset_s", "samples"),
+    [
+        ("audio longer than the plan: cut at its end", 0.0, 48_000),
+        ("audio that starts late and runs past the end: cut", 0.5, 96_000),
+        ("audio shorter than the plan: silence to its end", 0.0, 3 * 48_000 + 100),
+        ("audio that starts late: silence before it, cut at the end", 0.7, 2 * 48_000),
+    ],
+)
+def test_editor_audio_is_exactly_the_planned_length(
+    tmp_path: Path, case: str, offset_s: float, samples: int
+) -> None:
+    import av
+    from rawcore.media.convert.editor import encode_audio
+    from rawcore.media.convert.probe import StreamRef
+
+    src = _opus_tone(tmp_path / "tone.webm", 2.0)
+    out = tmp_path / "a.mp4"
+    encode_audio(StreamRef(src, 0, "audio", "opus"), offset_s, samples, out)
+    with av.open(str(out)) as c:
+        decoded = sum(f.samples for f in c.decode(c.streams.audio[0]))
+    # AAC carries whole frames of 1024 samples: the last one padded.
+    assert decoded == -(-samples // 1024) * 1024, case

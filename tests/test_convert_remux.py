@@ -1,7 +1,8 @@
 """convert --mode remux through the core's Matroska reader and MP4 writer, checked by demuxing
 input and output with PyAV (FFmpeg's readers): the same packets, bytes, key flags and times,
-for files written by independent writers (FFmpeg through PyAV, GStreamer's webmmux); frames in
-decode order still go through FFmpeg's muxer; broken files are one line and an exit code."""
+for files written by independent writers (FFmpeg through PyAV, GStreamer's webmmux); H.264 with
+B-frames (stored in decode order) keeps its presentation and decode times; broken files are one
+line and an exit code."""
 
 from __future__ import annotations
 
@@ -99,9 +100,72 @@ WRITERS = {
     "AV1 + Opus by FFmpeg (WebM)": lambda p: ffmpeg_file(p / "in.webm", "libsvtav1", "webm",
                                                          seconds=1.0),
     "VP9 + Opus by GStreamer (webmmux)": lambda p: gstreamer_file(p / "in.webm"),
-    "H.264 with B-frames (decode order: FFmpeg's muxer)": lambda p: ffmpeg_file(
+    "H.264 with B-frames by FFmpeg (Matroska)": lambda p: ffmpeg_file(
         p / "in.mkv", "libx264", "matroska", bframes=2),
 }  # fmt: skip
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def gstreamer_h264(path: Path, bframes: int, pyramid: bool) -> Path:
+    """Two seconds of H.264 with B-frames (x264enc) written by GStreamer's matroskamux."""
+    if not gst_available("x264enc", "h264parse", "matroskamux", "videotestsrc"):
+        pytest.skip("GStreamer's x264enc, h264parse and matroskamux are needed")
+    subprocess.run(
+        ["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=30", "!",
+         "video/x-raw,width=160,height=120,framerate=15/1", "!", "x264enc",
+         f"bframes={bframes}", f"b-pyramid={str(pyramid).lower()}", "key-int-max=15", "!",
+         "h264parse", "!", "matroskamux", "!", "filesink", f"location={path}"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return path
+
+
+def timed(path: Path) -> list[tuple[bytes, bool, Fraction, Fraction | None]]:
+    """`(payload, key flag, pts, dts)` (s) of every video packet, in stored (decode) order."""
+    import av
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        return [(bytes(p), p.is_keyframe, Fraction(p.pts) * p.time_base,
+                 None if p.dts is None else Fraction(p.dts) * p.time_base)
+                for p in c.demux(stream) if p.size]  # fmt: skip
+
+
+B_FRAMES = {
+    "FFmpeg, 2 B-frames, b-pyramid (2 reorder frames)": lambda p: ffmpeg_file(
+        p / "in.mkv", "libx264", "matroska", bframes=2),
+    "FFmpeg, 3 B-frames, b-pyramid": lambda p: ffmpeg_file(
+        p / "in.mkv", "libx264", "matroska", bframes=3),
+    "GStreamer, 2 B-frames, no pyramid (1 reorder frame)": lambda p: gstreamer_h264(
+        p / "in.mkv", 2, False),
+    "GStreamer, 3 B-frames, b-pyramid": lambda p: gstreamer_h264(p / "in.mkv", 3, True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("writer", list(B_FRAMES))
+def test_h264_with_b_frames_is_remuxed_by_the_core_with_its_decode_times(
+    tmp_path: Path, writer: str
+) -> None:
+    from rawcore._core import remux_mp4
+
+    src = B_FRAMES[writer](tmp_path)
+    want = timed(src)
+    pts = [t for _, _, t, _ in want]
+    assert pts != sorted(pts), f"{writer}: the input has no B-frames to prove anything"
+    report = remux_mp4(src, tmp_path / "out.mp4", audio=False)
+    assert report.written, writer  # the core wrote it, not FFmpeg's muxer
+    got = timed(tmp_path / "out.mp4")
+    assert [(b, k) for b, k, _, _ in got] == [(b, k) for b, k, _, _ in want], writer
+    # Matroska times are whole ms: the MP4's 90 kHz ticks carry them exactly.
+    assert [t for _, _, t, _ in got] == pts, writer
+    # FFmpeg's Matroska reader derives decode times from the SPS's reorder depth (none for
+    # the first frames); the MP4 states them: the same wherever the reader gives one.
+    for i, ((_, _, p, want_dts), (_, _, _, got_dts)) in enumerate(zip(want, got, strict=True)):
+        assert got_dts is not None and got_dts <= p, (writer, i)
+        if want_dts is not None:
+            assert got_dts == want_dts, (writer, i)
+    assert [d for *_, d in got] == sorted(d for *_, d in got), writer  # decode order
+    assert sum(d is not None for *_, d in want) >= len(want) - 3, writer
 
 
 @pytest.mark.parametrize("writer", list(WRITERS))

@@ -160,6 +160,34 @@ def test_convert_a_stored_camera_track_pairs_its_microphone_in_sync(
         assert abs(beep - flash) <= 1.0 / FPS + 0.020, (beeps, flashes)
     entry = json.loads((tmp_path / "manifest.json").read_text())["outputs"][0]
     assert (entry["user_id"], entry["start_unix_ms"]) == ("alice", camera.start_unix_ms)
+    assert entry["room"] == ROOM  # the room the folder's document names
+
+
+@pytest.mark.parametrize(
+    ("case", "room", "refused"),
+    [
+        ("no room given: the folder's", None, False),
+        ("the folder's room given", ROOM, False),
+        ("another room", "room-2", True),
+        ("a hostile room", "../room-1", True),
+    ],
+)
+def test_a_stored_track_converts_only_in_the_room_it_is_stored_in(
+    stored: Stored, tmp_path: Path, case: str, room: str | None, refused: bool
+) -> None:
+    from rawcore.media.convert import convert_folder_track
+
+    folder = read_track_folder(stored.folder)
+    assert folder.room == ROOM
+    mic = next(t for t in folder.raw if t.participant_id == "bob" and t.kind == "audio")
+    out = tmp_path / "bob.mp4"
+    if refused:
+        with pytest.raises(InputError, match="room"):
+            convert_folder_track(folder, mic.track_ids[0], out, mode="remux", room=room)
+        assert not out.exists() and not (tmp_path / "manifest.json").exists(), case
+        return
+    entry = convert_folder_track(folder, mic.track_ids[0], out, mode="remux", room=room)
+    assert entry.room == ROOM and out.is_file(), case
 
 
 def _copy(stored: Stored, dst: Path) -> Path:

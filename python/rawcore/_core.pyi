@@ -929,7 +929,8 @@ def remux_mp4(
 ) -> RemuxReport:
     """Remux the first video and (or) audio track of the Matroska/WebM file `source` into the
     fast-start MP4 `output` (VP9, AV1, H.264, Opus; packets and timestamps as they are, an edit
-    list for a track that does not start at 0). Two passes over the file: sample tables first,
+    list for a track that does not start at 0; H.264 stored in decode order, with B-frames,
+    gets decode times and composition offsets). Two passes over the file: sample tables first,
     then `moov` and the payloads. Raises `InputError` for a file that is not Matroska, is
     malformed, or has a codec MP4 players do not take; `OutputError` when `output` cannot be
     written."""

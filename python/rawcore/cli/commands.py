@@ -194,6 +194,7 @@ def _convert_job(args: argparse.Namespace) -> int:
         args.path or args.input_file or args.input_dir or args.input_s3,
         storage=args.storage,
         org=args.org,
+        room=args.room,
         mode=args.mode,
         track_id=args.track_id,
         audio=args.audio,
@@ -222,6 +223,10 @@ def _convert_job(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     """One MP4: from a media file, or from a track of a recording (`--track-id`); with
     `--storage`, as a cached job into the organization's storage."""
+    if args.room is not None:
+        from rawcore.storage.keys import validate_id
+
+        validate_id("room", args.room)  # refused before anything is opened
     if args.storage is not None:
         return _convert_job(args)
     source = args.path or args.input_file
@@ -267,6 +272,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             mode=args.mode,
             no_audio=args.no_audio,
             options=options,
+            room=args.room,
             on_progress=on_progress,
         )
         warnings = entry.warnings
@@ -290,6 +296,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 no_audio=args.no_audio,
                 stitch=args.stitch,
                 options=options,
+                room=args.room,
                 on_progress=on_progress,
             )
         warnings = entry.warnings

@@ -272,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert as a cached job into {org}/conversions/ of this storage; prints where",
     )  # fmt: skip
     cv.add_argument("--org", default="local", help="the organization (default: local)")
+    cv.add_argument(
+        "--room",
+        help="with --track-id: the recording's room, recorded in the manifest entry and the job "
+        "(default: {call_type}-{call_id} of the recording)",
+    )
     cv.add_argument("--db", metavar="PATH", help="job store for --storage (default: in the cache)")
     cv.add_argument(
         "--mode", choices=list(MODES), default="editor", help="editor (default) or remux"
@@ -609,14 +614,11 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if args.command in ("worker", "serve", "org", "batch", "compose"):
         return
     if args.command == "post-process" and args.recording_id is None:
-        import urllib.parse
+        from rawcore.storage.keys import recording_name
 
         source = next(s for s in (args.path, args.input_file, args.input_dir, args.input_s3,
                                   "") if s is not None)  # fmt: skip
-        name = Path(urllib.parse.urlsplit(source).path if "://" in source else source).name
-        for ext in (".gz", ".tar", ".tgz", ".zip"):
-            name = name.removesuffix(ext)
-        args.recording_id = name or None
+        args.recording_id = recording_name(source)
     if args.command == "scene":
         if args.print_schema:
             return
@@ -625,6 +627,8 @@ def check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if args.command == "convert":
         if args.track_id is None and (args.input_dir or args.input_s3):
             parser.error("--input-dir and --input-s3 name a recording: give --track-id too")
+        if args.room is not None and args.track_id is None:
+            parser.error("--room names the room of a recording: give --track-id too")
         if args.audio is not None and (args.no_audio or args.track_id is not None):
             parser.error("--audio goes with a media file PATH, without --no-audio/--track-id")
         if args.path is None and args.input_file is None and args.track_id is None:

@@ -7,7 +7,8 @@ job is done and whose MP4 is there returns at once without work; a worker that f
 already stored marks the job done without decoding anything. The job store (SQLite,
 `$RAWCORE_JOBS_DB`, else `jobs.sqlite` in the download cache folder) dedupes concurrent requests;
 an in-process worker pool per store file runs them (`rawcore worker --db PATH` adds more
-processes on the same host).
+processes on the same host). A track of a recording is converted for its room (given, else
+`{call_type}-{call_id}` named by the worker): recorded with the job, not part of the key.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from rawcore.media.convert import (
     Mode,
     convert_file,
     convert_track,
+    recording_room,
 )
 from rawcore.recording.build import open_recording
 from rawcore.source.cache import default_cache_dir
 from rawcore.storage.backends import open_storage
 from rawcore.storage.identity import cache_key, source_identity
-from rawcore.storage.keys import OrgLayout
+from rawcore.storage.keys import OrgLayout, validate_id
 
 CONVERT = "convert"
 
@@ -65,6 +67,9 @@ class JobStatus:
     cached: bool
     #: input | remote | output | internal, when failed.
     error_kind: str | None = None
+    #: A track of a recording: its room (given, else `{call_type}-{call_id}` once a worker has
+    #: opened the recording). Not part of the cache key: the conversion is the same bytes.
+    room: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -91,6 +96,7 @@ class Job:
             self.key,
             cached,
             row.error_kind,
+            _room_of(row),
         )
 
     def wait(self, timeout: float | None = None, poll_s: float = 0.1) -> JobStatus:
@@ -103,6 +109,12 @@ class Job:
             time.sleep(poll_s)
 
 
+def _room_of(row: JobRow) -> str | None:
+    """The room a job's worker settled, else the one its request gave."""
+    room = (row.result or {}).get("room") or row.params.get("room")
+    return room if isinstance(room, str) else None
+
+
 _pools: dict[str, WorkerPool] = {}
 _pools_lock = threading.Lock()
 
@@ -113,17 +125,20 @@ def run_conversion(job: JobRow, progress: Callable[[float], None]) -> dict[str, 
     p = job.params
     storage = open_storage(p["storage"], s3_endpoint=p.get("s3_endpoint"))
     key = OrgLayout(job.org).conversion(job.cache_key)
+    source, track_id, room = p["source"], p.get("track_id"), p.get("room")
     if storage.exists(key):
-        return {"key": key, "cached": True}
-    source = p["source"]
+        if track_id is not None and room is None:  # named for the caller: metadata only
+            with open_recording(source, s3_endpoint=p.get("s3_endpoint")) as rec:
+                room = recording_room(rec)
+        return {"key": key, "cached": True, "room": room}
     options = EditorOptions(p.get("preset", DEFAULT_PRESET), p.get("crf", DEFAULT_CRF))
     with tempfile.TemporaryDirectory(prefix="rawcore-job-") as tmp:
         out = Path(tmp) / "out.mp4"
-        if p.get("track_id") is not None:
+        if track_id is not None:
             with open_recording(source, s3_endpoint=p.get("s3_endpoint")) as rec:
                 entry = convert_track(
-                    rec, p["track_id"], out, mode=p["mode"], no_audio=p.get("no_audio", False),
-                    stitch=p.get("stitch", False), options=options, manifest=False,
+                    rec, track_id, out, mode=p["mode"], no_audio=p.get("no_audio", False),
+                    stitch=p.get("stitch", False), options=options, manifest=False, room=room,
                     on_progress=progress,
                 )  # fmt: skip
         else:
@@ -133,7 +148,8 @@ def run_conversion(job: JobRow, progress: Callable[[float], None]) -> dict[str, 
                 s3_endpoint=p.get("s3_endpoint"), on_progress=progress,
             )  # fmt: skip
         storage.put_file(key, out)
-    return {"key": key, "cached": False, "bytes": entry.bytes, "entry": entry.to_json()}
+    return {"key": key, "cached": False, "bytes": entry.bytes, "entry": entry.to_json(),
+            "room": entry.room}  # fmt: skip
 
 
 def pool_for(store: JobStore, threads: int = 2) -> WorkerPool:
@@ -151,6 +167,7 @@ def submit_conversion(
     *,
     storage: str | os.PathLike[str],
     org: str = "local",
+    room: str | None = None,
     mode: Mode = "editor",
     track_id: str | None = None,
     audio: str | os.PathLike[str] | None = None,
@@ -168,10 +185,20 @@ def submit_conversion(
     `source` is a media file, or a recording (archive, folder, s3:// URL) with `track_id`.
     `storage` is a folder or `s3://bucket[/prefix]`. With `start_workers` the process runs
     the job itself (a pool of `workers` threads); otherwise a `rawcore worker` does.
+
+    `room` (a track of a recording only) is the recording's room in the storage layout
+    (`{org}/raw/{room}/…`); by default the worker names it `{call_type}-{call_id}` when it
+    opens the recording. It is recorded with the job and in the MP4's manifest entry, not
+    hashed into the cache key: a recording lives in one room, and a request naming another
+    room than the one recorded for the same source is an `InputError` (as `post-process`).
     """
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose editor or remux")
     layout = OrgLayout(org)
+    if room is not None:
+        validate_id("room", room)
+        if track_id is None:
+            raise InputError("a room names the room of a recording: give track_id too")
     EditorOptions(preset, crf)  # checked now, not in a worker
     identity = source_identity(source, s3_endpoint=s3_endpoint)
     options: dict[str, Any] = {"mode": mode, "track_id": track_id, "no_audio": no_audio,
@@ -186,10 +213,14 @@ def submit_conversion(
     params = {
         "source": os.fspath(source), "storage": store_obj.spec, "s3_endpoint": s3_endpoint,
         "mode": mode, "track_id": track_id, "audio": None if audio is None else os.fspath(audio),
-        "no_audio": no_audio, "stitch": stitch, "preset": preset, "crf": crf,
+        "no_audio": no_audio, "stitch": stitch, "preset": preset, "crf": crf, "room": room,
     }  # fmt: skip
     store = JobStore(db or default_db())
     row, _ = store.submit(CONVERT, org, key, params)
+    known = _room_of(row)
+    if room is not None and known is not None and known != room:
+        raise InputError(f"track {track_id!r} of {os.fspath(source)}: the recording is in room "
+                         f"{known!r}, not {room!r}")  # fmt: skip
     where = store_obj.describe(out_key)
     if row.state == "done":
         if store_obj.exists(out_key):

@@ -80,6 +80,9 @@ class ManifestEntry:
     # converted (input paths, or the recording's track ids).
     mode: str | None = None
     sources: list[str] | None = None
+    #: Conversions of a track of a recording only: the recording's room in the storage layout
+    #: (`{org}/raw/{room}/…`): `--room`, else `{call_type}-{call_id}`.
+    room: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in _ALWAYS}

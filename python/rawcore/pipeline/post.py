@@ -46,7 +46,7 @@ from rawcore.pipeline.compose import compose
 from rawcore.recording.build import open_recording
 from rawcore.recording.model import Recording, Track
 from rawcore.storage.backends import PendingUpload, Storage, UploadPart, read_json, write_json
-from rawcore.storage.keys import OrgLayout, validate_id
+from rawcore.storage.keys import OrgLayout, default_room, validate_id
 
 Step = Literal["finalize", "raw", "stitched", "scene", "clip"]
 STEPS: tuple[Step, ...] = ("finalize", "raw", "stitched", "scene", "clip")
@@ -211,8 +211,7 @@ class _Run:
         room: str | None = self.doc.get("room")
         if room is None:
             rec = self.recording()
-            room = validate_id("room", f"{rec.call_type or 'default'}-"
-                                       f"{rec.call_id or self.target.recording_id}")  # fmt: skip
+            room = default_room(rec.call_type, rec.call_id, self.target.recording_id)
             self.doc["room"] = room
         return room
 

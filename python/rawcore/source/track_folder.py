@@ -59,6 +59,8 @@ class TrackFolder:
     recording_id: str
     document: Path
     tracks: tuple[FolderTrack, ...]
+    #: The room the document names (`{org}/raw/{room}/…`), if it names one.
+    room: str | None = None
 
     @property
     def raw(self) -> tuple[FolderTrack, ...]:
@@ -264,8 +266,9 @@ def read_track_folder(path: str | os.PathLike[str]) -> TrackFolder:
             )
     if not tracks:
         raise InputError(f"{root}: no WebM/Matroska tracks in its participant folders")
-    rid = doc.get("recording_id")
-    return TrackFolder(root, rid if isinstance(rid, str) else root.name, document, tuple(tracks))
+    rid, room = doc.get("recording_id"), doc.get("room")
+    return TrackFolder(root, rid if isinstance(rid, str) else root.name, document, tuple(tracks),
+                       room if isinstance(room, str) else None)  # fmt: skip
 
 
 __all__ = ["FolderTrack", "TrackFolder", "is_track_folder", "read_track_folder"]

@@ -19,7 +19,9 @@ of another.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from rawcore.errors import InputError
 
@@ -40,6 +42,22 @@ def validate_id(what: str, value: str) -> str:
             f"{what} {value!r}: ids may not contain '/', '\\', '..' or control characters"
         )
     return value
+
+
+def recording_name(source: str) -> str | None:
+    """The recording id a source names when none is given: its file or folder name (of a URL:
+    its path's) without the archive extension; None when that leaves nothing."""
+    path = urllib.parse.urlsplit(source).path if "://" in source else source
+    name = PurePosixPath(path).name
+    for ext in (".gz", ".tar", ".tgz", ".zip"):
+        name = name.removesuffix(ext)
+    return name or None
+
+
+def default_room(call_type: str | None, call_id: str | None, recording_id: str | None) -> str:
+    """The room of a recording when none is given: `{call_type}-{call_id}` (`default` for a
+    missing call type, the recording id for a missing call id), checked as an id."""
+    return validate_id("room", f"{call_type or 'default'}-{call_id or recording_id or 'default'}")
 
 
 @dataclass(frozen=True)
@@ -108,4 +126,4 @@ class OrgLayout:
         return f"{self.org}/conversions/{cache_key}.mp4"
 
 
-__all__ = ["MAX_ID", "OrgLayout", "validate_id"]
+__all__ = ["MAX_ID", "OrgLayout", "default_room", "recording_name", "validate_id"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         convert_file,
         convert_folder_track,
         convert_track,
+        recording_room,
     )
 
 _HOMES = {
@@ -37,6 +38,7 @@ _HOMES = {
     "convert_file": "run",
     "convert_folder_track": "run",
     "convert_track": "run",
+    "recording_room": "run",
 }
 
 
@@ -58,4 +60,5 @@ __all__ = [
     "convert_file",
     "convert_folder_track",
     "convert_track",
+    "recording_room",
 ]

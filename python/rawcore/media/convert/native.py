@@ -46,7 +46,8 @@ def is_matroska(path: Path) -> bool:
 
 def remux_matroska(path: Path, out: Path, *, no_audio: bool = False) -> NativeRemux | None:
     """Remux the Matroska/WebM file `path` into the MP4 `out` in the core; None (nothing
-    written) when its frames are stored in decode order, which only FFmpeg's muxer takes."""
+    written) when a track other than H.264 has frames stored in decode order (timestamps that
+    go backwards), which only FFmpeg's muxer takes."""
     try:
         report = remux_mp4(path, out, audio=not no_audio)
     except InputError as exc:
@@ -67,7 +68,8 @@ def remux_matroska(path: Path, out: Path, *, no_audio: bool = False) -> NativeRe
 
 
 class _NotNative(Exception):
-    """The core cannot remux this file (frames in decode order): FFmpeg's muxer does."""
+    """The core cannot remux this file (non-H.264 frames in decode order): FFmpeg's muxer
+    does."""
 
 
 def write_native(source: Path, output: Path, no_audio: bool) -> ManifestEntry | None:

@@ -7,8 +7,8 @@ G.711 have no MP4 sample entry players take: refused, pointing at `--mode editor
 
 This module is FFmpeg's mp4 muxer, for what the core's remux (`native`, which takes every
 Matroska/WebM input first) does not read: other containers (Ogg, MP4), audio from a second file
-(`--audio`, merged by time), and frames stored in decode order (timestamps going backwards,
-which need composition offsets).
+(`--audio`, merged by time), and frames other than H.264 stored in decode order (timestamps
+going backwards; the core gives H.264 B-frames their composition offsets itself).
 """
 
 from __future__ import annotations

@@ -27,12 +27,10 @@ from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import MODES
 from rawcore.media.formats import ConvertMode as Mode
 from rawcore.media.manifest import ManifestEntry, OutputKind, write_manifest
-from rawcore.media.mux import mux_av
-from rawcore.media.outputs import Selection
 from rawcore.recording.model import Recording
 from rawcore.source.cache import default_cache_dir
-from rawcore.source.s3 import fetch
 from rawcore.source.track_folder import TrackFolder
+from rawcore.storage.keys import default_room, recording_name, validate_id
 
 #: The version of what a conversion writes: part of every cache key, bumped whenever the same
 #: input and options would give different bytes.
@@ -89,6 +87,8 @@ def _write(
 
 def _local(source: str | os.PathLike[str], s3_endpoint: str | None) -> str | os.PathLike[str]:
     if re.match(r"^(s3|https?)://", os.fspath(source), flags=re.IGNORECASE):
+        from rawcore.source.s3 import fetch  # boto3 and urllib3: only for a URL
+
         return fetch(os.fspath(source), cache_dir=default_cache_dir(), endpoint_url=s3_endpoint)
     return source
 
@@ -128,6 +128,14 @@ def convert_file(
     return entry
 
 
+def recording_room(rec: Recording, room: str | None = None) -> str:
+    """`room` checked as an id, else the recording's own: `{call_type}-{call_id}` (the
+    recording's name for a missing call id), as `rawcore post-process` stores it."""
+    if room is not None:
+        return validate_id("room", room)
+    return default_room(rec.call_type, rec.call_id, recording_name(rec.source))
+
+
 def convert_track(
     rec: Recording,
     track_id: str,
@@ -138,15 +146,23 @@ def convert_track(
     stitch: bool = False,
     options: EditorOptions | None = None,
     manifest: bool = True,
+    room: str | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> ManifestEntry:
     """Convert a track of `rec` paired with its session's other medium (see the module
-    docstring) into the MP4 `output`."""
+    docstring) into the MP4 `output`. The entry names the recording's `room` (checked as an
+    id; by default `{call_type}-{call_id}` of `rec`)."""
+    room = recording_room(rec, room)
     track = next((t for t in rec.tracks if t.track_id == track_id), None)
     if track is None:
         raise InputError(f"no tracks match track {track_id!r}")
     out = Path(output)
     prepare_output_dir(out.parent)
+    # The pairing engine (and what it loads) only for a track of a recording: a media file's
+    # conversion starts without it.
+    from rawcore.media.mux import mux_av
+    from rawcore.media.outputs import Selection
+
     if no_audio or track.kind == "audio":
         selection = Selection(track_id=track_id)
     elif stitch:
@@ -178,6 +194,7 @@ def convert_track(
     entry.track_ids = [t for t in muxed.track_ids if not no_audio or t == track_id]
     entry.sources = list(entry.track_ids)
     entry.warnings = list(muxed.warnings)
+    entry.room = room
     if manifest:
         write_manifest(out.parent, [entry], call=rec.call_json(), command="convert")
     return entry
@@ -192,11 +209,19 @@ def convert_folder_track(
     no_audio: bool = False,
     options: EditorOptions | None = None,
     manifest: bool = True,
+    room: str | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> ManifestEntry:
     """Convert a stored raw track of `folder` (`rawcore.source.track_folder`) into the MP4
     `output`: a camera with its session's microphone, a screen share with its screen audio,
-    the audio placed against the video by the two files' starts on the call clock."""
+    the audio placed against the video by the two files' starts on the call clock. The room is
+    the one the folder's document names; a different `room` is an `InputError`."""
+    if room is not None:
+        validate_id("room", room)
+        if folder.room is not None and folder.room != room:
+            raise InputError(f"{folder.document}: the recording is stored in room "
+                             f"{folder.room!r}, not {room!r}")  # fmt: skip
+    room = room or folder.room
     track = folder.track(track_id)
     audio = None
     if not no_audio and track.kind == "video":
@@ -214,10 +239,11 @@ def convert_folder_track(
     entry.start_unix_ms, entry.screenshare = track.start_unix_ms, track.screenshare
     entry.track_ids = [*track.track_ids, *(audio.track_ids if audio is not None else ())]
     entry.sources = list(entry.track_ids)
+    entry.room = room
     if manifest:
         write_manifest(Path(output).parent, [entry], call={}, command="convert")
     return entry
 
 
 __all__ = ["FORMAT_VERSION", "MODES", "Mode", "convert_file", "convert_folder_track",
-           "convert_track"]  # fmt: skip
+           "convert_track", "recording_room"]  # fmt: skip

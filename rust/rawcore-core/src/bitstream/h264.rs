@@ -30,6 +30,80 @@ pub struct Sps {
     pub separate_colour_plane: bool,
     /// `gaps_in_frame_num_value_allowed_flag`.
     pub gaps_in_frame_num_allowed: bool,
+    /// The VUI's `max_num_reorder_frames` (frames a decoder holds before output: B-frames),
+    /// when the SPS has a readable `bitstream_restriction`.
+    pub max_num_reorder_frames: Option<u32>,
+}
+
+fn skip_hrd_parameters(r: &mut BitReader<'_>) -> Result<(), BitstreamError> {
+    let cpb_cnt = r.ue()?.min(31) + 1;
+    r.skip(8)?; // bit_rate_scale, cpb_size_scale
+    for _ in 0..cpb_cnt {
+        r.ue()?; // bit_rate_value_minus1
+        r.ue()?; // cpb_size_value_minus1
+        r.bit()?; // cbr_flag
+    }
+    r.skip(20) // four 5-bit lengths and delays
+}
+
+/// `max_num_reorder_frames` from the VUI (E.1.1), None when the VUI or its
+/// `bitstream_restriction` is absent or cut short.
+fn vui_reorder_frames(r: &mut BitReader<'_>) -> Result<Option<u32>, BitstreamError> {
+    if !r.bit()? {
+        return Ok(None); // vui_parameters_present_flag
+    }
+    if r.bit()? && r.bits(8)? == 255 {
+        r.skip(32)?; // aspect_ratio_idc Extended_SAR: sar_width, sar_height
+    }
+    if r.bit()? {
+        r.bit()?; // overscan_appropriate_flag
+    }
+    if r.bit()? {
+        r.skip(4)?; // video_format, video_full_range_flag
+        if r.bit()? {
+            r.skip(24)?; // colour primaries, transfer, matrix
+        }
+    }
+    if r.bit()? {
+        r.ue()?; // chroma_sample_loc_type_top_field
+        r.ue()?; // chroma_sample_loc_type_bottom_field
+    }
+    if r.bit()? {
+        r.skip(65)?; // num_units_in_tick, time_scale, fixed_frame_rate_flag
+    }
+    let nal_hrd = r.bit()?;
+    if nal_hrd {
+        skip_hrd_parameters(r)?;
+    }
+    let vcl_hrd = r.bit()?;
+    if vcl_hrd {
+        skip_hrd_parameters(r)?;
+    }
+    if nal_hrd || vcl_hrd {
+        r.bit()?; // low_delay_hrd_flag
+    }
+    r.bit()?; // pic_struct_present_flag
+    if !r.bit()? {
+        return Ok(None); // bitstream_restriction_flag
+    }
+    r.bit()?; // motion_vectors_over_pic_boundaries_flag
+    for _ in 0..4 {
+        r.ue()?; // max_bytes_per_pic_denom .. log2_max_mv_length_vertical
+    }
+    Ok(Some(r.ue()?))
+}
+
+/// `max_num_reorder_frames` of the first SPS in an `AVCDecoderConfigurationRecord` (a
+/// Matroska H.264 track's `CodecPrivate`), None when it has none or it cannot be read.
+#[must_use]
+pub fn avcc_reorder_frames(avcc: &[u8]) -> Option<u32> {
+    let count = avcc.get(5)? & 0x1f;
+    if count == 0 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*avcc.get(6)?, *avcc.get(7)?]));
+    let nal = avcc.get(8..8 + len)?;
+    parse_sps(nal).ok()?.max_num_reorder_frames
 }
 
 /// Profiles whose SPS carries chroma format, bit depths and scaling matrices (7.3.2.1.1).
@@ -162,6 +236,8 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, BitstreamError> {
             value: crop_l + crop_r + crop_t + crop_b,
         });
     };
+    // The VUI is optional reading: an SPS cut short after the size still gives the size.
+    let max_num_reorder_frames = vui_reorder_frames(&mut r).ok().flatten();
     if width == 0 || height == 0 || width > u64::from(u16::MAX) || height > u64::from(u16::MAX) {
         return Err(BitstreamError::Invalid {
             what: "picture size",
@@ -178,6 +254,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps, BitstreamError> {
         log2_max_frame_num: log2_max_frame_num_minus4 as u8 + 4,
         separate_colour_plane,
         gaps_in_frame_num_allowed,
+        max_num_reorder_frames,
     })
 }
 

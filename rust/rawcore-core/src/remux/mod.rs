@@ -12,9 +12,10 @@
 //! `TimestampScale` units, usually 1 ms) become ticks of the track's timescale exactly when
 //! the scale divides: 48 kHz for Opus, 90 kHz for video. A track whose first frame is not at 0
 //! gets an edit list, so players present every packet at its Matroska time (for Opus, the
-//! time minus `CodecDelay`, as Matroska defines it: an edit that skips the pre-skip). Timestamps that go
-//! backwards within a track (B-frames stored in decode order) need composition offsets this
-//! writer does not make: [`Scan::finish`] says so with [`RemuxError::Reordered`].
+//! time minus `CodecDelay`, as Matroska defines it: an edit that skips the pre-skip). H.264 frames
+//! stored in decode order (B-frames: timestamps that go backwards) get decode times and
+//! composition offsets (`ctts`, see [`Reorder`]); in any other track, timestamps that go
+//! backwards are refused by [`Scan::finish`] with [`RemuxError::Reordered`].
 
 pub mod mkv;
 pub mod mp4;
@@ -297,17 +298,25 @@ impl Scan {
             return Err(RemuxError::Nothing("the tracks have no frames"));
         }
         let mut durations = Vec::with_capacity(self.planned.len());
+        let mut reorders: Vec<Option<Reorder>> = Vec::with_capacity(self.planned.len());
         for p in &self.planned {
-            if let Some(frame) = p.ticks.windows(2).position(|w| w[1] < w[0]) {
-                return Err(RemuxError::Reordered {
-                    track: p.number,
-                    frame: frame + 1,
-                });
-            }
-            let mut d: Vec<u32> = p
-                .ticks
+            let reorder = match p.ticks.windows(2).position(|w| w[1] < w[0]) {
+                None => None,
+                Some(_) if p.codec == "h264" => Some(Reorder::of(
+                    &p.ticks,
+                    crate::bitstream::h264::avcc_reorder_frames(&p.track.codec_private),
+                )),
+                Some(frame) => {
+                    return Err(RemuxError::Reordered {
+                        track: p.number,
+                        frame: frame + 1,
+                    })
+                }
+            };
+            let decode = reorder.as_ref().map_or(&p.ticks, |r| &r.decode);
+            let mut d: Vec<u32> = decode
                 .windows(2)
-                .map(|w| u32::try_from(w[1] - w[0]).unwrap_or(u32::MAX))
+                .map(|w| u32::try_from(w[1].saturating_sub(w[0])).unwrap_or(u32::MAX))
                 .collect();
             if !p.ticks.is_empty() {
                 let default = (p.track.default_duration_ns > 0).then(|| {
@@ -321,6 +330,7 @@ impl Scan {
                 d.push(u32::try_from(last).unwrap_or(u32::MAX));
             }
             durations.push(d);
+            reorders.push(reorder);
         }
         let planned: Vec<&Planned> = self
             .planned
@@ -336,6 +346,20 @@ impl Scan {
             .zip(&durations)
             .filter(|(p, _)| !p.sizes.is_empty())
             .map(|(_, d)| d)
+            .collect();
+        let reorders: Vec<&Option<Reorder>> = self
+            .planned
+            .iter()
+            .zip(&reorders)
+            .filter(|(p, _)| !p.sizes.is_empty())
+            .map(|(_, r)| r)
+            .collect();
+        // Where each track is first presented: its earliest time (the first frame's, unless
+        // frames are stored in decode order).
+        let starts: Vec<i64> = planned
+            .iter()
+            .zip(&reorders)
+            .map(|(p, r)| r.as_ref().map_or(p.ticks[0], |r| r.start))
             .collect();
         let entries: Vec<SampleEntry> = planned
             .iter()
@@ -360,8 +384,10 @@ impl Scan {
                     timescale: p.timescale,
                     width: p.track.width,
                     height: p.track.height,
-                    start: p.ticks[0],
+                    start: starts[i],
+                    shift: reorders[i].as_ref().map_or(0, |r| r.shift),
                     durations: durations[i],
+                    offsets: reorders[i].as_ref().map(|r| r.offsets.as_slice()),
                     sizes: &p.sizes,
                     sync: (p.codec != "opus" && p.sync.len() < p.sizes.len())
                         .then_some(p.sync.as_slice()),
@@ -380,15 +406,16 @@ impl Scan {
         let tracks = planned
             .iter()
             .zip(&durations)
-            .map(|(p, d)| {
+            .zip(&starts)
+            .map(|((p, d), &start)| {
                 let media: u64 = d.iter().map(|&x| u64::from(x)).sum();
                 let rate = f64::from(p.timescale);
                 PlannedTrack {
                     number: p.number,
                     codec: p.codec,
                     frames: p.sizes.len(),
-                    start_s: p.ticks[0] as f64 / rate,
-                    end_s: (p.ticks[0] as f64 + media as f64) / rate,
+                    start_s: start as f64 / rate,
+                    end_s: (start as f64 + media as f64) / rate,
                     width: p.track.width,
                     height: p.track.height,
                 }
@@ -405,6 +432,69 @@ impl Scan {
             sizes,
             truncated_at,
         })
+    }
+}
+
+/// H.264 frames stored in decode order (B-frames): Matroska keeps only each frame's
+/// presentation time, MP4 wants decode times and composition offsets. A decoder holds
+/// `k` frames before it outputs one (the SPS's `max_num_reorder_frames`), so frame `i` is
+/// decoded at the presentation time `k` frames before it in presentation order: the sorted
+/// presentation times, `i - k` (the first `k` frames one interval apart before the first
+/// presentation time). This is the decode time FFmpeg's readers give the same stream. `k` is at
+/// least what the stream needs for every decode time to be at or before its presentation time
+/// (when the SPS says less or nothing), so every offset is >= 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reorder {
+    /// Decode time of every frame (ticks), non-decreasing.
+    decode: Vec<i64>,
+    /// Presentation minus decode time of every frame (ticks).
+    offsets: Vec<u32>,
+    /// The earliest presentation time (ticks).
+    start: i64,
+    /// The earliest presentation time minus the first decode time (ticks).
+    shift: u64,
+}
+
+impl Reorder {
+    fn of(presentation: &[i64], declared: Option<u32>) -> Self {
+        let n = presentation.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (presentation[i], i));
+        let sorted: Vec<i64> = order.iter().map(|&i| presentation[i]).collect();
+        // Frame `i` is `rank[i]`-th in presentation order: it needs k >= i - rank[i].
+        let mut needed = 0usize;
+        for (rank, &i) in order.iter().enumerate() {
+            needed = needed.max(i.saturating_sub(rank));
+        }
+        let declared = declared.map_or(0, |d| usize::try_from(d).unwrap_or(usize::MAX));
+        let k = needed.max(declared).min(n.saturating_sub(1));
+        let step = if k == 0 {
+            0
+        } else {
+            sorted[k].saturating_sub(sorted[0]) / k as i64
+        };
+        let decode: Vec<i64> = (0..n)
+            .map(|i| {
+                if i >= k {
+                    sorted[i - k]
+                } else {
+                    sorted[0].saturating_sub(step.saturating_mul((k - i) as i64))
+                }
+            })
+            .collect();
+        let offsets = presentation
+            .iter()
+            .zip(&decode)
+            .map(|(&p, &d)| u32::try_from(p.saturating_sub(d)).unwrap_or(u32::MAX))
+            .collect();
+        let start = sorted.first().copied().unwrap_or(0);
+        let first = decode.first().copied().unwrap_or(0);
+        Self {
+            start,
+            shift: start.saturating_sub(first).unsigned_abs(),
+            decode,
+            offsets,
+        }
     }
 }
 
@@ -712,6 +802,86 @@ mod tests {
         let (_, plan) = remux_bytes(cut, both(), 4096).unwrap();
         assert!(plan.truncated_at.is_some());
         assert!(plan.tracks[1].frames < full.tracks[1].frames);
+    }
+
+    #[test]
+    fn decode_order_becomes_decode_times_and_offsets_that_are_never_negative() {
+        // (case, presentation times in decode order, declared reorder frames, decode times,
+        // offsets, start, shift)
+        type Case = (
+            &'static str,
+            Vec<i64>,
+            Option<u32>,
+            Vec<i64>,
+            Vec<u32>,
+            i64,
+            u64,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "in order: decode = presentation, no shift",
+                vec![0, 3, 6],
+                None,
+                vec![0, 3, 6],
+                vec![0, 0, 0],
+                0,
+                0,
+            ),
+            (
+                "I P B B, nothing declared: one frame of delay is what it needs",
+                vec![0, 9, 3, 6],
+                None,
+                vec![-3, 0, 3, 6],
+                vec![3, 9, 0, 0],
+                0,
+                3,
+            ),
+            (
+                "I P B B with 2 reorder frames declared (x264's b-pyramid): two frames",
+                vec![0, 9, 3, 6],
+                Some(2),
+                vec![-6, -3, 0, 3],
+                vec![6, 12, 3, 3],
+                0,
+                6,
+            ),
+            (
+                "B-pyramid I P B b b, 1 declared (too few): the two it needs",
+                vec![0, 12, 6, 3, 9],
+                Some(1),
+                vec![-6, -3, 0, 3, 6],
+                vec![6, 15, 6, 0, 3],
+                0,
+                6,
+            ),
+            (
+                "a later start and uneven intervals: decode times are presentation times",
+                vec![300, 310, 303, 306, 320, 314],
+                None,
+                vec![297, 300, 303, 306, 310, 314],
+                vec![3, 10, 0, 0, 10, 0],
+                300,
+                3,
+            ),
+            ("one frame", vec![5], Some(2), vec![5], vec![0], 5, 0),
+        ];
+        for (case, pts, declared, decode, offsets, start, shift) in cases {
+            let r = Reorder::of(&pts, declared);
+            assert_eq!(r.decode, decode, "{case}");
+            assert_eq!(r.offsets, offsets, "{case}");
+            assert_eq!((r.start, r.shift), (start, shift), "{case}");
+            assert!(
+                r.decode.windows(2).all(|w| w[0] <= w[1]),
+                "{case}: decode order"
+            );
+            for ((p, d), o) in pts.iter().zip(&r.decode).zip(&r.offsets) {
+                assert_eq!(
+                    d + i64::from(*o),
+                    *p,
+                    "{case}: decode + offset = presentation"
+                );
+            }
+        }
     }
 
     #[test]

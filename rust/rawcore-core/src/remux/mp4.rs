@@ -92,8 +92,14 @@ pub struct TrackTables<'a> {
     pub height: u32,
     /// Where the first sample is presented, in ticks (negative: skipped up to 0).
     pub start: i64,
-    /// Every sample's duration in ticks.
+    /// Ticks from the first sample's decode time to the first presented picture (frames
+    /// stored in decode order): the edit list starts the media there.
+    pub shift: u64,
+    /// Every sample's duration in ticks (the interval to the next decode time).
     pub durations: &'a [u32],
+    /// Every sample's composition offset (presentation minus decode time) in ticks, when
+    /// they are not all 0 (`ctts`).
+    pub offsets: Option<&'a [u32]>,
     /// Every sample's size in bytes.
     pub sizes: &'a [u32],
     /// 1-based numbers of the sync samples (None: all are).
@@ -245,7 +251,7 @@ fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
             b.u32(if video { t.width << 16 } else { 0 });
             b.u32(if video { t.height << 16 } else { 0 });
         });
-        if t.start != 0 {
+        if t.start != 0 || t.shift != 0 {
             b.boxed(*b"edts", |b| {
                 let media = t.media_duration();
                 b.full(*b"elst", 1, 0, |b| {
@@ -255,13 +261,13 @@ fn trak(b: &mut Boxes, t: &TrackTables<'_>, duration: u64) {
                         b.u64(u64::MAX); // media time -1: an empty edit
                         b.u32(0x0001_0000);
                         b.u64(to_movie(media, t.timescale));
-                        b.u64(0);
+                        b.u64(t.shift);
                         b.u32(0x0001_0000);
                     } else {
                         b.u32(1);
                         let skip = t.start.unsigned_abs();
                         b.u64(to_movie(media.saturating_sub(skip), t.timescale));
-                        b.u64(skip);
+                        b.u64(t.shift.saturating_add(skip));
                         b.u32(0x0001_0000);
                     }
                 });
@@ -324,6 +330,23 @@ fn stbl(b: &mut Boxes, t: &TrackTables<'_>) {
                 b.u32(*d);
             }
         });
+        if let Some(offsets) = t.offsets {
+            let mut runs: Vec<(u32, u32)> = Vec::new();
+            for &o in offsets {
+                match runs.last_mut() {
+                    Some((n, last)) if *last == o => *n += 1,
+                    _ => runs.push((1, o)),
+                }
+            }
+            // Version 0: unsigned offsets (every one is >= 0: decode times are shifted back).
+            b.full(*b"ctts", 0, 0, |b| {
+                b.u32(runs.len() as u32);
+                for (n, o) in &runs {
+                    b.u32(*n);
+                    b.u32(*o);
+                }
+            });
+        }
         if let Some(sync) = t.sync {
             b.full(*b"stss", 0, 0, |b| {
                 b.u32(sync.len() as u32);
@@ -458,7 +481,9 @@ mod tests {
             width: 0,
             height: 0,
             start: 960,
+            shift: 0,
             durations: &[960, 960, 960],
+            offsets: None,
             sizes: &[10, 20, 30],
             sync: None,
             chunks: &[(100, 3)],
