@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shlex
 import shutil
 import subprocess
@@ -44,6 +45,44 @@ def recording_of_four(workdir: Path, minutes: float) -> tuple[Path, peers.Track]
             if not (session / name).exists():
                 os.link(src, session / name)
     return rec, track
+
+
+def vp8_call_of_four(
+    workdir: Path, minutes: float, loss: float
+) -> tuple[Path, list[peers.Track]]:
+    """A recording folder of four participants, each a `minutes` VP8 track at 640x360, 30 fps,
+    about 100 kbit/s (a keyframe every 10 s) that lost `loss` of its packets (seeded, one seed
+    per participant), and each track in every peer's format."""
+    base = peers.gst.vp8_packets(
+        30.0,
+        width=640,
+        height=360,
+        fps=30,
+        keyframe_interval=300,
+        bitrate_kbps=100,
+        seq_offset=2000,
+        ts_offset=7_000_000,
+    )
+    reps = max(1, round(minutes * 2))
+    packets = peers._repeat(base, reps * len(base), ts_step=3000, vp8_frames=900)
+    first_ts = peers.parse_rtp_header(packets[0]).ts
+    rec = workdir / f"vp8-four-{minutes:g}-{loss:g}"
+    tracks = []
+    for user in range(1, 5):
+        rng = random.Random(user)
+        records = [
+            (((peers.parse_rtp_header(p).ts - first_ts) & 0xFFFFFFFF) // 90, p)
+            for p in packets
+            if rng.random() >= loss
+        ]
+        track = peers._write_track(workdir / f"vp8-{user}", "vp8", "video", "vp8", records)
+        session = rec / f"user_{user}" / "session_1"
+        session.mkdir(parents=True, exist_ok=True)
+        for src, name in ((track.rtpdump, "video_1.rtpdump"), (track.sdp, "video_1.sdp")):
+            if not (session / name).exists():
+                os.link(src, session / name)
+        tracks.append(track)
+    return rec, tracks
 
 
 def per_track_script(workdir: Path, name: str, argvs: list[list[str]]) -> Path:

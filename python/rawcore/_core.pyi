@@ -38,6 +38,7 @@ __all__ = [
     "Sdp",
     "SenderReport",
     "SplitStream",
+    "StreamColumns",
     "StreamPlacement",
     "StreamStats",
     "VideoReport",
@@ -57,6 +58,7 @@ __all__ = [
     "rgb_to_yuv",
     "slice_capture",
     "split_capture",
+    "stream_columns",
     "video_frames",
     "voice_activity",
 ]
@@ -797,16 +799,33 @@ class StreamPlacement:
         """Why the stream's Sender Reports could not be fitted, when it has some but is placed
         by arrival; None otherwise."""
 
+@final
+class StreamColumns:
+    """What the call timeline and the gap policy read of one capture (`stream_columns`): the
+    media stream's RTP timestamps and arrivals (kept in Rust, handed to `place_streams`
+    without a copy) and its SSRC's arrival gaps."""
+
+    @property
+    def packets(self) -> int:
+        """Packets of the stream (its SSRC and payload type)."""
+    @property
+    def gaps(self) -> list[tuple[float, float, float]]:
+        """Stretches with no packet of the SSRC for longer than 100 ms or 3 packet intervals
+        (the median spacing), by start time, as `(start_unix_ms, end_unix_ms, cause)` rows:
+        cause 0.0 is a silence (the sequence numbers run on across it: nothing was sent), 1.0 a
+        loss (a jump in the sequence numbers, found in sequence order, so one lost packet inside
+        continuous media counts as well as a burst)."""
+
+def stream_columns(
+    data: Buffer, *, ssrc: int | None, payload_type: int | None, start_unix_ms: float
+) -> StreamColumns:
+    """Read, in one pass, the stream `ssrc` with payload type `payload_type` (any when None) of
+    a capture that started at `start_unix_ms` (its header's time), and the arrival gaps of that
+    SSRC (of every packet when `ssrc` is None; the stream is then empty)."""
+
 def place_streams(
     streams: Sequence[
-        tuple[
-            npt.NDArray[np.uint32],
-            npt.NDArray[np.float64],
-            npt.NDArray[np.float64],
-            npt.NDArray[np.int64],
-            npt.NDArray[np.float64],
-            int,
-        ]
+        tuple[StreamColumns, Sequence[float], Sequence[int], Sequence[float], int]
     ],
     *,
     window_ms: float = 10000.0,
@@ -814,14 +833,14 @@ def place_streams(
 ) -> list[StreamPlacement]:
     """Place the streams of one sender clock (all streams of one CNAME), in the order given.
 
-    Each stream is `(timestamps, arrival_unix_ms, sr_arrival_unix_ms, sr_rtp_ts,
-    sr_ntp_unix_ms, clock_rate)`: its RTP timestamps as sent and each packet's arrival, then
-    each of its Sender Reports' arrival, RTP timestamp (32-bit values) and NTP time. Timestamps
-    are unwrapped step by step, each report's timestamp is extended next to the packet that
-    arrived with it, every stream with reports gets a sender clock fit, and one envelope
-    (`window_ms` windows) over all of them gives the offset to the recorder. A stream without
-    reports, or whose reports cannot be fitted, is placed by its own arrival times. Raises
-    `TimelineError` when an envelope cannot be fitted (no packets, non-finite times)."""
+    Each stream is `(columns, sr_arrival_unix_ms, sr_rtp_ts, sr_ntp_unix_ms, clock_rate)`: its
+    RTP timestamps as sent and each packet's arrival (`stream_columns`), then each of its Sender
+    Reports' arrival, RTP timestamp (32-bit values) and NTP time. Timestamps are unwrapped step
+    by step, each report's timestamp is extended next to the packet that arrived with it, every
+    stream with reports gets a sender clock fit, and one envelope (`window_ms` windows) over all
+    of them gives the offset to the recorder. A stream without reports, or whose reports cannot
+    be fitted, is placed by its own arrival times. Raises `TimelineError` when an envelope
+    cannot be fitted (no packets, non-finite times)."""
 
 #: The three planes of an I420 picture (Y, U, V) as 1-D uint8 arrays, e.g. NumPy views of a
 #: decoded frame's planes (`np.frombuffer(frame.planes[i], np.uint8)`), borrowed without a copy.

@@ -260,7 +260,7 @@ def _pieces(rec: Recording, job: OutputJob, max_fill_ms: int) -> list[_Piece]:
     for (seg, offset), ppm in zip(job.segments, drift, strict=True):
         start = t0 + offset
         end = start + seg.duration_ms
-        long = [g for g in arrival_gaps(rec, seg).tolist() if g[1] - g[0] > max_fill_ms]
+        long = [g for g in arrival_gaps(rec, seg) if g[1] - g[0] > max_fill_ms]
         if not long:
             pieces.append(_Piece(seg, ppm, None, start, end))
             continue

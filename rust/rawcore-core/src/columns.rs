@@ -84,6 +84,130 @@ pub fn capture_columns(data: &[u8]) -> Result<CaptureColumns, RtpdumpError> {
     Ok(cols)
 }
 
+/// Arrival gaps shorter than this (or than 3 packet intervals) are ordinary packet spacing.
+pub const GAP_MS: f64 = 100.0;
+
+/// Why no packet of a stream arrived for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalCause {
+    /// Sequence numbers run on across the gap: the sender sent nothing (DTX, a muted or
+    /// paused sender).
+    Silence,
+    /// Packets are missing (found in sequence order, so one lost packet inside continuous
+    /// media counts as well as a burst).
+    Loss,
+}
+
+/// A stretch without packets of a stream, on the recorder's clock (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArrivalGap {
+    /// Last arrival before the gap (for a loss, the earlier of the two packets around it).
+    pub start_unix_ms: f64,
+    /// First arrival after it.
+    pub end_unix_ms: f64,
+    /// Silence or loss.
+    pub cause: ArrivalCause,
+}
+
+/// What the call timeline and the gap policy read of one capture, in one pass over its packet
+/// columns: the media stream's RTP timestamps and arrivals, and the arrival gaps of its SSRC.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StreamColumns {
+    /// RTP timestamps as sent of the packets of the stream (SSRC and payload type), in
+    /// arrival (file) order.
+    pub timestamps: Vec<u32>,
+    /// Their arrivals on the recorder's clock, Unix ms.
+    pub arrival_unix_ms: Vec<f64>,
+    /// The SSRC's arrival gaps (every payload type), by start time.
+    pub gaps: Vec<ArrivalGap>,
+}
+
+/// The stream `ssrc` (every SSRC when None) with payload type `payload_type` (any when None)
+/// of a capture whose header says it started at `start_unix_ms`: see [`StreamColumns`].
+pub fn stream_columns(
+    data: &[u8],
+    ssrc: Option<u32>,
+    payload_type: Option<u8>,
+    start_unix_ms: f64,
+) -> Result<StreamColumns, RtpdumpError> {
+    let cols = capture_columns(data)?;
+    let of_ssrc = |i: &usize| ssrc.is_none_or(|s| cols.ssrc[*i] == s);
+    let rows: Vec<usize> = (0..cols.ssrc.len()).filter(of_ssrc).collect();
+    let mut out = StreamColumns::default();
+    if ssrc.is_some() {
+        for &i in &rows {
+            if payload_type.is_none_or(|pt| cols.payload_type[i] == pt) {
+                out.timestamps.push(cols.timestamp[i]);
+                out.arrival_unix_ms
+                    .push(f64::from(cols.arrival_ms[i]) + start_unix_ms);
+            }
+        }
+    }
+    out.gaps = arrival_gaps(&cols, &rows, start_unix_ms);
+    Ok(out)
+}
+
+/// Stretches with no packet of the rows `rows` for longer than [`GAP_MS`] or 3 packet
+/// intervals (the median spacing: a 5 fps screen share spaces packets further apart than
+/// speech does), silences and losses, by start time.
+fn arrival_gaps(cols: &CaptureColumns, rows: &[usize], start_unix_ms: f64) -> Vec<ArrivalGap> {
+    let mut order = rows.to_vec();
+    order.sort_by_key(|&i| cols.arrival_ms[i]); // stable: file order among equal arrivals
+    if order.len() < 2 {
+        return Vec::new();
+    }
+    let arrival: Vec<f64> = order
+        .iter()
+        .map(|&i| f64::from(cols.arrival_ms[i]) + start_unix_ms)
+        .collect();
+    // Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
+    #[allow(clippy::cast_possible_wrap)]
+    let seq: Vec<i64> = order.iter().map(|&i| cols.ext_seq[i] as i64).collect();
+    let d: Vec<f64> = arrival.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut spaced: Vec<f64> = d.iter().copied().filter(|&x| x > 0.0).collect();
+    let limit = if spaced.is_empty() {
+        GAP_MS
+    } else {
+        GAP_MS.max(3.0 * median(&mut spaced))
+    };
+    let mut gaps = Vec::new();
+    for (k, _) in d.iter().enumerate().filter(|(_, &x)| x > limit) {
+        // Reordering can make the step 0 or negative: still nothing sent.
+        if seq[k + 1] - seq[k] <= 1 {
+            gaps.push(ArrivalGap {
+                start_unix_ms: arrival[k],
+                end_unix_ms: arrival[k + 1],
+                cause: ArrivalCause::Silence,
+            });
+        }
+    }
+    let mut by_seq: Vec<usize> = (0..seq.len()).collect();
+    by_seq.sort_by_key(|&i| seq[i]);
+    for w in by_seq.windows(2) {
+        if seq[w[1]] - seq[w[0]] > 1 {
+            let (before, after) = (arrival[w[0]], arrival[w[1]]);
+            gaps.push(ArrivalGap {
+                start_unix_ms: before.min(after),
+                end_unix_ms: before.max(after),
+                cause: ArrivalCause::Loss,
+            });
+        }
+    }
+    gaps.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms)); // stable
+    gaps
+}
+
+/// The median of finite values, the mean of the middle two for an even count (as `NumPy`).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        f64::midpoint(values[n / 2 - 1], values[n / 2])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

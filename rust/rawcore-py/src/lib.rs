@@ -123,6 +123,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(timeline::fit_offset, m)?)?;
     m.add_class::<timeline::ClockFit>()?;
     m.add_class::<timeline::OffsetFit>()?;
+    m.add_function(wrap_pyfunction!(timeline::stream_columns, m)?)?;
+    m.add_class::<timeline::StreamColumns>()?;
     m.add_function(wrap_pyfunction!(timeline::place_streams, m)?)?;
     m.add_class::<timeline::StreamPlacement>()?;
     m.add_class::<compose::Compositor>()?;
