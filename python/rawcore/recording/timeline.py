@@ -21,6 +21,8 @@ no NumPy); this module gathers the inputs, groups the streams by clock and keeps
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -134,12 +136,11 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     if archive is None:
         raise RawcoreError("the recording is closed")
     timeline = Timeline()
-    streams: list[_Stream] = []
-    for track in rec.tracks:
-        for seg in track.segments:
-            stream = _load(rec, track, seg)
-            if stream is not None:
-                streams.append(stream)
+    pairs = [(track, seg) for track in rec.tracks for seg in track.segments]
+    # The core reads each capture with the GIL released: the captures are read in parallel.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2, max(1, len(pairs)))) as pool:
+        loaded = list(pool.map(lambda pair: _load(rec, *pair), pairs))
+    streams = [s for s in loaded if s is not None]
     # One sender clock per CNAME; without one, per participant session.
     clocks: dict[str, list[_Stream]] = {}
     for s in streams:

@@ -130,39 +130,55 @@ pub fn stream_columns(
     payload_type: Option<u8>,
     start_unix_ms: f64,
 ) -> Result<StreamColumns, RtpdumpError> {
-    let cols = capture_columns(data)?;
-    let of_ssrc = |i: &usize| ssrc.is_none_or(|s| cols.ssrc[*i] == s);
-    let rows: Vec<usize> = (0..cols.ssrc.len()).filter(of_ssrc).collect();
+    let reader = RtpdumpReader::new(data)?;
     let mut out = StreamColumns::default();
-    if ssrc.is_some() {
-        for &i in &rows {
-            if payload_type.is_none_or(|pt| cols.payload_type[i] == pt) {
-                out.timestamps.push(cols.timestamp[i]);
-                out.arrival_unix_ms
-                    .push(f64::from(cols.arrival_ms[i]) + start_unix_ms);
-            }
+    // The SSRC's packets (every packet without one): arrival and extended sequence number, the
+    // latter unwrapped per SSRC in file order as `capture_columns` does.
+    let mut rows: Vec<(u32, u64)> = Vec::new();
+    let mut unwrappers: HashMap<u32, SeqUnwrapper> = HashMap::new();
+    let mut one = SeqUnwrapper::default(); // the SSRC's, when one is asked for
+    for record in reader.map_while(Result::ok) {
+        if record.is_rtcp() || looks_like_rtcp(record.data) {
+            continue;
+        }
+        let Ok((packet, _)) = record.rtp() else {
+            continue;
+        };
+        if ssrc.is_some_and(|s| s != packet.ssrc) {
+            continue;
+        }
+        let unwrapper = if ssrc.is_some() {
+            &mut one
+        } else {
+            unwrappers.entry(packet.ssrc).or_default()
+        };
+        let ext = unwrapper.unwrap(packet.sequence_number).0;
+        rows.push((record.offset_ms, ext));
+        if ssrc.is_some() && payload_type.is_none_or(|pt| packet.payload_type == pt) {
+            out.timestamps.push(packet.timestamp);
+            out.arrival_unix_ms
+                .push(f64::from(record.offset_ms) + start_unix_ms);
         }
     }
-    out.gaps = arrival_gaps(&cols, &rows, start_unix_ms);
+    out.gaps = arrival_gaps(&mut rows, start_unix_ms);
     Ok(out)
 }
 
-/// Stretches with no packet of the rows `rows` for longer than [`GAP_MS`] or 3 packet
+/// Stretches with no packet among `rows` ((arrival ms, extended sequence number)) for longer than [`GAP_MS`] or 3 packet
 /// intervals (the median spacing: a 5 fps screen share spaces packets further apart than
 /// speech does), silences and losses, by start time.
-fn arrival_gaps(cols: &CaptureColumns, rows: &[usize], start_unix_ms: f64) -> Vec<ArrivalGap> {
-    let mut order = rows.to_vec();
-    order.sort_by_key(|&i| cols.arrival_ms[i]); // stable: file order among equal arrivals
-    if order.len() < 2 {
+fn arrival_gaps(rows: &mut [(u32, u64)], start_unix_ms: f64) -> Vec<ArrivalGap> {
+    rows.sort_by_key(|r| r.0); // stable: file order among equal arrivals
+    if rows.len() < 2 {
         return Vec::new();
     }
-    let arrival: Vec<f64> = order
+    let arrival: Vec<f64> = rows
         .iter()
-        .map(|&i| f64::from(cols.arrival_ms[i]) + start_unix_ms)
+        .map(|r| f64::from(r.0) + start_unix_ms)
         .collect();
     // Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
     #[allow(clippy::cast_possible_wrap)]
-    let seq: Vec<i64> = order.iter().map(|&i| cols.ext_seq[i] as i64).collect();
+    let seq: Vec<i64> = rows.iter().map(|r| r.1 as i64).collect();
     let d: Vec<f64> = arrival.windows(2).map(|w| w[1] - w[0]).collect();
     let mut spaced: Vec<f64> = d.iter().copied().filter(|&x| x > 0.0).collect();
     let limit = if spaced.is_empty() {
@@ -204,7 +220,8 @@ fn median(values: &mut [f64]) -> f64 {
     if n % 2 == 1 {
         values[n / 2]
     } else {
-        f64::midpoint(values[n / 2 - 1], values[n / 2])
+        // Written out as NumPy computes it (`f64::midpoint` is newer than the MSRV).
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
@@ -239,5 +256,106 @@ mod tests {
         assert_eq!(cols.payload_len, [100; 4]);
         assert_eq!(cols.marker, [false; 4]);
         assert_eq!(cols.timestamp[1], 0);
+    }
+
+    /// `(arrival ms, ssrc, payload type, seq)` records into a capture.
+    fn capture_of(records: &[(u32, u32, u8, u16)]) -> Vec<u8> {
+        records
+            .iter()
+            .fold(Capture::new(), |c, &(ms, ssrc, pt, seq)| {
+                c.packet(ms, ssrc, pt, seq, &[0xAB; 20], 0)
+            })
+            .0
+    }
+
+    /// 20 ms packets of `ssrc` with sequence numbers `seqs`, arriving at `seq * 20` ms.
+    fn steady(ssrc: u32, seqs: impl IntoIterator<Item = u16>) -> Vec<(u32, u32, u8, u16)> {
+        seqs.into_iter()
+            .map(|s| (u32::from(s) * 20, ssrc, 111, s))
+            .collect()
+    }
+
+    /// A case: its name, the records, the SSRC asked for and the gaps expected.
+    type GapCase = (
+        &'static str,
+        Vec<(u32, u32, u8, u16)>,
+        Option<u32>,
+        Vec<(f64, f64, ArrivalCause)>,
+    );
+
+    #[test]
+    fn arrival_gaps_tell_silence_from_loss() {
+        use ArrivalCause::{Loss, Silence};
+        let start = 1_000.0;
+        let quiet_then_on = {
+            // 0..=9, nothing sent for 1 s, then 10..=19 at 1.2 s: sequence numbers run on.
+            let mut r = steady(A, 0..10);
+            r.extend((10..20u16).map(|s| (1_200 + u32::from(s - 10) * 20, A, 111, s)));
+            r
+        };
+        let cases: Vec<GapCase> = vec![
+            (
+                "steady packets leave no gap",
+                steady(A, 0..50),
+                Some(A),
+                vec![],
+            ),
+            (
+                "a pause with sequence numbers running on is a silence",
+                quiet_then_on,
+                Some(A),
+                vec![(1_180.0, 2_200.0, Silence)],
+            ),
+            (
+                "one lost packet inside steady media is a loss, however short",
+                steady(A, (0..50).filter(|&s| s != 20)),
+                Some(A),
+                vec![(1_380.0, 1_420.0, Loss)],
+            ),
+            (
+                "a burst lost over a long stretch is a loss, not also a silence",
+                steady(A, (0..50).filter(|s| !(20..30).contains(s))),
+                Some(A),
+                vec![(1_380.0, 1_600.0, Loss)],
+            ),
+            (
+                "another SSRC's packets do not fill the stream's gap",
+                {
+                    let mut r = steady(A, (0..50).filter(|s| !(20..30).contains(s)));
+                    r.extend(steady(B, 20..30));
+                    r
+                },
+                Some(A),
+                vec![(1_380.0, 1_600.0, Loss)],
+            ),
+            ("one packet has no gaps", steady(A, [3]), Some(A), vec![]),
+        ];
+        for (name, records, ssrc, want) in cases {
+            let got = stream_columns(&capture_of(&records), ssrc, None, start).expect(name);
+            let got: Vec<_> = got
+                .gaps
+                .iter()
+                .map(|g| (g.start_unix_ms, g.end_unix_ms, g.cause))
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_stream_is_its_ssrc_and_payload_type_in_arrival_order() {
+        let records = [
+            (0, A, 111, 1),
+            (5, B, 111, 1),
+            (20, A, 13, 2),
+            (40, A, 111, 3),
+        ];
+        let input = capture_of(&records);
+        let cols = stream_columns(&input, Some(A), Some(111), 500.0).expect("valid capture");
+        assert_eq!(cols.timestamps, [960, 3 * 960], "A's payload type 111 only");
+        assert_eq!(cols.arrival_unix_ms, [500.0, 540.0]);
+        let any = stream_columns(&input, Some(A), None, 0.0).expect("valid capture");
+        assert_eq!(any.timestamps.len(), 3, "every payload type of A");
+        let none = stream_columns(&input, None, None, 0.0).expect("valid capture");
+        assert!(none.timestamps.is_empty(), "no stream without an SSRC");
     }
 }

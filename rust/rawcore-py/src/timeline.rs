@@ -186,13 +186,7 @@ pub fn stream_columns(
 /// One stream as Python passes it: its columns (`stream_columns`), its Sender Reports'
 /// arrivals (Unix ms), RTP timestamps (32-bit values) and NTP times (Unix ms), and the clock
 /// rate.
-type StreamArg<'py> = (
-    Bound<'py, StreamColumns>,
-    Vec<f64>,
-    Vec<i64>,
-    Vec<f64>,
-    u32,
-);
+type StreamArg<'py> = (Bound<'py, StreamColumns>, Vec<f64>, Vec<i64>, Vec<f64>, u32);
 
 // The defaults are written out so Python sees them in the signature; they are the core's.
 const _: () = assert!(timeline::DEFAULT_WINDOW_MS == 10_000.0 && timeline::MIN_DRIFT_WINDOWS == 6);
@@ -214,14 +208,16 @@ pub fn place_streams(
     let inputs: Vec<StreamInput<'_>> = streams
         .iter()
         .zip(&sr_rtp)
-        .map(|((cols, sr_arrival, _, sr_ntp, rate), sr_rtp)| StreamInput {
-            timestamps: &cols.get().cols.timestamps,
-            arrival_unix_ms: &cols.get().cols.arrival_unix_ms,
-            sr_arrival_unix_ms: sr_arrival,
-            sr_rtp_ts: sr_rtp,
-            sr_ntp_unix_ms: sr_ntp,
-            clock_rate: *rate,
-        })
+        .map(
+            |((cols, sr_arrival, _, sr_ntp, rate), sr_rtp)| StreamInput {
+                timestamps: &cols.get().cols.timestamps,
+                arrival_unix_ms: &cols.get().cols.arrival_unix_ms,
+                sr_arrival_unix_ms: sr_arrival,
+                sr_rtp_ts: sr_rtp,
+                sr_ntp_unix_ms: sr_ntp,
+                clock_rate: *rate,
+            },
+        )
         .collect();
     let placed = detached(py, || {
         timeline::place_streams(&inputs, window_ms, min_drift_windows)
