@@ -3,8 +3,8 @@
 Opening a recording analyses every capture (`_core.analyze_capture`); the call timeline and
 the QA report reuse what that analysis kept (Sender Reports, CNAME) instead of analysing
 again, and each capture's stream columns (`_core.stream_columns`) are read at most once per
-capture, with only the small arrival gaps kept. The per-output extraction passes are separate and not
-counted here.
+capture, with only the small arrival gaps kept. The per-output extraction passes are separate
+and not counted here.
 """
 
 from __future__ import annotations

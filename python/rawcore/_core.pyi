@@ -824,9 +824,7 @@ def stream_columns(
     SSRC (of every packet when `ssrc` is None; the stream is then empty)."""
 
 def place_streams(
-    streams: Sequence[
-        tuple[StreamColumns, Sequence[float], Sequence[int], Sequence[float], int]
-    ],
+    streams: Sequence[tuple[StreamColumns, Sequence[float], Sequence[int], Sequence[float], int]],
     *,
     window_ms: float = 10000.0,
     min_drift_windows: int = 6,

@@ -2,16 +2,17 @@
 what has no picture at all filled with black at a low rate.
 
 The core assembles and remuxes the frames (never re-encoding them) in one pass, and its report
-carries its plan of what the output shows where no new picture comes (`on_loss`): after a loss the last complete picture stays on screen
-until the next decodable frame (`freeze`, the default; nothing is written for it, the container's
-timing holds the picture), or black until the next keyframe (`black`), or the complete inter
-frames are written anyway (`conceal`). What really has no picture (a sender pause, the time
-before a participant's first frame or between stitched sessions) is black: pictures of the size
-in force, encoded here once per codec and size with PyAV at about one frame per second, so a
-10-minute gap costs kilobytes. Black needs a keyframe after it (a black keyframe before an inter
-frame would break the references of the frames that follow); such a gap is left to the player,
-which holds the last picture. Every output lasts to its track's last packet. Only an output
-whose plan has black in it is written a second time, with the black pictures merged in.
+carries its plan of what the output shows where no new picture comes (`on_loss`): after a loss
+the last complete picture stays on screen until the next decodable frame (`freeze`, the default;
+nothing is written for it, the container's timing holds the picture), or black until the next
+keyframe (`black`), or the complete inter frames are written anyway (`conceal`). What really has
+no picture (a sender pause, the time before a participant's first frame or between stitched
+sessions) is black: pictures of the size in force, encoded here once per codec and size with
+PyAV at about one frame per second, so a 10-minute gap costs kilobytes. Black needs a keyframe
+after it (a black keyframe before an inter frame would break the references of the frames that
+follow); such a gap is left to the player, which holds the last picture. Every output lasts to
+its track's last packet. Only an output whose plan has black in it is written a second time,
+with the black pictures merged in (PyAV is loaded for those only).
 """
 
 from __future__ import annotations

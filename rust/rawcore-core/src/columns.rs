@@ -213,15 +213,16 @@ fn arrival_gaps(rows: &mut [(u32, u64)], start_unix_ms: f64) -> Vec<ArrivalGap> 
     gaps
 }
 
-/// The median of finite values, the mean of the middle two for an even count (as `NumPy`).
+/// The median of finite values, the mean of the middle two for an even count (as `NumPy`), by
+/// selection rather than a full sort.
 fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
     let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
+    let (lower, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
+    match lower.iter().copied().max_by(f64::total_cmp) {
         // Written out as NumPy computes it (`f64::midpoint` is newer than the MSRV).
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
+        Some(below) if n % 2 == 0 => (below + upper) / 2.0,
+        _ => upper,
     }
 }
 
