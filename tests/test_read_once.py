@@ -51,7 +51,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
         def counting(
             buf: Any, *args: Any, _real: Any = real, _n: Counter[str] = counter, **kwargs: Any
         ) -> Any:
-            _n[hashlib.sha256(buf).hexdigest()] += 1
+            # The rows an analysis kept (`open_recording(streams=True)`) are not a capture read.
+            rows = isinstance(buf, _core.PacketRows)
+            _n["rows" if rows else hashlib.sha256(buf).hexdigest()] += 1
             return _real(buf, *args, **kwargs)
 
         monkeypatch.setattr(_core, name, counting)
@@ -92,6 +94,24 @@ def test_the_qa_gaps_come_from_the_timelines_read(call: RecordingInfo, calls: Ca
         for seg in segments(rec):
             assert arrival_gaps(rec, seg) is arrival_gaps(rec, seg)
     assert calls["stream_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
+
+
+def test_an_analysis_that_keeps_the_rows_spares_the_timeline_a_second_read(
+    call: RecordingInfo, calls: Calls
+) -> None:
+    """`open_recording(streams=True)` (what the writing commands open with) reads each capture
+    once: the timeline and the gaps come from the rows that pass kept, equal to a re-read."""
+    captures = digests(call.root)
+    with open_recording(call.root) as rec:
+        timeline, gaps = timeline_of(rec), {s.capture: arrival_gaps(rec, s) for s in segments(rec)}
+    calls["stream_columns"].clear()
+    calls["analyze_capture"].clear()
+    with open_recording(call.root, streams=True) as rec:
+        assert timeline_of(rec) == timeline
+        assert {s.capture: arrival_gaps(rec, s) for s in segments(rec)} == gaps
+        assert all(capture_facts(rec, s).rows is None for s in segments(rec)), "rows dropped"
+    assert calls["analyze_capture"] == Counter(), "the rows' analysis is analyze_capture_rows"
+    assert calls["stream_columns"] == Counter(rows=len(captures)), "no capture read again"
 
 
 def test_what_is_kept_matches_a_fresh_analysis_and_is_small(call: RecordingInfo) -> None:

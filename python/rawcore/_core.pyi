@@ -32,6 +32,7 @@ __all__ = [
     "MixLimiter",
     "OffsetFit",
     "OpusMix",
+    "PacketRows",
     "RemuxReport",
     "RemuxTrack",
     "RtpMap",
@@ -44,6 +45,7 @@ __all__ = [
     "VideoReport",
     "__version__",
     "analyze_capture",
+    "analyze_capture_rows",
     "annexb_to_avcc",
     "capture_columns",
     "decode_pcm",
@@ -262,6 +264,23 @@ def analyze_capture(
     Raises `CaptureError` only when the file header is unusable; damaged records become
     warnings and counters.
     """
+
+@final
+class PacketRows:
+    """The rows of a capture's RTP records that a stream read needs (`analyze_capture_rows`),
+    16 bytes a packet: `stream_columns` reads them instead of the capture."""
+
+    def __len__(self) -> int: ...
+
+def analyze_capture_rows(
+    data: Buffer,
+    *,
+    rtx_apt: list[tuple[int, int]] | None = None,
+    clock_rates: list[tuple[int, int]] | None = None,
+    reorder_window: int = 512,
+) -> tuple[CaptureReport, PacketRows]:
+    """`analyze_capture`, and in the same pass the rows `stream_columns` reads: for a caller
+    that builds the call timeline next, so the capture is read once for both."""
 
 def capture_columns(data: Buffer) -> dict[str, npt.NDArray[np.generic]]:
     """Per-packet columns (arrival_ms, ssrc, payload_type, seq, ext_seq, timestamp, marker,
@@ -817,11 +836,16 @@ class StreamColumns:
         continuous media counts as well as a burst)."""
 
 def stream_columns(
-    data: Buffer, *, ssrc: int | None, payload_type: int | None, start_unix_ms: float
+    data: Buffer | PacketRows,
+    *,
+    ssrc: int | None,
+    payload_type: int | None,
+    start_unix_ms: float,
 ) -> StreamColumns:
     """Read, in one pass, the stream `ssrc` with payload type `payload_type` (any when None) of
-    a capture that started at `start_unix_ms` (its header's time), and the arrival gaps of that
-    SSRC (of every packet when `ssrc` is None; the stream is then empty)."""
+    a capture that started at `start_unix_ms` (its header's time), or of the rows its analysis
+    kept, and the arrival gaps of that SSRC (of every packet when `ssrc` is None; the stream is
+    then empty)."""
 
 def place_streams(
     streams: Sequence[tuple[StreamColumns, Sequence[float], Sequence[int], Sequence[float], int]],

@@ -1,7 +1,8 @@
 """A capture's media stream as the call timeline reads it, read when a stage needs it and not
 kept.
 
-`_core.stream_columns` reads, in one pass in the core, the RTP timestamps and arrivals of the
+`_core.stream_columns` reads, in one pass in the core (or from the rows the analysis pass kept,
+when the recording was opened with `streams=True`), the RTP timestamps and arrivals of the
 stream a segment is (its SSRC and payload type) and the arrival gaps of that SSRC. The columns
 are large (one row per packet), so they are read afresh each time; the gaps are small and kept
 on the recording's `CaptureFacts` from the first read, so no later stage (the gap policy, the
@@ -30,14 +31,15 @@ def read_stream(rec: Recording, seg: Segment) -> _core.StreamColumns:
     if rec.archive is None:
         raise RawcoreError("the recording is closed")
     facts = capture_facts(rec, seg)
-    with rec.archive.open_buffer(seg.capture) as buf:
-        cols = _core.stream_columns(
-            buf,
-            # The stream the track is (the timeline places the same one); every packet without.
-            ssrc=seg.stats.ssrcs[0] if seg.stats.ssrcs else None,
-            payload_type=seg.payload_type,
-            start_unix_ms=facts.start_unix_ms,
-        )
+    # The stream the track is (the timeline places the same one); every packet without.
+    ssrc = seg.stats.ssrcs[0] if seg.stats.ssrcs else None
+    start, pt = facts.start_unix_ms, seg.payload_type
+    if facts.rows is not None:  # kept by the analysis pass: the capture is not read again
+        rows, facts.rows = facts.rows, None
+        cols = _core.stream_columns(rows, ssrc=ssrc, payload_type=pt, start_unix_ms=start)
+    else:
+        with rec.archive.open_buffer(seg.capture) as buf:
+            cols = _core.stream_columns(buf, ssrc=ssrc, payload_type=pt, start_unix_ms=start)
     if facts.gaps is None:
         facts.gaps = tuple(cols.gaps)
     return cols

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rawcore import _core
 from rawcore.recording.metadata import SegmentMetadata
 from rawcore.source.archive import Archive
 
@@ -109,6 +110,9 @@ class CaptureFacts:
     #: Stretches (Unix ms, one (start, end, cause) row each) with no packet for longer than
     #: 100 ms or 3 packet intervals; None until the stream is first read (`arrival_gaps`).
     gaps: tuple[ArrivalGap, ...] | None = None
+    #: The rows the analysis kept for the call timeline (`open_recording(streams=True)`),
+    #: dropped once the timeline has read its stream from them.
+    rows: _core.PacketRows | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::rtp::looks_like_rtcp;
-use crate::rtpdump::{RtpdumpError, RtpdumpReader};
+use crate::rtpdump::{Record, RtpdumpError, RtpdumpReader};
 use crate::seq::SeqUnwrapper;
 
 /// Per-packet columns of a capture, one row per RTP record in file order.
@@ -122,6 +122,62 @@ pub struct StreamColumns {
     pub gaps: Vec<ArrivalGap>,
 }
 
+/// What a stream read needs of one RTP record (16 bytes): kept by [`PacketRows`] so the
+/// analysis pass can hand the call timeline its stream without a second pass over the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketRow {
+    /// Arrival, ms since the capture start.
+    pub arrival_ms: u32,
+    /// Synchronisation source.
+    pub ssrc: u32,
+    /// Timestamp as sent.
+    pub timestamp: u32,
+    /// Sequence number as sent.
+    pub seq: u16,
+    /// Payload type.
+    pub payload_type: u8,
+}
+
+impl PacketRow {
+    /// The row of `record` when [`capture_columns`] counts it (RTP, not RTCP, with an intact
+    /// header).
+    pub(crate) fn of(record: &Record<'_>) -> Option<Self> {
+        if record.is_rtcp() || looks_like_rtcp(record.data) {
+            return None;
+        }
+        let (packet, _) = record.rtp().ok()?;
+        Some(Self {
+            arrival_ms: record.offset_ms,
+            ssrc: packet.ssrc,
+            timestamp: packet.timestamp,
+            seq: packet.sequence_number,
+            payload_type: packet.payload_type,
+        })
+    }
+}
+
+/// The RTP records of a capture that [`capture_columns`] counts, in file order: collected in
+/// [`crate::analyze_capture_rows`]'s pass.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PacketRows(pub Vec<PacketRow>);
+
+impl PacketRows {
+    /// [`stream_columns`] of the capture these rows came from, without reading it again.
+    #[must_use]
+    pub fn stream(
+        &self,
+        ssrc: Option<u32>,
+        payload_type: Option<u8>,
+        start_unix_ms: f64,
+    ) -> StreamColumns {
+        let mut b = StreamBuilder::new(ssrc, payload_type, start_unix_ms);
+        for &row in &self.0 {
+            b.push(row);
+        }
+        b.finish()
+    }
+}
+
 /// The stream `ssrc` (every SSRC when None) with payload type `payload_type` (any when None)
 /// of a capture whose header says it started at `start_unix_ms`: see [`StreamColumns`].
 pub fn stream_columns(
@@ -131,37 +187,64 @@ pub fn stream_columns(
     start_unix_ms: f64,
 ) -> Result<StreamColumns, RtpdumpError> {
     let reader = RtpdumpReader::new(data)?;
-    let mut out = StreamColumns::default();
-    // The SSRC's packets (every packet without one): arrival and extended sequence number, the
-    // latter unwrapped per SSRC in file order as `capture_columns` does.
-    let mut rows: Vec<(u32, u64)> = Vec::new();
-    let mut unwrappers: HashMap<u32, SeqUnwrapper> = HashMap::new();
-    let mut one = SeqUnwrapper::default(); // the SSRC's, when one is asked for
+    let mut b = StreamBuilder::new(ssrc, payload_type, start_unix_ms);
     for record in reader.map_while(Result::ok) {
-        if record.is_rtcp() || looks_like_rtcp(record.data) {
-            continue;
-        }
-        let Ok((packet, _)) = record.rtp() else {
-            continue;
-        };
-        if ssrc.is_some_and(|s| s != packet.ssrc) {
-            continue;
-        }
-        let unwrapper = if ssrc.is_some() {
-            &mut one
-        } else {
-            unwrappers.entry(packet.ssrc).or_default()
-        };
-        let ext = unwrapper.unwrap(packet.sequence_number).0;
-        rows.push((record.offset_ms, ext));
-        if ssrc.is_some() && payload_type.is_none_or(|pt| packet.payload_type == pt) {
-            out.timestamps.push(packet.timestamp);
-            out.arrival_unix_ms
-                .push(f64::from(record.offset_ms) + start_unix_ms);
+        if let Some(row) = PacketRow::of(&record) {
+            b.push(row);
         }
     }
-    out.gaps = arrival_gaps(&mut rows, start_unix_ms);
-    Ok(out)
+    Ok(b.finish())
+}
+
+/// A [`StreamColumns`] being read, row by row.
+struct StreamBuilder {
+    cols: StreamColumns,
+    ssrc: Option<u32>,
+    payload_type: Option<u8>,
+    start_unix_ms: f64,
+    /// The SSRC's (arrival ms, extended sequence number) rows, for the gaps.
+    gap_rows: Vec<(u32, u64)>,
+    /// Sequence numbers are unwrapped per SSRC in file order, as `capture_columns` does.
+    unwrappers: HashMap<u32, SeqUnwrapper>,
+    one: SeqUnwrapper, // the SSRC's, when one is asked for
+}
+
+impl StreamBuilder {
+    fn new(ssrc: Option<u32>, payload_type: Option<u8>, start_unix_ms: f64) -> Self {
+        Self {
+            cols: StreamColumns::default(),
+            ssrc,
+            payload_type,
+            start_unix_ms,
+            gap_rows: Vec::new(),
+            unwrappers: HashMap::new(),
+            one: SeqUnwrapper::default(),
+        }
+    }
+
+    fn push(&mut self, row: PacketRow) {
+        if self.ssrc.is_some_and(|s| s != row.ssrc) {
+            return;
+        }
+        let unwrapper = if self.ssrc.is_some() {
+            &mut self.one
+        } else {
+            self.unwrappers.entry(row.ssrc).or_default()
+        };
+        let ext = unwrapper.unwrap(row.seq).0;
+        self.gap_rows.push((row.arrival_ms, ext));
+        if self.ssrc.is_some() && self.payload_type.is_none_or(|pt| row.payload_type == pt) {
+            self.cols.timestamps.push(row.timestamp);
+            self.cols
+                .arrival_unix_ms
+                .push(f64::from(row.arrival_ms) + self.start_unix_ms);
+        }
+    }
+
+    fn finish(mut self) -> StreamColumns {
+        self.cols.gaps = arrival_gaps(&mut self.gap_rows, self.start_unix_ms);
+        self.cols
+    }
 }
 
 /// Stretches with no packet among `rows` ((arrival ms, extended sequence number)) for longer than [`GAP_MS`] or 3 packet
@@ -358,5 +441,31 @@ mod tests {
         assert_eq!(any.timestamps.len(), 3, "every payload type of A");
         let none = stream_columns(&input, None, None, 0.0).expect("valid capture");
         assert!(none.timestamps.is_empty(), "no stream without an SSRC");
+    }
+
+    #[test]
+    fn the_rows_an_analysis_keeps_read_as_the_capture_does() {
+        let mut sr = Vec::new();
+        rtcp_write::sender_report(&mut sr, A, 0, 0, 0, 0);
+        // A's media with a loss, a Sender Report, another SSRC, then a cut-off record.
+        let mut input = capture_of(&steady(A, (0..60).filter(|s| !(20..25).contains(s))));
+        let header_len = Capture::new().0.len();
+        let more = Capture::new().raw(0, &sr).rtp(B, [3, 9]).tail(&[0, 9]).0;
+        input.extend_from_slice(&more[header_len..]);
+        let cfg = crate::AnalyzeConfig::default();
+        let (report, rows) = crate::analyze_capture_rows(&input, &cfg).expect("valid header");
+        assert_eq!(
+            report,
+            crate::analyze_capture(&input, &cfg).expect("valid header")
+        );
+        for (ssrc, pt) in [
+            (Some(A), Some(111)),
+            (Some(B), None),
+            (None, None),
+            (Some(A), Some(5)),
+        ] {
+            let read = stream_columns(&input, ssrc, pt, 7.0).expect("valid header");
+            assert_eq!(rows.stream(ssrc, pt, 7.0), read, "{ssrc:?} {pt:?}");
+        }
     }
 }

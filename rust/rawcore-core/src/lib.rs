@@ -47,11 +47,13 @@ pub mod track;
 pub mod video;
 
 pub use analyze::{
-    analyze_capture, AnalyzeConfig, CaptureReport, CaptureWarning, SenderReportRecord,
+    analyze_capture, analyze_capture_rows, AnalyzeConfig, CaptureReport, CaptureWarning,
+    SenderReportRecord,
 };
 pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
 pub use columns::{
-    capture_columns, stream_columns, ArrivalCause, ArrivalGap, CaptureColumns, StreamColumns,
+    capture_columns, stream_columns, ArrivalCause, ArrivalGap, CaptureColumns, PacketRow,
+    PacketRows, StreamColumns,
 };
 pub use depacketize::h264::NalFormat;
 pub use depacketize::vp9::SpatialLayerPolicy;
