@@ -54,9 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode_pcm(&segments, &cfg, |chunk| {
         samples += chunk.len() as u64;
         if samples > 64 << 20 {
-            return Err(rawcore_core::ExtractError::Stopped {
-                reason: "enough".into(),
-            });
+            return Err(rawcore_core::ExtractError::Stopped { reason: "enough".into() });
         }
         Ok(())
     });

@@ -32,11 +32,7 @@ fuzz_target!(|data: &[u8]| {
         pre_skip: r.u16(),
         ..OpusHead::default()
     };
-    let doc = if flags & 2 != 0 {
-        DocType::Webm
-    } else {
-        DocType::Matroska
-    };
+    let doc = if flags & 2 != 0 { DocType::Webm } else { DocType::Matroska };
     let mut tracks = vec![TrackEntry::Opus(head)];
     if flags & 4 != 0 {
         tracks.push(TrackEntry::Vp8 {

@@ -8,11 +8,7 @@ use rawcore_core::depacketize::opus::{config_frame_samples, lbrr_flag, packet_in
 fuzz_target!(|data: &[u8]| {
     if let Some(&byte) = data.first() {
         let toc = Toc::from_byte(byte);
-        assert_eq!(
-            toc.to_byte(),
-            byte,
-            "the TOC fields hold every bit of the byte"
-        );
+        assert_eq!(toc.to_byte(), byte, "the TOC fields hold every bit of the byte");
         let _ = toc.mode();
         assert_eq!(toc.frame_samples(), config_frame_samples(toc.config));
     }
@@ -22,9 +18,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(info.duration() <= 5_760, "{info:?}");
     }
     if lbrr_flag(data).is_some() {
-        assert!(
-            packet_info(data).is_ok(),
-            "only valid single-frame SILK/hybrid packets"
-        );
+        assert!(packet_info(data).is_ok(), "only valid single-frame SILK/hybrid packets");
     }
 });

@@ -23,10 +23,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(x.len() as u64, plan.total_bytes());
         }
         (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string(), "chunking changed the error"),
-        (x, y) => panic!(
-            "chunking changed the outcome: {:?} vs {:?}",
-            x.is_ok(),
-            y.is_ok()
-        ),
+        (x, y) => panic!("chunking changed the outcome: {:?} vs {:?}", x.is_ok(), y.is_ok()),
     }
 });

@@ -44,8 +44,7 @@ fuzz_target!(|data: &[u8]| {
                 wire = if op & 0x80 != 0 {
                     u16::from_be_bytes([*a, *b])
                 } else {
-                    wire.wrapping_add(u16::from(*a))
-                        .wrapping_sub(u16::from(*b) / 16)
+                    wire.wrapping_add(u16::from(*a)).wrapping_sub(u16::from(*b) / 16)
                 };
                 let seq = unwrapper.unwrap(wire);
                 let _ = buffer.push(seq, wire);

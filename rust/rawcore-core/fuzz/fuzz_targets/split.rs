@@ -25,10 +25,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(report) = split_capture(&input) {
         for stream in &report.streams {
             let reader = RtpdumpReader::new(&stream.capture).expect("split writes valid headers");
-            assert!(
-                reader.into_iter().all(|r| r.is_ok()),
-                "split writes whole records"
-            );
+            assert!(reader.into_iter().all(|r| r.is_ok()), "split writes whole records");
         }
     }
 });
