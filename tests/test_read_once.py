@@ -2,9 +2,9 @@
 
 Opening a recording analyses every capture (`_core.analyze_capture`); the call timeline and
 the QA report reuse what that analysis kept (Sender Reports, CNAME) instead of analysing
-again, and the per-packet columns (`_core.capture_columns`) are read at most once per capture,
-with only small derived arrays kept. The per-output extraction passes are separate and not
-counted here.
+again, and each capture's stream columns (`_core.stream_columns`) are read at most once per
+capture, with only the small arrival gaps kept. The per-output extraction passes are separate
+and not counted here.
 """
 
 from __future__ import annotations
@@ -44,14 +44,16 @@ def call(tmp_path_factory: pytest.TempPathFactory) -> RecordingInfo:
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
     """Counts the core's capture analyses, per capture (keyed by the bytes' digest)."""
-    counts: Calls = {"analyze_capture": Counter(), "capture_columns": Counter()}
+    counts: Calls = {"analyze_capture": Counter(), "stream_columns": Counter()}
     for name, counter in counts.items():
         real: Callable[..., Any] = getattr(_core, name)
 
         def counting(
             buf: Any, *args: Any, _real: Any = real, _n: Counter[str] = counter, **kwargs: Any
         ) -> Any:
-            _n[hashlib.sha256(buf).hexdigest()] += 1
+            # The rows an analysis kept (`open_recording(streams=True)`) are not a capture read.
+            rows = isinstance(buf, _core.PacketRows)
+            _n["rows" if rows else hashlib.sha256(buf).hexdigest()] += 1
             return _real(buf, *args, **kwargs)
 
         monkeypatch.setattr(_core, name, counting)
@@ -75,23 +77,41 @@ def test_process_all_analyses_each_capture_once(
         summary = process_all(rec, tmp_path).summary
     assert summary["qa"]  # the QA report (which needs every capture's gaps) was written
     assert calls["analyze_capture"] == Counter(dict.fromkeys(captures, 1))
-    assert calls["capture_columns"] == Counter(dict.fromkeys(captures, 1))
+    assert calls["stream_columns"] == Counter(dict.fromkeys(captures, 1))
 
 
 def test_opening_a_recording_reads_no_packet_columns(call: RecordingInfo, calls: Calls) -> None:
     with open_recording(call.root) as rec:
         assert len(rec.tracks) == 9  # list-tracks needs no more than this
     assert calls["analyze_capture"] == Counter(dict.fromkeys(digests(call.root), 1))
-    assert calls["capture_columns"] == Counter()
+    assert calls["stream_columns"] == Counter()
 
 
 def test_the_qa_gaps_come_from_the_timelines_read(call: RecordingInfo, calls: Calls) -> None:
     with open_recording(call.root) as rec:
         timeline_of(rec)  # reads every capture's columns once
-        assert calls["capture_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
+        assert calls["stream_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
         for seg in segments(rec):
             assert arrival_gaps(rec, seg) is arrival_gaps(rec, seg)
-    assert calls["capture_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
+    assert calls["stream_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
+
+
+def test_an_analysis_that_keeps_the_rows_spares_the_timeline_a_second_read(
+    call: RecordingInfo, calls: Calls
+) -> None:
+    """`open_recording(streams=True)` (what the writing commands open with) reads each capture
+    once: the timeline and the gaps come from the rows that pass kept, equal to a re-read."""
+    captures = digests(call.root)
+    with open_recording(call.root) as rec:
+        timeline, gaps = timeline_of(rec), {s.capture: arrival_gaps(rec, s) for s in segments(rec)}
+    calls["stream_columns"].clear()
+    calls["analyze_capture"].clear()
+    with open_recording(call.root, streams=True) as rec:
+        assert timeline_of(rec) == timeline
+        assert {s.capture: arrival_gaps(rec, s) for s in segments(rec)} == gaps
+        assert all(capture_facts(rec, s).rows is None for s in segments(rec)), "rows dropped"
+    assert calls["analyze_capture"] == Counter(), "the rows' analysis is analyze_capture_rows"
+    assert calls["stream_columns"] == Counter(rows=len(captures)), "no capture read again"
 
 
 def test_what_is_kept_matches_a_fresh_analysis_and_is_small(call: RecordingInfo) -> None:
@@ -113,9 +133,9 @@ def test_what_is_kept_matches_a_fresh_analysis_and_is_small(call: RecordingInfo)
             assert srs and facts.gaps is not None
             # One row per Sender Report or per gap, never one per packet.
             gaps = facts.gaps
-            assert gaps.shape[1] == 3 and len(gaps) < len(cols["arrival_ms"]) // 4
-            kept = [facts.sr_arrival_ms, facts.sr_rtp_ts, facts.sr_ntp_unix_ms, gaps.ravel()]
-            assert all(len(a) <= seg.stats.sender_reports + 3 * len(gaps) for a in kept)
+            assert all(len(g) == 3 for g in gaps) and len(gaps) < len(cols["arrival_ms"]) // 4
+            kept = [facts.sr_arrival_ms, facts.sr_rtp_ts, facts.sr_ntp_unix_ms, gaps]
+            assert all(len(a) <= seg.stats.sender_reports + len(gaps) for a in kept)
 
 
 def test_the_gaps_tell_silence_from_loss(tmp_path: Path) -> None:
@@ -139,7 +159,7 @@ def test_the_gaps_tell_silence_from_loss(tmp_path: Path) -> None:
         gaps = arrival_gaps(rec, seg)
         first = info.sessions[0].tracks[0].first_arrival_unix_ms
     assert first is not None
-    rel = [(a - first, b - first, cause) for a, b, cause in gaps.tolist()]
+    rel = [(a - first, b - first, cause) for a, b, cause in gaps]
     losses = [(a, b) for a, b, cause in rel if cause == GAP_LOSS]
     silences = [(a, b) for a, b, cause in rel if cause == GAP_SILENCE]
     ((a, b),) = losses

@@ -32,17 +32,20 @@ __all__ = [
     "MixLimiter",
     "OffsetFit",
     "OpusMix",
+    "PacketRows",
     "RemuxReport",
     "RemuxTrack",
     "RtpMap",
     "Sdp",
     "SenderReport",
     "SplitStream",
+    "StreamColumns",
     "StreamPlacement",
     "StreamStats",
     "VideoReport",
     "__version__",
     "analyze_capture",
+    "analyze_capture_rows",
     "annexb_to_avcc",
     "capture_columns",
     "decode_pcm",
@@ -57,6 +60,7 @@ __all__ = [
     "rgb_to_yuv",
     "slice_capture",
     "split_capture",
+    "stream_columns",
     "video_frames",
     "voice_activity",
 ]
@@ -260,6 +264,23 @@ def analyze_capture(
     Raises `CaptureError` only when the file header is unusable; damaged records become
     warnings and counters.
     """
+
+@final
+class PacketRows:
+    """The rows of a capture's RTP records that a stream read needs (`analyze_capture_rows`),
+    16 bytes a packet: `stream_columns` reads them instead of the capture."""
+
+    def __len__(self) -> int: ...
+
+def analyze_capture_rows(
+    data: Buffer,
+    *,
+    rtx_apt: list[tuple[int, int]] | None = None,
+    clock_rates: list[tuple[int, int]] | None = None,
+    reorder_window: int = 512,
+) -> tuple[CaptureReport, PacketRows]:
+    """`analyze_capture`, and in the same pass the rows `stream_columns` reads: for a caller
+    that builds the call timeline next, so the capture is read once for both."""
 
 def capture_columns(data: Buffer) -> dict[str, npt.NDArray[np.generic]]:
     """Per-packet columns (arrival_ms, ssrc, payload_type, seq, ext_seq, timestamp, marker,
@@ -797,31 +818,51 @@ class StreamPlacement:
         """Why the stream's Sender Reports could not be fitted, when it has some but is placed
         by arrival; None otherwise."""
 
+@final
+class StreamColumns:
+    """What the call timeline and the gap policy read of one capture (`stream_columns`): the
+    media stream's RTP timestamps and arrivals (kept in Rust, handed to `place_streams`
+    without a copy) and its SSRC's arrival gaps."""
+
+    @property
+    def packets(self) -> int:
+        """Packets of the stream (its SSRC and payload type)."""
+    @property
+    def gaps(self) -> list[tuple[float, float, float]]:
+        """Stretches with no packet of the SSRC for longer than 100 ms or 3 packet intervals
+        (the median spacing), by start time, as `(start_unix_ms, end_unix_ms, cause)` rows:
+        cause 0.0 is a silence (the sequence numbers run on across it: nothing was sent), 1.0 a
+        loss (a jump in the sequence numbers, found in sequence order, so one lost packet inside
+        continuous media counts as well as a burst)."""
+
+def stream_columns(
+    data: Buffer | PacketRows,
+    *,
+    ssrc: int | None,
+    payload_type: int | None,
+    start_unix_ms: float,
+) -> StreamColumns:
+    """Read, in one pass, the stream `ssrc` with payload type `payload_type` (any when None) of
+    a capture that started at `start_unix_ms` (its header's time), or of the rows its analysis
+    kept, and the arrival gaps of that SSRC (of every packet when `ssrc` is None; the stream is
+    then empty)."""
+
 def place_streams(
-    streams: Sequence[
-        tuple[
-            npt.NDArray[np.uint32],
-            npt.NDArray[np.float64],
-            npt.NDArray[np.float64],
-            npt.NDArray[np.int64],
-            npt.NDArray[np.float64],
-            int,
-        ]
-    ],
+    streams: Sequence[tuple[StreamColumns, Sequence[float], Sequence[int], Sequence[float], int]],
     *,
     window_ms: float = 10000.0,
     min_drift_windows: int = 6,
 ) -> list[StreamPlacement]:
     """Place the streams of one sender clock (all streams of one CNAME), in the order given.
 
-    Each stream is `(timestamps, arrival_unix_ms, sr_arrival_unix_ms, sr_rtp_ts,
-    sr_ntp_unix_ms, clock_rate)`: its RTP timestamps as sent and each packet's arrival, then
-    each of its Sender Reports' arrival, RTP timestamp (32-bit values) and NTP time. Timestamps
-    are unwrapped step by step, each report's timestamp is extended next to the packet that
-    arrived with it, every stream with reports gets a sender clock fit, and one envelope
-    (`window_ms` windows) over all of them gives the offset to the recorder. A stream without
-    reports, or whose reports cannot be fitted, is placed by its own arrival times. Raises
-    `TimelineError` when an envelope cannot be fitted (no packets, non-finite times)."""
+    Each stream is `(columns, sr_arrival_unix_ms, sr_rtp_ts, sr_ntp_unix_ms, clock_rate)`: its
+    RTP timestamps as sent and each packet's arrival (`stream_columns`), then each of its Sender
+    Reports' arrival, RTP timestamp (32-bit values) and NTP time. Timestamps are unwrapped step
+    by step, each report's timestamp is extended next to the packet that arrived with it, every
+    stream with reports gets a sender clock fit, and one envelope (`window_ms` windows) over all
+    of them gives the offset to the recorder. A stream without reports, or whose reports cannot
+    be fitted, is placed by its own arrival times. Raises `TimelineError` when an envelope
+    cannot be fitted (no packets, non-finite times)."""
 
 #: The three planes of an I420 picture (Y, U, V) as 1-D uint8 arrays, e.g. NumPy views of a
 #: decoded frame's planes (`np.frombuffer(frame.planes[i], np.uint8)`), borrowed without a copy.

@@ -47,6 +47,8 @@ def run_parsed(args: argparse.Namespace) -> int:
         progress=progress_printer(show=show_progress(args)),
         payload_types=dict(parse_pt_option(text) for text in getattr(args, "pt", [])),
         sdp=getattr(args, "sdp", None),
+        # Every writing command builds the call timeline: read it in the analysis pass.
+        streams=args.command != "list-tracks",
     ) as rec:
         if not args.quiet:
             for warning in rec.warnings:

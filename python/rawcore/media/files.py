@@ -9,7 +9,6 @@ so each id is reduced to a safe file-name component first: nothing lands outside
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import tempfile
@@ -34,6 +33,8 @@ def safe_component(value: str | None, *, fallback: str = "unknown") -> str:
     """
     cleaned = _UNSAFE.sub("_", value or "").lstrip(".")
     if len(cleaned) > MAX_COMPONENT:
+        import hashlib  # here: loading OpenSSL costs every command a few ms at start-up
+
         digest = hashlib.sha256((value or "").encode("utf-8", "surrogatepass")).hexdigest()
         cleaned = f"{cleaned[: MAX_COMPONENT - _DIGEST - 1]}-{digest[:_DIGEST]}"
     return cleaned or fallback

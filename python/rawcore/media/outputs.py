@@ -260,7 +260,7 @@ def _pieces(rec: Recording, job: OutputJob, max_fill_ms: int) -> list[_Piece]:
     for (seg, offset), ppm in zip(job.segments, drift, strict=True):
         start = t0 + offset
         end = start + seg.duration_ms
-        long = [g for g in arrival_gaps(rec, seg).tolist() if g[1] - g[0] > max_fill_ms]
+        long = [g for g in arrival_gaps(rec, seg) if g[1] - g[0] > max_fill_ms]
         if not long:
             pieces.append(_Piece(seg, ppm, None, start, end))
             continue
@@ -268,7 +268,8 @@ def _pieces(rec: Recording, job: OutputJob, max_fill_ms: int) -> list[_Piece]:
         placed = timeline.placements.get(seg.capture)
         shift = 0.0 if placed is None else placed.start_unix_ms - placed.first_arrival_unix_ms
         capture_start = capture_facts(rec, seg).start_unix_ms
-        cut_from, piece_start = 0, start
+        cut_from = 0
+        piece_start: float = start
         for before, after, _ in long:
             cut_to = round(before - capture_start) + 1
             pieces.append(_Piece(seg, ppm, (cut_from, cut_to), piece_start, before + shift))

@@ -1,17 +1,18 @@
 """extract-video: complete, decodable frames per track; after a loss the last picture held,
 what has no picture at all filled with black at a low rate.
 
-The core assembles and remuxes the frames (never re-encoding them); a first survey pass
-(`_core.video_frames`) hands back the frame columns and the core's plan of what the output shows
-where no new picture comes (`on_loss`): after a loss the last complete picture stays on screen
-until the next decodable frame (`freeze`, the default; nothing is written for it, the container's
-timing holds the picture), or black until the next keyframe (`black`), or the complete inter
-frames are written anyway (`conceal`). What really has no picture (a sender pause, the time
-before a participant's first frame or between stitched sessions) is black: pictures of the size
-in force, encoded here once per codec and size with PyAV at about one frame per second, so a
-10-minute gap costs kilobytes. Black needs a keyframe after it (a black keyframe before an inter
-frame would break the references of the frames that follow); such a gap is left to the player,
-which holds the last picture. Every output lasts to its track's last packet.
+The core assembles and remuxes the frames (never re-encoding them) in one pass, and its report
+carries its plan of what the output shows where no new picture comes (`on_loss`): after a loss
+the last complete picture stays on screen until the next decodable frame (`freeze`, the default;
+nothing is written for it, the container's timing holds the picture), or black until the next
+keyframe (`black`), or the complete inter frames are written anyway (`conceal`). What really has
+no picture (a sender pause, the time before a participant's first frame or between stitched
+sessions) is black: pictures of the size in force, encoded here once per codec and size with
+PyAV at about one frame per second, so a 10-minute gap costs kilobytes. Black needs a keyframe
+after it (a black keyframe before an inter frame would break the references of the frames that
+follow); such a gap is left to the player, which holds the last picture. Every output lasts to
+its track's last packet. Only an output whose plan has black in it is written a second time,
+with the black pictures merged in (PyAV is loaded for those only).
 """
 
 from __future__ import annotations
@@ -27,10 +28,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
-
 from rawcore import _core
-from rawcore.errors import InputError, RawcoreError
+from rawcore.errors import CaptureError, InputError, RawcoreError
 from rawcore.media.files import atomic_path, prepare_output_dir
 from rawcore.media.formats import DEFAULT_MAX_FILL_MS, ON_LOSS, VIDEO_FORMATS, OnLoss, VideoFormat
 from rawcore.media.manifest import ManifestEntry
@@ -79,7 +78,9 @@ class _BlackPictures:
     bytes carry no timestamps (the container gives each its time)."""
 
     def __init__(self, codec: str, width: int, height: int) -> None:
+        # Only a gap to fill needs these: an extraction without one loads neither.
         import av
+        import numpy as np
 
         name, options = _ENCODERS[codec]
         self._codec, self._name = codec, name
@@ -197,7 +198,12 @@ def prepare_fill(
             f"no decodable video frame ({survey.frames_incomplete} incomplete, "
             f"{survey.frames_undecodable} without a keyframe)"
         )
-    fills = [Fill(start, end, width, height) for start, end, width, height in survey.fills]
+    return encode_fills(job, survey)
+
+
+def encode_fills(job: OutputJob, plan: _core.VideoReport) -> FillFrames:
+    """The black pictures `plan` (the core's report) asks for, by time."""
+    fills = [Fill(start, end, width, height) for start, end, width, height in plan.fills]
     frames: FillFrames = []
     for fill in fills:
         try:
@@ -208,6 +214,28 @@ def prepare_fill(
             ) from None
     frames.sort(key=lambda f: f[0])
     return frames
+
+
+def write_video(
+    job: OutputJob,
+    inputs: Sequence[SegmentArg],
+    path: Path,
+    container: str,
+    options: dict[str, Any],
+) -> tuple[_core.VideoReport, FillFrames]:
+    """Write `job`'s video to `path`: one pass where nothing is black (the usual case: a loss
+    holds the last picture), since the writer plans the fills itself; only when its plan has
+    black to write is the file written again, with the pictures merged in (the plan does not
+    depend on them)."""
+    try:
+        report = _core.extract_video(inputs, str(path), container=container, **options)
+    except CaptureError:
+        prepare_fill(job, inputs, options)  # the survey's own error where it has one
+        raise
+    if not report.fills:
+        return report, []
+    fill = encode_fills(job, report)
+    return _core.extract_video(inputs, str(path), container=container, fill=fill, **options), fill
 
 
 def run_video_job(
@@ -226,11 +254,8 @@ def run_video_job(
     with contextlib.ExitStack() as stack:
         inputs = job.inputs(stack, archive)
         options = video_options(job, fill_gaps, on_loss)
-        fill = prepare_fill(job, inputs, options)
         with atomic_path(out_dir, job.name) as tmp:
-            report = _core.extract_video(
-                inputs, str(tmp), container=container, fill=fill, **options
-            )
+            report, fill = write_video(job, inputs, tmp, container, options)
         path = out_dir / job.name
     return ManifestEntry(
         path=path.relative_to(out_dir).as_posix(),

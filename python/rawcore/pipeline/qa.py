@@ -59,7 +59,7 @@ def _events(rec: Recording, track: Track, outputs: Sequence[ManifestEntry]) -> l
     found: list[tuple[float, float, str]] = []
     video = track.kind == "video"
     for seg in track.segments:
-        for a, b, cause in arrival_gaps(rec, seg).tolist():
+        for a, b, cause in arrival_gaps(rec, seg):
             nothing_sent = "sender_pause" if video else "silence"
             found.append((a, b, "loss" if cause == GAP_LOSS else nothing_sent))
     ordered = sorted(

@@ -90,7 +90,9 @@ class _Analysis:
     extmaps: tuple[tuple[int, str], ...] = ()
 
 
-def _facts(report: _core.CaptureReport, ssrc: int | None) -> CaptureFacts:
+def _facts(
+    report: _core.CaptureReport, ssrc: int | None, rows: _core.PacketRows | None
+) -> CaptureFacts:
     srs = [s for s in report.sender_reports if s.ssrc == ssrc]
     # Tuples: shared by every timeline fit of the recording, and no NumPy for list-tracks.
     return CaptureFacts(
@@ -99,6 +101,7 @@ def _facts(report: _core.CaptureReport, ssrc: int | None) -> CaptureFacts:
         sr_rtp_ts=tuple(s.rtp_ts for s in srs),
         sr_ntp_unix_ms=tuple(s.ntp_unix_ms for s in srs),
         cname=next((name for s, name in report.cnames if s == ssrc), None),
+        rows=rows,
     )
 
 
@@ -135,12 +138,17 @@ def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpIn
     return _SdpInfo(kind, tuple(rtx), tuple(rates), codecs, channels, tuple(extmaps))
 
 
-def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
+def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo, streams: bool = False) -> _Analysis:
+    rows: _core.PacketRows | None = None
     with archive.open_buffer(cap.name) as buf:
         try:
-            report = _core.analyze_capture(
-                buf, rtx_apt=list(sdp.rtx_apt), clock_rates=list(sdp.clock_rates)
-            )
+            rtx_apt, clock_rates = list(sdp.rtx_apt), list(sdp.clock_rates)
+            if streams:
+                report, rows = _core.analyze_capture_rows(
+                    buf, rtx_apt=rtx_apt, clock_rates=clock_rates
+                )
+            else:
+                report = _core.analyze_capture(buf, rtx_apt=rtx_apt, clock_rates=clock_rates)
         except CaptureError as exc:
             raise CaptureError(f"{cap.name}: {exc}") from None
     warnings = [f"{cap.name}: {msg} (byte {off})" for off, msg in report.warnings]
@@ -197,7 +205,7 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo) -> _Analysis:
         first_arrival_unix_ms=None if first is None else start_ms + first,
         last_arrival_unix_ms=None if last is None else start_ms + last,
         warnings=tuple(warnings),
-        facts=_facts(report, report.primary_ssrc),
+        facts=_facts(report, report.primary_ssrc, rows),
         extmaps=sdp.extmaps,
     )
 
@@ -271,13 +279,17 @@ def open_recording(
     progress: Callable[[int, int], None] | None = None,
     payload_types: Mapping[int, RtpMapping] | None = None,
     sdp: str | os.PathLike[str] | None = None,
+    streams: bool = False,
 ) -> Recording:
     """Open a raw recording (directory, ZIP, tar/tar.gz, `s3://` or presigned URL), or a
     pcap, pcapng or Janus `.mjr` file or folder of them, whose payload types `payload_types`
     (e.g. ``{111: RtpMapping("opus", 48000, 2)}``) or an `sdp` file name.
 
-    Every capture is analysed once. Raises a `RawcoreError` subclass with a one-line message
-    when the source cannot be read; problems with single captures become `warnings`.
+    Every capture is analysed once. With `streams` (for a command that builds the call
+    timeline next) the same pass also keeps the rows the timeline reads (16 bytes a packet,
+    until it has read them), so no capture is read a second time for the timeline. Raises a
+    `RawcoreError` subclass with a one-line message when the source cannot be read; problems
+    with single captures become `warnings`.
     """
     archive = open_archive(
         source,
@@ -288,7 +300,7 @@ def open_recording(
         sdp=sdp,
     )
     try:
-        return _build(str(source), archive, workers, progress)
+        return _build(str(source), archive, workers, progress, streams)
     except BaseException:
         archive.close()
         raise
@@ -299,6 +311,7 @@ def _build(
     archive: Archive,
     workers: int | None,
     progress: Callable[[int, int], None] | None,
+    streams: bool = False,
 ) -> Recording:
     warnings: list[str] = list(archive.notes)
     captures, metadata_names = _find_captures(archive)
@@ -369,7 +382,7 @@ def _build(
 
     def run(cap: _Capture) -> tuple[str, _Analysis | RawcoreError]:
         try:
-            return cap.name, _analyse(archive, cap, sdp_infos[cap.name])
+            return cap.name, _analyse(archive, cap, sdp_infos[cap.name], streams)
         except RawcoreError as exc:
             return cap.name, exc
 

@@ -8,16 +8,16 @@ everything above reads them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from rawcore import _core
 from rawcore.recording.metadata import SegmentMetadata
 from rawcore.source.archive import Archive
 
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
 Kind = Literal["audio", "video"]
+
+#: One arrival gap: start and end (Unix ms) and its cause (0.0 silence, 1.0 loss).
+ArrivalGap = tuple[float, float, float]
 
 CAPTURE_SUFFIX = ".rtpdump"
 
@@ -107,9 +107,12 @@ class CaptureFacts:
     sr_rtp_ts: tuple[int, ...]  # the 32-bit RTP timestamp as sent
     sr_ntp_unix_ms: tuple[float, ...]
     cname: str | None
-    #: Stretches (Unix ms, one [start, end] row each) with no packet for longer than GAP_MS or
-    #: 3 packet intervals; None until the packet columns are first read (`arrival_gaps`).
-    gaps: npt.NDArray[np.float64] | None = None
+    #: Stretches (Unix ms, one (start, end, cause) row each) with no packet for longer than
+    #: 100 ms or 3 packet intervals; None until the stream is first read (`arrival_gaps`).
+    gaps: tuple[ArrivalGap, ...] | None = None
+    #: The rows the analysis kept for the call timeline (`open_recording(streams=True)`),
+    #: dropped once the timeline has read its stream from them.
+    rows: _core.PacketRows | None = None
 
 
 @dataclass(frozen=True)

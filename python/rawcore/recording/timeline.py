@@ -15,21 +15,20 @@ Model (the README has the long form):
    arrival minus nominal media time. The placement then says `basis: "arrival"`.
 
 The fits and the placement rule run in the Rust core (`_core.place_streams`, one call per
-sender clock) over NumPy columns from the captures; this module gathers the inputs, groups the
-streams by clock and keeps the results.
+sender clock) over each capture's stream columns, which stay in Rust (`_core.stream_columns`,
+no NumPy); this module gathers the inputs, groups the streams by clock and keeps the results.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-import numpy.typing as npt
-
 from rawcore import _core
 from rawcore.errors import RawcoreError
-from rawcore.recording.columns import capture_facts, read_columns
+from rawcore.recording.columns import capture_facts, read_stream
 from rawcore.recording.model import Recording, Segment, Track
 
 Basis = Literal["sender_reports", "arrival"]
@@ -93,11 +92,10 @@ class _Stream:
 
     segment: Segment
     track: Track
-    timestamps: npt.NDArray[np.uint32]
-    arrival_unix_ms: npt.NDArray[np.float64]
-    sr_arrival_unix_ms: npt.NDArray[np.float64]
-    sr_rtp_ts: npt.NDArray[np.int64]
-    sr_ntp_unix_ms: npt.NDArray[np.float64]
+    columns: _core.StreamColumns
+    sr_arrival_unix_ms: list[float]
+    sr_rtp_ts: tuple[int, ...]
+    sr_ntp_unix_ms: tuple[float, ...]
     cname: str | None
     clock_rate: int
 
@@ -108,24 +106,17 @@ def _load(rec: Recording, track: Track, seg: Segment) -> _Stream | None:
     # The capture was analysed when the recording was opened (the Sender Reports and CNAME of
     # this stream were kept); only its packet columns are read here.
     facts = capture_facts(rec, seg)
-    cols = read_columns(rec, seg)
-    start_ms = facts.start_unix_ms
-    mask = cols["ssrc"] == seg.stats.ssrcs[0]
-    if seg.payload_type is not None:
-        mask &= cols["payload_type"] == seg.payload_type
-    ts = cols["timestamp"][mask]
-    if len(ts) == 0:
+    cols = read_stream(rec, seg)
+    if cols.packets == 0:
         return None
-    arrival = cols["arrival_ms"][mask].astype(np.float64) + start_ms
-    del cols  # the full columns are large; only this stream's are kept
+    start_ms = facts.start_unix_ms
     return _Stream(
         seg,
         track,
-        ts,
-        arrival,
-        np.asarray(facts.sr_arrival_ms, dtype=np.float64) + start_ms,
-        np.asarray(facts.sr_rtp_ts, dtype=np.int64),
-        np.asarray(facts.sr_ntp_unix_ms, dtype=np.float64),
+        cols,
+        [t + start_ms for t in facts.sr_arrival_ms],
+        facts.sr_rtp_ts,
+        facts.sr_ntp_unix_ms,
         facts.cname,
         seg.clock_rate,
     )
@@ -145,12 +136,11 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     if archive is None:
         raise RawcoreError("the recording is closed")
     timeline = Timeline()
-    streams: list[_Stream] = []
-    for track in rec.tracks:
-        for seg in track.segments:
-            stream = _load(rec, track, seg)
-            if stream is not None:
-                streams.append(stream)
+    pairs = [(track, seg) for track in rec.tracks for seg in track.segments]
+    # The core reads each capture with the GIL released: the captures are read in parallel.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2, max(1, len(pairs)))) as pool:
+        loaded = list(pool.map(lambda pair: _load(rec, *pair), pairs))
+    streams = [s for s in loaded if s is not None]
     # One sender clock per CNAME; without one, per participant session.
     clocks: dict[str, list[_Stream]] = {}
     for s in streams:
@@ -165,8 +155,7 @@ def _place_group(key: str, group: list[_Stream], timeline: Timeline, window_ms: 
     placed = _core.place_streams(
         [
             (
-                s.timestamps,
-                s.arrival_unix_ms,
+                s.columns,
                 s.sr_arrival_unix_ms,
                 s.sr_rtp_ts,
                 s.sr_ntp_unix_ms,

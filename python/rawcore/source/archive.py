@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import hashlib
 import io
 import lzma
 import os
@@ -85,6 +84,8 @@ def _decompressed_tar(
     Limits are enforced on the bytes actually produced; the result is written to a temp file
     and renamed into place, so a crash or a bomb never leaves a partial entry behind.
     """
+    import hashlib  # here: loading OpenSSL costs every command a few ms at start-up
+
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
     out_dir = cache_dir / "tar"

@@ -10,7 +10,6 @@ dropped download resumes and a changed object is fetched again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -114,6 +113,8 @@ class CacheSlot:
     def __init__(self, cache_dir: Path, url: str, basename: str) -> None:
         self.dir = cache_dir / "objects"
         self.url = url
+        import hashlib  # here: loading OpenSSL costs every command a few ms at start-up
+
         self.key = hashlib.sha256(url.encode()).hexdigest()[:32]
         self.basename = _SAFE_NAME.sub("_", basename)[-80:] or "object"
         try:
@@ -124,6 +125,8 @@ class CacheSlot:
         self.sidecar_path = self.dir / f"{self.key}.json"
 
     def entry_for(self, etag: str, size: int) -> CacheEntry:
+        import hashlib
+
         digest = hashlib.sha256(f"{self.url}\0{etag}\0{size}".encode()).hexdigest()[:32]
         return CacheEntry(etag, size, f"{digest}-{self.basename}")
 

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use crate::columns::{PacketRow, PacketRows};
 use crate::rtcp::{self, RtcpPacket};
 use crate::rtp::{looks_like_rtcp, RtpPacket};
 use crate::rtpdump::{FileHeader, Record, RtpdumpError, RtpdumpReader};
@@ -470,6 +471,33 @@ pub fn analyze_capture(data: &[u8], cfg: &AnalyzeConfig) -> Result<CaptureReport
         }
     }
     Ok(analyzer.finish(header))
+}
+
+/// [`analyze_capture`], and in the same pass the rows a stream read needs
+/// ([`PacketRows::stream`]): for a caller that builds the call timeline next, so the capture
+/// is read once for both.
+pub fn analyze_capture_rows(
+    data: &[u8],
+    cfg: &AnalyzeConfig,
+) -> Result<(CaptureReport, PacketRows), RtpdumpError> {
+    let mut reader = RtpdumpReader::new(data)?;
+    let header = reader.header().clone();
+    let mut analyzer = Analyzer::new(cfg);
+    let mut rows = PacketRows::default();
+    for record in reader.by_ref() {
+        match record {
+            Ok(record) => {
+                analyzer.on_record(&record);
+                rows.0.extend(PacketRow::of(&record));
+            }
+            Err(e) => {
+                analyzer
+                    .warnings
+                    .push(WarningKind::CaptureEnd, e.byte_offset(), || e.to_string());
+            }
+        }
+    }
+    Ok((analyzer.finish(header), rows))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::rtp::looks_like_rtcp;
-use crate::rtpdump::{RtpdumpError, RtpdumpReader};
+use crate::rtpdump::{Record, RtpdumpError, RtpdumpReader};
 use crate::seq::SeqUnwrapper;
 
 /// Per-packet columns of a capture, one row per RTP record in file order.
@@ -84,6 +84,231 @@ pub fn capture_columns(data: &[u8]) -> Result<CaptureColumns, RtpdumpError> {
     Ok(cols)
 }
 
+/// Arrival gaps shorter than this (or than 3 packet intervals) are ordinary packet spacing.
+pub const GAP_MS: f64 = 100.0;
+
+/// Why no packet of a stream arrived for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrivalCause {
+    /// Sequence numbers run on across the gap: the sender sent nothing (DTX, a muted or
+    /// paused sender).
+    Silence,
+    /// Packets are missing (found in sequence order, so one lost packet inside continuous
+    /// media counts as well as a burst).
+    Loss,
+}
+
+/// A stretch without packets of a stream, on the recorder's clock (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArrivalGap {
+    /// Last arrival before the gap (for a loss, the earlier of the two packets around it).
+    pub start_unix_ms: f64,
+    /// First arrival after it.
+    pub end_unix_ms: f64,
+    /// Silence or loss.
+    pub cause: ArrivalCause,
+}
+
+/// What the call timeline and the gap policy read of one capture, in one pass over its packet
+/// columns: the media stream's RTP timestamps and arrivals, and the arrival gaps of its SSRC.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StreamColumns {
+    /// RTP timestamps as sent of the packets of the stream (SSRC and payload type), in
+    /// arrival (file) order.
+    pub timestamps: Vec<u32>,
+    /// Their arrivals on the recorder's clock, Unix ms.
+    pub arrival_unix_ms: Vec<f64>,
+    /// The SSRC's arrival gaps (every payload type), by start time.
+    pub gaps: Vec<ArrivalGap>,
+}
+
+/// What a stream read needs of one RTP record (16 bytes): kept by [`PacketRows`] so the
+/// analysis pass can hand the call timeline its stream without a second pass over the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketRow {
+    /// Arrival, ms since the capture start.
+    pub arrival_ms: u32,
+    /// Synchronisation source.
+    pub ssrc: u32,
+    /// Timestamp as sent.
+    pub timestamp: u32,
+    /// Sequence number as sent.
+    pub seq: u16,
+    /// Payload type.
+    pub payload_type: u8,
+}
+
+impl PacketRow {
+    /// The row of `record` when [`capture_columns`] counts it (RTP, not RTCP, with an intact
+    /// header).
+    pub(crate) fn of(record: &Record<'_>) -> Option<Self> {
+        if record.is_rtcp() || looks_like_rtcp(record.data) {
+            return None;
+        }
+        let (packet, _) = record.rtp().ok()?;
+        Some(Self {
+            arrival_ms: record.offset_ms,
+            ssrc: packet.ssrc,
+            timestamp: packet.timestamp,
+            seq: packet.sequence_number,
+            payload_type: packet.payload_type,
+        })
+    }
+}
+
+/// The RTP records of a capture that [`capture_columns`] counts, in file order: collected in
+/// [`crate::analyze_capture_rows`]'s pass.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PacketRows(pub Vec<PacketRow>);
+
+impl PacketRows {
+    /// [`stream_columns`] of the capture these rows came from, without reading it again.
+    #[must_use]
+    pub fn stream(
+        &self,
+        ssrc: Option<u32>,
+        payload_type: Option<u8>,
+        start_unix_ms: f64,
+    ) -> StreamColumns {
+        let mut b = StreamBuilder::new(ssrc, payload_type, start_unix_ms);
+        for &row in &self.0 {
+            b.push(row);
+        }
+        b.finish()
+    }
+}
+
+/// The stream `ssrc` (every SSRC when None) with payload type `payload_type` (any when None)
+/// of a capture whose header says it started at `start_unix_ms`: see [`StreamColumns`].
+pub fn stream_columns(
+    data: &[u8],
+    ssrc: Option<u32>,
+    payload_type: Option<u8>,
+    start_unix_ms: f64,
+) -> Result<StreamColumns, RtpdumpError> {
+    let reader = RtpdumpReader::new(data)?;
+    let mut b = StreamBuilder::new(ssrc, payload_type, start_unix_ms);
+    for record in reader.map_while(Result::ok) {
+        if let Some(row) = PacketRow::of(&record) {
+            b.push(row);
+        }
+    }
+    Ok(b.finish())
+}
+
+/// A [`StreamColumns`] being read, row by row.
+struct StreamBuilder {
+    cols: StreamColumns,
+    ssrc: Option<u32>,
+    payload_type: Option<u8>,
+    start_unix_ms: f64,
+    /// The SSRC's (arrival ms, extended sequence number) rows, for the gaps.
+    gap_rows: Vec<(u32, u64)>,
+    /// Sequence numbers are unwrapped per SSRC in file order, as `capture_columns` does.
+    unwrappers: HashMap<u32, SeqUnwrapper>,
+    one: SeqUnwrapper, // the SSRC's, when one is asked for
+}
+
+impl StreamBuilder {
+    fn new(ssrc: Option<u32>, payload_type: Option<u8>, start_unix_ms: f64) -> Self {
+        Self {
+            cols: StreamColumns::default(),
+            ssrc,
+            payload_type,
+            start_unix_ms,
+            gap_rows: Vec::new(),
+            unwrappers: HashMap::new(),
+            one: SeqUnwrapper::default(),
+        }
+    }
+
+    fn push(&mut self, row: PacketRow) {
+        if self.ssrc.is_some_and(|s| s != row.ssrc) {
+            return;
+        }
+        let unwrapper = if self.ssrc.is_some() {
+            &mut self.one
+        } else {
+            self.unwrappers.entry(row.ssrc).or_default()
+        };
+        let ext = unwrapper.unwrap(row.seq).0;
+        self.gap_rows.push((row.arrival_ms, ext));
+        if self.ssrc.is_some() && self.payload_type.is_none_or(|pt| row.payload_type == pt) {
+            self.cols.timestamps.push(row.timestamp);
+            self.cols
+                .arrival_unix_ms
+                .push(f64::from(row.arrival_ms) + self.start_unix_ms);
+        }
+    }
+
+    fn finish(mut self) -> StreamColumns {
+        self.cols.gaps = arrival_gaps(&mut self.gap_rows, self.start_unix_ms);
+        self.cols
+    }
+}
+
+/// Stretches with no packet among `rows` ((arrival ms, extended sequence number)) for longer than [`GAP_MS`] or 3 packet
+/// intervals (the median spacing: a 5 fps screen share spaces packets further apart than
+/// speech does), silences and losses, by start time.
+fn arrival_gaps(rows: &mut [(u32, u64)], start_unix_ms: f64) -> Vec<ArrivalGap> {
+    rows.sort_by_key(|r| r.0); // stable: file order among equal arrivals
+    if rows.len() < 2 {
+        return Vec::new();
+    }
+    let arrival: Vec<f64> = rows
+        .iter()
+        .map(|r| f64::from(r.0) + start_unix_ms)
+        .collect();
+    // Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
+    #[allow(clippy::cast_possible_wrap)]
+    let seq: Vec<i64> = rows.iter().map(|r| r.1 as i64).collect();
+    let d: Vec<f64> = arrival.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut spaced: Vec<f64> = d.iter().copied().filter(|&x| x > 0.0).collect();
+    let limit = if spaced.is_empty() {
+        GAP_MS
+    } else {
+        GAP_MS.max(3.0 * median(&mut spaced))
+    };
+    let mut gaps = Vec::new();
+    for (k, _) in d.iter().enumerate().filter(|(_, &x)| x > limit) {
+        // Reordering can make the step 0 or negative: still nothing sent.
+        if seq[k + 1] - seq[k] <= 1 {
+            gaps.push(ArrivalGap {
+                start_unix_ms: arrival[k],
+                end_unix_ms: arrival[k + 1],
+                cause: ArrivalCause::Silence,
+            });
+        }
+    }
+    let mut by_seq: Vec<usize> = (0..seq.len()).collect();
+    by_seq.sort_by_key(|&i| seq[i]);
+    for w in by_seq.windows(2) {
+        if seq[w[1]] - seq[w[0]] > 1 {
+            let (before, after) = (arrival[w[0]], arrival[w[1]]);
+            gaps.push(ArrivalGap {
+                start_unix_ms: before.min(after),
+                end_unix_ms: before.max(after),
+                cause: ArrivalCause::Loss,
+            });
+        }
+    }
+    gaps.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms)); // stable
+    gaps
+}
+
+/// The median of finite values, the mean of the middle two for an even count (as `NumPy`), by
+/// selection rather than a full sort.
+fn median(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    let (lower, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
+    match lower.iter().copied().max_by(f64::total_cmp) {
+        // Written out as NumPy computes it (`f64::midpoint` is newer than the MSRV).
+        Some(below) if n % 2 == 0 => (below + upper) / 2.0,
+        _ => upper,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +340,132 @@ mod tests {
         assert_eq!(cols.payload_len, [100; 4]);
         assert_eq!(cols.marker, [false; 4]);
         assert_eq!(cols.timestamp[1], 0);
+    }
+
+    /// `(arrival ms, ssrc, payload type, seq)` records into a capture.
+    fn capture_of(records: &[(u32, u32, u8, u16)]) -> Vec<u8> {
+        records
+            .iter()
+            .fold(Capture::new(), |c, &(ms, ssrc, pt, seq)| {
+                c.packet(ms, ssrc, pt, seq, &[0xAB; 20], 0)
+            })
+            .0
+    }
+
+    /// 20 ms packets of `ssrc` with sequence numbers `seqs`, arriving at `seq * 20` ms.
+    fn steady(ssrc: u32, seqs: impl IntoIterator<Item = u16>) -> Vec<(u32, u32, u8, u16)> {
+        seqs.into_iter()
+            .map(|s| (u32::from(s) * 20, ssrc, 111, s))
+            .collect()
+    }
+
+    /// A case: its name, the records, the SSRC asked for and the gaps expected.
+    type GapCase = (
+        &'static str,
+        Vec<(u32, u32, u8, u16)>,
+        Option<u32>,
+        Vec<(f64, f64, ArrivalCause)>,
+    );
+
+    #[test]
+    fn arrival_gaps_tell_silence_from_loss() {
+        use ArrivalCause::{Loss, Silence};
+        let start = 1_000.0;
+        let quiet_then_on = {
+            // 0..=9, nothing sent for 1 s, then 10..=19 at 1.2 s: sequence numbers run on.
+            let mut r = steady(A, 0..10);
+            r.extend((10..20u16).map(|s| (1_200 + u32::from(s - 10) * 20, A, 111, s)));
+            r
+        };
+        let cases: Vec<GapCase> = vec![
+            (
+                "steady packets leave no gap",
+                steady(A, 0..50),
+                Some(A),
+                vec![],
+            ),
+            (
+                "a pause with sequence numbers running on is a silence",
+                quiet_then_on,
+                Some(A),
+                vec![(1_180.0, 2_200.0, Silence)],
+            ),
+            (
+                "one lost packet inside steady media is a loss, however short",
+                steady(A, (0..50).filter(|&s| s != 20)),
+                Some(A),
+                vec![(1_380.0, 1_420.0, Loss)],
+            ),
+            (
+                "a burst lost over a long stretch is a loss, not also a silence",
+                steady(A, (0..50).filter(|s| !(20..30).contains(s))),
+                Some(A),
+                vec![(1_380.0, 1_600.0, Loss)],
+            ),
+            (
+                "another SSRC's packets do not fill the stream's gap",
+                {
+                    let mut r = steady(A, (0..50).filter(|s| !(20..30).contains(s)));
+                    r.extend(steady(B, 20..30));
+                    r
+                },
+                Some(A),
+                vec![(1_380.0, 1_600.0, Loss)],
+            ),
+            ("one packet has no gaps", steady(A, [3]), Some(A), vec![]),
+        ];
+        for (name, records, ssrc, want) in cases {
+            let got = stream_columns(&capture_of(&records), ssrc, None, start).expect(name);
+            let got: Vec<_> = got
+                .gaps
+                .iter()
+                .map(|g| (g.start_unix_ms, g.end_unix_ms, g.cause))
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_stream_is_its_ssrc_and_payload_type_in_arrival_order() {
+        let records = [
+            (0, A, 111, 1),
+            (5, B, 111, 1),
+            (20, A, 13, 2),
+            (40, A, 111, 3),
+        ];
+        let input = capture_of(&records);
+        let cols = stream_columns(&input, Some(A), Some(111), 500.0).expect("valid capture");
+        assert_eq!(cols.timestamps, [960, 3 * 960], "A's payload type 111 only");
+        assert_eq!(cols.arrival_unix_ms, [500.0, 540.0]);
+        let any = stream_columns(&input, Some(A), None, 0.0).expect("valid capture");
+        assert_eq!(any.timestamps.len(), 3, "every payload type of A");
+        let none = stream_columns(&input, None, None, 0.0).expect("valid capture");
+        assert!(none.timestamps.is_empty(), "no stream without an SSRC");
+    }
+
+    #[test]
+    fn the_rows_an_analysis_keeps_read_as_the_capture_does() {
+        let mut sr = Vec::new();
+        rtcp_write::sender_report(&mut sr, A, 0, 0, 0, 0);
+        // A's media with a loss, a Sender Report, another SSRC, then a cut-off record.
+        let mut input = capture_of(&steady(A, (0..60).filter(|s| !(20..25).contains(s))));
+        let header_len = Capture::new().0.len();
+        let more = Capture::new().raw(0, &sr).rtp(B, [3, 9]).tail(&[0, 9]).0;
+        input.extend_from_slice(&more[header_len..]);
+        let cfg = crate::AnalyzeConfig::default();
+        let (report, rows) = crate::analyze_capture_rows(&input, &cfg).expect("valid header");
+        assert_eq!(
+            report,
+            crate::analyze_capture(&input, &cfg).expect("valid header")
+        );
+        for (ssrc, pt) in [
+            (Some(A), Some(111)),
+            (Some(B), None),
+            (None, None),
+            (Some(A), Some(5)),
+        ] {
+            let read = stream_columns(&input, ssrc, pt, 7.0).expect("valid header");
+            assert_eq!(rows.stream(ssrc, pt, 7.0), read, "{ssrc:?} {pt:?}");
+        }
     }
 }

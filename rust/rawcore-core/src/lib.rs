@@ -47,10 +47,14 @@ pub mod track;
 pub mod video;
 
 pub use analyze::{
-    analyze_capture, AnalyzeConfig, CaptureReport, CaptureWarning, SenderReportRecord,
+    analyze_capture, analyze_capture_rows, AnalyzeConfig, CaptureReport, CaptureWarning,
+    SenderReportRecord,
 };
 pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
-pub use columns::{capture_columns, CaptureColumns};
+pub use columns::{
+    capture_columns, stream_columns, ArrivalCause, ArrivalGap, CaptureColumns, PacketRow,
+    PacketRows, StreamColumns,
+};
 pub use depacketize::h264::NalFormat;
 pub use depacketize::vp9::SpatialLayerPolicy;
 pub use depacketize::VideoDepacketizer;

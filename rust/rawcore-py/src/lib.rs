@@ -60,6 +60,23 @@ fn analyze_capture(
     Ok(CaptureReport::from(&report))
 }
 
+/// `analyze_capture`, and in the same pass the rows a stream read needs (`stream_columns`).
+#[pyfunction]
+#[pyo3(signature = (data, *, rtx_apt=None, clock_rates=None, reorder_window=512))]
+fn analyze_capture_rows(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    rtx_apt: Option<Vec<(u8, u8)>>,
+    clock_rates: Option<Vec<(u8, u32)>>,
+    reorder_window: usize,
+) -> PyResult<(CaptureReport, timeline::PacketRows)> {
+    let cfg = config(rtx_apt, clock_rates, reorder_window);
+    let bytes = ReadOnlyBytes::get(data)?;
+    let slice = bytes.as_slice();
+    let (report, rows) = detached(py, || core::analyze_capture_rows(slice, &cfg))?;
+    Ok((CaptureReport::from(&report), timeline::PacketRows { rows }))
+}
+
 /// Per-packet columns of a capture as `NumPy` arrays, one row per valid RTP record.
 #[pyfunction]
 fn capture_columns<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
@@ -102,6 +119,8 @@ fn parse_sdp(text: &str) -> PyResult<Sdp> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(analyze_capture, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze_capture_rows, m)?)?;
+    m.add_class::<timeline::PacketRows>()?;
     m.add_function(wrap_pyfunction!(capture_columns, m)?)?;
     m.add_function(wrap_pyfunction!(slice_capture, m)?)?;
     m.add_function(wrap_pyfunction!(parse_sdp, m)?)?;
@@ -123,6 +142,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(timeline::fit_offset, m)?)?;
     m.add_class::<timeline::ClockFit>()?;
     m.add_class::<timeline::OffsetFit>()?;
+    m.add_function(wrap_pyfunction!(timeline::stream_columns, m)?)?;
+    m.add_class::<timeline::StreamColumns>()?;
     m.add_function(wrap_pyfunction!(timeline::place_streams, m)?)?;
     m.add_class::<timeline::StreamPlacement>()?;
     m.add_class::<compose::Compositor>()?;

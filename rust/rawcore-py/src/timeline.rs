@@ -1,12 +1,13 @@
-//! Call-timeline fits over `NumPy` columns: sender clocks from Sender Reports, and the
+//! Call-timeline fits over a stream's columns: sender clocks from Sender Reports, and the
 //! sender-to-recorder offset from the lower envelope of arrival times, and the placement of
 //! the streams of one sender clock that combines them.
 
-use std::borrow::Cow;
-
-use numpy::{Element, IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
+use rawcore_core as core;
 use rawcore_core::timeline::{self, Basis, SrPoint, StreamInput};
+
+use crate::buffer::ReadOnlyBytes;
 
 use crate::errors::CoreError;
 use crate::gil::detached;
@@ -129,25 +130,84 @@ mirror! {
     }
 }
 
-/// One stream as Python passes it: RTP timestamps (uint32), packet arrivals (Unix ms), Sender
-/// Report arrivals (Unix ms), their RTP timestamps (int64 holding 32-bit values) and NTP times
-/// (Unix ms), and the clock rate.
-type StreamArg<'py> = (
-    PyReadonlyArray1<'py, u32>,
-    PyReadonlyArray1<'py, f64>,
-    PyReadonlyArray1<'py, f64>,
-    PyReadonlyArray1<'py, i64>,
-    PyReadonlyArray1<'py, f64>,
-    u32,
-);
+/// What the call timeline and the gap policy read of one capture (`stream_columns`): the
+/// media stream's timestamps and arrivals, kept in Rust and handed to `place_streams` without a
+/// copy, and the SSRC's arrival gaps as small tuples.
+#[pyclass(frozen, module = "rawcore._core")]
+pub struct StreamColumns {
+    cols: core::StreamColumns,
+}
 
-/// An array's values, borrowed when contiguous (the usual case), else copied.
-fn column<'a, T: Element + Copy>(array: &'a PyReadonlyArray1<'_, T>) -> Cow<'a, [T]> {
-    match array.as_slice() {
-        Ok(slice) => Cow::Borrowed(slice),
-        Err(_) => Cow::Owned(array.as_array().iter().copied().collect()),
+#[pymethods]
+impl StreamColumns {
+    /// Packets of the stream (its SSRC and payload type).
+    #[getter]
+    fn packets(&self) -> usize {
+        self.cols.timestamps.len()
+    }
+
+    /// The SSRC's arrival gaps by start time, as `(start_unix_ms, end_unix_ms, cause)` rows;
+    /// cause 0.0 is a silence (sequence numbers run on), 1.0 a loss.
+    #[getter]
+    fn gaps(&self) -> Vec<(f64, f64, f64)> {
+        self.cols
+            .gaps
+            .iter()
+            .map(|g| {
+                let cause = match g.cause {
+                    core::ArrivalCause::Silence => 0.0,
+                    core::ArrivalCause::Loss => 1.0,
+                };
+                (g.start_unix_ms, g.end_unix_ms, cause)
+            })
+            .collect()
     }
 }
+
+/// The rows of a capture's RTP records that a stream read needs, from `analyze_capture_rows`:
+/// 16 bytes a packet, kept until the call timeline has read its stream from them.
+#[pyclass(frozen, module = "rawcore._core")]
+pub struct PacketRows {
+    pub(crate) rows: core::PacketRows,
+}
+
+#[pymethods]
+impl PacketRows {
+    fn __len__(&self) -> usize {
+        self.rows.0.len()
+    }
+}
+
+/// Read the stream `ssrc` (payload type `payload_type`, any when None) of a capture (or of the
+/// rows its analysis kept) and the arrival gaps of that SSRC (of every packet when `ssrc` is
+/// None), in one pass.
+#[pyfunction]
+#[pyo3(signature = (data, *, ssrc, payload_type, start_unix_ms))]
+pub fn stream_columns(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    ssrc: Option<u32>,
+    payload_type: Option<u8>,
+    start_unix_ms: f64,
+) -> PyResult<StreamColumns> {
+    if let Ok(rows) = data.cast::<PacketRows>() {
+        let rows = &rows.get().rows;
+        let cols = py.detach(|| rows.stream(ssrc, payload_type, start_unix_ms));
+        py.check_signals()?;
+        return Ok(StreamColumns { cols });
+    }
+    let bytes = ReadOnlyBytes::get(data)?;
+    let slice = bytes.as_slice();
+    let cols = detached(py, || {
+        core::stream_columns(slice, ssrc, payload_type, start_unix_ms)
+    })?;
+    Ok(StreamColumns { cols })
+}
+
+/// One stream as Python passes it: its columns (`stream_columns`), its Sender Reports'
+/// arrivals (Unix ms), RTP timestamps (32-bit values) and NTP times (Unix ms), and the clock
+/// rate.
+type StreamArg<'py> = (Bound<'py, StreamColumns>, Vec<f64>, Vec<i64>, Vec<f64>, u32);
 
 // The defaults are written out so Python sees them in the signature; they are the core's.
 const _: () = assert!(timeline::DEFAULT_WINDOW_MS == 10_000.0 && timeline::MIN_DRIFT_WINDOWS == 6);
@@ -161,27 +221,18 @@ pub fn place_streams(
     window_ms: f64,
     min_drift_windows: usize,
 ) -> PyResult<Vec<StreamPlacement>> {
-    let held: Vec<_> = streams
+    // Report timestamps were 32-bit on the wire; only their value modulo 2^32 counts.
+    let sr_rtp: Vec<Vec<u32>> = streams
         .iter()
-        .map(|(ts, arrival, sr_arrival, sr_rtp, sr_ntp, rate)| {
-            // Report timestamps were 32-bit on the wire; only their value modulo 2^32 counts.
-            let sr_rtp: Vec<u32> = column(sr_rtp).iter().map(|&t| t as u32).collect();
-            (
-                column(ts),
-                column(arrival),
-                column(sr_arrival),
-                sr_rtp,
-                column(sr_ntp),
-                *rate,
-            )
-        })
+        .map(|s| s.2.iter().map(|&t| t as u32).collect())
         .collect();
-    let inputs: Vec<StreamInput<'_>> = held
+    let inputs: Vec<StreamInput<'_>> = streams
         .iter()
+        .zip(&sr_rtp)
         .map(
-            |(ts, arrival, sr_arrival, sr_rtp, sr_ntp, rate)| StreamInput {
-                timestamps: ts,
-                arrival_unix_ms: arrival,
+            |((cols, sr_arrival, _, sr_ntp, rate), sr_rtp)| StreamInput {
+                timestamps: &cols.get().cols.timestamps,
+                arrival_unix_ms: &cols.get().cols.arrival_unix_ms,
                 sr_arrival_unix_ms: sr_arrival,
                 sr_rtp_ts: sr_rtp,
                 sr_ntp_unix_ms: sr_ntp,

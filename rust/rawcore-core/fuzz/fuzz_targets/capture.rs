@@ -1,8 +1,11 @@
-//! Any bytes after a valid rtpdump header must analyse without panicking.
+//! Any bytes after a valid rtpdump header must analyse without panicking, and the stream read
+//! from an analysis' rows must equal the one read from the capture.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rawcore_core::{analyze_capture, capture_columns, AnalyzeConfig};
+use rawcore_core::{
+    analyze_capture, analyze_capture_rows, capture_columns, stream_columns, AnalyzeConfig,
+};
 
 fuzz_target!(|data: &[u8]| {
     let mut capture = b"#!rtpplay1.0 10.0.0.1/5004\n".to_vec();
@@ -15,5 +18,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = analyze_capture(&capture, &cfg);
     let _ = capture_columns(&capture);
+    // The stream read and its gaps, from the capture and from the rows an analysis kept.
+    if let Ok((_, rows)) = analyze_capture_rows(&capture, &cfg) {
+        for ssrc in [None, rows.0.first().map(|r| r.ssrc)] {
+            let read = stream_columns(&capture, ssrc, None, 0.0).expect("the header is valid");
+            assert_eq!(rows.stream(ssrc, None, 0.0), read);
+        }
+    }
     let _ = analyze_capture(data, &cfg);
 });
