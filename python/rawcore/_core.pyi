@@ -474,6 +474,10 @@ class OpusMix:
     def decode_errors(self) -> int:
         """Packets libopus rejected (concealed instead)."""
     @property
+    def walked(self) -> list[list[int]]:
+        """Per track, per segment: bytes of its capture read so far (the pages before that may
+        be released: the mix does not need them again)."""
+    @property
     def skipped_ms(self) -> int:
         """Milliseconds of DTX or pause fill played as silence without decoding (the track's
         output was already below -60 dBFS), summed over the tracks."""

@@ -162,6 +162,16 @@ impl OpusMix {
         to_array(py, block, channels).map(Some)
     }
 
+    /// Per track, per segment: bytes of its capture read so far.
+    #[getter]
+    fn walked(&self) -> PyResult<Vec<Vec<usize>>> {
+        let mixer = self
+            .mixer
+            .lock()
+            .map_err(|_| CoreError::Argument("the mix failed earlier".to_owned()))?;
+        Ok(mixer.walked())
+    }
+
     /// Per track: what collecting its packets did (the extraction's report).
     #[getter]
     fn reports(&self, py: Python<'_>) -> Vec<Py<AudioReport>> {

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import mmap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -47,6 +48,8 @@ _WINDOW_S = 5
 _CORE_BLOCK_S = 2
 #: The core mix's rate: Opus decodes at 48 kHz.
 MIX_RATE = 48_000
+#: The pages of a mapped capture the core mix has read are released in steps of this many bytes.
+_RELEASE_BYTES = 8 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,8 +283,27 @@ def mix_opus(
     else:
         expected = end
 
+    captures = [[segment[0] for segment in t.segments] for t in tracks]
+    released = [[0] * len(c) for c in captures]
+
+    def release_read_pages() -> None:
+        """Let the OS drop the pages of mapped captures that the mix has read: it never needs
+        them again, and they would otherwise count in the process's memory, growing with the
+        call (they stay in the page cache)."""
+        for t, walked in enumerate(mixer.walked):
+            for s, upto in enumerate(walked):
+                buf = captures[t][s]
+                if not isinstance(buf, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
+                    continue
+                if upto - released[t][s] >= _RELEASE_BYTES or upto == len(buf) > released[t][s]:
+                    if upto < mmap.PAGESIZE:
+                        continue
+                    buf.madvise(mmap.MADV_DONTNEED, 0, upto - upto % mmap.PAGESIZE)
+                    released[t][s] = upto
+
     def blocks() -> Iterator[Samples]:
         while (block := mixer.next_block(rate * _CORE_BLOCK_S)) is not None:
+            release_read_pages()
             yield block
 
     written, peak = _encode(

@@ -457,6 +457,23 @@ impl<'a> Walk<'a> {
         Ok(true)
     }
 
+    /// Per segment, in the order they were given: bytes of its capture walked so far (all of
+    /// it once the walk has moved past it; 0 for a segment it takes nothing from).
+    pub(super) fn walked(&self, segments: usize) -> Vec<usize> {
+        let mut walked = vec![0; segments];
+        for (k, (i, segment, _)) in self.segments.iter().enumerate() {
+            let bytes = match &self.reader {
+                _ if k < self.next_segment => segment.capture.len(),
+                Some((_, reader)) if k == self.next_segment => reader.position(),
+                _ => 0,
+            };
+            if let Some(w) = walked.get_mut(*i) {
+                *w = bytes;
+            }
+        }
+        walked
+    }
+
     /// Ends the walk: the timeline's last events and what it saw.
     pub(super) fn finish(
         self,

@@ -437,6 +437,8 @@ pub struct OpusStream<'a> {
     walk: Option<Walk<'a>>,
     out: OpusOutput<'a, Queue>,
     channels: u8,
+    segments: usize,
+    lengths: Vec<usize>,
 }
 
 impl std::fmt::Debug for OpusStream<'_> {
@@ -459,6 +461,8 @@ impl<'a> OpusStream<'a> {
             walk: Some(Walk::new(segments, cfg, &plan)),
             out: OpusOutput::new(Queue::default(), channels, cfg.fec),
             channels,
+            segments: segments.len(),
+            lengths: segments.iter().map(|s| s.capture.len()).collect(),
         })
     }
 
@@ -466,6 +470,17 @@ impl<'a> OpusStream<'a> {
     #[must_use]
     pub fn channels(&self) -> u8 {
         self.channels
+    }
+
+    /// Per segment, in the order given to [`OpusStream::new`]: bytes of its capture read so
+    /// far. The caller may let the operating system drop those pages of a mapped capture; the
+    /// few packets still held are copies or are read again.
+    #[must_use]
+    pub fn walked(&self) -> Vec<usize> {
+        match &self.walk {
+            Some(walk) => walk.walked(self.segments),
+            None => self.lengths.clone(),
+        }
     }
 
     /// The next packet; `None` at the end of the track.

@@ -440,6 +440,19 @@ impl<'a> OpusMixer<'a> {
         Ok(out)
     }
 
+    /// Per track, per segment: bytes of its capture read so far (see [`OpusStream::walked`];
+    /// empty for a track of held packets).
+    #[must_use]
+    pub fn walked(&self) -> Vec<Vec<usize>> {
+        self.tracks
+            .iter()
+            .map(|t| match &t.source {
+                Source::Stream(stream) => stream.walked(),
+                Source::Held { .. } => Vec::new(),
+            })
+            .collect()
+    }
+
     /// What the mix did so far.
     #[must_use]
     pub fn stats(&self) -> MixStats {
