@@ -49,7 +49,7 @@ _CORE_BLOCK_S = 2
 #: The core mix's rate: Opus decodes at 48 kHz.
 MIX_RATE = 48_000
 #: The pages of a mapped capture the core mix has read are released in steps of this many bytes.
-_RELEASE_BYTES = 8 << 20
+_RELEASE_BYTES = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,21 +283,24 @@ def mix_opus(
     else:
         expected = end
 
-    captures = [[segment[0] for segment in t.segments] for t in tracks]
-    released = [[0] * len(c) for c in captures]
+    # The pages of mapped captures the mix has read are released as it goes: it never needs
+    # them again, and they would otherwise count in the process's memory, growing with the call
+    # (they stay in the page cache). The survey has just read every page once: all go first.
+    mapped = [
+        [seg[0] if isinstance(seg[0], mmap.mmap) else None for seg in t.segments] for t in tracks
+    ]
+    released = [[0] * len(m) for m in mapped]
+    if hasattr(mmap, "MADV_DONTNEED"):
+        for buf in (b for m in mapped for b in m if b is not None and len(b)):
+            buf.madvise(mmap.MADV_DONTNEED)
 
     def release_read_pages() -> None:
-        """Let the OS drop the pages of mapped captures that the mix has read: it never needs
-        them again, and they would otherwise count in the process's memory, growing with the
-        call (they stay in the page cache)."""
+        if not hasattr(mmap, "MADV_DONTNEED"):
+            return
         for t, walked in enumerate(mixer.walked):
             for s, upto in enumerate(walked):
-                buf = captures[t][s]
-                if not isinstance(buf, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
-                    continue
-                if upto - released[t][s] >= _RELEASE_BYTES or upto == len(buf) > released[t][s]:
-                    if upto < mmap.PAGESIZE:
-                        continue
+                buf = mapped[t][s]
+                if buf is not None and upto - released[t][s] >= _RELEASE_BYTES:
                     buf.madvise(mmap.MADV_DONTNEED, 0, upto - upto % mmap.PAGESIZE)
                     released[t][s] = upto
 
