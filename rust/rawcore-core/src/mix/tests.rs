@@ -34,7 +34,7 @@ fn decode_alone(packets: &[Vec<u8>]) -> Vec<f32> {
     out
 }
 
-fn mix_all(mixer: &mut OpusMixer, block: usize) -> Vec<f32> {
+fn mix_all(mixer: &mut OpusMixer<'_>, block: usize) -> Vec<f32> {
     let mut out = Vec::new();
     loop {
         let b = mixer.next_block(block).expect("held packets cannot fail");
@@ -45,7 +45,7 @@ fn mix_all(mixer: &mut OpusMixer, block: usize) -> Vec<f32> {
     }
 }
 
-fn track(packets: &[Vec<u8>], offset: i64, gain: f32) -> MixTrack {
+fn track(packets: &[Vec<u8>], offset: i64, gain: f32) -> MixTrack<'static> {
     MixTrack::new(1, packets.iter().map(Vec::as_slice), offset, gain)
 }
 
