@@ -15,9 +15,10 @@ slowest encoder, and the default) is cut into chunks encoded in parallel and joi
 seam. Summing and limiting stay on the calling thread, which also owns the order of output; the
 limiter is the core's (`_core.MixLimiter`, the one home of its rule).
 
-`mix_opus` is the faster way for Opus tracks still in their captures: the core collects each
-track's packets as `extract-audio` would write them, decodes them with libopus, sums and limits
-(`_core.OpusMix`), and this module only encodes the blocks it hands over.
+`mix_opus` is the faster way for Opus tracks still in their captures: the core pulls each
+track's packets as `extract-audio` would write them straight from the (mapped) captures, decodes
+them with libopus (not where DTX has made the track silent), sums and limits (`_core.OpusMix`),
+and this module only encodes the blocks it hands over and releases the capture pages read.
 """
 
 from __future__ import annotations
