@@ -454,15 +454,19 @@ class AudioReport:
 
 @final
 class OpusMix:
-    """A streaming mix of Opus tracks in the core: each track's packets collected as
-    `extract_audio` would write them (placement, gap and DTX fill, FEC rebuilds), decoded with
-    libopus, summed at 48 kHz with its gain and passed through the look-ahead limiter (-1 dBFS
-    ceiling). Only compressed packets are held; PCM is made one block at a time.
+    """A streaming mix of Opus tracks in the core: each track's packets made as `extract_audio`
+    would write them (placement, gap and DTX fill, FEC rebuilds), pulled from the captures as
+    the mix goes (the buffers are borrowed, not copied: pass an `mmap`, and memory does not
+    grow with the call), decoded with libopus (the tracks of a block on parallel threads), summed
+    at 48 kHz with its gain and passed through the look-ahead limiter (-1 dBFS ceiling). DTX
+    fill after a silent frame plays as silence without decoding. PCM is made one block at a
+    time.
 
     `tracks` holds per track `(segments, offset, gain, payload_type)`: the offset of its first
     sample in mix frames (negative: before the mix), a linear gain. `end` fixes the mix's
-    length in frames (None: until the last track ends). Collecting runs with the GIL released.
-    Raises CaptureError for unusable captures, InputError for bad arguments."""
+    length in frames (None: until the last track ends). Construction walks each track once for
+    its report, with the GIL released. Raises CaptureError for unusable captures, InputError
+    for bad arguments."""
 
     def __new__(
         cls,
@@ -490,6 +494,14 @@ class OpusMix:
     @property
     def decode_errors(self) -> int:
         """Packets libopus rejected (concealed instead)."""
+    @property
+    def walked(self) -> list[list[int]]:
+        """Per track, per segment: bytes of its capture read so far (the pages before that may
+        be released: the mix does not need them again)."""
+    @property
+    def skipped_ms(self) -> int:
+        """Milliseconds of DTX or pause fill played as silence without decoding (the track's
+        output was already below -60 dBFS), summed over the tracks."""
 
 @final
 class MixLimiter:

@@ -220,7 +220,7 @@ pub struct AudioTimeline<'a> {
 }
 
 /// The caller's frame level meter.
-struct Meter<'a>(Box<dyn FrameLevel + 'a>);
+struct Meter<'a>(Box<dyn FrameLevel + Send + 'a>);
 
 impl std::fmt::Debug for Meter<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,7 +245,7 @@ impl<'a> AudioTimeline<'a> {
 
     /// Measures frames with `meter` when the drift rule looks for a quiet spot; without one
     /// every frame counts as quiet (see [`crate::drift`]).
-    pub fn set_level_meter(&mut self, meter: Box<dyn FrameLevel + 'a>) {
+    pub fn set_level_meter(&mut self, meter: Box<dyn FrameLevel + Send + 'a>) {
         self.level = Some(Meter(meter));
     }
 

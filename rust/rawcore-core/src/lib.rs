@@ -64,6 +64,7 @@ pub use extract::{
     AudioExtractConfig, AudioExtractReport, AudioSegmentInput, DocChoice, ExtractError, FillFrame,
     OpusPackets, VideoFrameColumns, VideoSegmentInput,
 };
+pub use extract::{survey_opus, OpusStream, StreamPacket};
 pub use mix::{Limiter, MixStats, MixTrack, OpusMixer};
 pub use mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 pub use mux::ogg::OggOpusWriter;

@@ -1,15 +1,17 @@
 //! The mix in the core: Opus tracks from their captures to limited PCM blocks, pulled from
-//! Python one block at a time with the GIL released; and the limiter on its own, for mixes of
-//! decoded files.
+//! Python one block at a time with the GIL released, the tracks of a block decoded on threads
+//! of their own; and the limiter on its own, for mixes of decoded files.
 
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use rawcore_core as core;
-use rawcore_core::mix::{Limiter, MixTrack, OpusMixer};
+use rawcore_core::mix::{Limiter, MixTrack, OpusMixer, Track};
+use rawcore_core::{AudioSegmentInput, OpusStream};
 
-use crate::buffer::{hold_segments, SegmentArg};
+use crate::buffer::{hold_segments, HeldSegment, SegmentArg};
 use crate::errors::CoreError;
 use crate::extract::{config, inputs, AudioReport};
 use crate::gil::detached;
@@ -37,11 +39,48 @@ fn to_array(
     samples.into_pyarray(py).reshape([frames, channels])
 }
 
-/// A streaming mix of Opus tracks decoded with libopus, summed and limited in the core.
+/// A segment whose capture the mix holds for as long as it lives (see [`OpusMix`]).
+#[allow(unsafe_code)]
+fn held_for_the_mix(segment: AudioSegmentInput<'_>) -> AudioSegmentInput<'static> {
+    // SAFETY: the capture is a buffer export held in `OpusMix::_captures` (or a copy owned
+    // there, whose heap bytes do not move with it), which outlives the mixer borrowing it:
+    // `mixer` is declared before `_captures`, so it is dropped first, and the mixer never hands
+    // the borrow out. The exporter cannot free or resize the memory while the export is held
+    // (an `mmap` refuses to close).
+    unsafe { std::mem::transmute::<AudioSegmentInput<'_>, AudioSegmentInput<'static>>(segment) }
+}
+
+/// Renders a block's tracks on up to one thread per core (the calling one included).
+fn render_in_parallel(tracks: &mut [Track<'_>]) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .min(tracks.len());
+    if threads <= 1 {
+        tracks.iter_mut().for_each(Track::render);
+        return;
+    }
+    let per_thread = tracks.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut chunks = tracks.chunks_mut(per_thread);
+        let own = chunks.next();
+        for chunk in chunks {
+            scope.spawn(move || chunk.iter_mut().for_each(Track::render));
+        }
+        if let Some(chunk) = own {
+            chunk.iter_mut().for_each(Track::render);
+        }
+    });
+}
+
+/// A streaming mix of Opus tracks decoded with libopus, summed and limited in the core. Each
+/// track's packets are pulled from its captures as the mix goes, so memory does not grow with
+/// the call's length: the captures (an `mmap` each, normally) are borrowed, not copied.
 #[pyclass(module = "rawcore._core", frozen)]
 pub struct OpusMix {
-    mixer: Mutex<OpusMixer>,
+    // Declared before `_captures`, which it borrows: fields are dropped in order.
+    mixer: Mutex<OpusMixer<'static>>,
     reports: Vec<Py<AudioReport>>,
+    _captures: Vec<Vec<HeldSegment>>,
 }
 
 #[pymethods]
@@ -63,6 +102,7 @@ impl OpusMix {
         check_channels(channels)?;
         let mut mix_tracks = Vec::with_capacity(tracks.len());
         let mut reports = Vec::with_capacity(tracks.len());
+        let mut captures = Vec::with_capacity(tracks.len());
         for (segments, offset, gain, payload_type) in &tracks {
             if !gain.is_finite() || *gain < 0.0 {
                 return Err(CoreError::Argument(format!(
@@ -81,19 +121,23 @@ impl OpusMix {
                 fec,
             )?;
             let held = hold_segments(segments)?;
-            let segs = inputs(&held);
+            let segs: Vec<AudioSegmentInput<'static>> =
+                inputs(&held).into_iter().map(held_for_the_mix).collect();
             let (offset, gain) = (*offset, *gain);
+            // The report first, from a walk that keeps nothing; then the stream the mix pulls.
             let (track, report) = detached(py, || {
-                core::collect_opus(&segs, &cfg).map(|(packets, report)| {
-                    (MixTrack::from_extraction(&packets, offset, gain), report)
-                })
+                let report = core::survey_opus(&segs, &cfg)?;
+                let stream = OpusStream::new(&segs, &cfg)?;
+                Ok::<_, core::ExtractError>((MixTrack::streaming(stream, offset, gain), report))
             })?;
             mix_tracks.push(track);
             reports.push(Py::new(py, AudioReport::from(&report))?);
+            captures.push(held);
         }
         Ok(Self {
             mixer: Mutex::new(OpusMixer::new(mix_tracks, channels, end)),
             reports,
+            _captures: captures,
         })
     }
 
@@ -109,15 +153,23 @@ impl OpusMix {
             let mut mixer = self.mixer.lock().map_err(|_| {
                 CoreError::Argument("the mix failed earlier and cannot go on".to_owned())
             })?;
-            Ok::<_, CoreError>((
-                mixer.next_block(frames.max(1)),
-                usize::from(mixer.channels()),
-            ))
+            let block = mixer.next_block_with(frames.max(1), render_in_parallel)?;
+            Ok::<_, CoreError>((block, usize::from(mixer.channels())))
         })?;
         if block.is_empty() {
             return Ok(None);
         }
         to_array(py, block, channels).map(Some)
+    }
+
+    /// Per track, per segment: bytes of its capture read so far.
+    #[getter]
+    fn walked(&self) -> PyResult<Vec<Vec<usize>>> {
+        let mixer = self
+            .mixer
+            .lock()
+            .map_err(|_| CoreError::Argument("the mix failed earlier".to_owned()))?;
+        Ok(mixer.walked())
     }
 
     /// Per track: what collecting its packets did (the extraction's report).
@@ -143,6 +195,13 @@ impl OpusMix {
     #[getter]
     fn decode_errors(&self) -> PyResult<u64> {
         Ok(self.stats()?.decode_errors)
+    }
+
+    /// Milliseconds of DTX or pause fill played as silence without decoding (summed over the
+    /// tracks).
+    #[getter]
+    fn skipped_ms(&self) -> PyResult<u64> {
+        Ok(self.stats()?.skipped_frames * 1000 / u64::from(core::mix::MIX_RATE))
     }
 }
 

@@ -15,15 +15,17 @@ slowest encoder, and the default) is cut into chunks encoded in parallel and joi
 seam. Summing and limiting stay on the calling thread, which also owns the order of output; the
 limiter is the core's (`_core.MixLimiter`, the one home of its rule).
 
-`mix_opus` is the faster way for Opus tracks still in their captures: the core collects each
-track's packets as `extract-audio` would write them, decodes them with libopus, sums and limits
-(`_core.OpusMix`), and this module only encodes the blocks it hands over.
+`mix_opus` is the faster way for Opus tracks still in their captures: the core pulls each
+track's packets as `extract-audio` would write them straight from the (mapped) captures, decodes
+them with libopus (not where DTX has made the track silent), sums and limits (`_core.OpusMix`),
+and this module only encodes the blocks it hands over and releases the capture pages read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import mmap
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -47,6 +49,8 @@ _WINDOW_S = 5
 _CORE_BLOCK_S = 2
 #: The core mix's rate: Opus decodes at 48 kHz.
 MIX_RATE = 48_000
+#: The pages of a mapped capture the core mix has read are released in steps of this many bytes.
+_RELEASE_BYTES = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,8 +284,30 @@ def mix_opus(
     else:
         expected = end
 
+    # The pages of mapped captures the mix has read are released as it goes: it never needs
+    # them again, and they would otherwise count in the process's memory, growing with the call
+    # (they stay in the page cache). The survey has just read every page once: all go first.
+    mapped = [
+        [seg[0] if isinstance(seg[0], mmap.mmap) else None for seg in t.segments] for t in tracks
+    ]
+    released = [[0] * len(m) for m in mapped]
+    if hasattr(mmap, "MADV_DONTNEED"):
+        for buf in (b for m in mapped for b in m if b is not None and len(b)):
+            buf.madvise(mmap.MADV_DONTNEED)
+
+    def release_read_pages() -> None:
+        if not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        for t, walked in enumerate(mixer.walked):
+            for s, upto in enumerate(walked):
+                buf = mapped[t][s]
+                if buf is not None and upto - released[t][s] >= _RELEASE_BYTES:
+                    buf.madvise(mmap.MADV_DONTNEED, 0, upto - upto % mmap.PAGESIZE)
+                    released[t][s] = upto
+
     def blocks() -> Iterator[Samples]:
         while (block := mixer.next_block(rate * _CORE_BLOCK_S)) is not None:
+            release_read_pages()
             yield block
 
     written, peak = _encode(

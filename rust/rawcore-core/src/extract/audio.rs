@@ -302,37 +302,98 @@ pub(super) fn walk<'a>(
     plan: &Plan,
     on_event: &mut impl FnMut(AudioEvent<'a>) -> Result<(), ExtractError>,
 ) -> Result<(TimelineReport, WalkCounts), ExtractError> {
-    let rate = cfg.codec.sample_rate();
-    let mut tl_cfg = TimelineConfig::new(cfg.codec.rtp_clock(), rate);
-    tl_cfg.fill_gaps = cfg.fill_gaps;
-    tl_cfg.fix_dtx = cfg.fix_dtx;
-    tl_cfg.reorder_window = cfg.reorder_window;
-    let mut timeline = AudioTimeline::new(tl_cfg);
-    match cfg.codec {
-        AudioCodec::Opus => timeline.set_level_meter(Box::new(OpusLevel::new())),
-        AudioCodec::Pcmu => timeline.set_level_meter(Box::new(G711Level::new(false))),
-        AudioCodec::Pcma => timeline.set_level_meter(Box::new(G711Level::new(true))),
-        // G.722's adaptive decoder cannot start mid-stream: its frames count as quiet.
-        AudioCodec::G722 => {}
-    }
-    let mut counts = WalkCounts::default();
+    let mut walk = Walk::new(segments, cfg, plan);
+    while walk.step(on_event)? {}
+    walk.finish(on_event)
+}
 
-    let mut order: Vec<usize> = (0..segments.len()).collect();
-    order.sort_by_key(|&i| segments.get(i).map_or(0, |s| s.offset_ms));
-    for i in order {
-        let (Some(segment), Some(&Some(ssrc))) = (segments.get(i), plan.ssrcs.get(i)) else {
-            continue;
+/// Records taken per [`Walk::step`]: enough that a step costs nothing next to its caller's
+/// work, few enough that a streaming caller holds only a few packets.
+const STEP_RECORDS: usize = 16;
+
+/// The walk of [`walk`], resumable: [`Walk::step`] walks a few records at a time, so a caller
+/// can pull a track's events as it needs them (the mix) instead of holding the whole track.
+pub(super) struct Walk<'a> {
+    segments: Vec<(usize, AudioSegmentInput<'a>, u32)>,
+    next_segment: usize,
+    reader: Option<(usize, RtpdumpReader<'a>)>,
+    pt: u8,
+    codec: AudioCodec,
+    rate: u32,
+    timeline: AudioTimeline<'a>,
+    counts: WalkCounts,
+}
+
+impl<'a> Walk<'a> {
+    pub(super) fn new(
+        segments: &[AudioSegmentInput<'a>],
+        cfg: &AudioExtractConfig,
+        plan: &Plan,
+    ) -> Self {
+        let rate = cfg.codec.sample_rate();
+        let mut tl_cfg = TimelineConfig::new(cfg.codec.rtp_clock(), rate);
+        tl_cfg.fill_gaps = cfg.fill_gaps;
+        tl_cfg.fix_dtx = cfg.fix_dtx;
+        tl_cfg.reorder_window = cfg.reorder_window;
+        let mut timeline = AudioTimeline::new(tl_cfg);
+        match cfg.codec {
+            AudioCodec::Opus => timeline.set_level_meter(Box::new(OpusLevel::new())),
+            AudioCodec::Pcmu => timeline.set_level_meter(Box::new(G711Level::new(false))),
+            AudioCodec::Pcma => timeline.set_level_meter(Box::new(G711Level::new(true))),
+            // G.722's adaptive decoder cannot start mid-stream: its frames count as quiet.
+            AudioCodec::G722 => {}
+        }
+        let mut order: Vec<(usize, AudioSegmentInput<'a>, u32)> = segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, *s, (*plan.ssrcs.get(i)?)?)))
+            .collect();
+        order.sort_by_key(|(_, s, _)| s.offset_ms);
+        Self {
+            segments: order,
+            next_segment: 0,
+            reader: None,
+            pt: plan.pt,
+            codec: cfg.codec,
+            rate,
+            timeline,
+            counts: WalkCounts::default(),
+        }
+    }
+
+    /// Walks a few records; false once every record is walked (then call [`Walk::finish`]).
+    pub(super) fn step(
+        &mut self,
+        on_event: &mut impl FnMut(AudioEvent<'a>) -> Result<(), ExtractError>,
+    ) -> Result<bool, ExtractError> {
+        if self.reader.is_none() {
+            let Some(&(i, segment, _)) = self.segments.get(self.next_segment) else {
+                return Ok(false);
+            };
+            let offset_ms =
+                u64::try_from(segment.offset_ms).map_err(|_| ExtractError::NegativeOffset {
+                    segment: i,
+                    offset_ms: segment.offset_ms,
+                })?;
+            let offset = (u128::from(offset_ms) * u128::from(self.rate) / 1000) as u64;
+            self.timeline
+                .begin_drifting_segment(offset, segment.drift_ppm, on_event)?;
+            let reader = RtpdumpReader::new(segment.capture)
+                .map_err(|source| ExtractError::Capture { segment: i, source })?;
+            self.reader = Some((i, reader));
+        }
+        let Some((i, reader)) = &mut self.reader else {
+            return Ok(false);
         };
-        let offset_ms =
-            u64::try_from(segment.offset_ms).map_err(|_| ExtractError::NegativeOffset {
-                segment: i,
-                offset_ms: segment.offset_ms,
-            })?;
-        let offset = (u128::from(offset_ms) * u128::from(rate) / 1000) as u64;
-        timeline.begin_drifting_segment(offset, segment.drift_ppm, on_event)?;
-        let reader = RtpdumpReader::new(segment.capture)
-            .map_err(|source| ExtractError::Capture { segment: i, source })?;
-        for record in reader {
+        let i = *i;
+        let ssrc = self.segments[self.next_segment].2;
+        let counts = &mut self.counts;
+        for _ in 0..STEP_RECORDS {
+            let Some(record) = reader.next() else {
+                self.reader = None;
+                self.next_segment += 1;
+                return Ok(true);
+            };
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
@@ -341,7 +402,9 @@ pub(super) fn walk<'a>(
                             .warnings
                             .push(format!("segment {i}: {e}; rest of the capture skipped"));
                     }
-                    break;
+                    self.reader = None;
+                    self.next_segment += 1;
+                    return Ok(true);
                 }
             };
             if record.is_rtcp() {
@@ -359,7 +422,7 @@ pub(super) fn walk<'a>(
                     continue;
                 }
             };
-            if packet.payload_type != plan.pt || packet.ssrc != ssrc {
+            if packet.payload_type != self.pt || packet.ssrc != ssrc {
                 counts.other += 1;
                 continue;
             }
@@ -370,7 +433,7 @@ pub(super) fn walk<'a>(
             let duration = if record.truncated {
                 None
             } else {
-                cfg.codec.duration(packet.payload)
+                self.codec.duration(packet.payload)
             };
             let Some(duration) = duration else {
                 counts.malformed += 1;
@@ -389,11 +452,36 @@ pub(super) fn walk<'a>(
                 duration,
                 payload: packet.payload,
             };
-            timeline.push(audio, on_event)?;
+            self.timeline.push(audio, on_event)?;
         }
+        Ok(true)
     }
-    let report = timeline.finish(on_event)?;
-    Ok((report, counts))
+
+    /// Per segment, in the order they were given: bytes of its capture walked so far (all of
+    /// it once the walk has moved past it; 0 for a segment it takes nothing from).
+    pub(super) fn walked(&self, segments: usize) -> Vec<usize> {
+        let mut walked = vec![0; segments];
+        for (k, (i, segment, _)) in self.segments.iter().enumerate() {
+            let bytes = match &self.reader {
+                _ if k < self.next_segment => segment.capture.len(),
+                Some((_, reader)) if k == self.next_segment => reader.position(),
+                _ => 0,
+            };
+            if let Some(w) = walked.get_mut(*i) {
+                *w = bytes;
+            }
+        }
+        walked
+    }
+
+    /// Ends the walk: the timeline's last events and what it saw.
+    pub(super) fn finish(
+        self,
+        on_event: &mut impl FnMut(AudioEvent<'a>) -> Result<(), ExtractError>,
+    ) -> Result<(TimelineReport, WalkCounts), ExtractError> {
+        let report = self.timeline.finish(on_event)?;
+        Ok((report, self.counts))
+    }
 }
 
 pub(super) fn build_report(

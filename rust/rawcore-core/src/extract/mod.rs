@@ -35,6 +35,6 @@ pub use audio::{
     ExtractError,
 };
 pub use av::{extract_av, extract_video, extract_video_filled, AudioBeside, DocChoice, FillFrame};
-pub use opus::{collect_opus, extract_opus, OpusPackets};
+pub use opus::{collect_opus, extract_opus, survey_opus, OpusPackets, OpusStream, StreamPacket};
 pub use pcm::decode_pcm;
 pub use video::{video_frames, VideoFrameColumns, VideoSegmentInput};

@@ -3,15 +3,16 @@
 //! equals the wall-clock span.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::io::{Seek, Write};
 
-use super::audio::{build_report, plan, walk, Plan};
+use super::audio::{build_report, plan, walk, Plan, Walk, WalkCounts};
 use super::fec::Rebuilder;
 use super::{
     AudioCodec, AudioContainer, AudioExtractConfig, AudioExtractReport, AudioSegmentInput,
     ExtractError,
 };
-use crate::audio::{AudioEvent, GapCause};
+use crate::audio::{AudioEvent, GapCause, TimelineReport};
 use crate::depacketize::opus::{packet_info, OpusFiller, SAMPLE_RATE as OPUS_RATE};
 use crate::mux::matroska::{DocType, MatroskaWriter, TrackEntry};
 use crate::mux::ogg::OggOpusWriter;
@@ -26,10 +27,32 @@ fn opus_ns(samples: u64) -> u64 {
 }
 
 /// Where an Opus extraction's packets go: the track's frames as they are, and the packets that
-/// fill its holes.
+/// fill its holes (with the reason for the hole).
 trait OpusSink {
     fn frame(&mut self, pts: u64, duration: u64, data: &[u8]) -> Result<(), MuxError>;
-    fn fill(&mut self, pts: u64, data: &[u8], samples: u32) -> Result<(), MuxError>;
+    fn fill(
+        &mut self,
+        pts: u64,
+        data: &[u8],
+        samples: u32,
+        cause: GapCause,
+    ) -> Result<(), MuxError>;
+}
+
+impl<S: OpusSink> OpusSink for &mut S {
+    fn frame(&mut self, pts: u64, duration: u64, data: &[u8]) -> Result<(), MuxError> {
+        (**self).frame(pts, duration, data)
+    }
+
+    fn fill(
+        &mut self,
+        pts: u64,
+        data: &[u8],
+        samples: u32,
+        cause: GapCause,
+    ) -> Result<(), MuxError> {
+        (**self).fill(pts, data, samples, cause)
+    }
 }
 
 /// An Opus file being written.
@@ -54,7 +77,7 @@ impl<W: Write + Seek> OpusSink for OpusFile<W> {
         }
     }
 
-    fn fill(&mut self, pts: u64, data: &[u8], samples: u32) -> Result<(), MuxError> {
+    fn fill(&mut self, pts: u64, data: &[u8], samples: u32, _: GapCause) -> Result<(), MuxError> {
         match self {
             Self::Matroska(w) => w.write_frame(0, opus_ns(pts), data, true),
             Self::Ogg(w) => w.write_fill_packet(data, samples),
@@ -88,8 +111,8 @@ fn opus_plan(
 /// that copy the coding of the packet before them (before any, a CELT fullband one), and, with
 /// FEC on, a lost frame whose successor carries LBRR as the frame [`Rebuilder`] makes of it. A
 /// loss hole waits for the frame after it to decide.
-struct OpusOutput<'s, 'a, S: OpusSink> {
-    sink: &'s mut S,
+struct OpusOutput<'a, S: OpusSink> {
+    sink: S,
     filler: OpusFiller,
     last_toc: u8,
     last_pts: u64,
@@ -100,7 +123,20 @@ struct OpusOutput<'s, 'a, S: OpusSink> {
     pending: Option<(u64, u64)>,
 }
 
-impl<'a, S: OpusSink> OpusOutput<'_, 'a, S> {
+impl<'a, S: OpusSink> OpusOutput<'a, S> {
+    fn new(sink: S, channels: u8, fec: bool) -> Self {
+        Self {
+            sink,
+            filler: OpusFiller::new(),
+            last_toc: 31u8 << 3 | u8::from(channels == 2) << 2,
+            last_pts: 0,
+            fill_frames: 0,
+            fec: fec.then(|| Rebuilder::new(channels)),
+            fec_recovered: 0,
+            pending: None,
+        }
+    }
+
     fn event(&mut self, event: AudioEvent<'a>) -> Result<(), ExtractError> {
         match event {
             AudioEvent::Frame {
@@ -129,7 +165,7 @@ impl<'a, S: OpusSink> OpusOutput<'_, 'a, S> {
                 if cause == GapCause::Loss && self.fec.is_some() {
                     self.pending = Some((pts, duration));
                 } else {
-                    self.fill(pts, duration)?;
+                    self.fill(pts, duration, cause)?;
                 }
             }
         }
@@ -142,12 +178,12 @@ impl<'a, S: OpusSink> OpusOutput<'_, 'a, S> {
         let frame = packet_info(next).map_or(0, |i| u64::from(i.duration()));
         let rebuildable = frame > 0 && frame <= duration && Rebuilder::can_rebuild(next);
         if !rebuildable {
-            return self.fill(pts, duration);
+            return self.fill(pts, duration, GapCause::Loss);
         }
-        self.fill(pts, duration - frame)?;
+        self.fill(pts, duration - frame, GapCause::Loss)?;
         let rebuilt = self.fec.as_ref().and_then(|fec| fec.rebuild(next));
         let Some(packet) = rebuilt else {
-            return self.fill(pts + duration - frame, frame);
+            return self.fill(pts + duration - frame, frame, GapCause::Loss);
         };
         let at = pts + duration - frame;
         self.sink.frame(at, frame, &packet)?;
@@ -162,7 +198,7 @@ impl<'a, S: OpusSink> OpusOutput<'_, 'a, S> {
         Ok(())
     }
 
-    fn fill(&mut self, pts: u64, duration: u64) -> Result<(), MuxError> {
+    fn fill(&mut self, pts: u64, duration: u64, cause: GapCause) -> Result<(), MuxError> {
         let mut at = pts;
         let Self {
             sink,
@@ -173,7 +209,7 @@ impl<'a, S: OpusSink> OpusOutput<'_, 'a, S> {
             ..
         } = self;
         filler.fill(*last_toc, duration, |packet, samples| {
-            sink.fill(at, packet, samples)?;
+            sink.fill(at, packet, samples, cause)?;
             if let Some(fec) = fec {
                 fec.wrote(Cow::Owned(packet.to_vec()), u64::from(samples), false);
             }
@@ -187,7 +223,7 @@ impl<'a, S: OpusSink> OpusOutput<'_, 'a, S> {
     /// Writes a loss hole still waiting (one that no frame followed).
     fn finish(&mut self) -> Result<(), MuxError> {
         match self.pending.take() {
-            Some((pts, duration)) => self.fill(pts, duration),
+            Some((pts, duration)) => self.fill(pts, duration, GapCause::Loss),
             None => Ok(()),
         }
     }
@@ -200,25 +236,30 @@ fn run_opus(
     cfg: &AudioExtractConfig,
     plan: &Plan,
     channels: u8,
-    sink: &mut impl OpusSink,
+    sink: impl OpusSink,
 ) -> Result<(AudioExtractReport, u64), ExtractError> {
-    let mut out = OpusOutput {
-        sink,
-        filler: OpusFiller::new(),
-        last_toc: 31u8 << 3 | u8::from(channels == 2) << 2,
-        last_pts: 0,
-        fill_frames: 0,
-        fec: cfg.fec.then(|| Rebuilder::new(channels)),
-        fec_recovered: 0,
-        pending: None,
-    };
+    let mut out = OpusOutput::new(sink, channels, cfg.fec);
     let (tl, counts) = walk(segments, cfg, plan, &mut |event| out.event(event))?;
     out.finish()?;
-    let end = tl.end;
-    let mut report = build_report(cfg, plan, channels, tl, counts, out.last_pts);
-    report.fill_frames = out.fill_frames;
-    report.fec_recovered = out.fec_recovered;
-    Ok((report, end))
+    Ok(out.report(cfg, plan, channels, tl, counts))
+}
+
+impl<S: OpusSink> OpusOutput<'_, S> {
+    /// The extraction's report, and the output's end in 48 kHz samples.
+    fn report(
+        &self,
+        cfg: &AudioExtractConfig,
+        plan: &Plan,
+        channels: u8,
+        tl: TimelineReport,
+        counts: WalkCounts,
+    ) -> (AudioExtractReport, u64) {
+        let end = tl.end;
+        let mut report = build_report(cfg, plan, channels, tl, counts, self.last_pts);
+        report.fill_frames = self.fill_frames;
+        report.fec_recovered = self.fec_recovered;
+        (report, end)
+    }
 }
 
 /// Extracts an Opus track into Matroska, WebM or Ogg with an exact timeline.
@@ -316,7 +357,7 @@ impl OpusSink for OpusPackets {
         Ok(())
     }
 
-    fn fill(&mut self, pts: u64, data: &[u8], _samples: u32) -> Result<(), MuxError> {
+    fn fill(&mut self, pts: u64, data: &[u8], _: u32, _: GapCause) -> Result<(), MuxError> {
         self.push(pts, data);
         Ok(())
     }
@@ -337,4 +378,127 @@ pub fn collect_opus(
     };
     let (report, _) = run_opus(segments, cfg, &plan, channels, &mut packets)?;
     Ok((packets, report))
+}
+
+/// [`extract_opus`]'s report alone: the whole walk, every packet dropped as it is made.
+pub fn survey_opus(
+    segments: &[AudioSegmentInput<'_>],
+    cfg: &AudioExtractConfig,
+) -> Result<AudioExtractReport, ExtractError> {
+    struct Drop;
+    impl OpusSink for Drop {
+        fn frame(&mut self, _: u64, _: u64, _: &[u8]) -> Result<(), MuxError> {
+            Ok(())
+        }
+        fn fill(&mut self, _: u64, _: &[u8], _: u32, _: GapCause) -> Result<(), MuxError> {
+            Ok(())
+        }
+    }
+    let (plan, channels) = opus_plan(segments, cfg, "survey_opus")?;
+    Ok(run_opus(segments, cfg, &plan, channels, Drop)?.0)
+}
+
+/// One packet of an [`OpusStream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPacket {
+    /// The packet, as [`extract_opus`] writes it.
+    pub data: Vec<u8>,
+    /// For a packet that fills a hole, why the hole is there; `None` for a frame of the track
+    /// (received, or rebuilt from FEC).
+    pub fill: Option<GapCause>,
+}
+
+/// The packets an [`OpusStream`] has made and not yet handed over.
+#[derive(Debug, Default)]
+struct Queue(VecDeque<StreamPacket>);
+
+impl OpusSink for Queue {
+    fn frame(&mut self, _: u64, _: u64, data: &[u8]) -> Result<(), MuxError> {
+        self.0.push_back(StreamPacket {
+            data: data.to_vec(),
+            fill: None,
+        });
+        Ok(())
+    }
+
+    fn fill(&mut self, _: u64, data: &[u8], _: u32, cause: GapCause) -> Result<(), MuxError> {
+        self.0.push_back(StreamPacket {
+            data: data.to_vec(),
+            fill: Some(cause),
+        });
+        Ok(())
+    }
+}
+
+/// [`extract_opus`]'s packets pulled one at a time, in order, straight from the captures: the
+/// same walk, a few records at a time, so only the packets in flight (the reorder window, a
+/// loss hole waiting for its successor, the FEC history) are held however long the track.
+pub struct OpusStream<'a> {
+    walk: Option<Walk<'a>>,
+    out: OpusOutput<'a, Queue>,
+    channels: u8,
+    segments: usize,
+    lengths: Vec<usize>,
+}
+
+impl std::fmt::Debug for OpusStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpusStream")
+            .field("channels", &self.channels)
+            .field("queued", &self.out.sink.0.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> OpusStream<'a> {
+    /// A stream of the track [`extract_opus`] would write from `segments`.
+    pub fn new(
+        segments: &[AudioSegmentInput<'a>],
+        cfg: &AudioExtractConfig,
+    ) -> Result<Self, ExtractError> {
+        let (plan, channels) = opus_plan(segments, cfg, "OpusStream")?;
+        Ok(Self {
+            walk: Some(Walk::new(segments, cfg, &plan)),
+            out: OpusOutput::new(Queue::default(), channels, cfg.fec),
+            channels,
+            segments: segments.len(),
+            lengths: segments.iter().map(|s| s.capture.len()).collect(),
+        })
+    }
+
+    /// The track's channels (1 or 2).
+    #[must_use]
+    pub fn channels(&self) -> u8 {
+        self.channels
+    }
+
+    /// Per segment, in the order given to [`OpusStream::new`]: bytes of its capture read so
+    /// far. The caller may let the operating system drop those pages of a mapped capture; the
+    /// few packets still held are copies or are read again.
+    #[must_use]
+    pub fn walked(&self) -> Vec<usize> {
+        match &self.walk {
+            Some(walk) => walk.walked(self.segments),
+            None => self.lengths.clone(),
+        }
+    }
+
+    /// The next packet; `None` at the end of the track.
+    pub fn next_packet(&mut self) -> Result<Option<StreamPacket>, ExtractError> {
+        loop {
+            if let Some(packet) = self.out.sink.0.pop_front() {
+                return Ok(Some(packet));
+            }
+            let Some(walk) = &mut self.walk else {
+                return Ok(None);
+            };
+            let out = &mut self.out;
+            if !walk.step(&mut |event| out.event(event))? {
+                if let Some(walk) = self.walk.take() {
+                    walk.finish(&mut |event| out.event(event))?;
+                }
+                out.finish()?;
+            }
+        }
+    }
 }

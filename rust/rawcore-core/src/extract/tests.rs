@@ -2,6 +2,7 @@
 #![allow(clippy::float_cmp)] // the ms figures compared are exact: whole samples at 48 kHz
 
 use super::*;
+use crate::audio::GapCause;
 use crate::depacketize::opus::packet_info;
 use crate::mux::ebml::reader::{parse, Element};
 use crate::mux::ids;
@@ -609,5 +610,59 @@ fn a_lost_frame_is_rebuilt_from_the_next_packets_fec_and_nothing_else_changes() 
         } else {
             assert_ne!(with, without, "{}", case.name);
         }
+    }
+}
+
+#[test]
+fn the_stream_yields_the_packets_collect_would_hold_with_each_hole_marked() {
+    // Speech with a DTX pause and a loss, from two segments (a pause between them), with and
+    // without FEC: the stream must hand over exactly what collecting the track holds.
+    let mut second = silk_speech(true);
+    second.remove(30); // lost
+    let first = capture(111, &talk_with_holes());
+    let second = capture(111, &second);
+    let segments = [
+        AudioSegmentInput {
+            capture: &first,
+            offset_ms: 0,
+            drift_ppm: 0.0,
+        },
+        AudioSegmentInput {
+            capture: &second,
+            offset_ms: 9_000,
+            drift_ppm: 0.0,
+        },
+    ];
+    for fec in [true, false] {
+        let cfg = AudioExtractConfig {
+            fec,
+            ..cfg(AudioContainer::Matroska)
+        };
+        let (held, report) = collect_opus(&segments, &cfg).expect("collects");
+        assert_eq!(survey_opus(&segments, &cfg).expect("surveys"), report);
+        let mut stream = OpusStream::new(&segments, &cfg).expect("streams");
+        assert_eq!(stream.walked(), vec![0, 0]);
+        let mut streamed = Vec::new();
+        while let Some(p) = stream.next_packet().expect("no error") {
+            streamed.push(p);
+        }
+        assert_eq!(stream.walked(), vec![first.len(), second.len()]);
+        let data: Vec<&[u8]> = streamed.iter().map(|p| p.data.as_slice()).collect();
+        let want: Vec<&[u8]> = held.iter().map(|(_, d)| d).collect();
+        assert_eq!(data, want, "fec {fec}");
+        let filled = |cause| {
+            streamed
+                .iter()
+                .filter(|p| p.fill == Some(cause))
+                .map(|p| u64::from(packet_info(&p.data).expect("valid").duration()))
+                .sum::<u64>() as f64
+                / 48.0
+        };
+        assert_eq!(filled(GapCause::Dtx), report.dtx_filled_ms, "fec {fec}");
+        assert_eq!(filled(GapCause::Pause), report.pause_filled_ms, "fec {fec}");
+        let lost = filled(GapCause::Loss);
+        let recovered = report.fec_recovered as f64 * 20.0;
+        assert_eq!(lost + recovered, report.loss_filled_ms, "fec {fec}");
+        assert_eq!(report.fec_recovered > 0, fec, "fec {fec}");
     }
 }

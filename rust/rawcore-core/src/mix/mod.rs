@@ -1,15 +1,24 @@
 //! The mix: Opus tracks placed on the call's timeline, decoded with libopus, summed with their
 //! gains at 48 kHz and limited, pulled in blocks of the caller's size.
 //!
-//! Each track's packets are what [`crate::extract::collect_opus`] makes of its captures, the
-//! same packets a per-track extraction writes: placement, gaps, DTX, loss fill and FEC rebuilds
-//! have one home, the extraction's plan, and the mix hears exactly what a player of the
+//! Each track's packets are what [`crate::extract::extract_opus`] writes of its captures,
+//! pulled as they are needed from an [`OpusStream`]: placement, gaps, DTX, loss fill and FEC
+//! rebuilds have one home, the extraction's plan, and the mix hears what a player of the
 //! extracted file hears. The packets are decoded in order (a fill packet carries no audio, so
 //! libopus conceals it as a player would), so a track's decoded length is its timeline span.
-//! Only compressed packets are held (about 15 MB per track-hour of continuous speech, far less
-//! with DTX); PCM exists only for the block being made, so memory does not grow with the
-//! decoded length. [`limiter`] is the one home of the limiter rule, also used for mixes of
-//! decoded files.
+//! Nothing grows with the call's length: a track holds the packets in flight and the PCM of
+//! the block being made. [`limiter`] is the one home of the limiter rule, also used for mixes
+//! of decoded files.
+//!
+//! Where a track is silent (DTX, or between its captures) its fill packets are not decoded:
+//! once the decoder's output has fallen below [`QUIET`], a DTX or pause fill packet followed by
+//! another one plays as digital silence. What libopus would make of it there is its comfort
+//! noise, about −80 dBFS; the last fill packet before the next frame is still decoded, so the
+//! decoder meets that frame after a concealed one, as a player's does. In a call where each
+//! participant speaks a quarter of the time this skips most of the decoding.
+//!
+//! The tracks of a block can be rendered in parallel ([`OpusMixer::next_block_with`]); the
+//! core itself starts no thread.
 
 pub mod limiter;
 
@@ -17,24 +26,57 @@ use opus::{Channels, Decoder};
 
 pub use limiter::Limiter;
 
-use crate::extract::OpusPackets;
+use crate::audio::GapCause;
+use crate::extract::{ExtractError, OpusStream, StreamPacket};
 
 /// The mix's sample rate: Opus decodes at 48 kHz.
 pub const MIX_RATE: u32 = 48_000;
 /// The longest Opus packet (120 ms at 48 kHz), per channel.
 const MAX_PACKET_FRAMES: usize = 5_760;
+/// Peak below which a track's decoded output counts as silent (−60 dBFS): DTX fill packets
+/// after it are not decoded (see the module docs).
+pub const QUIET: f32 = 1e-3;
 
-/// One track of the mix: its packets, held compactly, and where its first sample lands.
-#[derive(Debug, Clone)]
-pub struct MixTrack {
+/// Where a track's packets come from.
+enum Source<'a> {
+    /// Packets held in memory.
+    Held {
+        bytes: Vec<u8>,
+        ends: Vec<usize>,
+        next: usize,
+    },
+    /// Packets pulled from the captures as they are needed.
+    Stream(Box<OpusStream<'a>>),
+}
+
+impl Source<'_> {
+    fn next(&mut self) -> Result<Option<StreamPacket>, ExtractError> {
+        match self {
+            Self::Held { bytes, ends, next } => {
+                let Some(&end) = ends.get(*next) else {
+                    return Ok(None);
+                };
+                let start = if *next == 0 { 0 } else { ends[*next - 1] };
+                *next += 1;
+                Ok(Some(StreamPacket {
+                    data: bytes.get(start..end).unwrap_or_default().to_vec(),
+                    fill: None,
+                }))
+            }
+            Self::Stream(stream) => stream.next_packet(),
+        }
+    }
+}
+
+/// One track of the mix: where its packets come from and where its first sample lands.
+pub struct MixTrack<'a> {
     channels: u8,
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
+    source: Source<'a>,
     offset: i64,
     gain: f32,
 }
 
-impl MixTrack {
+impl MixTrack<'static> {
     /// A track of `channels` (1 or 2) channels whose packets, decoded in order, start at mix
     /// frame `offset` (negative: before the mix), played at linear `gain`.
     pub fn new<'p>(
@@ -51,31 +93,35 @@ impl MixTrack {
         }
         Self {
             channels: channels.clamp(1, 2),
-            bytes,
-            ends,
+            source: Source::Held {
+                bytes,
+                ends,
+                next: 0,
+            },
             offset,
             gain,
         }
     }
+}
 
-    /// A track of the packets an extraction collected ([`crate::extract::collect_opus`]).
+impl<'a> MixTrack<'a> {
+    /// A track whose packets are pulled from `stream` as the mix needs them.
     #[must_use]
-    pub fn from_extraction(packets: &OpusPackets, offset: i64, gain: f32) -> Self {
-        Self::new(
-            packets.head.channels,
-            packets.iter().map(|(_, data)| data),
+    pub fn streaming(stream: OpusStream<'a>, offset: i64, gain: f32) -> Self {
+        Self {
+            channels: stream.channels(),
+            source: Source::Stream(Box::new(stream)),
             offset,
             gain,
-        )
+        }
     }
 }
 
-/// A track being decoded.
-struct TrackState {
-    /// Packet boundaries into `bytes`; decoded in order.
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-    next: usize,
+/// A track being decoded; [`OpusMixer::next_block_with`] hands these out to be rendered.
+pub struct Track<'a> {
+    source: Source<'a>,
+    /// The packet after the one being decoded, when it was looked at.
+    lookahead: Option<StreamPacket>,
     decoder: Decoder,
     channels: usize,
     offset: i64,
@@ -86,12 +132,21 @@ struct TrackState {
     /// Frames decoded so far (the track's timeline position of the end of `pcm`).
     decoded: u64,
     decode_errors: u64,
+    /// Frames of fill played as silence without decoding.
+    skipped: u64,
+    /// The last decoded packet's output was below [`QUIET`].
+    quiet: bool,
     exhausted: bool,
+    error: Option<ExtractError>,
+    /// The block to render: (mix position, frames, output channels).
+    job: Option<(u64, usize, usize)>,
+    /// This track's share of the block being made (output channels, gain applied).
+    window: Vec<f32>,
 }
 
-impl TrackState {
-    fn new(track: MixTrack) -> Self {
-        let channels = track.channels;
+impl<'a> Track<'a> {
+    fn new(track: MixTrack<'a>) -> Self {
+        let channels = track.channels.clamp(1, 2);
         let decoder = Decoder::new(
             MIX_RATE,
             if channels == 2 {
@@ -102,9 +157,8 @@ impl TrackState {
         )
         .expect("libopus accepts 48 kHz mono or stereo");
         Self {
-            bytes: track.bytes,
-            ends: track.ends,
-            next: 0,
+            source: track.source,
+            lookahead: None,
             decoder,
             channels: usize::from(channels),
             offset: track.offset,
@@ -113,7 +167,12 @@ impl TrackState {
             pcm_at: 0,
             decoded: 0,
             decode_errors: 0,
+            skipped: 0,
+            quiet: false,
             exhausted: false,
+            error: None,
+            job: None,
+            window: Vec::new(),
         }
     }
 
@@ -122,36 +181,73 @@ impl TrackState {
         (self.pcm.len() - self.pcm_at) / self.channels
     }
 
-    /// Decodes the next packet into `pcm`; false at the end of the track.
+    /// The next packet from the source; an error ends the track and is kept for the mixer.
+    fn pull(&mut self) -> Option<StreamPacket> {
+        match self.source.next() {
+            Ok(packet) => packet,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// Whether every sample of the track has been taken.
+    fn finished(&mut self) -> bool {
+        if self.exhausted {
+            return true;
+        }
+        if self.ready() > 0 {
+            return false;
+        }
+        if self.lookahead.is_none() {
+            self.lookahead = self.pull();
+        }
+        self.lookahead.is_none()
+    }
+
+    /// Decodes the next packet into `pcm` (or plays it as silence, see the module docs); false
+    /// at the end of the track.
     fn decode_next(&mut self) -> bool {
-        let Some(&end) = self.ends.get(self.next) else {
+        let packet = match self.lookahead.take() {
+            Some(p) => Some(p),
+            None => self.pull(),
+        };
+        let Some(packet) = packet else {
             self.exhausted = true;
             return false;
         };
-        let start = if self.next == 0 {
-            0
-        } else {
-            self.ends[self.next - 1]
-        };
-        self.next += 1;
         if self.pcm_at > 0 {
             self.pcm.drain(..self.pcm_at);
             self.pcm_at = 0;
         }
         let have = self.pcm.len();
+        let silent_fill =
+            |p: &StreamPacket| matches!(p.fill, Some(GapCause::Dtx | GapCause::Pause));
+        if self.quiet && silent_fill(&packet) {
+            self.lookahead = self.pull();
+            if self.lookahead.as_ref().is_some_and(silent_fill) {
+                let frames = crate::depacketize::opus::packet_info(&packet.data)
+                    .map_or(960, |i| i.duration() as usize)
+                    .min(MAX_PACKET_FRAMES);
+                self.pcm.resize(have + frames * self.channels, 0.0);
+                self.decoded += frames as u64;
+                self.skipped += frames as u64;
+                return true;
+            }
+        }
         self.pcm
             .resize(have + MAX_PACKET_FRAMES * self.channels, 0.0);
-        let packet = &self.bytes[start..end];
         let decoded = self
             .decoder
-            .decode_float(packet, &mut self.pcm[have..], false);
+            .decode_float(&packet.data, &mut self.pcm[have..], false);
         let frames = if let Ok(n) = decoded {
             n
         } else {
             // A packet libopus rejects is concealed, as a player would: as long as its TOC
             // says (one 20 ms frame when even that is unreadable).
             self.decode_errors += 1;
-            let frames = crate::depacketize::opus::packet_info(packet)
+            let frames = crate::depacketize::opus::packet_info(&packet.data)
                 .map_or(960, |i| i.duration() as usize)
                 .min(MAX_PACKET_FRAMES);
             self.decoder
@@ -163,6 +259,7 @@ impl TrackState {
                 .unwrap_or(0)
         };
         self.pcm.truncate(have + frames * self.channels);
+        self.quiet = self.pcm[have..].iter().all(|s| s.abs() < QUIET);
         self.decoded += frames as u64;
         true
     }
@@ -179,10 +276,14 @@ impl TrackState {
         }
     }
 
-    /// Adds this track's share of mix frames `[pos, pos + frames)` into `window`
-    /// (interleaved, `out_channels`).
-    fn add_into(&mut self, window: &mut [f32], out_channels: usize, pos: u64) {
-        let frames = window.len() / out_channels;
+    /// Renders the block this track was given into its window: its share of the mix frames
+    /// `[pos, pos + frames)`, decoding what that needs. A no-op when there is nothing to render.
+    pub fn render(&mut self) {
+        let Some((pos, frames, out_channels)) = self.job.take() else {
+            return;
+        };
+        self.window.clear();
+        self.window.resize(frames * out_channels, 0.0);
         let pos = pos as i64;
         // Window frame where the track's next undelivered sample lands.
         let mut at = self.offset + (self.decoded as i64 - self.ready() as i64) - pos;
@@ -191,16 +292,14 @@ impl TrackState {
             self.skip(at.unsigned_abs() as usize);
             at = 0;
         }
-        if at >= frames as i64 {
-            return;
-        }
         while (at as usize) < frames {
             if self.ready() == 0 && !self.decode_next() {
                 return;
             }
             let n = self.ready().min(frames - at as usize);
             let src = &self.pcm[self.pcm_at..self.pcm_at + n * self.channels];
-            let dst = &mut window[at as usize * out_channels..(at as usize + n) * out_channels];
+            let dst =
+                &mut self.window[at as usize * out_channels..(at as usize + n) * out_channels];
             mix_into(dst, out_channels, src, self.channels, self.gain);
             self.pcm_at += n * self.channels;
             at += n as i64;
@@ -240,6 +339,8 @@ pub struct MixStats {
     pub decoded: Vec<u64>,
     /// Packets libopus rejected (concealed instead).
     pub decode_errors: u64,
+    /// Frames of fill played as silence without decoding (see the module docs).
+    pub skipped_frames: u64,
     /// Limiter blocks played with a gain below 1.
     pub limited_blocks: u64,
     /// Frames per limiter block.
@@ -248,8 +349,8 @@ pub struct MixStats {
 
 /// A streaming mix of Opus tracks (see the module docs): [`OpusMixer::next_block`] until it
 /// returns an empty block.
-pub struct OpusMixer {
-    tracks: Vec<TrackState>,
+pub struct OpusMixer<'a> {
+    tracks: Vec<Track<'a>>,
     channels: usize,
     /// Mix frames fed to the limiter so far.
     pos: u64,
@@ -260,15 +361,14 @@ pub struct OpusMixer {
     flushed: bool,
 }
 
-impl OpusMixer {
+impl<'a> OpusMixer<'a> {
     /// A mix of `tracks` in `channels` (1 or 2; other values are clamped) channels, `end` frames
     /// long (None: until the last track ends).
     #[must_use]
-    pub fn new(tracks: Vec<MixTrack>, channels: u8, end: Option<u64>) -> Self {
+    pub fn new(tracks: Vec<MixTrack<'a>>, channels: u8, end: Option<u64>) -> Self {
         let channels = channels.clamp(1, 2);
-        let tracks: Vec<TrackState> = tracks.into_iter().map(TrackState::new).collect();
         Self {
-            tracks,
+            tracks: tracks.into_iter().map(Track::new).collect(),
             channels: usize::from(channels),
             pos: 0,
             end,
@@ -286,25 +386,39 @@ impl OpusMixer {
 
     /// The next limited, interleaved block of about `frames` frames (the limiter's look-ahead
     /// makes the first a few ms shorter, the last longer); empty when the mix is over.
-    pub fn next_block(&mut self, frames: usize) -> Vec<f32> {
+    pub fn next_block(&mut self, frames: usize) -> Result<Vec<f32>, ExtractError> {
+        self.next_block_with(frames, |tracks| tracks.iter_mut().for_each(Track::render))
+    }
+
+    /// [`OpusMixer::next_block`], with `render` calling [`Track::render`] on every track it is
+    /// given, in any order and on any thread (the tracks are independent); a track it leaves
+    /// out is rendered here.
+    pub fn next_block_with(
+        &mut self,
+        frames: usize,
+        mut render: impl FnMut(&mut [Track<'a>]),
+    ) -> Result<Vec<f32>, ExtractError> {
         let mut out = Vec::with_capacity((frames + self.limiter.block() * 8) * self.channels);
         while out.is_empty() && !self.flushed {
-            let n = match self.end {
+            let mut n = match self.end {
                 Some(end) => frames.min(end.saturating_sub(self.pos) as usize),
                 None => frames,
             };
-            let mut window = vec![0f32; n.max(1) * self.channels];
-            window.truncate(n * self.channels);
             for t in &mut self.tracks {
-                t.add_into(&mut window, self.channels, self.pos);
+                t.job = Some((self.pos, n, self.channels));
             }
-            let mut n = n;
-            if self.end.is_none()
-                && self
-                    .tracks
-                    .iter()
-                    .all(|t| t.exhausted || t.ready() == 0 && t.next >= t.ends.len())
-            {
+            render(&mut self.tracks);
+            let mut window = vec![0f32; n * self.channels];
+            for t in &mut self.tracks {
+                t.render();
+                if let Some(e) = t.error.take() {
+                    return Err(e);
+                }
+                for (d, s) in window.iter_mut().zip(&t.window) {
+                    *d += s;
+                }
+            }
+            if self.end.is_none() && self.tracks.iter_mut().all(Track::finished) {
                 let last = self
                     .tracks
                     .iter()
@@ -323,7 +437,20 @@ impl OpusMixer {
             }
         }
         self.frames_out += (out.len() / self.channels) as u64;
-        out
+        Ok(out)
+    }
+
+    /// Per track, per segment: bytes of its capture read so far (see [`OpusStream::walked`];
+    /// empty for a track of held packets).
+    #[must_use]
+    pub fn walked(&self) -> Vec<Vec<usize>> {
+        self.tracks
+            .iter()
+            .map(|t| match &t.source {
+                Source::Stream(stream) => stream.walked(),
+                Source::Held { .. } => Vec::new(),
+            })
+            .collect()
     }
 
     /// What the mix did so far.
@@ -333,6 +460,7 @@ impl OpusMixer {
             frames: self.frames_out,
             decoded: self.tracks.iter().map(|t| t.decoded).collect(),
             decode_errors: self.tracks.iter().map(|t| t.decode_errors).sum(),
+            skipped_frames: self.tracks.iter().map(|t| t.skipped).sum(),
             limited_blocks: self.limiter.limited_blocks(),
             limiter_block: self.limiter.block() as u64,
         }
