@@ -2,8 +2,9 @@
 
 Video becomes H.264 (libx264, yuv420p, High profile) at constant frame rate: the track's
 nominal rate (the median interval between its pictures), every frame the largest picture size
-observed in the track (keyframes are decoded in a first pass to find it; smaller stretches are
-scaled with their aspect kept and letterboxed in black). Output frame `n` (at `n / fps`) shows
+observed in the track (a first pass finds it: from the frame headers of a Matroska/WebM track
+in VP8, VP9 or H.264, else by decoding the keyframes; smaller stretches are scaled with their
+aspect kept and letterboxed in black). Output frame `n` (at `n / fps`) shows
 the latest source picture whose time rounds to frame `n` or before, so every source picture
 appears at its time ± half a frame; stretches without a new picture repeat the last one; before
 the first picture and after the last, black. Audio becomes AAC-LC at 48 kHz, each decoded
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from rawcore.errors import InputError
+from rawcore._core import scan_pictures
+from rawcore.errors import InputError, RawcoreError
 from rawcore.media.convert.probe import Inputs, StreamRef, open_media
 from rawcore.media.convert.remux import open_mp4, remux
 from rawcore.media.formats import DEFAULT_CRF, DEFAULT_PRESET, PRESETS
@@ -82,9 +84,47 @@ def _nominal_rate(times: list[float]) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+#: Codecs whose picture sizes the core reads from frame headers in a Matroska/WebM file.
+_HEADER_CODECS = frozenset({"vp8", "vp9", "h264"})
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+
+
+def _plan(times: list[float], width: int, height: int) -> VideoPlan:
+    times.sort()
+    # yuv420p needs even sizes: an odd size gains a black line.
+    return VideoPlan(times, _nominal_rate(times), width + width % 2, height + height % 2)
+
+
 def scan_video(ref: StreamRef) -> VideoPlan:
-    """Every picture's time, and the largest size among the decoded keyframes (a size changes
-    only at a keyframe in every codec rawcore writes)."""
+    """Every picture's time, and the largest picture size the decoder outputs: from the frame
+    headers when the input is Matroska/WebM in a codec the core reads (no decoding), else by
+    decoding the keyframes."""
+    return _scan_headers(ref) or _scan_decoding(ref)
+
+
+def _scan_headers(ref: StreamRef) -> VideoPlan | None:
+    """The plan from `rawcore._core.scan_pictures`, None when it cannot tell (another container
+    or codec, a file it cannot read, no sized picture): the decoding scan decides then."""
+    if ref.codec not in _HEADER_CODECS:
+        return None
+    try:
+        with ref.path.open("rb") as f:
+            if f.read(4) != _EBML_MAGIC:
+                return None
+    except OSError:
+        return None
+    try:
+        pictures = scan_pictures(ref.path)
+    except RawcoreError:
+        return None
+    if pictures is None or not pictures.times_s or not pictures.width:
+        return None
+    return _plan(list(pictures.times_s), pictures.width, pictures.height)
+
+
+def _scan_decoding(ref: StreamRef) -> VideoPlan:
+    """The plan by decoding every keyframe (a size changes only at a keyframe in every codec
+    rawcore writes)."""
     import av
 
     times: list[float] = []
@@ -107,9 +147,7 @@ def scan_video(ref: StreamRef) -> VideoPlan:
             width, height = stream.codec_context.width, stream.codec_context.height
     if not times or not width:
         raise InputError(f"{ref.path}: no decodable video")
-    times.sort()
-    # yuv420p needs even sizes: an odd size gains a black line.
-    return VideoPlan(times, _nominal_rate(times), width + width % 2, height + height % 2)
+    return _plan(times, width, height)
 
 
 class Canvas:
