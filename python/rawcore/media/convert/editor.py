@@ -26,8 +26,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rawcore._core import scan_pictures
 from rawcore.errors import InputError, RawcoreError
 from rawcore.media.convert.probe import Inputs, StreamRef, open_media
@@ -157,11 +155,12 @@ class Canvas:
         import av
 
         self.width, self.height = width, height
-        black = np.empty((height * 3 // 2, width), dtype=np.uint8)
-        black[:height] = 16
-        black[height:] = 128
-        self._black = black
-        self.black = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        # Black made in the frame's own planes: NumPy (≈45 ms to import) is needed only to
+        # letterbox a picture of another size.
+        black = av.VideoFrame(width, height, "yuv420p")
+        for plane, value in zip(black.planes, (16, 128, 128), strict=True):
+            plane.update(bytes([value]) * plane.buffer_size)
+        self.black = black
 
     def fit(self, frame: Any) -> Any:
         import av
@@ -169,11 +168,15 @@ class Canvas:
         w, h = frame.width, frame.height
         if (w, h) == (self.width, self.height):
             return frame.reformat(format="yuv420p")
+        import numpy as np
+
         scale = min(self.width / w, self.height / h)
         sw = max(2, round(w * scale) // 2 * 2)
         sh = max(2, round(h * scale) // 2 * 2)
         scaled = frame.reformat(width=sw, height=sh, format="yuv420p").to_ndarray()
-        canvas = self._black.copy()
+        canvas = np.empty((self.height * 3 // 2, self.width), dtype=np.uint8)
+        canvas[: self.height] = 16
+        canvas[self.height :] = 128
         x, y = (self.width - sw) // 2 // 2 * 2, (self.height - sh) // 2 // 2 * 2
         canvas[y : y + sh, x : x + sw] = scaled[:sh]
         H, W = self.height, self.width
@@ -292,7 +295,7 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
     """`samples` samples of AAC-LC at 48 kHz into the MP4 `out` (audio only): each decoded
     frame at its time, silence where there is none. The frames go through an `AudioFifo`
     that cuts them into the encoder's 1024 samples in FFmpeg (no per-frame array copies);
-    only silence and the rare overlap are made as arrays."""
+    silence is zeroed in a frame's own planes, and only the rare overlap is cut as an array."""
     import av
 
     with open_media(ref.path) as c:
@@ -308,9 +311,18 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
         time_base = Fraction(1, RATE)
 
         def frame_of(data: Any) -> Any:
+            import numpy as np
+
             frame = av.AudioFrame.from_ndarray(
                 np.ascontiguousarray(data, dtype=np.float32), format="fltp", layout=layout
             )
+            frame.sample_rate = RATE
+            return frame
+
+        def silence(n: int) -> Any:
+            frame = av.AudioFrame(format="fltp", layout=layout, samples=n)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
             frame.sample_rate = RATE
             return frame
 
@@ -336,7 +348,7 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
             if room <= 0:
                 break
             if start >= 0 and start - written > _AUDIO_SLACK:
-                put(frame_of(np.zeros((channels, min(start - written, room)))))
+                put(silence(min(start - written, room)))
                 room = samples - written
                 if room <= 0:
                     break
@@ -350,7 +362,7 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
             put(frame)
             flush(False)
         if written < samples:
-            put(frame_of(np.zeros((channels, samples - written))))
+            put(silence(samples - written))
         flush(True)
         for packet in stream.encode(None):
             output.mux(packet)
