@@ -2,7 +2,8 @@
 and sizes of a Matroska/WebM video track from its headers, and must find what decoding finds.
 Checked against PyAV (FFmpeg's demuxer and decoders) on files written by FFmpeg and GStreamer:
 VP8, VP9 and H.264 (sizes that need the SPS cropping window), tracks whose size changes mid-way
-(H.264 with a new SPS inside the stream), and AV1 left to the decoding scan."""
+(H.264 with a new SPS inside the stream; GStreamer's encoders switching size mid-call, muxed by
+rawcore), and AV1 left to the decoding scan."""
 
 from __future__ import annotations
 
@@ -86,6 +87,24 @@ def gstreamer_file(path: Path, encoder: str, mux: str, size: tuple[int, int]) ->
     return path
 
 
+def gstreamer_size_change(path: Path, codec: str) -> Path:
+    """A sender whose GStreamer encoder switches from 320x180 to 640x360 mid-call (RTP from
+    GStreamer's payloaders), as a raw track muxed by `rawcore mux-av`."""
+    import rawcore
+    from helpers.gst import GstUnavailable
+    from helpers.video_truth import resolution_change_call
+    from rawcore.media.mux import mux_av
+    from rawcore.media.outputs import Selection
+
+    try:
+        truth = resolution_change_call(path / "rec", codec)
+    except GstUnavailable as exc:
+        pytest.skip(str(exc))
+    with rawcore.open_recording(path / "rec") as rec:
+        result = mux_av(rec, path / "mkv", selection=Selection(track_id=truth.track.track_id))
+    return path / "mkv" / result.entries[0].path
+
+
 def decoded(path: Path) -> tuple[list[float], list[tuple[int, int]]]:
     """Every packet's time and every decoded picture's size, in order, by PyAV."""
     import av
@@ -114,6 +133,12 @@ WRITERS = {
         lambda p: ffmpeg_file(p / "in.mkv", "libx264", [(160, 90), (320, 180)], "matroska")),
     "H.264 by FFmpeg, 200x100 shrinking to 120x68, both cropped": lambda p: ffmpeg_file(
         p / "in.mkv", "libx264", [(200, 100), (120, 68)], "matroska"),
+    "VP8 from GStreamer's encoder, 320x180 growing to 640x360 (rawcore mux-av)": lambda p: (
+        gstreamer_size_change(p, "vp8")),
+    "VP9 from GStreamer's encoder, 320x180 growing to 640x360 (rawcore mux-av)": lambda p: (
+        gstreamer_size_change(p, "vp9")),
+    "H.264 from GStreamer's encoder, 320x180 growing to 640x360 (rawcore mux-av)": lambda p: (
+        gstreamer_size_change(p, "h264")),
     "VP8 by GStreamer (webmmux), 176x100": lambda p: gstreamer_file(
         p / "in.webm", "vp8enc", "webmmux", (176, 100)),
     "VP9 by GStreamer (webmmux), 170x96": lambda p: gstreamer_file(
