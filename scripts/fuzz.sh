@@ -180,6 +180,8 @@ def webm_seed(video_codec, fmt):
 
 seeds("remux", [b"\x00\x10" + webm_seed("libvpx-vp9", "webm"),
                 b"\x07\x00" + webm_seed("libx264", "matroska")])
+seeds("pictures", [b"\x00\x10" + webm_seed("libvpx-vp9", "webm"),
+                   b"\x07\x00" + webm_seed("libx264", "matroska")])
 seeds("split", [foreign(write_pcap, streams["opus"][:30]),
                 foreign(write_pcap, video[:30]),
                 foreign(write_mjr, streams["opus_dtx"][:30]),

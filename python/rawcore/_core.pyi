@@ -42,6 +42,7 @@ __all__ = [
     "StreamColumns",
     "StreamPlacement",
     "StreamStats",
+    "VideoPictures",
     "VideoReport",
     "__version__",
     "analyze_capture",
@@ -58,6 +59,7 @@ __all__ = [
     "place_streams",
     "remux_mp4",
     "rgb_to_yuv",
+    "scan_pictures",
     "slice_capture",
     "split_capture",
     "stream_columns",
@@ -987,3 +989,29 @@ def remux_mp4(
     then `moov` and the payloads. Raises `InputError` for a file that is not Matroska, is
     malformed, or has a codec MP4 players do not take; `OutputError` when `output` cannot be
     written."""
+
+@final
+class VideoPictures:
+    """The first video track of a Matroska/WebM file as its headers describe it."""
+
+    @property
+    def codec(self) -> Literal["vp8", "vp9", "h264"]: ...
+    @property
+    def times_s(self) -> list[float]:
+        """Every non-empty frame's time (s), in file order (as FFmpeg's `pts * time_base`)."""
+    @property
+    def width(self) -> int:
+        """The largest picture (by area) a decoder outputs; 0 when no header gave a size."""
+    @property
+    def height(self) -> int: ...
+    @property
+    def sizes(self) -> list[tuple[float, int, int]]:
+        """`(time_s, width, height)` at the first sized picture and at every size change."""
+
+def scan_pictures(source: str | os.PathLike[str]) -> VideoPictures | None:
+    """Picture times and decoded sizes of the first video track of the Matroska/WebM file
+    `source`, read from the container and frame headers without decoding (VP8 keyframe size,
+    VP9 coded frame size, not `render_size`; H.264 SPS size with cropping), with the GIL
+    released. None when the file has no video track or its codec has no header reader here
+    (AV1): decode to find them. Raises `InputError` for a file that is not Matroska or is
+    malformed."""

@@ -151,6 +151,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(remux::remux_mp4, m)?)?;
     m.add_class::<remux::RemuxReport>()?;
     m.add_class::<remux::RemuxTrack>()?;
+    m.add_function(wrap_pyfunction!(remux::scan_pictures, m)?)?;
+    m.add_class::<remux::VideoPictures>()?;
     types::register(m)?;
     Ok(())
 }

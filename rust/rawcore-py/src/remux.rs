@@ -6,6 +6,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
+use rawcore_core::remux::pictures::{PictureScan, ScanOutcome};
 use rawcore_core::remux::{Plan, RemuxError, Scan, Select};
 
 use crate::errors::CoreError;
@@ -142,5 +143,51 @@ pub fn remux_mp4(
         bytes: plan.total_bytes(),
         tracks,
         truncated_at: plan.truncated_at,
+    })
+}
+
+/// Picture times and sizes of the first video track of a Matroska/WebM file, from headers.
+#[pyclass(frozen, module = "rawcore._core")]
+pub struct VideoPictures {
+    #[pyo3(get)]
+    codec: &'static str,
+    #[pyo3(get)]
+    times_s: Vec<f64>,
+    #[pyo3(get)]
+    width: u32,
+    #[pyo3(get)]
+    height: u32,
+    #[pyo3(get)]
+    sizes: Vec<(f64, u32, u32)>,
+}
+
+/// Read the picture times and sizes of the first video track of the Matroska/WebM file
+/// `source` without decoding; None when it has no video track or its codec has no header
+/// reader (then decode to find them).
+#[pyfunction]
+pub fn scan_pictures(py: Python<'_>, source: PathBuf) -> PyResult<Option<VideoPictures>> {
+    let outcome = detached(py, || -> Result<ScanOutcome, CoreError> {
+        let mut scan = PictureScan::new();
+        let mut more = true;
+        each_chunk(&source, |chunk| {
+            if more {
+                more = scan
+                    .feed(chunk)
+                    .map_err(|e| CoreError::from(RemuxError::from(e)))?;
+            }
+            Ok(())
+        })?;
+        scan.finish()
+            .map_err(|e| CoreError::from(RemuxError::from(e)))
+    })?;
+    Ok(match outcome {
+        ScanOutcome::Read(p) => Some(VideoPictures {
+            codec: p.codec,
+            times_s: p.times_s,
+            width: p.width,
+            height: p.height,
+            sizes: p.sizes,
+        }),
+        ScanOutcome::NoVideo | ScanOutcome::Unsupported(_) => None,
     })
 }

@@ -2,8 +2,9 @@
 
 Video becomes H.264 (libx264, yuv420p, High profile) at constant frame rate: the track's
 nominal rate (the median interval between its pictures), every frame the largest picture size
-observed in the track (keyframes are decoded in a first pass to find it; smaller stretches are
-scaled with their aspect kept and letterboxed in black). Output frame `n` (at `n / fps`) shows
+observed in the track (a first pass finds it: from the frame headers of a Matroska/WebM track
+in VP8, VP9 or H.264, else by decoding the keyframes; smaller stretches are scaled with their
+aspect kept and letterboxed in black). Output frame `n` (at `n / fps`) shows
 the latest source picture whose time rounds to frame `n` or before, so every source picture
 appears at its time ± half a frame; stretches without a new picture repeat the last one; before
 the first picture and after the last, black. Audio becomes AAC-LC at 48 kHz, each decoded
@@ -25,9 +26,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rawcore.errors import InputError
+from rawcore._core import scan_pictures
+from rawcore.errors import InputError, RawcoreError
 from rawcore.media.convert.probe import Inputs, StreamRef, open_media
 from rawcore.media.convert.remux import open_mp4, remux
 from rawcore.media.formats import DEFAULT_CRF, DEFAULT_PRESET, PRESETS
@@ -82,9 +82,47 @@ def _nominal_rate(times: list[float]) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+#: Codecs whose picture sizes the core reads from frame headers in a Matroska/WebM file.
+_HEADER_CODECS = frozenset({"vp8", "vp9", "h264"})
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+
+
+def _plan(times: list[float], width: int, height: int) -> VideoPlan:
+    times.sort()
+    # yuv420p needs even sizes: an odd size gains a black line.
+    return VideoPlan(times, _nominal_rate(times), width + width % 2, height + height % 2)
+
+
 def scan_video(ref: StreamRef) -> VideoPlan:
-    """Every picture's time, and the largest size among the decoded keyframes (a size changes
-    only at a keyframe in every codec rawcore writes)."""
+    """Every picture's time, and the largest picture size the decoder outputs: from the frame
+    headers when the input is Matroska/WebM in a codec the core reads (no decoding), else by
+    decoding the keyframes."""
+    return _scan_headers(ref) or _scan_decoding(ref)
+
+
+def _scan_headers(ref: StreamRef) -> VideoPlan | None:
+    """The plan from `rawcore._core.scan_pictures`, None when it cannot tell (another container
+    or codec, a file it cannot read, no sized picture): the decoding scan decides then."""
+    if ref.codec not in _HEADER_CODECS:
+        return None
+    try:
+        with ref.path.open("rb") as f:
+            if f.read(4) != _EBML_MAGIC:
+                return None
+    except OSError:
+        return None
+    try:
+        pictures = scan_pictures(ref.path)
+    except RawcoreError:
+        return None
+    if pictures is None or not pictures.times_s or not pictures.width:
+        return None
+    return _plan(list(pictures.times_s), pictures.width, pictures.height)
+
+
+def _scan_decoding(ref: StreamRef) -> VideoPlan:
+    """The plan by decoding every keyframe (a size changes only at a keyframe in every codec
+    rawcore writes)."""
     import av
 
     times: list[float] = []
@@ -107,9 +145,7 @@ def scan_video(ref: StreamRef) -> VideoPlan:
             width, height = stream.codec_context.width, stream.codec_context.height
     if not times or not width:
         raise InputError(f"{ref.path}: no decodable video")
-    times.sort()
-    # yuv420p needs even sizes: an odd size gains a black line.
-    return VideoPlan(times, _nominal_rate(times), width + width % 2, height + height % 2)
+    return _plan(times, width, height)
 
 
 class Canvas:
@@ -119,11 +155,12 @@ class Canvas:
         import av
 
         self.width, self.height = width, height
-        black = np.empty((height * 3 // 2, width), dtype=np.uint8)
-        black[:height] = 16
-        black[height:] = 128
-        self._black = black
-        self.black = av.VideoFrame.from_ndarray(black, format="yuv420p")
+        # Black made in the frame's own planes: NumPy (≈45 ms to import) is needed only to
+        # letterbox a picture of another size.
+        black = av.VideoFrame(width, height, "yuv420p")
+        for plane, value in zip(black.planes, (16, 128, 128), strict=True):
+            plane.update(bytes([value]) * plane.buffer_size)
+        self.black = black
 
     def fit(self, frame: Any) -> Any:
         import av
@@ -131,11 +168,15 @@ class Canvas:
         w, h = frame.width, frame.height
         if (w, h) == (self.width, self.height):
             return frame.reformat(format="yuv420p")
+        import numpy as np
+
         scale = min(self.width / w, self.height / h)
         sw = max(2, round(w * scale) // 2 * 2)
         sh = max(2, round(h * scale) // 2 * 2)
         scaled = frame.reformat(width=sw, height=sh, format="yuv420p").to_ndarray()
-        canvas = self._black.copy()
+        canvas = np.empty((self.height * 3 // 2, self.width), dtype=np.uint8)
+        canvas[: self.height] = 16
+        canvas[self.height :] = 128
         x, y = (self.width - sw) // 2 // 2 * 2, (self.height - sh) // 2 // 2 * 2
         canvas[y : y + sh, x : x + sw] = scaled[:sh]
         H, W = self.height, self.width
@@ -254,7 +295,7 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
     """`samples` samples of AAC-LC at 48 kHz into the MP4 `out` (audio only): each decoded
     frame at its time, silence where there is none. The frames go through an `AudioFifo`
     that cuts them into the encoder's 1024 samples in FFmpeg (no per-frame array copies);
-    only silence and the rare overlap are made as arrays."""
+    silence is zeroed in a frame's own planes, and only the rare overlap is cut as an array."""
     import av
 
     with open_media(ref.path) as c:
@@ -270,9 +311,18 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
         time_base = Fraction(1, RATE)
 
         def frame_of(data: Any) -> Any:
+            import numpy as np
+
             frame = av.AudioFrame.from_ndarray(
                 np.ascontiguousarray(data, dtype=np.float32), format="fltp", layout=layout
             )
+            frame.sample_rate = RATE
+            return frame
+
+        def silence(n: int) -> Any:
+            frame = av.AudioFrame(format="fltp", layout=layout, samples=n)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
             frame.sample_rate = RATE
             return frame
 
@@ -298,7 +348,7 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
             if room <= 0:
                 break
             if start >= 0 and start - written > _AUDIO_SLACK:
-                put(frame_of(np.zeros((channels, min(start - written, room)))))
+                put(silence(min(start - written, room)))
                 room = samples - written
                 if room <= 0:
                     break
@@ -312,7 +362,7 @@ def encode_audio(ref: StreamRef, offset_s: float, samples: int, out: Path) -> No
             put(frame)
             flush(False)
         if written < samples:
-            put(frame_of(np.zeros((channels, samples - written))))
+            put(silence(samples - written))
         flush(True)
         for packet in stream.encode(None):
             output.mux(packet)

@@ -68,13 +68,21 @@ def open_media(path: Path) -> Iterator[Any]:
         container.close()
 
 
-def _first(path: Path, kind: Literal["video", "audio"]) -> StreamRef | None:
+def _firsts(path: Path) -> dict[str, StreamRef]:
+    """The first video and the first audio stream of `path`, by kind (one open of the file)."""
+    found: dict[str, StreamRef] = {}
     with open_media(path) as c:
         for s in c.streams:
-            if s.type == kind:
+            if s.type in ("video", "audio") and s.type not in found:
                 # The codec, not the decoder FFmpeg picked for it (libdav1d decodes av1).
-                return StreamRef(path, s.index, kind, s.codec_context.codec.canonical_name)
-    return None
+                found[s.type] = StreamRef(
+                    path, s.index, s.type, s.codec_context.codec.canonical_name
+                )
+    return found
+
+
+def _first(path: Path, kind: Literal["video", "audio"]) -> StreamRef | None:
+    return _firsts(path).get(kind)
 
 
 def manifest_entry(path: Path) -> dict[str, Any] | None:
@@ -104,7 +112,8 @@ def find_inputs(
     """The streams to convert: the first video and audio of `source` (audio from `audio`
     instead when given; none with `no_audio`)."""
     path = Path(source)
-    video = _first(path, "video")
+    firsts = _firsts(path)
+    video = firsts.get("video")
     offset = 0.0
     if no_audio:
         sound = None
@@ -116,7 +125,7 @@ def find_inputs(
         if video is not None and v_start is not None and a_start is not None:
             offset = (a_start - v_start) / 1000.0
     else:
-        sound = _first(path, "audio")
+        sound = firsts.get("audio")
     if video is None and sound is None:
         raise InputError(f"{path}: no video or audio stream to convert")
     return Inputs(video, sound, offset)

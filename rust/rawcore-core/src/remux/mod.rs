@@ -19,6 +19,7 @@
 
 pub mod mkv;
 pub mod mp4;
+pub mod pictures;
 
 use mkv::{Frame, MkvError, MkvReader, MkvTrack, TrackKind};
 use mp4::{SampleEntry, TrackTables};
