@@ -38,9 +38,7 @@ HALF = 100  # packets (2 s) before the hole, as many after it
 def call_with_a_hole(tmp: Path, hole_ms: int) -> RecordingInfo:
     """Two participants talking for 4 s, with `hole_ms` after the first 2 s where neither
     track has a single packet."""
-    sent = {
-        user: list(opus_packets(4.0, tone_bursts=(beep,), ssrc=ssrc)) for user, ssrc, beep in SPEAKERS
-    }
+    sent = {u: list(opus_packets(4.0, tone_bursts=(b,), ssrc=s)) for u, s, b in SPEAKERS}
     info = build_recording(
         tmp / "rec",
         [
@@ -70,7 +68,9 @@ def call_with_a_hole(tmp: Path, hole_ms: int) -> RecordingInfo:
     return info
 
 
-def run_process_all(info: RecordingInfo, out: Path, max_fill: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run_process_all(
+    info: RecordingInfo, out: Path, max_fill: str
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RAWCORE_CACHE_DIR": str(out.parent / "cache")}
     return subprocess.run(
         [sys.executable, "-m", "rawcore", "process-all", "--input-dir", str(info.root),

@@ -78,7 +78,7 @@ def _mix_entries(
     inputs = [
         MixInput(
             path=audio_dir / e.path,
-            start_unix_ms=float(e.start_unix_ms),
+            start_unix_ms=float(e.start_unix_ms or 0),  # None filtered out above
             label=e.user_id or "unknown",
             gain_db=gains.get(e.user_id or "", 0.0),
         )
@@ -92,7 +92,10 @@ def _mix_entries(
     start = rec.start_unix_ms
     name = mixed_name(rec.call_type, rec.call_id, rec.call_start_unix_ms or start or 0, fmt, label)
     warnings: list[str] = []
-    spans = [(i.start_unix_ms, i.start_unix_ms + e.duration_ms) for i, e in zip(inputs, usable, strict=True)]  # fmt: skip
+    spans = [
+        (i.start_unix_ms, i.start_unix_ms + e.duration_ms)
+        for i, e in zip(inputs, usable, strict=True)
+    ]
     parts = split_into_parts(name, spans, max_fill_ms, warnings)
     entries: list[ManifestEntry] = []
     for n, (part, members) in enumerate(parts):
