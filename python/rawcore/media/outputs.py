@@ -79,6 +79,15 @@ class OutputJob:
     windows: tuple[tuple[int, int] | None, ...] = ()
     #: 1 for the output's first file, N for `_partN` after a gap too long to fill.
     part: int = 1
+    #: Where a part cut at a gap too long to fill ends on the call timeline (Unix ms).
+    end_unix_ms: float | None = None
+
+    def span(self) -> tuple[float, float]:
+        """Where the output's media starts and ends on the call timeline (Unix ms)."""
+        start = float(self.start_unix_ms or 0)
+        if self.end_unix_ms is not None:
+            return start, self.end_unix_ms
+        return start, start + max((o + s.duration_ms for s, o in self.segments), default=0)
 
     @property
     def payload_type(self) -> int | None:
@@ -283,26 +292,14 @@ def _split_at_long_gaps(
 ) -> list[OutputJob]:
     """`job` as one output per stretch without a gap longer than `max_fill_ms` (inside a
     capture or between its captures); the first keeps the name, the others get `_partN`."""
-    pieces = sorted(_pieces(rec, job, max_fill_ms), key=lambda p: p.start)
-    groups: list[list[_Piece]] = []
-    for piece in pieces:
-        if groups and piece.start - max(p.end for p in groups[-1]) <= max_fill_ms:
-            groups[-1].append(piece)
-        else:
-            groups.append([piece])
-    if len(groups) == 1 and all(p.window is None for p in groups[0]):
+    pieces = _pieces(rec, job, max_fill_ms)
+    parts = split_into_parts(job.name, [(p.start, p.end) for p in pieces], max_fill_ms, warnings)
+    if len(parts) == 1 and all(p.window is None for p in pieces):
         return [job]
-    stem, dot, ext = job.name.rpartition(".")
     jobs: list[OutputJob] = []
-    for n, group in enumerate(groups, 1):
+    for n, (name, members) in enumerate(parts, 1):
+        group = [pieces[i] for i in members]
         t0 = min(p.start for p in group)
-        name = job.name if n == 1 else f"{stem}_part{n}{dot}{ext}"
-        if n > 1:
-            gap_s = (t0 - max(p.end for p in groups[n - 2])) / 1000
-            warnings.append(
-                f"{job.name}: a gap of {gap_s:.0f} s is longer than --max-fill "
-                f"({max_fill_ms / 1000:.0f} s) and is not filled; the output goes on in {name}"
-            )
         jobs.append(
             replace(
                 job,
@@ -312,9 +309,49 @@ def _split_at_long_gaps(
                 drift_ppm=tuple(p.drift_ppm for p in group),
                 windows=tuple(p.window for p in group),
                 part=n,
+                end_unix_ms=max(p.end for p in group),
             )
         )
     return jobs
+
+
+def part_name(name: str, n: int) -> str:
+    """The name of an output's `n`-th part: the first keeps `name`, the others add `_partN`."""
+    if n == 1:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}_part{n}{dot}{ext}" if dot else f"{name}_part{n}"
+
+
+def split_into_parts(
+    name: str,
+    spans: Sequence[tuple[float, float]],
+    max_fill_ms: int | None,
+    warnings: list[str],
+) -> list[tuple[str, list[int]]]:
+    """The one rule for gaps too long to fill: `spans` (start, end on the call timeline, ms) of
+    what an output holds, grouped into parts wherever more than `max_fill_ms` passes with none
+    of them; each part's file name (`part_name`) and the indices of its spans, in time order,
+    with one warning per cut. None never cuts."""
+    order = sorted(range(len(spans)), key=lambda i: spans[i])
+    groups: list[list[int]] = []
+    end = 0.0
+    for i in order:
+        start, stop = spans[i]
+        if groups and (max_fill_ms is None or start - end <= max_fill_ms):
+            groups[-1].append(i)
+            end = max(end, stop)
+        else:
+            if groups:
+                assert max_fill_ms is not None
+                warnings.append(
+                    f"{name}: a gap of {(start - end) / 1000:.0f} s is longer than --max-fill "
+                    f"({max_fill_ms / 1000:.0f} s) and is not filled; the output goes on in "
+                    f"{part_name(name, len(groups) + 1)}"
+                )
+            groups.append([i])
+            end = stop
+    return [(part_name(name, n), group) for n, group in enumerate(groups, 1)]
 
 
 class NamedJob(Protocol):

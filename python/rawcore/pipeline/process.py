@@ -33,7 +33,13 @@ from rawcore.media.mix import (
     mixed_name,
 )
 from rawcore.media.mux import mux_av
-from rawcore.media.outputs import JobFailure, Outputs, Selection, open_archive_of
+from rawcore.media.outputs import (
+    JobFailure,
+    Outputs,
+    Selection,
+    open_archive_of,
+    split_into_parts,
+)
 from rawcore.media.video import check_on_loss, extract_video
 from rawcore.pipeline.qa import write_qa_report
 from rawcore.recording.model import Recording
@@ -61,16 +67,22 @@ def _mix_entries(
     sample_rate: int = 48_000,
     bit_rate: int | None = None,
     progress: Callable[[float], None] | None = None,
-) -> ManifestEntry:
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
+) -> tuple[list[ManifestEntry], list[str]]:
+    """The mix of the extracted `audio` files, split into parts where more than `max_fill_ms`
+    passes with no file holding audio (the rule of `split_into_parts`); its entries and the
+    warnings for the cuts."""
+    usable = [
+        e for e in audio if e.start_unix_ms is not None and e.kind == "audio" and not e.stitched
+    ]
     inputs = [
         MixInput(
             path=audio_dir / e.path,
-            start_unix_ms=float(e.start_unix_ms),
+            start_unix_ms=float(e.start_unix_ms or 0),  # None filtered out above
             label=e.user_id or "unknown",
             gain_db=gains.get(e.user_id or "", 0.0),
         )
-        for e in audio
-        if e.start_unix_ms is not None and e.kind == "audio" and not e.stitched
+        for e in usable
     ]
     if not inputs:
         raise InputError("no audio to mix")
@@ -79,18 +91,40 @@ def _mix_entries(
         raise InputError(f"--gain names users without audio: {', '.join(unknown)}")
     start = rec.start_unix_ms
     name = mixed_name(rec.call_type, rec.call_id, rec.call_start_unix_ms or start or 0, fmt, label)
-    report = mix_audio(
-        inputs,
-        out_dir / name,
-        fmt=fmt,
-        normalize=normalize,
-        sample_rate=sample_rate,
-        bit_rate=bit_rate,
-        progress=progress,
-        start_unix_ms=_mix_start(rec, [i.start_unix_ms for i in inputs]),
-    )
-    track_ids = sorted({t for e in audio for t in e.track_ids})
-    return _mix_entry(rec, name, out_dir, fmt, report, [i.start_unix_ms for i in inputs], track_ids)
+    warnings: list[str] = []
+    spans = [
+        (i.start_unix_ms, i.start_unix_ms + e.duration_ms)
+        for i, e in zip(inputs, usable, strict=True)
+    ]
+    parts = split_into_parts(name, spans, max_fill_ms, warnings)
+    entries: list[ManifestEntry] = []
+    for n, (part, members) in enumerate(parts):
+        group = [inputs[i] for i in members]
+        starts = [i.start_unix_ms for i in group]
+        mix_start = _mix_start(rec, starts) if n == 0 else min(starts)
+        report = mix_audio(
+            group,
+            out_dir / part,
+            fmt=fmt,
+            normalize=normalize,
+            sample_rate=sample_rate,
+            bit_rate=bit_rate,
+            progress=_part_progress(progress, n, len(parts)),
+            start_unix_ms=mix_start,
+        )
+        track_ids = sorted({t for i in members for t in usable[i].track_ids})
+        entries.append(_mix_entry(part, out_dir, fmt, report, mix_start, starts, track_ids))
+    return entries, warnings
+
+
+def _part_progress(
+    progress: Callable[[float], None] | None, n: int, parts: int
+) -> Callable[[float], None] | None:
+    """The progress of part `n` (from 0) of `parts` as a fraction of the whole mix."""
+    if progress is None or parts == 1:
+        return progress
+    report = progress
+    return lambda done: report((n + done) / parts)
 
 
 def _mix_start(rec: Recording, starts: Sequence[float]) -> float | None:
@@ -100,16 +134,15 @@ def _mix_start(rec: Recording, starts: Sequence[float]) -> float | None:
 
 
 def _mix_entry(
-    rec: Recording,
     name: str,
     out_dir: Path,
     fmt: MixFormat,
     report: MixReport,
+    mix_start: float | None,
     starts: Sequence[float],
     track_ids: list[str],
 ) -> ManifestEntry:
-    start = rec.start_unix_ms
-    mix_start = start if start is not None else round(min(starts))
+    first = min(starts) if mix_start is None else min(mix_start, min(starts))
     return ManifestEntry(
         path=name,
         kind="mix",
@@ -118,7 +151,7 @@ def _mix_entry(
         track_ids=track_ids,
         codec={"mp3": "mp3", "opus": "opus", "m4a": "aac", "flac": "flac", "wav": "pcm_s16le"}[fmt],
         container={"mp3": "mp3", "opus": "ogg", "m4a": "mp4", "flac": "flac", "wav": "wav"}[fmt],
-        start_unix_ms=min(mix_start, min(round(s) for s in starts)),
+        start_unix_ms=round(first),
         duration_ms=report.duration_ms,
         bytes=(out_dir / name).stat().st_size,
         sample_rate=report.sample_rate,
@@ -136,11 +169,16 @@ def _core_mix(
     gains: Mapping[str, float],
     progress: Callable[[float], None] | None,
     bit_rate: int | None,
-) -> tuple[ManifestEntry, list[str]] | None:
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
+) -> tuple[list[ManifestEntry], list[str]] | None:
     """The mix made in the core straight from the captures, when every track is Opus; None
     when some track is not (or a capture cannot be read: the file path then names the track
-    that failed and mixes the rest)."""
-    jobs, warnings = plan_audio(rec, selection, fmt="mkv", stitch=False)
+    that failed and mixes the rest). Split into parts where more than `max_fill_ms` passes
+    with no track holding packets (the rule of `split_into_parts`)."""
+    # Each track cut where its own gaps are too long to fill (the parts extract-audio writes,
+    # whose names and warnings do not concern the mix), then the mix where all of them are.
+    _, warnings = plan_audio(rec, selection, fmt="mkv", stitch=False, max_fill_ms=None)
+    jobs, _ = plan_audio(rec, selection, fmt="mkv", stitch=False, max_fill_ms=max_fill_ms)
     jobs = [j for j in jobs if j.start_unix_ms is not None and not j.stitched]
     if not jobs or any(j.codec != "opus" for j in jobs):
         return None
@@ -156,30 +194,37 @@ def _core_mix(
         selection.label,
     )
     archive = open_archive_of(rec)
-    with contextlib.ExitStack() as stack:
-        tracks = [
-            OpusTrack(
-                segments=j.inputs(stack, archive),
-                start_unix_ms=start,
-                label=j.user_id,
-                gain_db=gains.get(j.user_id, 0.0),
-                payload_type=j.payload_type,
-            )
-            for j, start in zip(jobs, starts, strict=True)
-        ]
-        try:
-            report = mix_opus(
-                tracks,
-                out_dir / name,
-                fmt=fmt,
-                bit_rate=bit_rate,
-                progress=progress,
-                start_unix_ms=_mix_start(rec, starts),
-            )
-        except CaptureError:
-            return None
-    track_ids = sorted({t.track_id for j in jobs for t in j.tracks})
-    return _mix_entry(rec, name, out_dir, fmt, report, starts, track_ids), warnings
+    parts = split_into_parts(name, [j.span() for j in jobs], max_fill_ms, warnings)
+    entries: list[ManifestEntry] = []
+    for n, (part, members) in enumerate(parts):
+        group = [jobs[i] for i in members]
+        part_starts = [starts[i] for i in members]
+        mix_start = _mix_start(rec, part_starts) if n == 0 else min(part_starts)
+        with contextlib.ExitStack() as stack:
+            tracks = [
+                OpusTrack(
+                    segments=j.inputs(stack, archive),
+                    start_unix_ms=start,
+                    label=j.user_id,
+                    gain_db=gains.get(j.user_id, 0.0),
+                    payload_type=j.payload_type,
+                )
+                for j, start in zip(group, part_starts, strict=True)
+            ]
+            try:
+                report = mix_opus(
+                    tracks,
+                    out_dir / part,
+                    fmt=fmt,
+                    bit_rate=bit_rate,
+                    progress=_part_progress(progress, n, len(parts)),
+                    start_unix_ms=mix_start,
+                )
+            except CaptureError:
+                return None
+        track_ids = sorted({t.track_id for j in group for t in j.tracks})
+        entries.append(_mix_entry(part, out_dir, fmt, report, mix_start, part_starts, track_ids))
+    return entries, warnings
 
 
 def mix_recording(
@@ -193,8 +238,10 @@ def mix_recording(
     sample_rate: int = 48_000,
     bit_rate: int | None = None,
     progress: Callable[[float], None] | None = None,
+    max_fill_ms: int | None = DEFAULT_MAX_FILL_MS,
 ) -> Outputs:
-    """`mix-audio`: one mixed file of every (selected) participant."""
+    """`mix-audio`: one mixed file of every (selected) participant, or one per stretch where
+    more than `max_fill_ms` passes with no participant's audio (`_part2`, …)."""
     check_encoding(fmt, sample_rate, bit_rate)
     out_dir = prepare_output_dir(output)
     if not normalize and sample_rate == MIX_RATE:
@@ -209,18 +256,21 @@ def mix_recording(
             gains=gains or {},
             progress=progress,
             bit_rate=bit_rate,
+            max_fill_ms=max_fill_ms,
         )
         if made is not None:
-            entry, warnings = made
-            write_manifest(out_dir, [entry], call=rec.call_json(), command="mix-audio")
-            return Outputs([entry], warnings, [])
+            made_entries, warnings = made
+            write_manifest(out_dir, made_entries, call=rec.call_json(), command="mix-audio")
+            return Outputs(made_entries, warnings, [])
     try:
         work = Path(tempfile.mkdtemp(prefix=".rawcore-mix-", dir=out_dir))
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot write ({exc.strerror})") from None
     try:
-        audio, warnings, failures = extract_audio(rec, work, selection=selection)
-        entry = _mix_entries(
+        audio, warnings, failures = extract_audio(
+            rec, work, selection=selection, max_fill_ms=max_fill_ms
+        )
+        mixed, cuts = _mix_entries(
             rec,
             audio,
             work,
@@ -232,12 +282,13 @@ def mix_recording(
             sample_rate=sample_rate,
             bit_rate=bit_rate,
             progress=progress,
+            max_fill_ms=max_fill_ms,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_manifest(out_dir, [entry], call=rec.call_json(), command="mix-audio")
+    write_manifest(out_dir, mixed, call=rec.call_json(), command="mix-audio")
     # Tracks that failed to extract are missing from the mix: the mix is partial.
-    return Outputs([entry], warnings, failures)
+    return Outputs(mixed, warnings + cuts, failures)
 
 
 def process_all(
@@ -323,7 +374,7 @@ def process_all(
     warnings += muxed.warnings
     failures += muxed.failures
     stage("mix")
-    mix = _mix_entries(
+    mixed, cuts = _mix_entries(
         rec,
         audio.entries,
         out_dir,
@@ -335,11 +386,13 @@ def process_all(
         sample_rate=mix_sample_rate,
         bit_rate=mix_bit_rate,
         progress=on_fraction,
+        max_fill_ms=max_fill_ms,
     )
-    entries.append(mix)
+    entries += mixed
+    warnings += cuts
     if on_done is not None:
         on_done(1, 1)
-    write_manifest(out_dir, [mix], call=rec.call_json(), command="process-all")
+    write_manifest(out_dir, mixed, call=rec.call_json(), command="process-all")
     qa_paths: dict[str, str] = {}
     if qa:
         stage("qa")
