@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,18 @@ def mix_api(info: RecordingInfo, out: Path, max_fill_ms: int) -> list[str]:
     return [w for w in result.warnings if "--max-fill" in w]
 
 
+def mix_cli(info: RecordingInfo, out: Path, max_fill_ms: int) -> list[str]:
+    """The `mix-audio` command with `--max-fill`; its exit is 0 and its warnings on stderr."""
+    env = {**os.environ, "RAWCORE_CACHE_DIR": str(out.parent / "cache")}
+    run = subprocess.run(
+        [sys.executable, "-m", "rawcore", "mix-audio", "--input-dir", str(info.root),
+         "-o", str(out), "--max-fill", f"{max_fill_ms / 1000:g}s", "--format", "wav"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return [w for w in run.stderr.splitlines() if "--max-fill" in w]
+
+
 def mixes(out: Path) -> list[dict[str, object]]:
     doc = json.loads((out / "manifest.json").read_text())
     return sorted((e for e in doc["outputs"] if e["kind"] == "mix"), key=lambda e: e["path"])
@@ -137,13 +150,14 @@ def test_process_all_splits_the_mix_where_no_track_has_packets_for_longer_than_m
     check_parts(out, hole_ms, warnings)
 
 
+@pytest.mark.parametrize("mix", [mix_api, mix_cli], ids=["api", "cli"])
 @pytest.mark.parametrize("hole_ms", [20_000, 3_000], ids=["hole longer than max-fill", "shorter"])
 def test_the_core_mix_splits_where_no_track_has_packets_for_longer_than_max_fill(
-    tmp_path: Path, hole_ms: int
+    tmp_path: Path, hole_ms: int, mix: Callable[[RecordingInfo, Path, int], list[str]]
 ) -> None:
     info = call_with_a_hole(tmp_path, hole_ms)
     out = tmp_path / "out"
-    check_parts(out, hole_ms, mix_api(info, out, 5_000))
+    check_parts(out, hole_ms, mix(info, out, 5_000))
 
 
 def test_a_hole_of_days_costs_no_more_than_a_hole_of_seconds(tmp_path: Path) -> None:

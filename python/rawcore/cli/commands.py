@@ -127,6 +127,7 @@ def cmd_mix_audio(args: argparse.Namespace, rec: Recording) -> int:
         normalize=args.normalize,
         sample_rate=args.mix_sample_rate,
         bit_rate=kbps(args.mix_bitrate),
+        max_fill_ms=args.max_fill_ms,
     )
     return report_outputs(result, args.quiet)
 

@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(ma)
     _add_filters(ma)
     _add_mix_options(ma)
+    _add_max_fill(ma)
     ma.set_defaults(func=cmd_mix_audio)
 
     pa = sub.add_parser(
