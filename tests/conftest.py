@@ -23,6 +23,16 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         server.stop()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing S3 test shows the server's own last words next to the client's error."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    server = getattr(item, "funcargs", {}).get("s3_server")
+    if report.when == "call" and report.failed and isinstance(server, S3Server):
+        report.sections.append(("SeaweedFS log (tail)", server.log_tail(30).replace(" | ", "\n")))
+
+
 @pytest.fixture
 def s3_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Credentials for the test server only: no profile, config file or instance metadata."""

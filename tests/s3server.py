@@ -98,6 +98,9 @@ class S3Server:
             f"-ip.bind={LOOPBACK}",
             "-master.telemetry=false",
             "-volume.max=32",
+            # SeaweedFS makes every volume read-only once its disk has less than 1 % free; on a
+            # big, nearly full disk that is gigabytes, far more than these tests ever write.
+            "-volume.minFreeSpace=256MiB",
             "-filer",
             "-s3",
             f"-s3.port={self.port}",
