@@ -359,3 +359,27 @@ def test_a_command_loads_only_what_it_uses(
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == loaded, proc.stderr
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_get_the_mode_the_umask_gives_like_any_new_file(
+    recording_zip: Path, tmp_path: Path, umask: int, mode: int
+) -> None:
+    # Outputs are written under a temporary name and renamed: they must not keep the
+    # owner-only mode of a private temp file, or a web server serving them cannot read them.
+    out = tmp_path / "out"
+    script = (
+        "import os, sys; os.umask(int(sys.argv[1])); from rawcore.cli import main; "
+        "main(sys.argv[2:])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(umask), "process-all",
+         "--input-file", str(recording_zip), "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) >= 5
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
+        p.name: oct(mode) for p in files
+    }

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from rawcore.atomic import create_temp_beside
 from rawcore.errors import OutputError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
@@ -61,11 +61,10 @@ def atomic_path(out_dir: Path, name: str) -> Iterator[Path]:
         raise OutputError(f"{name!r}: refusing to write outside {out_dir}")
     try:
         # A short temp name: the final name may already be near the file-name length limit.
-        fd, tmp = tempfile.mkstemp(prefix=f".{name[:24]}.", suffix=".part", dir=out_dir)
+        fd, tmp_path = create_temp_beside(out_dir, f".{name[:24]}.", ".part")
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot write ({exc.strerror})") from None
     os.close(fd)
-    tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, final)

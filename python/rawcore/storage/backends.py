@@ -24,13 +24,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rawcore.atomic import create_temp_beside
 from rawcore.errors import InputError, OutputError, RemoteError, SourceNotFoundError
 
 if TYPE_CHECKING:
@@ -206,8 +206,7 @@ class FolderStorage:
         final = self.path(key)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name[:24]}.", suffix=".part",
-                                       dir=final.parent)  # fmt: skip
+            fd, tmp = create_temp_beside(final.parent, f".{final.name[:24]}.", ".part")
         except OSError as exc:
             raise OutputError(f"{final.parent}: cannot write ({exc.strerror})") from None
         try:
@@ -253,8 +252,7 @@ class FolderStorage:
             raise SourceNotFoundError(f"{self.describe(src_key)}: no such object")
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name[:24]}.", suffix=".link",
-                                       dir=final.parent)  # fmt: skip
+            fd, tmp = create_temp_beside(final.parent, f".{final.name[:24]}.", ".link")
             os.close(fd)
             os.unlink(tmp)  # the name only: the link takes it
         except OSError as exc:
