@@ -809,6 +809,8 @@ def test_a_gap_longer_than_max_fill_splits_the_output(
     (warning,) = [w for w in run.stderr.splitlines() if "--max-fill" in w]
     assert "not filled" in warning and "_part2.mkv" in warning
     entries = {e["path"]: e for e in manifest(run)["outputs"]}  # type: ignore[index]
+    assert entries[first]["warnings"] == []
+    assert warning.endswith(entries[second]["warnings"][0])
     for name in names:  # each part holds its own second of talk, nothing of the gap
         samples, _ = decoded_samples(out / name)
         assert abs(samples - 1_000 * 48) <= 2 * FRAME, (name, samples)

@@ -121,7 +121,11 @@ def check_parts(out: Path, hole_ms: int, warnings: list[str]) -> None:
     first, second = entries
     assert str(second["path"]) == str(first["path"]).replace(".wav", "_part2.wav")
     [warning] = warnings
-    assert "not filled" in warning and str(second["path"]) in warning
+    assert "not filled" in warning
+    assert warning.removeprefix("rawcore: warning: ").startswith(f"{second['path']}: ")
+    # The manifest tells it too, on the part the gap comes before.
+    assert first["warnings"] == []
+    assert warning.endswith(str(second["warnings"][0]))  # type: ignore[index]
     one, two = decode_audio(out / str(first["path"])), decode_audio(out / str(second["path"]))
     assert one.duration_s == pytest.approx(2.0, abs=FRAME_S)
     assert two.duration_s == pytest.approx(2.0, abs=FRAME_S)
@@ -148,6 +152,15 @@ def test_process_all_splits_the_mix_where_no_track_has_packets_for_longer_than_m
     assert "Traceback" not in run.stderr
     warnings = [w for w in run.stderr.splitlines() if "composite_" in w and "--max-fill" in w]
     check_parts(out, hole_ms, warnings)
+    # The QA report lists every output the manifest does, the mix's parts and their warnings too.
+    manifest = json.loads((out / "manifest.json").read_text())
+    qa = json.loads((out / "qa_report.json").read_text())
+    assert sorted(o["path"] for o in qa["outputs"]) == sorted(
+        o["path"] for o in manifest["outputs"]
+    )
+    qa_mixes = [o for o in qa["outputs"] if o["path"].startswith("composite_")]
+    assert len(qa_mixes) == (2 if hole_ms > 5_000 else 1)
+    assert sum(len(o["warnings"]) for o in qa_mixes) == (1 if hole_ms > 5_000 else 0)
 
 
 @pytest.mark.parametrize("mix", [mix_api, mix_cli], ids=["api", "cli"])
@@ -171,3 +184,31 @@ def test_a_hole_of_days_costs_no_more_than_a_hole_of_seconds(tmp_path: Path) -> 
     for entry in entries:
         assert decode_audio(out / str(entry["path"])).duration_s == pytest.approx(2.0, abs=FRAME_S)
         assert int(entry["bytes"]) < 2 * 2 * RATE * 2.1  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("command", ["extract-audio", "mux-av", "process-all"])
+def test_a_split_warns_about_files_the_command_wrote_and_lists_it_in_the_manifest(
+    tmp_path: Path, command: str
+) -> None:
+    # mux-av joins the audio and video parts under its own names: its warning must name those,
+    # not the single-stream files it never writes.
+    info = call_with_a_hole(tmp_path, 20_000)
+    out = tmp_path / "out"
+    env = {**os.environ, "RAWCORE_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run(
+        [sys.executable, "-m", "rawcore", command, "--input-dir", str(info.root),
+         "-o", str(out), "--max-fill", "5s"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    prefix = "rawcore: warning: "
+    named = [
+        w[len(prefix) :].split(": ", 1)[0] for w in run.stderr.splitlines() if "--max-fill" in w
+    ]
+    written = {p.name for p in out.iterdir()}
+    assert named and set(named) <= written
+    assert all("_part2." in name for name in named)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["outputs"]:
+        split = [w for w in entry["warnings"] if "--max-fill" in w]
+        assert len(split) == ("_part2." in entry["path"]), entry

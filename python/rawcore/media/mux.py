@@ -52,6 +52,11 @@ class AvJob:
     audio: OutputJob | None
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """The plan's warnings of both streams, each once (a part's gap is usually in both)."""
+        return tuple(dict.fromkeys(w for j in (self.video, self.audio) if j for w in j.warnings))
+
+    @property
     def any(self) -> OutputJob:
         job = self.video or self.audio
         assert job is not None, "an A/V job has at least one stream"

@@ -81,6 +81,9 @@ class OutputJob:
     part: int = 1
     #: Where a part cut at a gap too long to fill ends on the call timeline (Unix ms).
     end_unix_ms: float | None = None
+    #: What the plan knows of this file before it is written (the gap before a part); the
+    #: written file's manifest entry lists them first.
+    warnings: tuple[str, ...] = ()
 
     def span(self) -> tuple[float, float]:
         """Where the output's media starts and ends on the call timeline (Unix ms)."""
@@ -241,7 +244,7 @@ def plan_outputs(
     if max_fill_ms is not None:
         split: list[OutputJob] = []
         for job in jobs:
-            split.extend(_split_at_long_gaps(rec, job, max_fill_ms, warnings))
+            split.extend(_split_at_long_gaps(rec, job, max_fill_ms))
         jobs = split
     jobs.sort(key=lambda j: j.name)
     return jobs, warnings
@@ -287,17 +290,15 @@ def _pieces(rec: Recording, job: OutputJob, max_fill_ms: int) -> list[_Piece]:
     return pieces
 
 
-def _split_at_long_gaps(
-    rec: Recording, job: OutputJob, max_fill_ms: int, warnings: list[str]
-) -> list[OutputJob]:
+def _split_at_long_gaps(rec: Recording, job: OutputJob, max_fill_ms: int) -> list[OutputJob]:
     """`job` as one output per stretch without a gap longer than `max_fill_ms` (inside a
     capture or between its captures); the first keeps the name, the others get `_partN`."""
     pieces = _pieces(rec, job, max_fill_ms)
-    parts = split_into_parts(job.name, [(p.start, p.end) for p in pieces], max_fill_ms, warnings)
+    parts = split_into_parts(job.name, [(p.start, p.end) for p in pieces], max_fill_ms)
     if len(parts) == 1 and all(p.window is None for p in pieces):
         return [job]
     jobs: list[OutputJob] = []
-    for n, (name, members) in enumerate(parts, 1):
+    for n, (name, members, warning) in enumerate(parts, 1):
         group = [pieces[i] for i in members]
         t0 = min(p.start for p in group)
         jobs.append(
@@ -310,6 +311,7 @@ def _split_at_long_gaps(
                 windows=tuple(p.window for p in group),
                 part=n,
                 end_unix_ms=max(p.end for p in group),
+                warnings=(warning,) if warning else (),
             )
         )
     return jobs
@@ -323,35 +325,46 @@ def part_name(name: str, n: int) -> str:
     return f"{stem}_part{n}{dot}{ext}" if dot else f"{name}_part{n}"
 
 
+class Part(NamedTuple):
+    """One file of an output split at gaps too long to fill."""
+
+    name: str
+    #: Indices of the spans it holds, in time order.
+    members: list[int]
+    #: For every part but the first: the gap before it, as a warning about this file.
+    warning: str | None
+
+
 def split_into_parts(
     name: str,
     spans: Sequence[tuple[float, float]],
     max_fill_ms: int | None,
-    warnings: list[str],
-) -> list[tuple[str, list[int]]]:
+) -> list[Part]:
     """The one rule for gaps too long to fill: `spans` (start, end on the call timeline, ms) of
     what an output holds, grouped into parts wherever more than `max_fill_ms` passes with none
-    of them; each part's file name (`part_name`) and the indices of its spans, in time order,
-    with one warning per cut. None never cuts."""
+    of them. Each part after the first carries one warning, about itself, naming no other file
+    (a part may be written under another name: mux-av joins audio and video parts). None never
+    cuts."""
     order = sorted(range(len(spans)), key=lambda i: spans[i])
-    groups: list[list[int]] = []
+    parts: list[Part] = []
     end = 0.0
     for i in order:
         start, stop = spans[i]
-        if groups and (max_fill_ms is None or start - end <= max_fill_ms):
-            groups[-1].append(i)
+        if parts and (max_fill_ms is None or start - end <= max_fill_ms):
+            parts[-1].members.append(i)
             end = max(end, stop)
-        else:
-            if groups:
-                assert max_fill_ms is not None
-                warnings.append(
-                    f"{name}: a gap of {(start - end) / 1000:.0f} s is longer than --max-fill "
-                    f"({max_fill_ms / 1000:.0f} s) and is not filled; the output goes on in "
-                    f"{part_name(name, len(groups) + 1)}"
-                )
-            groups.append([i])
-            end = stop
-    return [(part_name(name, n), group) for n, group in enumerate(groups, 1)]
+            continue
+        warning = None
+        if parts:
+            assert max_fill_ms is not None
+            warning = (
+                f"part {len(parts) + 1}: starts after {(start - end) / 1000:.0f} s without "
+                f"packets, longer than --max-fill ({max_fill_ms / 1000:.0f} s); the gap is not "
+                "filled, the output is split there"
+            )
+        parts.append(Part(part_name(name, len(parts) + 1), [i], warning))
+        end = stop
+    return parts
 
 
 class NamedJob(Protocol):
@@ -359,6 +372,9 @@ class NamedJob(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
 
 
 _Job = TypeVar("_Job", bound=NamedJob)
@@ -398,6 +414,7 @@ def run_jobs(
                 )
                 warnings.append(f"{job.name}: {result}; not written")
             else:
+                result.warnings[:0] = job.warnings
                 entries.append(result)
                 warnings.extend(f"{job.name}: {w}" for w in result.warnings)
     if not entries and failures:

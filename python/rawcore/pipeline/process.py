@@ -96,9 +96,9 @@ def _mix_entries(
         (i.start_unix_ms, i.start_unix_ms + e.duration_ms)
         for i, e in zip(inputs, usable, strict=True)
     ]
-    parts = split_into_parts(name, spans, max_fill_ms, warnings)
+    parts = split_into_parts(name, spans, max_fill_ms)
     entries: list[ManifestEntry] = []
-    for n, (part, members) in enumerate(parts):
+    for n, (part, members, gap_warning) in enumerate(parts):
         group = [inputs[i] for i in members]
         starts = [i.start_unix_ms for i in group]
         mix_start = _mix_start(rec, starts) if n == 0 else min(starts)
@@ -113,7 +113,8 @@ def _mix_entries(
             start_unix_ms=mix_start,
         )
         track_ids = sorted({t for i in members for t in usable[i].track_ids})
-        entries.append(_mix_entry(part, out_dir, fmt, report, mix_start, starts, track_ids))
+        entry = _mix_entry(part, out_dir, fmt, report, mix_start, starts, track_ids)
+        entries.append(_with_gap_warning(entry, gap_warning, warnings))
     return entries, warnings
 
 
@@ -194,9 +195,9 @@ def _core_mix(
         selection.label,
     )
     archive = open_archive_of(rec)
-    parts = split_into_parts(name, [j.span() for j in jobs], max_fill_ms, warnings)
+    parts = split_into_parts(name, [j.span() for j in jobs], max_fill_ms)
     entries: list[ManifestEntry] = []
-    for n, (part, members) in enumerate(parts):
+    for n, (part, members, gap_warning) in enumerate(parts):
         group = [jobs[i] for i in members]
         part_starts = [starts[i] for i in members]
         mix_start = _mix_start(rec, part_starts) if n == 0 else min(part_starts)
@@ -223,8 +224,20 @@ def _core_mix(
             except CaptureError:
                 return None
         track_ids = sorted({t.track_id for j in group for t in j.tracks})
-        entries.append(_mix_entry(part, out_dir, fmt, report, mix_start, part_starts, track_ids))
+        entry = _mix_entry(part, out_dir, fmt, report, mix_start, part_starts, track_ids)
+        entries.append(_with_gap_warning(entry, gap_warning, warnings))
     return entries, warnings
+
+
+def _with_gap_warning(
+    entry: ManifestEntry, gap_warning: str | None, warnings: list[str]
+) -> ManifestEntry:
+    """A mix part's entry with the gap before it first among its warnings, and among the
+    command's, named for the file."""
+    if gap_warning:
+        entry.warnings.insert(0, gap_warning)
+        warnings.append(f"{entry.path}: {gap_warning}")
+    return entry
 
 
 def mix_recording(

@@ -288,6 +288,17 @@ def write_qa_report(
             ],
             "warnings": timeline.warnings,
         },
+        "outputs": [
+            {
+                "path": o.path,
+                "kind": o.kind,
+                "track_ids": o.track_ids,
+                "start_unix_ms": o.start_unix_ms,
+                "duration_ms": o.duration_ms,
+                "warnings": o.warnings,
+            }
+            for o in outputs
+        ],
         "warnings": list(rec.warnings),
     }
     with atomic_path(out_dir, json_name) as tmp:
