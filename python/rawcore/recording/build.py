@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,6 +40,7 @@ from rawcore.recording.model import (
 )
 from rawcore.source.archive import Archive, Limits, open_archive
 from rawcore.source.captures import RtpMapping
+from rawcore.threads import map_in_threads
 
 # Codec names as list-tracks prints them, keyed by the SDP encoding name.
 _CODEC_NAMES = {
@@ -378,7 +378,6 @@ def _build(
         if c.sdp is None:
             warnings.append(f"{c.name}: no SDP beside it; codec and clock rate unknown")
     analyses: dict[str, _Analysis] = {}
-    done = 0
 
     def run(cap: _Capture) -> tuple[str, _Analysis | RawcoreError]:
         try:
@@ -387,17 +386,16 @@ def _build(
             return cap.name, exc
 
     failed: set[str] = set()
-    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 2)) as pool:
-        for name, result in pool.map(run, captures):
-            done += 1
-            if progress is not None:
-                progress(done, len(captures))
-            if isinstance(result, RawcoreError):
-                warnings.append(f"{result}; capture skipped")
-                failed.add(name)
-            else:
-                analyses[name] = result
-                warnings.extend(result.warnings)
+    results = map_in_threads(run, captures, workers or min(8, os.cpu_count() or 2))
+    for done, (name, result) in enumerate(results, 1):
+        if progress is not None:
+            progress(done, len(captures))
+        if isinstance(result, RawcoreError):
+            warnings.append(f"{result}; capture skipped")
+            failed.add(name)
+        else:
+            analyses[name] = result
+            warnings.extend(result.warnings)
 
     for cap in unclaimed:
         participant, session = _infer_ids(cap)
