@@ -10,7 +10,7 @@ those before it are done.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TypeVar, cast
 
 __all__ = ["map_in_threads"]
@@ -19,7 +19,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+def map_in_threads(
+    fn: Callable[[T], R], items: Sequence[T], workers: int
+) -> Generator[R, None, None]:
     """`fn(item)` for every item on up to `workers` threads, yielded in the order of `items`.
 
     An exception raised by `fn` is raised here when its item's turn comes. Leaving the loop
