@@ -253,8 +253,7 @@ def plan_outputs(
 _U32_MAX = 2**32 - 1
 
 
-@dataclass(frozen=True)
-class _Piece:
+class _Piece(NamedTuple):
     """A segment, or the part of one between gaps too long to fill, on the call timeline."""
 
     segment: Segment

@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from rawcore import _core
 from rawcore.errors import CaptureError, InputError, MetadataError, RawcoreError, SdpError
@@ -56,8 +55,7 @@ _CODEC_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class _Capture:
+class _Capture(NamedTuple):
     name: str  # archive member of the .rtpdump
     directory: str
     base: str
@@ -65,8 +63,7 @@ class _Capture:
     size: int
 
 
-@dataclass(frozen=True)
-class _SdpInfo:
+class _SdpInfo(NamedTuple):
     kind: Kind | None
     rtx_apt: tuple[tuple[int, int], ...]
     clock_rates: tuple[tuple[int, int], ...]
@@ -75,8 +72,7 @@ class _SdpInfo:
     extmaps: tuple[tuple[int, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class _Analysis:
+class _Analysis(NamedTuple):
     codec: str | None
     clock_rate: int | None
     payload_type: int | None
@@ -260,8 +256,7 @@ def _match_segment(
     return candidates[0] if len(candidates) == 1 else None
 
 
-@dataclass
-class _Draft:
+class _Draft(NamedTuple):
     participant_id: str
     session_id: str
     track_id: str

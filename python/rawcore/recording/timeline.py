@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from rawcore import _core
 from rawcore.errors import RawcoreError
@@ -86,8 +86,7 @@ class Timeline:
         }
 
 
-@dataclass
-class _Stream:
+class _Stream(NamedTuple):
     """One segment's media stream as `_core.place_streams` takes it."""
 
     segment: Segment

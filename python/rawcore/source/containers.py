@@ -13,9 +13,8 @@ import os
 import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rawcore.errors import (
     ArchiveError,
@@ -120,8 +119,7 @@ class DirArchive(Archive):
 # -- ZIP -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _ZipEntry:
+class _ZipEntry(NamedTuple):
     info: zipfile.ZipInfo
     member: Member
 
@@ -294,8 +292,7 @@ class ZipArchive(Archive):
 # -- tar -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _TarEntry:
+class _TarEntry(NamedTuple):
     offset: int
     member: Member
 
