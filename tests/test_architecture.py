@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "rawcore"
 #: pool or Ray) sits there too: it is handed the command to run by the CLI. The service joins
 #: `api` and `cli` at the top.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("rawcore._core", "rawcore.atomic", "rawcore.errors", "rawcore.progress"),
+    ("rawcore._core", "rawcore.atomic", "rawcore.errors", "rawcore.progress", "rawcore.threads"),
     ("rawcore.source", "rawcore.storage"),
     ("rawcore.recording",),
     ("rawcore.media",),

@@ -213,9 +213,7 @@ def test_extract_audio_from_a_capture_keeps_duration_and_onsets(
         entries, warnings, _ = extract_audio(rec, tmp_path / "out")
     assert warnings == []
     (entry,) = entries
-    assert_audio_truth(
-        tmp_path / "out" / entry.path, truth, skip_lost=bool(impairment.get("loss"))
-    )
+    assert_audio_truth(tmp_path / "out" / entry.path, truth, skip_lost=bool(impairment.get("loss")))
 
 
 @pytest.mark.parametrize(("codec", "container"), [("vp8", "pcapng"), ("h264", "mjr")])

@@ -330,9 +330,26 @@ import contextlib, json, sys
 from rawcore.cli.main import run
 with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):
     run(sys.argv[1:])
-heavy = ("numpy", "av", "boto3", "botocore", "PIL", "rawcore.media.mix", "rawcore.pipeline")
-print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+print(json.dumps(sorted(sys.modules)))
 """
+_HEAVY = ("numpy", "av", "boto3", "botocore", "PIL", "rawcore.media.mix", "rawcore.pipeline")
+
+
+def _modules_loaded_by(argv: list[str], tmp_path: Path) -> list[str]:
+    """Every module `rawcore ARGV` has loaded when it ends ({sample}: the sample call's ZIP,
+    {folder}: the same recording extracted into a folder, {out}: an output folder)."""
+    sample = Path(__file__).resolve().parents[1] / "examples" / "sample-call.zip"
+    folder = tmp_path / "recording"
+    if any("{folder}" in a for a in argv):
+        with zipfile.ZipFile(sample) as zf:
+            zf.extractall(folder)
+    args = [a.format(sample=sample, folder=folder, out=tmp_path / "out") for a in argv]
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules: list[str] = json.loads(proc.stdout)
+    return modules
 
 
 @pytest.mark.parametrize(
@@ -352,13 +369,54 @@ def test_a_command_loads_only_what_it_uses(
     """No NumPy, PyAV, boto3 or Pillow where the command needs none: start-up is most of a
     short command's time (BENCHMARKS.md). The extractions need none of them: the call timeline's
     stream columns stay in the core, and PyAV is loaded only to encode a black picture."""
-    sample = Path(__file__).resolve().parents[1] / "examples" / "sample-call.zip"
-    args = [a.format(sample=sample, out=tmp_path / "out") for a in argv]
-    proc = subprocess.run(
-        [sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == loaded, proc.stderr
+    modules = _modules_loaded_by(argv, tmp_path)
+    assert [m for m in _HEAVY if m in modules] == loaded
+
+
+#: What start-up used to load on every extraction, a few ms each (BENCHMARKS.md, "Start-up
+#: imports"): archive formats and their decompressors, `tempfile` and `random`, `shutil` (which
+#: loads bz2 and lzma; argparse's help formatter imports it), `logging`, `concurrent.futures`.
+_ON_DEMAND = (
+    "zipfile",
+    "tarfile",
+    "gzip",
+    "bz2",
+    "lzma",
+    "shutil",
+    "tempfile",
+    "random",
+    "logging",
+    "concurrent.futures",
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--version"],
+        ["list-tracks", "{folder}"],
+        ["extract-audio", "{folder}", "-o", "{out}", "-q"],
+        ["extract-audio", "--input-dir", "{folder}", "-o", "{out}", "-q", "--stitch"],
+        ["extract-video", "{folder}", "-o", "{out}", "-q"],
+        ["extract-video", "--input-dir", "{folder}", "-o", "{out}", "-q", "--stitch"],
+    ],
+)
+def test_a_folder_input_loads_no_archive_format_logging_or_thread_pool(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """A recording in a folder is read in place and written with the core on plain threads:
+    the archive formats, temp files, `logging` and `concurrent.futures` stay unloaded (and
+    `--version` loads no dataclasses either)."""
+    modules = _modules_loaded_by(argv, tmp_path)
+    assert [m for m in _ON_DEMAND if m in modules] == []
+    if argv == ["--version"]:
+        assert "dataclasses" not in modules
+
+
+def test_an_archive_input_still_loads_its_format(tmp_path: Path) -> None:
+    """The other side of the test above: the ZIP reader loads `zipfile` when it is needed."""
+    modules = _modules_loaded_by(["list-tracks", "{sample}"], tmp_path)
+    assert "zipfile" in modules and "tarfile" not in modules
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

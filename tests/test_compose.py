@@ -42,7 +42,11 @@ def y_of(rgb: tuple[int, int, int]) -> int:
 
 def track(pid: str, kind: str, path: str, start: int = 0, dur: int = 6000) -> dict[str, Any]:
     return {
-        "participant_id": pid, "kind": kind, "path": path, "start_ms": start, "duration_ms": dur
+        "participant_id": pid,
+        "kind": kind,
+        "path": path,
+        "start_ms": start,
+        "duration_ms": dur,
     }
 
 
@@ -616,9 +620,7 @@ def test_time_map(
         ("an unknown field", {"participants": {"alice": {"volume": 3}}}, "volume"),
     ],
 )
-def test_bad_edits_are_one_clear_line(
-    tmp_path: Path, name: str, doc: Any, message: str
-) -> None:
+def test_bad_edits_are_one_clear_line(tmp_path: Path, name: str, doc: Any, message: str) -> None:
     from rawcore.pipeline.compose import load_edits
 
     path = tmp_path / "edits.json"

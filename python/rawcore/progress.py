@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TextIO
 
@@ -136,15 +135,19 @@ def _elapsed(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-@dataclass
 class _Stage:
-    name: str
-    started: float
-    ended: float | None = None
-    failed: bool = False
-    done: int | None = None
-    total: int | None = None
-    fraction: float | None = None
+    """One stage's state (a plain class: a dataclass costs every command's start-up)."""
+
+    __slots__ = ("done", "ended", "failed", "fraction", "name", "started", "total")
+
+    def __init__(self, name: str, started: float) -> None:
+        self.name = name
+        self.started = started
+        self.ended: float | None = None
+        self.failed = False
+        self.done: int | None = None
+        self.total: int | None = None
+        self.fraction: float | None = None
 
 
 class StageProgress:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rawcore.batch.task import CommandRun
 from rawcore.cli.commands import ExitCode
 from rawcore.cli.dispatch import run
-from rawcore.cli.parser import build_parser, check_options
+from rawcore.cli.parser import check_options, parser_for
 from rawcore.errors import InputError, RawcoreError, SourceNotFoundError
 from rawcore.progress import StageProgress
 
@@ -67,8 +67,8 @@ def _check_command(args: argparse.Namespace) -> list[str]:
     given = [a for a in rest if a.split("=", 1)[0] in _PER_RECORDING]
     if given:
         raise _Usage(f"{given[0]}: the batch gives each recording its input and --output")
-    parser = build_parser()
     trial = [args.batch_command, *rest, "--input-file", "recording.zip", "--output", "out"]
+    parser = parser_for(trial)
     try:
         with contextlib.redirect_stderr(io.StringIO()) as err:
             parsed = parser.parse_args(trial)

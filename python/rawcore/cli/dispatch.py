@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rawcore.cli.commands import progress_printer, show_progress
-from rawcore.cli.parser import build_parser, check_options
+from rawcore.cli.parser import check_options, parser_for
 from rawcore.errors import InputError, SourceNotFoundError
 
 
@@ -19,7 +19,8 @@ def _source(args: argparse.Namespace) -> str:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run its command (not `batch`): the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = parser_for(argv)
     args = parser.parse_args(argv)
     check_options(parser, args)
     return run_parsed(args)

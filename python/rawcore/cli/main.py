@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from rawcore.cli.commands import ExitCode
 from rawcore.cli.dispatch import run_parsed
-from rawcore.cli.parser import build_parser, check_options
+from rawcore.cli.parser import check_options, parser_for
 from rawcore.errors import (
     InputError,
     OutputError,
@@ -23,7 +23,8 @@ from rawcore.errors import (
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = parser_for(argv)
     args = parser.parse_args(argv)
     check_options(parser, args)
     if args.command == "batch":

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import sys
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rawcore import _core
 from rawcore.cli.commands import (
@@ -39,7 +42,44 @@ from rawcore.media.formats import (
 )
 
 
+def _terminal_columns() -> int:
+    """The width `shutil.get_terminal_size` gives argparse: $COLUMNS, else the terminal's, else
+    80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    if sys.__stdout__ is None:
+        return 80
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized without `shutil`: `add_argument` builds a formatter for
+    every option, and argparse's own imports `shutil` (which loads bz2 and lzma) to ask for the
+    terminal's width, a few ms of every command's start-up."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(ExitCode.USAGE, f"rawcore: error: {message}\n")
 
@@ -96,19 +136,40 @@ def _add_on_loss(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    only: Container[str] | None = None, *, list_all: bool = True
+) -> argparse.ArgumentParser:
+    """The command line's parser, with the options of the commands in `only` (default: every
+    command's); with `list_all` the others are still listed (for `rawcore --help` and the
+    "invalid choice" error), without their options. Building every command costs argparse
+    about 10 ms, most of it looking for translations of its own texts once per sub-parser: a
+    large part of a short command's start-up, so `parser_for` builds only what argv needs."""
     parser = _Parser(
         prog="rawcore",
         description="Turn raw call recordings (rtpdump + SDP archives) into media.",
     )
     parser.add_argument("--version", action="version", version=f"rawcore {_core.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (options, help_text, description) in COMMANDS.items():
+        if only is None or name in only:
+            options(sub.add_parser(name, help=help_text, description=description))
+        elif list_all:
+            sub.add_parser(name, help=help_text, description=description)
+    return parser
 
-    lt = sub.add_parser(
-        "list-tracks",
-        help="discover the participants, sessions and tracks of a recording",
-        description="List the tracks of a raw recording with their timing and packet stats.",
-    )
+
+def parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser `argv` needs. The top level has no option that takes a value, so argparse
+    takes a first word that is a command as the command and hands all the rest to that
+    command's parser: no other command is needed. Anything else (an option first, no command,
+    an unknown one) gets every command listed, without their options: the top level's help
+    and errors are the same as with the full parser."""
+    if argv and argv[0] in COMMANDS:
+        return build_parser({argv[0]}, list_all=False)
+    return build_parser((), list_all=True)
+
+
+def _list_tracks_options(lt: argparse.ArgumentParser) -> None:
     _add_input(lt)
     lt.add_argument(
         "--format",
@@ -124,14 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lt.set_defaults(func=cmd_list_tracks)
 
-    ea = sub.add_parser(
-        "extract-audio",
-        help="extract each participant's audio with exact timing, gaps and DTX filled",
-        description=(
-            "Write one audio file per session (or per participant with --stitch) whose "
-            "timeline matches the call: DTX silences, losses and pauses are filled."
-        ),
-    )
+
+def _extract_audio_options(ea: argparse.ArgumentParser) -> None:
     _add_input(ea)
     _add_output(ea)
     _add_filters(ea)
@@ -148,17 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stitch(ea)
     ea.set_defaults(func=cmd_extract_audio)
 
-    ev = sub.add_parser(
-        "extract-video",
-        help="extract each participant's video: complete frames, the last picture held "
-        "after a loss",
-        description=(
-            "Write one video file per session (or per participant with --stitch): complete "
-            "frames remuxed from the first keyframe on; after a loss the last picture is held "
-            "until the next decodable frame, and black fills what has no picture (a paused "
-            "camera, the time before a participant's first frame or between sessions)."
-        ),
-    )
+
+def _extract_video_options(ev: argparse.ArgumentParser) -> None:
     _add_input(ev)
     _add_output(ev)
     _add_filters(ev)
@@ -174,14 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stitch(ev)
     ev.set_defaults(func=cmd_extract_video)
 
-    mx = sub.add_parser(
-        "mux-av",
-        help="combine each participant's audio and video, lip-synced, in one file",
-        description=(
-            "Write one Matroska file per session (or per participant with --stitch) with its "
-            "video and audio placed on the call timeline: Sender Reports give lip sync."
-        ),
-    )
+
+def _mux_av_options(mx: argparse.ArgumentParser) -> None:
     _add_input(mx)
     _add_output(mx)
     _add_filters(mx)
@@ -199,15 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stitch(mx)
     mx.set_defaults(func=cmd_mux_av)
 
-    ma = sub.add_parser(
-        "mix-audio",
-        help="mix every participant's audio into one file on the call's clock",
-        description=(
-            "Decode every participant, place each on the call timeline, sum with headroom and "
-            "a limiter (never clipping) and encode: "
-            "composite_{callType}_{callId}_audio_{callStartMs}.mp3 by default."
-        ),
-    )
+
+def _mix_audio_options(ma: argparse.ArgumentParser) -> None:
     _add_input(ma)
     _add_output(ma)
     _add_filters(ma)
@@ -215,11 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_max_fill(ma)
     ma.set_defaults(func=cmd_mix_audio)
 
-    pa = sub.add_parser(
-        "process-all",
-        help="audio, video, muxed and mixed outputs, manifest and QA report in one run",
-        description="Run extract-audio, extract-video, mux-av and mix-audio into one folder.",
-    )
+
+def _process_all_options(pa: argparse.ArgumentParser) -> None:
     _add_input(pa)
     _add_output(pa)
     _add_filters(pa)
@@ -233,16 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--no-qa", action="store_true", help="skip the QA report")
     pa.set_defaults(func=cmd_process_all)
 
-    sc = sub.add_parser(
-        "scene",
-        help="the call as an editor project: scene.json, scene.otio and the stitched tracks",
-        description=(
-            "Write DIR/scene.json (rawcore.scene/1), DIR/scene.otio (OpenTimelineIO) and the "
-            "stitched per-participant tracks under DIR/tracks/ (reused when there): the layout "
-            "from the studio's event log (--events), else a grid of everyone with video with "
-            "an active screen share large; pauses, hooks and an automatic 30-60 s clip."
-        ),
-    )
+
+def _scene_options(sc: argparse.ArgumentParser) -> None:
     _add_input(sc)
     sc.add_argument("--output", "-o", metavar="DIR", help="the project folder to write")
     sc.add_argument("--events", metavar="events.jsonl", help="the studio's event log (JSON lines)")
@@ -255,16 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.set_defaults(func=cmd_scene, standalone=True)
 
-    cv = sub.add_parser(
-        "convert",
-        help="one MP4 from a media file or a track of a recording (remux or editor-ready)",
-        description=(
-            "Write one MP4: remux (VP9/AV1/H.264 + Opus as they are) or editor (H.264 + AAC, "
-            "constant frame rate, one size, audio and video from t=0 to the same end). PATH "
-            "is a media file, or with --track-id a recording whose track is paired with its "
-            "session's other medium on the call timeline."
-        ),
-    )
+
+def _convert_options(cv: argparse.ArgumentParser) -> None:
     _add_input(cv)
     where = cv.add_mutually_exclusive_group(required=True)
     where.add_argument("--output", "-o", metavar="OUT.mp4", help="the MP4 to write")
@@ -296,18 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     cv.set_defaults(func=cmd_convert, standalone=True)
 
-    pp = sub.add_parser(
-        "post-process",
-        help="the post-recording pipeline of one recording, resumable: finalize, raw tracks, "
-        "stitched tracks, scene, clip",
-        description=(
-            "Run the steps of the post-recording pipeline the recording's metadata document "
-            "({org}/recordings/{id}/metadata.json) does not list as done: complete the composed "
-            "video's pending upload, store every raw track and the stitched tracks, build the "
-            "scene, render the scene's auto clip. Run it again after a failure: finished steps are "
-            "skipped, nothing is duplicated. Prints the metadata document's location."
-        ),
-    )
+
+def _post_process_options(pp: argparse.ArgumentParser) -> None:
     _add_input(pp)
     where_pp = pp.add_mutually_exclusive_group(required=True)
     where_pp.add_argument("--output", "-o", metavar="DIR", help="a folder storage")
@@ -326,11 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "tracks and scene are stored without waiting for it)")  # fmt: skip
     pp.set_defaults(func=cmd_post_process, standalone=True)
 
-    wk = sub.add_parser(
-        "worker",
-        help="run background conversion jobs from a job store",
-        description="Claim and run jobs from the SQLite job store PATH until interrupted.",
-    )
+
+def _worker_options(wk: argparse.ArgumentParser) -> None:
     wk.add_argument("--db", required=True, metavar="PATH", help="the job store (SQLite file)")
     wk.add_argument("--threads", type=_positive_int, default=2, help="worker threads (default 2)")
     wk.add_argument(
@@ -357,11 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     wk.set_defaults(func=cmd_worker, standalone=True)
 
-    sv = sub.add_parser(
-        "serve",
-        help="run the HTTP service (API + Raw Tracks page) with workers in process",
-        description="Serve the API (/v1, OpenAPI at /docs) and the Raw Tracks page.",
-    )
+
+def _serve_options(sv: argparse.ArgumentParser) -> None:
     sv.add_argument("--storage", metavar="DIR|s3://BUCKET/PREFIX",
                     help="where tracks and MP4s go (default rawcore-data/storage)")  # fmt: skip
     sv.add_argument(
@@ -386,72 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ray_jobs(sv)
     sv.set_defaults(func=cmd_serve, standalone=True)
 
-    _add_batch(sub)
 
-    cp = sub.add_parser(
-        "compose",
-        help="render a scene (rawcore.scene/1) into one H.264 + AAC MP4",
-        description=(
-            "Render a scene offline: the canvas, its background, each host's picture in its "
-            "box and shape, every participant's audio on the call clock; with the edits of "
-            "--edits, pauses cut with --trim-pauses, a part with --range or --clip."
-        ),
-    )
-    cp.add_argument("--scene", required=True, metavar="SCENE.json", help="the scene file")
-    cp.add_argument("--output", "-o", required=True, metavar="OUT.mp4", help="the MP4 to write")
-    cp.add_argument("--edits", metavar="EDITS.json", help="per-participant edits (rawcore.edits/1)")
-    cp.add_argument(
-        "--trim-pauses", action="store_true", help="cut the scene's pauses from video and audio"
-    )
-    part = cp.add_mutually_exclusive_group()
-    part.add_argument(
-        "--range", dest="range_ms", metavar="START_MS-END_MS",
-        help="render this part only, in the scene's original time (before pauses are cut)",
-    )  # fmt: skip
-    part.add_argument("--clip", action="store_true", help="render the scene's clip only")
-    cp.add_argument(
-        "--preset", choices=["fast", "balanced", "quality"], default="balanced",
-        help="x264 superfast, veryfast (default: balanced) or medium",
-    )  # fmt: skip
-    cp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    cp.set_defaults(func=cmd_compose, standalone=True)
-
-    og = sub.add_parser("org", help="manage organizations of the service")
-    og_sub = og.add_subparsers(dest="org_command", required=True, metavar="ACTION")
-    oc = og_sub.add_parser("create", help="a new organization; prints its API key last")
-    oc.add_argument("name", help="the organization's name")
-    oc.add_argument("--db", metavar="PATH", help="the service's SQLite file (as for serve)")
-    oc.set_defaults(func=cmd_org_create, standalone=True)
-    return parser
-
-
-def _add_ray_jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
-        help="run conversion jobs as Ray tasks on this cluster (auto, ray://HOST:PORT, or "
-        "local); the workers keep the leases and wait; needs rawcore[ray]",
-    )  # fmt: skip
-
-
-#: The commands `rawcore batch` runs: those that write a folder of outputs and a manifest.
-BATCH_COMMANDS = ("process-all", "extract-audio", "extract-video", "mux-av", "mix-audio")
-
-
-def _add_batch(sub: argparse._SubParsersAction[_Parser]) -> None:
-    """`rawcore batch [batch options] COMMAND [command options]`: the batch's options here;
-    the command's are parsed per recording by that command's own parser."""
-    bt = sub.add_parser(
-        "batch",
-        help="run one command over many recordings (local processes or a Ray cluster)",
-        description=(
-            "Run COMMAND on every recording of a list, an S3 prefix or a folder; each "
-            "recording's outputs go to OUTPUT/{recording name}/ (the archive's name without "
-            "extension), its manifest last. A recording whose manifest is there is skipped "
-            "(--force redoes it); failures are retried, then reported. COMMAND is one of "
-            + ", ".join(BATCH_COMMANDS)
-            + ", followed by its own options (not its input or --output)."
-        ),
-    )
+def _batch_options(bt: argparse.ArgumentParser) -> None:
     src = bt.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "--input-list", metavar="FILE",
@@ -489,6 +423,165 @@ def _add_batch(sub: argparse._SubParsersAction[_Parser]) -> None:
     bt.add_argument("command_args", nargs=argparse.REMAINDER, metavar="...",
                     help="the command's own options")  # fmt: skip
     bt.set_defaults(standalone=True)
+
+
+def _compose_options(cp: argparse.ArgumentParser) -> None:
+    cp.add_argument("--scene", required=True, metavar="SCENE.json", help="the scene file")
+    cp.add_argument("--output", "-o", required=True, metavar="OUT.mp4", help="the MP4 to write")
+    cp.add_argument("--edits", metavar="EDITS.json", help="per-participant edits (rawcore.edits/1)")
+    cp.add_argument(
+        "--trim-pauses", action="store_true", help="cut the scene's pauses from video and audio"
+    )
+    part = cp.add_mutually_exclusive_group()
+    part.add_argument(
+        "--range", dest="range_ms", metavar="START_MS-END_MS",
+        help="render this part only, in the scene's original time (before pauses are cut)",
+    )  # fmt: skip
+    part.add_argument("--clip", action="store_true", help="render the scene's clip only")
+    cp.add_argument(
+        "--preset", choices=["fast", "balanced", "quality"], default="balanced",
+        help="x264 superfast, veryfast (default: balanced) or medium",
+    )  # fmt: skip
+    cp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    cp.set_defaults(func=cmd_compose, standalone=True)
+
+
+def _org_options(og: argparse.ArgumentParser) -> None:
+    og_sub = og.add_subparsers(dest="org_command", required=True, metavar="ACTION")
+    oc = og_sub.add_parser("create", help="a new organization; prints its API key last")
+    oc.add_argument("name", help="the organization's name")
+    oc.add_argument("--db", metavar="PATH", help="the service's SQLite file (as for serve)")
+    oc.set_defaults(func=cmd_org_create, standalone=True)
+
+
+#: The commands `rawcore batch` runs: those that write a folder of outputs and a manifest.
+BATCH_COMMANDS = ("process-all", "extract-audio", "extract-video", "mux-av", "mix-audio")
+
+#: Every command in `rawcore --help` order: what adds its options, its line in that list and
+#: the description its own `--help` opens with.
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str, str | None]] = {
+    "list-tracks": (
+        _list_tracks_options,
+        "discover the participants, sessions and tracks of a recording",
+        "List the tracks of a raw recording with their timing and packet stats.",
+    ),
+    "extract-audio": (
+        _extract_audio_options,
+        "extract each participant's audio with exact timing, gaps and DTX filled",
+        (
+            "Write one audio file per session (or per participant with --stitch) whose "
+            "timeline matches the call: DTX silences, losses and pauses are filled."
+        ),
+    ),
+    "extract-video": (
+        _extract_video_options,
+        "extract each participant's video: complete frames, the last picture held after a loss",
+        (
+            "Write one video file per session (or per participant with --stitch): complete "
+            "frames remuxed from the first keyframe on; after a loss the last picture is held "
+            "until the next decodable frame, and black fills what has no picture (a paused "
+            "camera, the time before a participant's first frame or between sessions)."
+        ),
+    ),
+    "mux-av": (
+        _mux_av_options,
+        "combine each participant's audio and video, lip-synced, in one file",
+        (
+            "Write one Matroska file per session (or per participant with --stitch) with its "
+            "video and audio placed on the call timeline: Sender Reports give lip sync."
+        ),
+    ),
+    "mix-audio": (
+        _mix_audio_options,
+        "mix every participant's audio into one file on the call's clock",
+        (
+            "Decode every participant, place each on the call timeline, sum with headroom and "
+            "a limiter (never clipping) and encode: "
+            "composite_{callType}_{callId}_audio_{callStartMs}.mp3 by default."
+        ),
+    ),
+    "process-all": (
+        _process_all_options,
+        "audio, video, muxed and mixed outputs, manifest and QA report in one run",
+        "Run extract-audio, extract-video, mux-av and mix-audio into one folder.",
+    ),
+    "scene": (
+        _scene_options,
+        "the call as an editor project: scene.json, scene.otio and the stitched tracks",
+        (
+            "Write DIR/scene.json (rawcore.scene/1), DIR/scene.otio (OpenTimelineIO) and the "
+            "stitched per-participant tracks under DIR/tracks/ (reused when there): the layout "
+            "from the studio's event log (--events), else a grid of everyone with video with "
+            "an active screen share large; pauses, hooks and an automatic 30-60 s clip."
+        ),
+    ),
+    "convert": (
+        _convert_options,
+        "one MP4 from a media file or a track of a recording (remux or editor-ready)",
+        (
+            "Write one MP4: remux (VP9/AV1/H.264 + Opus as they are) or editor (H.264 + AAC, "
+            "constant frame rate, one size, audio and video from t=0 to the same end). PATH "
+            "is a media file, or with --track-id a recording whose track is paired with its "
+            "session's other medium on the call timeline."
+        ),
+    ),
+    "post-process": (
+        _post_process_options,
+        "the post-recording pipeline of one recording, resumable: finalize, raw tracks, "
+        "stitched tracks, scene, clip",
+        (
+            "Run the steps of the post-recording pipeline the recording's metadata document "
+            "({org}/recordings/{id}/metadata.json) does not list as done: complete the composed "
+            "video's pending upload, store every raw track and the stitched tracks, build the "
+            "scene, render the scene's auto clip. Run it again after a failure: finished steps are "
+            "skipped, nothing is duplicated. Prints the metadata document's location."
+        ),
+    ),
+    "worker": (
+        _worker_options,
+        "run background conversion jobs from a job store",
+        "Claim and run jobs from the SQLite job store PATH until interrupted.",
+    ),
+    "serve": (
+        _serve_options,
+        "run the HTTP service (API + Raw Tracks page) with workers in process",
+        "Serve the API (/v1, OpenAPI at /docs) and the Raw Tracks page.",
+    ),
+    "batch": (
+        _batch_options,
+        "run one command over many recordings (local processes or a Ray cluster)",
+        (
+            "Run COMMAND on every recording of a list, an S3 prefix or a folder; each "
+            "recording's outputs go to OUTPUT/{recording name}/ (the archive's name without "
+            "extension), its manifest last. A recording whose manifest is there is skipped "
+            "(--force redoes it); failures are retried, then reported. COMMAND is one of "
+            + ", ".join(BATCH_COMMANDS)
+            + ", followed by its own options (not its input or --output)."
+        ),
+    ),
+    "compose": (
+        _compose_options,
+        "render a scene (rawcore.scene/1) into one H.264 + AAC MP4",
+        (
+            "Render a scene offline: the canvas, its background, each host's picture in its "
+            "box and shape, every participant's audio on the call clock; with the edits of "
+            "--edits, pauses cut with --trim-pauses, a part with --range or --clip."
+        ),
+    ),
+    "org": (
+        _org_options,
+        "manage organizations of the service",
+        None,
+    ),
+}
+
+
+def _add_ray_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+        help="run conversion jobs as Ray tasks on this cluster (auto, ray://HOST:PORT, or "
+        "local); the workers keep the leases and wait; needs rawcore[ray]",
+    )  # fmt: skip
 
 
 def _non_negative_int(text: str) -> int:

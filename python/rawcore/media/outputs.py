@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol, TypeVar
@@ -26,6 +25,7 @@ from rawcore.recording.columns import arrival_gaps, capture_facts
 from rawcore.recording.model import Recording, Segment, Track
 from rawcore.recording.timeline import timeline_of
 from rawcore.source.archive import Archive, Buffer
+from rawcore.threads import map_in_threads
 
 #: One segment as the core takes it: the capture's bytes, its offset (ms) on the output's
 #: timeline and its clock drift (ppm).
@@ -253,8 +253,7 @@ def plan_outputs(
 _U32_MAX = 2**32 - 1
 
 
-@dataclass(frozen=True)
-class _Piece:
+class _Piece(NamedTuple):
     """A segment, or the part of one between gaps too long to fill, on the call timeline."""
 
     segment: Segment
@@ -404,19 +403,17 @@ def run_jobs(
         except RawcoreError as exc:
             return exc
 
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 2)) as pool:
-        for done, (job, result) in enumerate(zip(jobs, pool.map(run, jobs), strict=True), 1):
-            if on_done is not None:
-                on_done(done, len(jobs))
-            if isinstance(result, RawcoreError):
-                failures.append(
-                    JobFailure(job.name, kind, str(result), named_error(job.name, result))
-                )
-                warnings.append(f"{job.name}: {result}; not written")
-            else:
-                result.warnings[:0] = job.warnings
-                entries.append(result)
-                warnings.extend(f"{job.name}: {w}" for w in result.warnings)
+    results = map_in_threads(run, jobs, workers or min(4, os.cpu_count() or 2))
+    for done, (job, result) in enumerate(zip(jobs, results, strict=True), 1):
+        if on_done is not None:
+            on_done(done, len(jobs))
+        if isinstance(result, RawcoreError):
+            failures.append(JobFailure(job.name, kind, str(result), named_error(job.name, result)))
+            warnings.append(f"{job.name}: {result}; not written")
+        else:
+            result.warnings[:0] = job.warnings
+            entries.append(result)
+            warnings.extend(f"{job.name}: {w}" for w in result.warnings)
     if not entries and failures:
         raise failures[0].error
     write_manifest(out_dir, entries, call=rec.call_json(), command=command)

@@ -15,10 +15,8 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from rawcore import _core
 from rawcore.errors import CaptureError, InputError, MetadataError, RawcoreError, SdpError
@@ -41,6 +39,7 @@ from rawcore.recording.model import (
 )
 from rawcore.source.archive import Archive, Limits, open_archive
 from rawcore.source.captures import RtpMapping
+from rawcore.threads import map_in_threads
 
 # Codec names as list-tracks prints them, keyed by the SDP encoding name.
 _CODEC_NAMES = {
@@ -56,8 +55,7 @@ _CODEC_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class _Capture:
+class _Capture(NamedTuple):
     name: str  # archive member of the .rtpdump
     directory: str
     base: str
@@ -65,8 +63,7 @@ class _Capture:
     size: int
 
 
-@dataclass(frozen=True)
-class _SdpInfo:
+class _SdpInfo(NamedTuple):
     kind: Kind | None
     rtx_apt: tuple[tuple[int, int], ...]
     clock_rates: tuple[tuple[int, int], ...]
@@ -75,8 +72,7 @@ class _SdpInfo:
     extmaps: tuple[tuple[int, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class _Analysis:
+class _Analysis(NamedTuple):
     codec: str | None
     clock_rate: int | None
     payload_type: int | None
@@ -260,8 +256,7 @@ def _match_segment(
     return candidates[0] if len(candidates) == 1 else None
 
 
-@dataclass
-class _Draft:
+class _Draft(NamedTuple):
     participant_id: str
     session_id: str
     track_id: str
@@ -378,7 +373,6 @@ def _build(
         if c.sdp is None:
             warnings.append(f"{c.name}: no SDP beside it; codec and clock rate unknown")
     analyses: dict[str, _Analysis] = {}
-    done = 0
 
     def run(cap: _Capture) -> tuple[str, _Analysis | RawcoreError]:
         try:
@@ -387,17 +381,16 @@ def _build(
             return cap.name, exc
 
     failed: set[str] = set()
-    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 2)) as pool:
-        for name, result in pool.map(run, captures):
-            done += 1
-            if progress is not None:
-                progress(done, len(captures))
-            if isinstance(result, RawcoreError):
-                warnings.append(f"{result}; capture skipped")
-                failed.add(name)
-            else:
-                analyses[name] = result
-                warnings.extend(result.warnings)
+    results = map_in_threads(run, captures, workers or min(8, os.cpu_count() or 2))
+    for done, (name, result) in enumerate(results, 1):
+        if progress is not None:
+            progress(done, len(captures))
+        if isinstance(result, RawcoreError):
+            warnings.append(f"{result}; capture skipped")
+            failed.add(name)
+        else:
+            analyses[name] = result
+            warnings.extend(result.warnings)
 
     for cap in unclaimed:
         participant, session = _infer_ids(cap)

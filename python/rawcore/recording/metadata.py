@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rawcore.errors import MetadataError
@@ -25,7 +24,6 @@ TRACK_TYPES = (
     "TRACK_TYPE_SCREEN_SHARE_AUDIO",
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Go's zero `time.Time`, which the recorder writes when it knows no call start.
 _GO_ZERO_YEAR = 1
 
@@ -177,6 +175,8 @@ def parse_time_ms(value: object, where: str) -> int | None:
         text = value.strip()
         if text.lstrip("-").isdigit():
             return parse_time_ms(int(text), where)
+        from datetime import UTC, datetime, timedelta  # here: only time text needs it
+
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
@@ -186,7 +186,7 @@ def parse_time_ms(value: object, where: str) -> int | None:
         if parsed.year == _GO_ZERO_YEAR:
             return None
         # Exact integer arithmetic: a float timestamp can land one millisecond short.
-        return (parsed - _EPOCH) // timedelta(milliseconds=1)
+        return (parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
     raise MetadataError(f"{where}: call_start_time must be a string or a number")
 
 

@@ -22,14 +22,14 @@ no NumPy); this module gathers the inputs, groups the streams by clock and keeps
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from rawcore import _core
 from rawcore.errors import RawcoreError
 from rawcore.recording.columns import capture_facts, read_stream
 from rawcore.recording.model import Recording, Segment, Track
+from rawcore.threads import map_in_threads
 
 Basis = Literal["sender_reports", "arrival"]
 WINDOW_MS = 10_000.0
@@ -86,8 +86,7 @@ class Timeline:
         }
 
 
-@dataclass
-class _Stream:
+class _Stream(NamedTuple):
     """One segment's media stream as `_core.place_streams` takes it."""
 
     segment: Segment
@@ -138,8 +137,9 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     timeline = Timeline()
     pairs = [(track, seg) for track in rec.tracks for seg in track.segments]
     # The core reads each capture with the GIL released: the captures are read in parallel.
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2, max(1, len(pairs)))) as pool:
-        loaded = list(pool.map(lambda pair: _load(rec, *pair), pairs))
+    loaded = list(
+        map_in_threads(lambda pair: _load(rec, *pair), pairs, min(8, os.cpu_count() or 2))
+    )
     streams = [s for s in loaded if s is not None]
     # One sender clock per CNAME; without one, per participant session.
     clocks: dict[str, list[_Stream]] = {}

@@ -12,18 +12,11 @@ the cache directory or the archive's private temp directory.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
-import lzma
 import os
 import re
-import tempfile
-import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rawcore.errors import (
     ArchiveError,
@@ -37,6 +30,9 @@ from rawcore.source.captures import RtpMapping, capture_files, looks_like_captur
 from rawcore.source.containers import DirArchive, TarArchive, ZipArchive
 from rawcore.source.members import CHUNK, Archive, Buffer, Limits, Member
 
+if TYPE_CHECKING:
+    import io
+
 __all__ = ["Archive", "Buffer", "Limits", "Member", "open_archive"]
 
 
@@ -45,11 +41,18 @@ _TAR_BLOCK = 512
 
 def _decompressor(compression: str, fh: IO[bytes]) -> io.BufferedIOBase:
     """A streaming reader of `fh` for a compression name returned by _detect."""
+    # The decompressors are loaded here, for a compressed tar only: a few ms of start-up.
     if compression == "gzip":
+        import gzip
+
         return gzip.GzipFile(fileobj=fh, mode="rb")
     if compression == "bzip2":
+        import bz2
+
         return bz2.BZ2File(fh, mode="rb")
     assert compression == "xz", f"_detect returns no other compression than {compression!r}"
+    import lzma
+
     return lzma.LZMAFile(fh, mode="rb")
 
 
@@ -69,6 +72,8 @@ def _detect(path: Path) -> str:
         raise ArchiveError(f"{path}: zstd-compressed archives are not supported")
     if len(head) == _TAR_BLOCK and (head[257:262] == b"ustar" or head == bytes(_TAR_BLOCK)):
         return "tar"
+    import zipfile  # here: a folder input never needs it
+
     if zipfile.is_zipfile(path):  # e.g. a ZIP with data prepended
         return "zip"
     if path.name.lower().endswith(".tar") and len(head) == _TAR_BLOCK:
@@ -85,6 +90,7 @@ def _decompressed_tar(
     and renamed into place, so a crash or a bomb never leaves a partial entry behind.
     """
     import hashlib  # here: loading OpenSSL costs every command a few ms at start-up
+    import tempfile
 
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
@@ -130,6 +136,10 @@ def _inflate(
     bar: ProgressBar,
     path: Path,
 ) -> None:
+    import gzip
+    import lzma
+    import zlib
+
     produced = 0
     try:
         with src:

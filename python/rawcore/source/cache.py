@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 from collections.abc import Iterator
@@ -27,8 +26,13 @@ except ImportError:  # pragma: no cover - not on POSIX; locking degrades to a no
 
 __all__ = ["CacheEntry", "CacheSlot", "Sidecar", "cache_lock", "default_cache_dir", "part_size"]
 
-log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _warn(message: str, *args: object) -> None:
+    import logging  # here: `logging` costs every start-up a few ms, and this is a rare path
+
+    logging.getLogger(__name__).warning(message, *args)
 
 
 def default_cache_dir() -> Path:
@@ -79,7 +83,7 @@ class Sidecar:
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError, AttributeError) as e:
-            log.warning("ignoring unreadable cache sidecar %s: %s", path, e)
+            _warn("ignoring unreadable cache sidecar %s: %s", path, e)
         return side
 
     def save(self) -> None:
@@ -148,7 +152,7 @@ class CacheSlot:
             actual = None
         if actual is not None and (entry.size < 0 or actual == entry.size):
             return entry
-        log.warning(
+        _warn(
             "cached copy of %s is %s; downloading it again",
             self.url,
             "missing" if actual is None else f"{actual} bytes, expected {entry.size}",

@@ -1,22 +1,20 @@
-"""The containers a recording comes in: a directory, a ZIP, a tar (read in place)."""
+"""The containers a recording comes in: a directory, a ZIP, a tar (read in place).
+
+`zipfile`, `tarfile` and the decompressors are imported by the ZIP and tar readers when a
+recording comes packed: a folder input loads none of them (they are a few ms of every start-up).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import lzma
 import mmap
 import os
 import stat
-import tarfile
-import tempfile
 import threading
-import zipfile
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from rawcore.errors import (
     ArchiveError,
@@ -38,11 +36,20 @@ from rawcore.source.members import (
     normalize_member_name,
 )
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import tarfile
+    import zipfile
 
 
 _ZIP_LOCAL_HEADER = b"PK\x03\x04"
+_ZIP_STORED = 0  # zipfile.ZIP_STORED, without loading zipfile to compare with it
 _ZIP_LOCAL_HEADER_LEN = 30
+
+
+def _debug(message: str, *args: object) -> None:
+    import logging  # here: `logging` costs every start-up a few ms; this is a rare path
+
+    logging.getLogger(__name__).debug(message, *args)
 
 
 class DirArchive(Archive):
@@ -73,7 +80,7 @@ class DirArchive(Archive):
                 elif not may_be_read(entry):
                     # A folder handed over as a recording may hold unrelated things (links
                     # into the system, sockets); only what rawcore would read must be safe.
-                    log.debug("skipping %s: not a file rawcore reads", rel)
+                    _debug("skipping %s: not a file rawcore reads", rel)
                 elif stat.S_ISLNK(st.st_mode):
                     self._check_link(full, rel, dirnames, table)
                 else:
@@ -87,7 +94,7 @@ class DirArchive(Archive):
             raise UnsafeArchiveError(f"{self._root}: symlink {rel!r} points outside the recording")
         if full.name in dirnames:
             # Not followed (no cycles); the target directory is listed under its own name.
-            log.debug("not following directory symlink %s", rel)
+            _debug("not following directory symlink %s", rel)
             return
         try:
             st = target.stat()
@@ -112,8 +119,7 @@ class DirArchive(Archive):
 # -- ZIP -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _ZipEntry:
+class _ZipEntry(NamedTuple):
     info: zipfile.ZipInfo
     member: Member
 
@@ -125,6 +131,8 @@ class ZipArchive(Archive):
     kind = "zip"
 
     def __init__(self, path: Path, limits: Limits, temp_root: Path) -> None:
+        import zipfile
+
         self._label = str(path)
         try:
             self._zip = zipfile.ZipFile(path)
@@ -146,6 +154,8 @@ class ZipArchive(Archive):
         super().__init__(path, limits, members, temp_root)
 
     def _scan(self, limits: Limits) -> dict[str, _ZipEntry]:
+        import zipfile
+
         table = MemberTable(self._label, limits)
         entries: dict[str, _ZipEntry] = {}
         for info in self._zip.infolist():
@@ -177,7 +187,7 @@ class ZipArchive(Archive):
     def read_bytes(self, name: str) -> bytes:
         member = self._member(name)
         info = self._entries[name].info
-        if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_type == _ZIP_STORED:
             return super().read_bytes(name)
         out = io.BytesIO()
         self._decompress(info, member, out.write)
@@ -185,7 +195,7 @@ class ZipArchive(Archive):
 
     def _open_buffer(self, member: Member) -> contextlib.AbstractContextManager[Buffer]:
         info = self._entries[member.name].info
-        if info.compress_type == zipfile.ZIP_STORED:
+        if info.compress_type == _ZIP_STORED:
             return self._stored_view(info, member)
         with self._lock:
             path = self._extracted.get(member.name)
@@ -204,6 +214,8 @@ class ZipArchive(Archive):
     def _stored_view(
         self, info: zipfile.ZipInfo, member: Member
     ) -> contextlib.AbstractContextManager[Buffer]:
+        import zlib
+
         mm = self._whole_map()
         where = f"{self._label}: member {member.name!r}"
         start = info.header_offset
@@ -222,6 +234,8 @@ class ZipArchive(Archive):
         return map_view(mm, data, member.size)
 
     def _extract(self, info: zipfile.ZipInfo, member: Member) -> Path:
+        import tempfile
+
         tmp = self._private_temp_dir()
         fd, name = tempfile.mkstemp(dir=tmp, suffix=".member")
         path = Path(name)
@@ -237,6 +251,10 @@ class ZipArchive(Archive):
         self, info: zipfile.ZipInfo, member: Member, write: Callable[[bytes], object]
     ) -> None:
         """Stream a compressed member to `write`, counting the bytes actually produced."""
+        import lzma
+        import zipfile
+        import zlib
+
         where = f"{self._label}: member {member.name!r}"
         limits = self.limits
         cap = min(limits.max_member_size, int(limits.max_ratio * max(info.compress_size, 1)))
@@ -274,8 +292,7 @@ class ZipArchive(Archive):
 # -- tar -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _TarEntry:
+class _TarEntry(NamedTuple):
     offset: int
     member: Member
 
@@ -298,6 +315,8 @@ class TarArchive(Archive):
         super().__init__(path, limits, members, temp_root)
 
     def _scan(self, path: Path, limits: Limits) -> dict[str, _TarEntry]:
+        import tarfile
+
         table = MemberTable(self._label, limits)
         entries: dict[str, _TarEntry] = {}
         try:

@@ -9,13 +9,10 @@ implement; members are handed out as read-only buffers, over memory maps where p
 from __future__ import annotations
 
 import contextlib
-import logging
 import mmap
 import os
 import re
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +25,6 @@ from rawcore.errors import (
     OutputError,
     UnsafeArchiveError,
 )
-
-log = logging.getLogger(__name__)
 
 #: What :meth:`Archive.open_buffer` yields: a read-only buffer over the member's bytes.
 Buffer: TypeAlias = bytes | memoryview | mmap.mmap
@@ -195,6 +190,8 @@ class Archive:
         self._closed = True
         self._close()
         if self._temp_dir is not None:
+            import shutil  # loaded when a temp directory was made: a folder input needs none
+
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
 
@@ -233,6 +230,8 @@ class Archive:
         if self._temp_dir is None:
             try:
                 self._temp_root.mkdir(parents=True, exist_ok=True)
+                import tempfile  # here: a folder input needs no temp directory
+
                 self._temp_dir = Path(tempfile.mkdtemp(prefix="archive-", dir=self._temp_root))
             except OSError as e:
                 raise OutputError(
@@ -258,7 +257,11 @@ def close_map(mm: mmap.mmap) -> None:
         mm.close()
     except BufferError:
         # The caller still holds a view into the map; it is unmapped when the last view dies.
-        log.debug("map still exported at close; leaving it to the garbage collector")
+        import logging  # here: a rare path, and `logging` costs every start-up a few ms
+
+        logging.getLogger(__name__).debug(
+            "map still exported at close; leaving it to the garbage collector"
+        )
 
 
 @contextlib.contextmanager
