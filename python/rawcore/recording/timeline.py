@@ -15,8 +15,9 @@ Model (the README has the long form):
    arrival minus nominal media time. The placement then says `basis: "arrival"`.
 
 The fits and the placement rule run in the Rust core (`_core.place_streams`, one call per
-sender clock) over each capture's stream columns, which stay in Rust (`_core.stream_columns`,
-no NumPy); this module gathers the inputs, groups the streams by clock and keeps the results.
+sender clock) over each capture's stream columns, which stay in Rust (read by the analysis pass
+of `open_recording(streams=True)`, else by `_core.stream_columns`; no NumPy); this module
+gathers the inputs, groups the streams by clock and keeps the results.
 """
 
 from __future__ import annotations
@@ -137,9 +138,14 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
         raise RawcoreError("the recording is closed")
     timeline = Timeline()
     pairs = [(track, seg) for track in rec.tracks for seg in track.segments]
-    # The core reads each capture with the GIL released: the captures are read in parallel.
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2, max(1, len(pairs)))) as pool:
-        loaded = list(pool.map(lambda pair: _load(rec, *pair), pairs))
+    unread = sum(rec.capture_cache[seg.capture].stream is None for _, seg in pairs)
+    if unread > 1:
+        # The core reads each capture with the GIL released: the captures are read in parallel.
+        workers = min(8, os.cpu_count() or 2, unread)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            loaded = list(pool.map(lambda pair: _load(rec, *pair), pairs))
+    else:  # the analysis pass read the streams (`open_recording(streams=True)`)
+        loaded = [_load(rec, *pair) for pair in pairs]
     streams = [s for s in loaded if s is not None]
     # One sender clock per CNAME; without one, per participant session.
     clocks: dict[str, list[_Stream]] = {}
