@@ -138,27 +138,32 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
         raise RawcoreError("the recording is closed")
     timeline = Timeline()
     pairs = [(track, seg) for track in rec.tracks for seg in track.segments]
-    unread = sum(rec.capture_cache[seg.capture].stream is None for _, seg in pairs)
-    if unread > 1:
-        # The core reads each capture with the GIL released: the captures are read in parallel.
-        workers = min(8, os.cpu_count() or 2, unread)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+    # The core reads captures and places clocks with the GIL released, so the captures not read
+    # by the analysis pass are read in parallel threads, and the clock groups placed so too.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2, max(1, len(pairs)))) as pool:
+        unread = sum(rec.capture_cache[seg.capture].stream is None for _, seg in pairs)
+        if unread > 1:
             loaded = list(pool.map(lambda pair: _load(rec, *pair), pairs))
-    else:  # the analysis pass read the streams (`open_recording(streams=True)`)
-        loaded = [_load(rec, *pair) for pair in pairs]
-    streams = [s for s in loaded if s is not None]
-    # One sender clock per CNAME; without one, per participant session.
-    clocks: dict[str, list[_Stream]] = {}
-    for s in streams:
-        key = s.cname or f"{s.track.participant_id}/{s.track.session_id}"
-        clocks.setdefault(key, []).append(s)
-    for key, group in clocks.items():
-        _place_group(key, group, timeline, window_ms)
+        else:  # the analysis pass read the streams (`open_recording(streams=True)`)
+            loaded = [_load(rec, *pair) for pair in pairs]
+        streams = [s for s in loaded if s is not None]
+        # One sender clock per CNAME; without one, per participant session.
+        clocks: dict[str, list[_Stream]] = {}
+        for s in streams:
+            key = s.cname or f"{s.track.participant_id}/{s.track.session_id}"
+            clocks.setdefault(key, []).append(s)
+        groups = list(clocks.items())
+        if len(groups) > 1:
+            placed = list(pool.map(lambda group: _place(group[1], window_ms), groups))
+        else:
+            placed = [_place(group, window_ms) for _, group in groups]
+    for (key, group), placements in zip(groups, placed, strict=True):
+        _record_group(key, group, placements, timeline)
     return timeline
 
 
-def _place_group(key: str, group: list[_Stream], timeline: Timeline, window_ms: float) -> None:
-    placed = _core.place_streams(
+def _place(group: list[_Stream], window_ms: float) -> list[_core.StreamPlacement]:
+    return _core.place_streams(
         [
             (
                 s.columns,
@@ -171,6 +176,11 @@ def _place_group(key: str, group: list[_Stream], timeline: Timeline, window_ms: 
         ],
         window_ms=window_ms,
     )
+
+
+def _record_group(
+    key: str, group: list[_Stream], placed: list[_core.StreamPlacement], timeline: Timeline
+) -> None:
     pairs = list(zip(group, placed, strict=True))
     for s, p in pairs:
         if p.warning is not None:

@@ -317,7 +317,10 @@ fn arrival_gaps(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) -> Vec<Arri
     gaps_in_arrival_order(&arrival_ms, &seq, start_unix_ms)
 }
 
-/// [`arrival_gaps`] of rows already in arrival order.
+/// [`arrival_gaps`] of rows already in arrival order: one pass finds the silences that any
+/// limit could keep (steps beyond [`GAP_MS`], which the limit never undercuts), the jumps
+/// between neighbours (the losses, when the sequence numbers come in order too) and the
+/// counts the limit needs.
 // Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
 #[allow(clippy::cast_possible_wrap)]
 fn gaps_in_arrival_order(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) -> Vec<ArrivalGap> {
@@ -325,36 +328,54 @@ fn gaps_in_arrival_order(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) ->
     if n < 2 {
         return Vec::new();
     }
+    let (arrival_ms, seq) = (&arrival_ms[..n], &seq[..n]);
     let at = |i: usize| f64::from(arrival_ms[i]) + start_unix_ms;
-    let step = |i: usize| seq[i + 1] as i64 - seq[i] as i64;
-    let limit = spacing_limit(arrival_ms, start_unix_ms);
-    let mut gaps = Vec::new();
+    let (mut positive, mut short) = (0usize, 0usize);
+    let mut seq_in_order = true;
+    let (mut silences, mut losses) = (Vec::new(), Vec::new());
     for k in 0..n - 1 {
-        if at(k + 1) - at(k) > limit && step(k) <= 1 {
-            gaps.push(ArrivalGap {
-                start_unix_ms: at(k),
-                end_unix_ms: at(k + 1),
+        let (before, after) = (at(k), at(k + 1));
+        let d = after - before;
+        if d > 0.0 {
+            positive += 1;
+            // 3·d rounds monotonically in d, so the short steps are the smallest ones.
+            short += usize::from(3.0 * d <= GAP_MS);
+        }
+        let step = seq[k + 1] as i64 - seq[k] as i64;
+        seq_in_order &= step >= 0;
+        if d > GAP_MS && step <= 1 {
+            silences.push(ArrivalGap {
+                start_unix_ms: before,
+                end_unix_ms: after,
                 cause: ArrivalCause::Silence,
+            });
+        } else if step > 1 {
+            // Arrivals in order: the earlier arrival is `before`.
+            losses.push(ArrivalGap {
+                start_unix_ms: before.min(after),
+                end_unix_ms: before.max(after),
+                cause: ArrivalCause::Loss,
             });
         }
     }
-    let mut loss = |i: usize, j: usize| {
-        let (before, after) = (at(i), at(j));
-        gaps.push(ArrivalGap {
-            start_unix_ms: before.min(after),
-            end_unix_ms: before.max(after),
-            cause: ArrivalCause::Loss,
-        });
-    };
-    if seq[..n].is_sorted() {
-        for k in 0..n - 1 {
-            if step(k) > 1 {
-                loss(k, k + 1);
-            }
-        }
+    let limit = if positive == 0 || short > positive / 2 {
+        // The median's upper middle value is short, and the median (that value, or the mean of
+        // it and a smaller one) no larger: 3 × median ≤ GAP_MS.
+        GAP_MS
     } else {
-        // Sequence order, stable: pairs sorted by number keep arrival order among equals.
-        let mut by_seq: Vec<(i64, usize)> = seq[..n]
+        let mut spaced: Vec<f64> = arrival_ms
+            .windows(2)
+            .map(|w| (f64::from(w[1]) + start_unix_ms) - (f64::from(w[0]) + start_unix_ms))
+            .filter(|&d| d > 0.0)
+            .collect();
+        GAP_MS.max(3.0 * median(&mut spaced))
+    };
+    silences.retain(|g| g.end_unix_ms - g.start_unix_ms > limit);
+    if !seq_in_order {
+        // Losses are found in sequence order (stable: pairs sorted by number keep arrival order
+        // among equals).
+        losses.clear();
+        let mut by_seq: Vec<(i64, usize)> = seq
             .iter()
             .enumerate()
             .map(|(i, &s)| (s as i64, i))
@@ -362,38 +383,19 @@ fn gaps_in_arrival_order(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) ->
         by_seq.sort_by_key(|p| p.0);
         for w in by_seq.windows(2) {
             if w[1].0 - w[0].0 > 1 {
-                loss(w[0].1, w[1].1);
+                let (before, after) = (at(w[0].1), at(w[1].1));
+                losses.push(ArrivalGap {
+                    start_unix_ms: before.min(after),
+                    end_unix_ms: before.max(after),
+                    cause: ArrivalCause::Loss,
+                });
             }
         }
     }
+    let mut gaps = silences;
+    gaps.append(&mut losses);
     gaps.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms)); // stable
     gaps
-}
-
-/// The step between arrivals (in arrival order) beyond which no packet came for a while:
-/// `max(GAP_MS, 3 × median positive step)`. When more than half the positive steps are at most
-/// `GAP_MS / 3` (speech, 20 ms apart), the median is too and the limit is `GAP_MS`: one count
-/// settles it, with no list of steps to select from.
-fn spacing_limit(arrival_ms: &[u32], start_unix_ms: f64) -> f64 {
-    let steps = || {
-        arrival_ms
-            .windows(2)
-            .map(|w| (f64::from(w[1]) + start_unix_ms) - (f64::from(w[0]) + start_unix_ms))
-            .filter(|&d| d > 0.0)
-    };
-    let (mut positive, mut short) = (0usize, 0usize);
-    for d in steps() {
-        positive += 1;
-        // 3·d rounds monotonically in d, so the short steps are the smallest ones.
-        short += usize::from(3.0 * d <= GAP_MS);
-    }
-    if positive == 0 || short > positive / 2 {
-        // The median's upper middle value is short, and the median (that value, or the mean of
-        // it and a smaller one) no larger: 3 × median ≤ GAP_MS.
-        return GAP_MS;
-    }
-    let mut spaced: Vec<f64> = steps().collect();
-    GAP_MS.max(3.0 * median(&mut spaced))
 }
 
 /// The median of finite values, the mean of the middle two for an even count (as `NumPy`), by
