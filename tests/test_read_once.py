@@ -140,14 +140,9 @@ def _numpy_gaps(cols: dict[str, Any], ssrc: int | None, start_unix_ms: float) ->
     by_seq = np.argsort(seq, kind="stable")
     jumps = np.flatnonzero(np.diff(seq[by_seq]) > 1)
     before, after = arrival[by_seq[jumps]], arrival[by_seq[jumps + 1]]
-    rows = np.concatenate(
-        [
-            np.column_stack([arrival[quiet], arrival[quiet + 1], np.full(len(quiet), GAP_SILENCE)]),
-            np.column_stack(
-                [np.minimum(before, after), np.maximum(before, after), np.full(len(jumps), GAP_LOSS)]
-            ),
-        ]
-    )
+    silences = [arrival[quiet], arrival[quiet + 1], np.full(len(quiet), GAP_SILENCE)]
+    losses = [np.minimum(before, after), np.maximum(before, after), np.full(len(jumps), GAP_LOSS)]
+    rows = np.concatenate([np.column_stack(silences), np.column_stack(losses)])
     return [tuple(map(float, r)) for r in rows[np.argsort(rows[:, 0], kind="stable")]]
 
 

@@ -852,8 +852,8 @@ def stream_columns(
     start_unix_ms: float,
 ) -> StreamColumns:
     """Read, in one pass, the stream `ssrc` with payload type `payload_type` (any when None) of
-    a capture that started at `start_unix_ms` (its header's time), and the arrival gaps of that SSRC (of every packet when `ssrc` is None; the stream is
-    then empty)."""
+    a capture that started at `start_unix_ms` (its header's time), and the arrival gaps of that
+    SSRC (of every packet when `ssrc` is None; the stream is then empty)."""
 
 def place_streams(
     streams: Sequence[tuple[StreamColumns, Sequence[float], Sequence[int], Sequence[float], int]],

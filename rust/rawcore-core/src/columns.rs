@@ -206,7 +206,10 @@ impl StreamCollector {
         let every = payload_type.is_none_or(|pt| rows.payload_type.iter().all(|&p| p == pt));
         let (timestamps, arrival_unix_ms) = if every {
             let arrival = rows.arrival_ms.iter();
-            (rows.timestamp, arrival.map(|&a| f64::from(a) + start_unix_ms).collect())
+            (
+                rows.timestamp,
+                arrival.map(|&a| f64::from(a) + start_unix_ms).collect(),
+            )
         } else {
             rows.payload_type
                 .iter()
@@ -311,7 +314,11 @@ fn arrival_gaps(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) -> Vec<Arri
     if arrival_ms.is_sorted() {
         return gaps_in_arrival_order(arrival_ms, seq, start_unix_ms);
     }
-    let mut rows: Vec<(u32, u64)> = arrival_ms.iter().copied().zip(seq.iter().copied()).collect();
+    let mut rows: Vec<(u32, u64)> = arrival_ms
+        .iter()
+        .copied()
+        .zip(seq.iter().copied())
+        .collect();
     rows.sort_by_key(|r| r.0); // stable: file order among equal arrivals
     let (arrival_ms, seq): (Vec<u32>, Vec<u64>) = rows.into_iter().unzip();
     gaps_in_arrival_order(&arrival_ms, &seq, start_unix_ms)
@@ -568,6 +575,15 @@ mod tests {
         }
     }
 
+    /// A case: its name, the capture, the analysis settings and the (SSRC, payload type) the
+    /// track's stream is.
+    type StreamCase = (
+        &'static str,
+        Vec<u8>,
+        crate::AnalyzeConfig,
+        (Option<u32>, Option<u8>),
+    );
+
     #[test]
     fn the_analysis_pass_reads_the_tracks_stream_as_a_second_read_would() {
         let mut sr = Vec::new();
@@ -586,7 +602,11 @@ mod tests {
             r.swap(5, 9);
             r.swap(20, 21);
             r[30].0 = 2_000;
-            r.extend((65_530..=65_535).chain(0..6).map(|s| (2_100 + u32::from(s % 100), A, 111, s)));
+            r.extend(
+                (65_530..=65_535)
+                    .chain(0..6)
+                    .map(|s| (2_100 + u32::from(s % 100), A, 111, s)),
+            );
             capture_of(&r)
         };
         let mixed_payload_types = {
@@ -607,7 +627,7 @@ mod tests {
             (20, A, 96, 2, true),
             (500, A, 96, 5, true),
         ]);
-        let cases: Vec<(&str, Vec<u8>, crate::AnalyzeConfig, (Option<u32>, Option<u8>))> = vec![
+        let cases: Vec<StreamCase> = vec![
             (
                 "the main SSRC among reports, another SSRC and a cut-off tail",
                 with_sr_and_tail,
@@ -626,13 +646,27 @@ mod tests {
                 crate::AnalyzeConfig::default(),
                 (Some(A), Some(13)),
             ),
-            ("an RTX stream only: no media", rtx_only, rtx_cfg(), (None, None)),
-            ("padding only: no media", padding_only, rtx_cfg(), (None, None)),
+            (
+                "an RTX stream only: no media",
+                rtx_only,
+                rtx_cfg(),
+                (None, None),
+            ),
+            (
+                "padding only: no media",
+                padding_only,
+                rtx_cfg(),
+                (None, None),
+            ),
             ("no packets", Capture::new().0, rtx_cfg(), (None, None)),
         ];
         for (name, input, cfg, want) in cases {
             let (report, stream) = crate::analyze_capture_stream(&input, &cfg).expect(name);
-            assert_eq!(report, crate::analyze_capture(&input, &cfg).expect(name), "{name}");
+            assert_eq!(
+                report,
+                crate::analyze_capture(&input, &cfg).expect(name),
+                "{name}"
+            );
             let (ssrc, pt) = report.track_stream();
             assert_eq!((ssrc, pt), want, "{name}");
             let start = report.header.start_unix_us() as f64 / 1000.0;
@@ -649,7 +683,10 @@ mod tests {
         if rows.len() < 2 {
             return Vec::new();
         }
-        let arrival: Vec<f64> = rows.iter().map(|r| f64::from(r.0) + start_unix_ms).collect();
+        let arrival: Vec<f64> = rows
+            .iter()
+            .map(|r| f64::from(r.0) + start_unix_ms)
+            .collect();
         let seq: Vec<i64> = rows.iter().map(|r| r.1 as i64).collect();
         let d: Vec<f64> = arrival.windows(2).map(|w| w[1] - w[0]).collect();
         let mut spaced: Vec<f64> = d.iter().copied().filter(|&x| x > 0.0).collect();

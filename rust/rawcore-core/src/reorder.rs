@@ -177,10 +177,7 @@ impl<T> ReorderBuffer<T> {
     /// with nothing held, is released at once without passing through the queue: the common case
     /// of packets in order, with the same outcome, counters and history as the long way.
     pub fn push_drained(&mut self, seq: SeqNo, item: T) -> PushOutcome {
-        if self.held.is_empty()
-            && self.next == Some(seq)
-            && self.highest.is_none_or(|h| h < seq)
-        {
+        if self.held.is_empty() && self.next == Some(seq) && self.highest.is_none_or(|h| h < seq) {
             // What `push` (accepted: nothing at or above it yet) and `release_front` (no gap)
             // would do.
             self.highest = Some(seq);

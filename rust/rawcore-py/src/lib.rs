@@ -75,7 +75,10 @@ fn analyze_capture_stream(
     let bytes = ReadOnlyBytes::get(data)?;
     let slice = bytes.as_slice();
     let (report, cols) = detached(py, || core::analyze_capture_stream(slice, &cfg))?;
-    Ok((CaptureReport::from(&report), timeline::StreamColumns { cols }))
+    Ok((
+        CaptureReport::from(&report),
+        timeline::StreamColumns { cols },
+    ))
 }
 
 /// Per-packet columns of a capture as `NumPy` arrays, one row per valid RTP record.
