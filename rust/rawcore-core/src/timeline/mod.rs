@@ -211,8 +211,13 @@ pub fn unwrap_rtp_timestamps(ts: &[u32]) -> Vec<i64> {
 }
 
 /// RTP ticks from `from` to `to`, exact in i128 so no pair of extended timestamps overflows.
+/// The difference is the same integer either way, so it rounds to the same `f64`; i64 is taken
+/// when it holds it, as converting i128 is a library call per packet.
 pub(crate) fn ticks(to: i64, from: i64) -> f64 {
-    (i128::from(to) - i128::from(from)) as f64
+    match to.checked_sub(from) {
+        Some(d) => d as f64,
+        None => (i128::from(to) - i128::from(from)) as f64,
+    }
 }
 
 pub(crate) fn plausible(ms: f64) -> bool {
