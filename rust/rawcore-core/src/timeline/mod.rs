@@ -163,14 +163,19 @@ impl Placement {
         // Ticks times 1000 over the rate (not ticks times `clock.b`): the rounding the call
         // timeline has always used, so placements stay bit-for-bit what they were.
         let rate = f64::from(clock_rate);
-        let media_ms: Vec<f64> = rtp
-            .iter()
-            .map(|&r| ticks(r, first) * 1000.0 / rate)
-            .collect();
-        if let Some(index) = media_ms.iter().position(|&m| !plausible(m)) {
+        let media_ms = move |r: i64| ticks(r, first) * 1000.0 / rate;
+        if let Some(index) = rtp.iter().position(|&r| !plausible(media_ms(r))) {
             return Err(TimelineError::BadValue { what: "rtp", index });
         }
-        let offset = fit_offset(&media_ms, arrival_ms, window_ms)?;
+        // Media time is derived on the fly in both of the fit's passes: no column of it.
+        let offset = envelope::fit_offset_samples(
+            || {
+                rtp.iter()
+                    .map(|&r| media_ms(r))
+                    .zip(arrival_ms.iter().copied())
+            },
+            window_ms,
+        )?;
         Ok(Self {
             basis: Basis::Arrival,
             clock,
