@@ -379,30 +379,73 @@ fn gaps_in_arrival_order(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) ->
     };
     silences.retain(|g| g.end_unix_ms - g.start_unix_ms > limit);
     if !seq_in_order {
-        // Losses are found in sequence order (stable: pairs sorted by number keep arrival order
-        // among equals).
         losses.clear();
-        let mut by_seq: Vec<(i64, usize)> = seq
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| (s as i64, i))
-            .collect();
-        by_seq.sort_by_key(|p| p.0);
-        for w in by_seq.windows(2) {
-            if w[1].0 - w[0].0 > 1 {
-                let (before, after) = (at(w[0].1), at(w[1].1));
-                losses.push(ArrivalGap {
-                    start_unix_ms: before.min(after),
-                    end_unix_ms: before.max(after),
-                    cause: ArrivalCause::Loss,
-                });
-            }
+        for (i, j) in jumps_in_sequence_order(seq) {
+            let (before, after) = (at(i), at(j));
+            losses.push(ArrivalGap {
+                start_unix_ms: before.min(after),
+                end_unix_ms: before.max(after),
+                cause: ArrivalCause::Loss,
+            });
         }
     }
     let mut gaps = silences;
     gaps.append(&mut losses);
     gaps.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms)); // stable
     gaps
+}
+
+/// The rows (as `(i, j)` indices) on either side of each jump of more than 1 between
+/// neighbours when the rows are put in sequence order, stable (equal numbers keep their row
+/// order): `i` the last row of the lower number, `j` the first of the higher, jumps by the
+/// lower number. Numbers spanning at most a few times the row count (reordering, not garbage)
+/// are placed in a table by number, in one pass and without a sort.
+// Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
+#[allow(clippy::cast_possible_wrap)]
+fn jumps_in_sequence_order(seq: &[u64]) -> Vec<(usize, usize)> {
+    let (Some(&lo), Some(&hi)) = (seq.iter().min(), seq.iter().max()) else {
+        return Vec::new();
+    };
+    let span = (hi - lo).saturating_add(1);
+    let mut jumps = Vec::new();
+    let fits = |n: usize| u64::try_from(n).is_ok_and(|n| span <= 4 * n + 64);
+    if fits(seq.len()) && u32::try_from(seq.len()).is_ok_and(|n| n < u32::MAX) {
+        const NONE: u32 = u32::MAX;
+        // Per number, its first and last row.
+        let mut rows = vec![(NONE, NONE); span as usize];
+        for (i, &s) in seq.iter().enumerate() {
+            let slot = &mut rows[(s - lo) as usize];
+            if slot.0 == NONE {
+                slot.0 = i as u32;
+            }
+            slot.1 = i as u32;
+        }
+        let mut previous: Option<(usize, u32)> = None; // (number - lo, its last row)
+        for (k, &(first, last)) in rows.iter().enumerate() {
+            if first == NONE {
+                continue;
+            }
+            if let Some((p, p_last)) = previous {
+                if k - p > 1 {
+                    jumps.push((p_last as usize, first as usize));
+                }
+            }
+            previous = Some((k, last));
+        }
+        return jumps;
+    }
+    let mut by_seq: Vec<(i64, usize)> = seq
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s as i64, i))
+        .collect();
+    by_seq.sort_by_key(|p| p.0);
+    for w in by_seq.windows(2) {
+        if w[1].0 - w[0].0 > 1 {
+            jumps.push((w[0].1, w[1].1));
+        }
+    }
+    jumps
 }
 
 /// The median of finite values, the mean of the middle two for an even count (as `NumPy`), by
@@ -747,6 +790,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn sequence_order_jumps_by_table_equal_those_by_a_stable_sort(
+            seq in proptest::collection::vec(
+                prop_oneof![0u64..50, 1_000u64..1_010, Just(1u64 << 40)], 0..200),
+        ) {
+            let mut by_seq: Vec<usize> = (0..seq.len()).collect();
+            by_seq.sort_by_key(|&i| seq[i]);
+            let want: Vec<(usize, usize)> = by_seq
+                .windows(2)
+                .filter(|w| seq[w[1]] - seq[w[0]] > 1)
+                .map(|w| (w[0], w[1]))
+                .collect();
+            prop_assert_eq!(jumps_in_sequence_order(&seq), want);
+        }
+
         #[test]
         fn the_single_pass_gaps_equal_the_reference(
             rows in stream_rows(),
