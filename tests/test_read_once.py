@@ -3,8 +3,9 @@
 Opening a recording analyses every capture (`_core.analyze_capture`); the call timeline and
 the QA report reuse what that analysis kept (Sender Reports, CNAME) instead of analysing
 again, and each capture's stream columns (`_core.stream_columns`) are read at most once per
-capture, with only the small arrival gaps kept. The per-output extraction passes are separate
-and not counted here.
+capture, with only the small arrival gaps kept; the writing commands' `streams=True` reads
+them in the analysis pass itself (`_core.analyze_capture_stream`). The per-output extraction
+passes are separate and not counted here.
 """
 
 from __future__ import annotations
@@ -44,16 +45,18 @@ def call(tmp_path_factory: pytest.TempPathFactory) -> RecordingInfo:
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
     """Counts the core's capture analyses, per capture (keyed by the bytes' digest)."""
-    counts: Calls = {"analyze_capture": Counter(), "stream_columns": Counter()}
+    counts: Calls = {
+        "analyze_capture": Counter(),
+        "analyze_capture_stream": Counter(),
+        "stream_columns": Counter(),
+    }
     for name, counter in counts.items():
         real: Callable[..., Any] = getattr(_core, name)
 
         def counting(
             buf: Any, *args: Any, _real: Any = real, _n: Counter[str] = counter, **kwargs: Any
         ) -> Any:
-            # The rows an analysis kept (`open_recording(streams=True)`) are not a capture read.
-            rows = isinstance(buf, _core.PacketRows)
-            _n["rows" if rows else hashlib.sha256(buf).hexdigest()] += 1
+            _n[hashlib.sha256(buf).hexdigest()] += 1
             return _real(buf, *args, **kwargs)
 
         monkeypatch.setattr(_core, name, counting)
@@ -96,22 +99,67 @@ def test_the_qa_gaps_come_from_the_timelines_read(call: RecordingInfo, calls: Ca
     assert calls["stream_columns"] == Counter(dict.fromkeys(digests(call.root), 1))
 
 
-def test_an_analysis_that_keeps_the_rows_spares_the_timeline_a_second_read(
+def test_an_analysis_that_reads_the_streams_spares_the_timeline_a_second_read(
     call: RecordingInfo, calls: Calls
 ) -> None:
     """`open_recording(streams=True)` (what the writing commands open with) reads each capture
-    once: the timeline and the gaps come from the rows that pass kept, equal to a re-read."""
+    once: the timeline and the gaps come from that pass, equal to a second read's."""
     captures = digests(call.root)
     with open_recording(call.root) as rec:
         timeline, gaps = timeline_of(rec), {s.capture: arrival_gaps(rec, s) for s in segments(rec)}
-    calls["stream_columns"].clear()
-    calls["analyze_capture"].clear()
+    for counter in calls.values():
+        counter.clear()
     with open_recording(call.root, streams=True) as rec:
+        assert all(capture_facts(rec, s).gaps is not None for s in segments(rec)), "gaps kept"
         assert timeline_of(rec) == timeline
         assert {s.capture: arrival_gaps(rec, s) for s in segments(rec)} == gaps
-        assert all(capture_facts(rec, s).rows is None for s in segments(rec)), "rows dropped"
-    assert calls["analyze_capture"] == Counter(), "the rows' analysis is analyze_capture_rows"
-    assert calls["stream_columns"] == Counter(rows=len(captures)), "no capture read again"
+        assert all(capture_facts(rec, s).stream is None for s in segments(rec)), "stream dropped"
+    assert calls["analyze_capture_stream"] == Counter(dict.fromkeys(captures, 1))
+    assert calls["analyze_capture"] == Counter(), "the one pass is analyze_capture_stream"
+    assert calls["stream_columns"] == Counter(), "no capture read again"
+
+
+def _numpy_gaps(cols: dict[str, Any], ssrc: int | None, start_unix_ms: float) -> list[Any]:
+    """The arrival gaps as the NumPy code the core's replaced computed them, from the capture's
+    full per-packet columns: the independent reference for the core's single pass."""
+    import numpy as np
+
+    mask = np.ones(len(cols["arrival_ms"]), dtype=bool)
+    if ssrc is not None:
+        mask &= cols["ssrc"] == ssrc
+    order = np.argsort(cols["arrival_ms"][mask], kind="stable")
+    arrival = cols["arrival_ms"][mask][order].astype(np.float64) + start_unix_ms
+    seq = cols["ext_seq"][mask][order].astype(np.int64)
+    if len(arrival) < 2:
+        return []
+    d = np.diff(arrival)
+    spaced = d[d > 0]
+    limit = max(100, 3 * float(np.median(spaced))) if len(spaced) else 100
+    at = np.flatnonzero(d > limit)
+    quiet = at[(seq[at + 1] - seq[at]) <= 1]
+    by_seq = np.argsort(seq, kind="stable")
+    jumps = np.flatnonzero(np.diff(seq[by_seq]) > 1)
+    before, after = arrival[by_seq[jumps]], arrival[by_seq[jumps + 1]]
+    silences = [arrival[quiet], arrival[quiet + 1], np.full(len(quiet), GAP_SILENCE)]
+    losses = [np.minimum(before, after), np.maximum(before, after), np.full(len(jumps), GAP_LOSS)]
+    rows = np.concatenate([np.column_stack(silences), np.column_stack(losses)])
+    return [tuple(map(float, r)) for r in rows[np.argsort(rows[:, 0], kind="stable")]]
+
+
+def test_the_analysis_pass_gaps_equal_the_numpy_rule(call: RecordingInfo) -> None:
+    """Loss, reordering, a sequence wrap, duplicates and jitter (the multiparty call): the gaps
+    the analysis pass reads equal, to the bit, what the NumPy code computed from every packet."""
+    with open_recording(call.root, streams=True) as rec:
+        assert rec.archive is not None
+        checked = 0
+        for seg in segments(rec):
+            with rec.archive.open_buffer(seg.capture) as buf:
+                cols = _core.capture_columns(buf)
+            facts = capture_facts(rec, seg)
+            want = _numpy_gaps(cols, seg.stats.ssrcs[0], facts.start_unix_ms)
+            assert list(arrival_gaps(rec, seg)) == want, seg.capture
+            checked += bool(want)
+        assert checked >= 2, "the call has gaps to compare"
 
 
 def test_what_is_kept_matches_a_fresh_analysis_and_is_small(call: RecordingInfo) -> None:

@@ -32,7 +32,6 @@ __all__ = [
     "MixLimiter",
     "OffsetFit",
     "OpusMix",
-    "PacketRows",
     "RemuxReport",
     "RemuxTrack",
     "RtpMap",
@@ -46,7 +45,7 @@ __all__ = [
     "VideoReport",
     "__version__",
     "analyze_capture",
-    "analyze_capture_rows",
+    "analyze_capture_stream",
     "annexb_to_avcc",
     "capture_columns",
     "decode_pcm",
@@ -267,22 +266,18 @@ def analyze_capture(
     warnings and counters.
     """
 
-@final
-class PacketRows:
-    """The rows of a capture's RTP records that a stream read needs (`analyze_capture_rows`),
-    16 bytes a packet: `stream_columns` reads them instead of the capture."""
-
-    def __len__(self) -> int: ...
-
-def analyze_capture_rows(
+def analyze_capture_stream(
     data: Buffer,
     *,
     rtx_apt: list[tuple[int, int]] | None = None,
     clock_rates: list[tuple[int, int]] | None = None,
     reorder_window: int = 512,
-) -> tuple[CaptureReport, PacketRows]:
-    """`analyze_capture`, and in the same pass the rows `stream_columns` reads: for a caller
-    that builds the call timeline next, so the capture is read once for both."""
+) -> tuple[CaptureReport, StreamColumns]:
+    """`analyze_capture`, and in the same pass the stream a track of the capture is, equal to
+    `stream_columns` of it: the primary SSRC (else the first media stream's) with the payload
+    type of its stream (else of the media stream with the most packets); without a media
+    stream, the gaps of every packet. For a caller that builds the call timeline next, so the
+    capture is read once for both."""
 
 def capture_columns(data: Buffer) -> dict[str, npt.NDArray[np.generic]]:
     """Per-packet columns (arrival_ms, ssrc, payload_type, seq, ext_seq, timestamp, marker,
@@ -850,16 +845,15 @@ class StreamColumns:
         continuous media counts as well as a burst)."""
 
 def stream_columns(
-    data: Buffer | PacketRows,
+    data: Buffer,
     *,
     ssrc: int | None,
     payload_type: int | None,
     start_unix_ms: float,
 ) -> StreamColumns:
     """Read, in one pass, the stream `ssrc` with payload type `payload_type` (any when None) of
-    a capture that started at `start_unix_ms` (its header's time), or of the rows its analysis
-    kept, and the arrival gaps of that SSRC (of every packet when `ssrc` is None; the stream is
-    then empty)."""
+    a capture that started at `start_unix_ms` (its header's time), and the arrival gaps of that
+    SSRC (of every packet when `ssrc` is None; the stream is then empty)."""
 
 def place_streams(
     streams: Sequence[tuple[StreamColumns, Sequence[float], Sequence[int], Sequence[float], int]],

@@ -87,7 +87,7 @@ class _Analysis(NamedTuple):
 
 
 def _facts(
-    report: _core.CaptureReport, ssrc: int | None, rows: _core.PacketRows | None
+    report: _core.CaptureReport, ssrc: int | None, stream: _core.StreamColumns | None
 ) -> CaptureFacts:
     srs = [s for s in report.sender_reports if s.ssrc == ssrc]
     # Tuples: shared by every timeline fit of the recording, and no NumPy for list-tracks.
@@ -97,7 +97,8 @@ def _facts(
         sr_rtp_ts=tuple(s.rtp_ts for s in srs),
         sr_ntp_unix_ms=tuple(s.ntp_unix_ms for s in srs),
         cname=next((name for s, name in report.cnames if s == ssrc), None),
-        rows=rows,
+        gaps=None if stream is None else tuple(stream.gaps),
+        stream=stream,
     )
 
 
@@ -135,12 +136,12 @@ def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpIn
 
 
 def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo, streams: bool = False) -> _Analysis:
-    rows: _core.PacketRows | None = None
+    stream: _core.StreamColumns | None = None
     with archive.open_buffer(cap.name) as buf:
         try:
             rtx_apt, clock_rates = list(sdp.rtx_apt), list(sdp.clock_rates)
             if streams:
-                report, rows = _core.analyze_capture_rows(
+                report, stream = _core.analyze_capture_stream(
                     buf, rtx_apt=rtx_apt, clock_rates=clock_rates
                 )
             else:
@@ -201,7 +202,7 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo, streams: bool = Fal
         first_arrival_unix_ms=None if first is None else start_ms + first,
         last_arrival_unix_ms=None if last is None else start_ms + last,
         warnings=tuple(warnings),
-        facts=_facts(report, report.primary_ssrc, rows),
+        facts=_facts(report, report.primary_ssrc, stream),
         extmaps=sdp.extmaps,
     )
 
@@ -281,8 +282,9 @@ def open_recording(
     (e.g. ``{111: RtpMapping("opus", 48000, 2)}``) or an `sdp` file name.
 
     Every capture is analysed once. With `streams` (for a command that builds the call
-    timeline next) the same pass also keeps the rows the timeline reads (16 bytes a packet,
-    until it has read them), so no capture is read a second time for the timeline. Raises a
+    timeline next) the same pass also reads the stream the timeline places and its arrival
+    gaps (`_core.analyze_capture_stream`; the stream's 12 bytes a packet are kept until the
+    timeline has read them), so no capture is read a second time for the timeline. Raises a
     `RawcoreError` subclass with a one-line message when the source cannot be read; problems
     with single captures become `warnings`.
     """

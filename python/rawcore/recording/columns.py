@@ -1,9 +1,10 @@
 """A capture's media stream as the call timeline reads it, read when a stage needs it and not
 kept.
 
-`_core.stream_columns` reads, in one pass in the core (or from the rows the analysis pass kept,
-when the recording was opened with `streams=True`), the RTP timestamps and arrivals of the
-stream a segment is (its SSRC and payload type) and the arrival gaps of that SSRC. The columns
+`_core.stream_columns` reads, in one pass in the core, the RTP timestamps and arrivals of the
+stream a segment is (its SSRC and payload type) and the arrival gaps of that SSRC; a recording
+opened with `streams=True` has them already, from the analysis pass itself
+(`_core.analyze_capture_stream`). The columns
 are large (one row per packet), so they are read afresh each time; the gaps are small and kept
 on the recording's `CaptureFacts` from the first read, so no later stage (the gap policy, the
 QA report) reads the capture again for them. No NumPy: an extraction loads none.
@@ -34,12 +35,11 @@ def read_stream(rec: Recording, seg: Segment) -> _core.StreamColumns:
     # The stream the track is (the timeline places the same one); every packet without.
     ssrc = seg.stats.ssrcs[0] if seg.stats.ssrcs else None
     start, pt = facts.start_unix_ms, seg.payload_type
-    if facts.rows is not None:  # kept by the analysis pass: the capture is not read again
-        rows, facts.rows = facts.rows, None
-        cols = _core.stream_columns(rows, ssrc=ssrc, payload_type=pt, start_unix_ms=start)
-    else:
-        with rec.archive.open_buffer(seg.capture) as buf:
-            cols = _core.stream_columns(buf, ssrc=ssrc, payload_type=pt, start_unix_ms=start)
+    if facts.stream is not None:  # read by the analysis pass: the capture is not read again
+        cols, facts.stream = facts.stream, None
+        return cols
+    with rec.archive.open_buffer(seg.capture) as buf:
+        cols = _core.stream_columns(buf, ssrc=ssrc, payload_type=pt, start_unix_ms=start)
     if facts.gaps is None:
         facts.gaps = tuple(cols.gaps)
     return cols

@@ -110,9 +110,10 @@ class CaptureFacts:
     #: Stretches (Unix ms, one (start, end, cause) row each) with no packet for longer than
     #: 100 ms or 3 packet intervals; None until the stream is first read (`arrival_gaps`).
     gaps: tuple[ArrivalGap, ...] | None = None
-    #: The rows the analysis kept for the call timeline (`open_recording(streams=True)`),
-    #: dropped once the timeline has read its stream from them.
-    rows: _core.PacketRows | None = None
+    #: The stream the analysis read in its own pass for the call timeline
+    #: (`open_recording(streams=True)`): 12 bytes a packet, dropped once the timeline has read
+    #: it. Its gaps are in `gaps` from the start.
+    stream: _core.StreamColumns | None = None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ Model (the README has the long form):
    arrival minus nominal media time. The placement then says `basis: "arrival"`.
 
 The fits and the placement rule run in the Rust core (`_core.place_streams`, one call per
-sender clock) over each capture's stream columns, which stay in Rust (`_core.stream_columns`,
-no NumPy); this module gathers the inputs, groups the streams by clock and keeps the results.
+sender clock) over each capture's stream columns, which stay in Rust (read by the analysis pass
+of `open_recording(streams=True)`, else by `_core.stream_columns`; no NumPy); this module
+gathers the inputs, groups the streams by clock and keeps the results.
 """
 
 from __future__ import annotations
@@ -136,9 +137,12 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
         raise RawcoreError("the recording is closed")
     timeline = Timeline()
     pairs = [(track, seg) for track in rec.tracks for seg in track.segments]
-    # The core reads each capture with the GIL released: the captures are read in parallel.
+    # The core reads captures and places clocks with the GIL released, so the captures not read
+    # by the analysis pass are read in parallel threads, and the clock groups placed so too.
+    workers = min(8, os.cpu_count() or 2)
+    unread = sum(rec.capture_cache[seg.capture].stream is None for _, seg in pairs)
     loaded = list(
-        map_in_threads(lambda pair: _load(rec, *pair), pairs, min(8, os.cpu_count() or 2))
+        map_in_threads(lambda pair: _load(rec, *pair), pairs, workers if unread > 1 else 1)
     )
     streams = [s for s in loaded if s is not None]
     # One sender clock per CNAME; without one, per participant session.
@@ -146,13 +150,15 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     for s in streams:
         key = s.cname or f"{s.track.participant_id}/{s.track.session_id}"
         clocks.setdefault(key, []).append(s)
-    for key, group in clocks.items():
-        _place_group(key, group, timeline, window_ms)
+    groups = list(clocks.items())
+    placed = list(map_in_threads(lambda group: _place(group[1], window_ms), groups, workers))
+    for (key, group), placements in zip(groups, placed, strict=True):
+        _record_group(key, group, placements, timeline)
     return timeline
 
 
-def _place_group(key: str, group: list[_Stream], timeline: Timeline, window_ms: float) -> None:
-    placed = _core.place_streams(
+def _place(group: list[_Stream], window_ms: float) -> list[_core.StreamPlacement]:
+    return _core.place_streams(
         [
             (
                 s.columns,
@@ -165,6 +171,11 @@ def _place_group(key: str, group: list[_Stream], timeline: Timeline, window_ms: 
         ],
         window_ms=window_ms,
     )
+
+
+def _record_group(
+    key: str, group: list[_Stream], placed: list[_core.StreamPlacement], timeline: Timeline
+) -> None:
     pairs = list(zip(group, placed, strict=True))
     for s, p in pairs:
         if p.warning is not None:

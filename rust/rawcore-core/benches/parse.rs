@@ -1,8 +1,11 @@
 //! Throughput of the capture pipeline on synthetic captures built in memory: a 60-minute
 //! Opus-like audio track (50 packets/s, ~100-byte payloads) and a 10-minute video-like track
 //! (150 packets/s, ~1100-byte payloads with RTX), each with an RTCP sender report every 5 s and a
-//! little loss and reordering. Measures the bare record reader, `capture_columns` and
-//! `analyze_capture`.
+//! little loss and reordering. Measures the bare record reader, `capture_columns`,
+//! `analyze_capture`, and what opening a recording for a writing command costs per capture: the
+//! one pass that analyses and reads the track's stream and gaps (`analyze_capture_stream`), the
+//! two passes it replaces (`analyze_capture`, then `stream_columns`), and the placement of the
+//! stream on the recorder's clock (`place_streams`).
 
 use std::time::Duration;
 
@@ -10,7 +13,11 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use rawcore_core::rtcp::write as rtcp_write;
 use rawcore_core::rtp::{PacketSpec, FIXED_HEADER_LEN};
 use rawcore_core::rtpdump::{write_header, write_record, write_rtp_record, RtpdumpReader};
-use rawcore_core::{analyze_capture, capture_columns, AnalyzeConfig, FileHeader};
+use rawcore_core::timeline::{place_streams, StreamInput, DEFAULT_WINDOW_MS, MIN_DRIFT_WINDOWS};
+use rawcore_core::{
+    analyze_capture, analyze_capture_stream, capture_columns, stream_columns, AnalyzeConfig,
+    FileHeader,
+};
 
 struct Track {
     name: &'static str,
@@ -179,6 +186,47 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function("analyze_capture", |b| {
             b.iter(|| analyze_capture(black_box(&track.capture), &cfg).expect("valid capture"));
+        });
+        group.bench_function("analyze_capture_stream", |b| {
+            b.iter(|| {
+                analyze_capture_stream(black_box(&track.capture), &cfg).expect("valid capture")
+            });
+        });
+        let (ssrc, pt) = report.track_stream();
+        let start = report.header.start_unix_us() as f64 / 1000.0;
+        group.bench_function("analyze_then_stream_columns", |b| {
+            b.iter(|| {
+                let capture = black_box(&track.capture);
+                let report = analyze_capture(capture, &cfg).expect("valid capture");
+                let stream = stream_columns(capture, ssrc, pt, start).expect("valid capture");
+                (report, stream)
+            });
+        });
+        let (_, stream) = analyze_capture_stream(&track.capture, &cfg).expect("valid capture");
+        let srs: Vec<_> = report
+            .sender_reports
+            .iter()
+            .filter(|r| Some(r.ssrc) == ssrc)
+            .collect();
+        let sr_arrival: Vec<f64> = srs
+            .iter()
+            .map(|r| f64::from(r.arrival_ms) + start)
+            .collect();
+        let sr_rtp_ts: Vec<u32> = srs.iter().map(|r| r.rtp_ts).collect();
+        let sr_ntp_ms: Vec<f64> = srs.iter().map(|r| r.unix_ms_from_ntp).collect();
+        let input = StreamInput {
+            timestamps: &stream.timestamps,
+            arrival_unix_ms: &stream.arrival_unix_ms,
+            sr_arrival_unix_ms: &sr_arrival,
+            sr_rtp_ts: &sr_rtp_ts,
+            sr_ntp_unix_ms: &sr_ntp_ms,
+            clock_rate: if pt == Some(111) { 48_000 } else { 90_000 },
+        };
+        group.bench_function("place_streams", |b| {
+            b.iter(|| {
+                place_streams(black_box(&[input]), DEFAULT_WINDOW_MS, MIN_DRIFT_WINDOWS)
+                    .expect("placeable stream")
+            });
         });
         group.finish();
     }

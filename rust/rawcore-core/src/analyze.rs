@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::columns::{PacketRow, PacketRows};
+use crate::columns::{stream_columns, PacketRow, StreamCollector, StreamColumns};
 use crate::rtcp::{self, RtcpPacket};
 use crate::rtp::{looks_like_rtcp, RtpPacket};
 use crate::rtpdump::{FileHeader, Record, RtpdumpError, RtpdumpReader};
@@ -207,6 +207,8 @@ struct Analyzer {
     cnames: Vec<(u32, String)>,
     bye_ssrcs: Vec<u32>,
     warnings: Warnings,
+    /// The stream read kept in the same pass ([`analyze_capture_stream`]).
+    collector: Option<StreamCollector>,
     records: u64,
     rtp_records: u64,
     rtcp_records: u64,
@@ -245,6 +247,7 @@ impl Analyzer {
             cnames: Vec::new(),
             bye_ssrcs: Vec::new(),
             warnings: Warnings::default(),
+            collector: None,
             records: 0,
             rtp_records: 0,
             rtcp_records: 0,
@@ -319,6 +322,19 @@ impl Analyzer {
         self.rtp_records += 1;
         self.sources.count(&packet, payload_len);
         let index = self.stream_index(&packet);
+        if let Some(collector) = &mut self.collector {
+            // The row `PacketRow::of` reads: an RTP record whose header parsed.
+            collector.push(
+                index,
+                PacketRow {
+                    arrival_ms: record.offset_ms,
+                    ssrc: packet.ssrc,
+                    timestamp: packet.timestamp,
+                    seq: packet.sequence_number,
+                    payload_type: packet.payload_type,
+                },
+            );
+        }
         let Some(stream) = self.streams.get_mut(index) else {
             return;
         };
@@ -473,23 +489,47 @@ pub fn analyze_capture(data: &[u8], cfg: &AnalyzeConfig) -> Result<CaptureReport
     Ok(analyzer.finish(header))
 }
 
-/// [`analyze_capture`], and in the same pass the rows a stream read needs
-/// ([`PacketRows::stream`]): for a caller that builds the call timeline next, so the capture
-/// is read once for both.
-pub fn analyze_capture_rows(
+impl CaptureReport {
+    /// The stream a track of this capture is, as (SSRC, payload type): the primary SSRC (else
+    /// the first media stream's), and the payload type of its stream (else of the media stream
+    /// with the most packets, the first of equals). Media streams are the non-RTX streams with a
+    /// packet that is not padding only. `(None, None)` when there is no media stream.
+    #[must_use]
+    pub fn track_stream(&self) -> (Option<u32>, Option<u8>) {
+        let media = || {
+            self.streams
+                .iter()
+                .filter(|s| !s.is_rtx && s.packets > s.padding_only)
+        };
+        let ssrc = self.primary_ssrc.or_else(|| media().next().map(|s| s.ssrc));
+        let main = media()
+            .find(|s| Some(s.ssrc) == self.primary_ssrc)
+            .or_else(|| {
+                // The first of equals, as Python's `max` picks.
+                media().fold(None, |best: Option<&StreamStats>, s| match best {
+                    Some(b) if b.packets >= s.packets => Some(b),
+                    _ => Some(s),
+                })
+            });
+        (ssrc, main.map(|s| s.payload_type))
+    }
+}
+
+/// [`analyze_capture`], and in the same pass the stream a track of the capture is
+/// ([`CaptureReport::track_stream`]) as the call timeline and the gap policy read it: equal to
+/// [`stream_columns`] of that SSRC and payload type, with the capture read once. Without a media
+/// stream, the gaps are every packet's (as [`stream_columns`] gives them for no SSRC).
+pub fn analyze_capture_stream(
     data: &[u8],
     cfg: &AnalyzeConfig,
-) -> Result<(CaptureReport, PacketRows), RtpdumpError> {
+) -> Result<(CaptureReport, StreamColumns), RtpdumpError> {
     let mut reader = RtpdumpReader::new(data)?;
     let header = reader.header().clone();
     let mut analyzer = Analyzer::new(cfg);
-    let mut rows = PacketRows::default();
+    analyzer.collector = Some(StreamCollector::default());
     for record in reader.by_ref() {
         match record {
-            Ok(record) => {
-                analyzer.on_record(&record);
-                rows.0.extend(PacketRow::of(&record));
-            }
+            Ok(record) => analyzer.on_record(&record),
             Err(e) => {
                 analyzer
                     .warnings
@@ -497,7 +537,24 @@ pub fn analyze_capture_rows(
             }
         }
     }
-    Ok((analyzer.finish(header), rows))
+    let collector = analyzer.collector.take().unwrap_or_default();
+    let report = analyzer.finish(header);
+    let start_unix_ms = report.header.start_unix_us() as f64 / 1000.0;
+    let stream = match report.track_stream() {
+        (Some(ssrc), payload_type) => {
+            // Streams are reported in the order the collector numbered them.
+            match report.streams.iter().position(|s| s.ssrc == ssrc) {
+                Some(index) => collector.stream(index, payload_type, start_unix_ms),
+                None => StreamColumns::default(),
+            }
+        }
+        // No media stream (rare: RTX or padding only): the gaps of every packet, read again.
+        (None, payload_type) => {
+            drop(collector);
+            stream_columns(data, None, payload_type, start_unix_ms)?
+        }
+    };
+    Ok((report, stream))
 }
 
 #[cfg(test)]

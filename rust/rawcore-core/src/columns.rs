@@ -122,20 +122,19 @@ pub struct StreamColumns {
     pub gaps: Vec<ArrivalGap>,
 }
 
-/// What a stream read needs of one RTP record (16 bytes): kept by [`PacketRows`] so the
-/// analysis pass can hand the call timeline its stream without a second pass over the capture.
+/// What a stream read needs of one RTP record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PacketRow {
+pub(crate) struct PacketRow {
     /// Arrival, ms since the capture start.
-    pub arrival_ms: u32,
+    pub(crate) arrival_ms: u32,
     /// Synchronisation source.
-    pub ssrc: u32,
+    pub(crate) ssrc: u32,
     /// Timestamp as sent.
-    pub timestamp: u32,
+    pub(crate) timestamp: u32,
     /// Sequence number as sent.
-    pub seq: u16,
+    pub(crate) seq: u16,
     /// Payload type.
-    pub payload_type: u8,
+    pub(crate) payload_type: u8,
 }
 
 impl PacketRow {
@@ -156,25 +155,74 @@ impl PacketRow {
     }
 }
 
-/// The RTP records of a capture that [`capture_columns`] counts, in file order: collected in
-/// [`crate::analyze_capture_rows`]'s pass.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PacketRows(pub Vec<PacketRow>);
+/// One SSRC's packets as a stream read needs them (11 bytes a packet), in file order.
+#[derive(Debug, Clone, Default)]
+struct SsrcRows {
+    arrival_ms: Vec<u32>,
+    timestamp: Vec<u32>,
+    seq: Vec<u16>,
+    payload_type: Vec<u8>,
+}
 
-impl PacketRows {
-    /// [`stream_columns`] of the capture these rows came from, without reading it again.
-    #[must_use]
-    pub fn stream(
-        &self,
-        ssrc: Option<u32>,
+/// The stream read of the analysis pass ([`crate::analyze_capture_stream`]): every RTP record
+/// [`capture_columns`] counts, kept per SSRC (by the analysis' stream index) until the pass knows
+/// which stream the track is, so the call timeline and the gaps need no second pass.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamCollector {
+    by_stream: Vec<SsrcRows>,
+}
+
+impl StreamCollector {
+    /// Keeps `row`, of the analysis' stream `index` (one per SSRC, numbered as first seen).
+    pub(crate) fn push(&mut self, index: usize, row: PacketRow) {
+        if index >= self.by_stream.len() {
+            self.by_stream.resize_with(index + 1, SsrcRows::default);
+        }
+        let Some(rows) = self.by_stream.get_mut(index) else {
+            return;
+        };
+        rows.arrival_ms.push(row.arrival_ms);
+        rows.timestamp.push(row.timestamp);
+        rows.seq.push(row.seq);
+        rows.payload_type.push(row.payload_type);
+    }
+
+    /// [`stream_columns`] of the stream `index` (its SSRC) with payload type `payload_type`
+    /// (any when None): the same values, from the rows kept.
+    pub(crate) fn stream(
+        mut self,
+        index: usize,
         payload_type: Option<u8>,
         start_unix_ms: f64,
     ) -> StreamColumns {
-        let mut b = StreamBuilder::new(ssrc, payload_type, start_unix_ms);
-        for &row in &self.0 {
-            b.push(row);
+        let Some(rows) = self.by_stream.get_mut(index).map(std::mem::take) else {
+            return StreamColumns::default();
+        };
+        drop(self); // the other SSRCs' rows are not needed any more
+        let mut unwrapper = SeqUnwrapper::default();
+        let ext: Vec<u64> = rows.seq.iter().map(|&s| unwrapper.unwrap(s).0).collect();
+        let gaps = arrival_gaps(&rows.arrival_ms, &ext, start_unix_ms);
+        drop(ext);
+        let every = payload_type.is_none_or(|pt| rows.payload_type.iter().all(|&p| p == pt));
+        let (timestamps, arrival_unix_ms) = if every {
+            let arrival = rows.arrival_ms.iter();
+            (
+                rows.timestamp,
+                arrival.map(|&a| f64::from(a) + start_unix_ms).collect(),
+            )
+        } else {
+            rows.payload_type
+                .iter()
+                .zip(rows.timestamp.iter().zip(&rows.arrival_ms))
+                .filter(|(&p, _)| payload_type == Some(p))
+                .map(|(_, (&ts, &a))| (ts, f64::from(a) + start_unix_ms))
+                .unzip()
+        };
+        StreamColumns {
+            timestamps,
+            arrival_unix_ms,
+            gaps,
         }
-        b.finish()
     }
 }
 
@@ -202,8 +250,9 @@ struct StreamBuilder {
     ssrc: Option<u32>,
     payload_type: Option<u8>,
     start_unix_ms: f64,
-    /// The SSRC's (arrival ms, extended sequence number) rows, for the gaps.
-    gap_rows: Vec<(u32, u64)>,
+    /// The SSRC's arrivals (ms) and extended sequence numbers, for the gaps.
+    gap_arrival_ms: Vec<u32>,
+    gap_seq: Vec<u64>,
     /// Sequence numbers are unwrapped per SSRC in file order, as `capture_columns` does.
     unwrappers: HashMap<u32, SeqUnwrapper>,
     one: SeqUnwrapper, // the SSRC's, when one is asked for
@@ -216,7 +265,8 @@ impl StreamBuilder {
             ssrc,
             payload_type,
             start_unix_ms,
-            gap_rows: Vec::new(),
+            gap_arrival_ms: Vec::new(),
+            gap_seq: Vec::new(),
             unwrappers: HashMap::new(),
             one: SeqUnwrapper::default(),
         }
@@ -232,7 +282,8 @@ impl StreamBuilder {
             self.unwrappers.entry(row.ssrc).or_default()
         };
         let ext = unwrapper.unwrap(row.seq).0;
-        self.gap_rows.push((row.arrival_ms, ext));
+        self.gap_arrival_ms.push(row.arrival_ms);
+        self.gap_seq.push(ext);
         if self.ssrc.is_some() && self.payload_type.is_none_or(|pt| row.payload_type == pt) {
             self.cols.timestamps.push(row.timestamp);
             self.cols
@@ -242,58 +293,159 @@ impl StreamBuilder {
     }
 
     fn finish(mut self) -> StreamColumns {
-        self.cols.gaps = arrival_gaps(&mut self.gap_rows, self.start_unix_ms);
+        self.cols.gaps = arrival_gaps(&self.gap_arrival_ms, &self.gap_seq, self.start_unix_ms);
         self.cols
     }
 }
 
-/// Stretches with no packet among `rows` ((arrival ms, extended sequence number)) for longer than [`GAP_MS`] or 3 packet
-/// intervals (the median spacing: a 5 fps screen share spaces packets further apart than
-/// speech does), silences and losses, by start time.
-fn arrival_gaps(rows: &mut [(u32, u64)], start_unix_ms: f64) -> Vec<ArrivalGap> {
+/// Stretches with no packet among the rows (`arrival_ms` after the capture start and extended
+/// sequence numbers `seq`, in file order) for longer than [`GAP_MS`] or 3 packet intervals (the
+/// median spacing: a 5 fps screen share spaces packets further apart than speech does), silences
+/// and losses, by start time.
+///
+/// The rule, as the `NumPy` code it replaced computed it: the rows are taken in arrival order
+/// (stable: file order among equal arrivals); a step longer than the limit whose sequence
+/// numbers run on (a step of at most 1: reordering can make it 0 or negative) is a silence; a
+/// jump of more than 1 between neighbours in sequence order (stable) is a loss, from the
+/// earlier to the later of the two arrivals. Rows that already come in arrival and in sequence
+/// order (the usual capture) are read in place, without the sorts.
+fn arrival_gaps(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) -> Vec<ArrivalGap> {
+    debug_assert_eq!(arrival_ms.len(), seq.len());
+    if arrival_ms.is_sorted() {
+        return gaps_in_arrival_order(arrival_ms, seq, start_unix_ms);
+    }
+    let mut rows: Vec<(u32, u64)> = arrival_ms
+        .iter()
+        .copied()
+        .zip(seq.iter().copied())
+        .collect();
     rows.sort_by_key(|r| r.0); // stable: file order among equal arrivals
-    if rows.len() < 2 {
+    let (arrival_ms, seq): (Vec<u32>, Vec<u64>) = rows.into_iter().unzip();
+    gaps_in_arrival_order(&arrival_ms, &seq, start_unix_ms)
+}
+
+/// [`arrival_gaps`] of rows already in arrival order: one pass finds the silences that any
+/// limit could keep (steps beyond [`GAP_MS`], which the limit never undercuts), the jumps
+/// between neighbours (the losses, when the sequence numbers come in order too) and the
+/// counts the limit needs.
+// Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
+#[allow(clippy::cast_possible_wrap)]
+fn gaps_in_arrival_order(arrival_ms: &[u32], seq: &[u64], start_unix_ms: f64) -> Vec<ArrivalGap> {
+    let n = arrival_ms.len().min(seq.len());
+    if n < 2 {
         return Vec::new();
     }
-    let arrival: Vec<f64> = rows
-        .iter()
-        .map(|r| f64::from(r.0) + start_unix_ms)
-        .collect();
-    // Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
-    #[allow(clippy::cast_possible_wrap)]
-    let seq: Vec<i64> = rows.iter().map(|r| r.1 as i64).collect();
-    let d: Vec<f64> = arrival.windows(2).map(|w| w[1] - w[0]).collect();
-    let mut spaced: Vec<f64> = d.iter().copied().filter(|&x| x > 0.0).collect();
-    let limit = if spaced.is_empty() {
-        GAP_MS
-    } else {
-        GAP_MS.max(3.0 * median(&mut spaced))
-    };
-    let mut gaps = Vec::new();
-    for (k, _) in d.iter().enumerate().filter(|(_, &x)| x > limit) {
-        // Reordering can make the step 0 or negative: still nothing sent.
-        if seq[k + 1] - seq[k] <= 1 {
-            gaps.push(ArrivalGap {
-                start_unix_ms: arrival[k],
-                end_unix_ms: arrival[k + 1],
+    let (arrival_ms, seq) = (&arrival_ms[..n], &seq[..n]);
+    let at = |i: usize| f64::from(arrival_ms[i]) + start_unix_ms;
+    let (mut positive, mut short) = (0usize, 0usize);
+    let mut seq_in_order = true;
+    let (mut silences, mut losses) = (Vec::new(), Vec::new());
+    for k in 0..n - 1 {
+        let (before, after) = (at(k), at(k + 1));
+        let d = after - before;
+        if d > 0.0 {
+            positive += 1;
+            // 3·d rounds monotonically in d, so the short steps are the smallest ones.
+            short += usize::from(3.0 * d <= GAP_MS);
+        }
+        let step = seq[k + 1] as i64 - seq[k] as i64;
+        seq_in_order &= step >= 0;
+        if d > GAP_MS && step <= 1 {
+            silences.push(ArrivalGap {
+                start_unix_ms: before,
+                end_unix_ms: after,
                 cause: ArrivalCause::Silence,
             });
-        }
-    }
-    let mut by_seq: Vec<usize> = (0..seq.len()).collect();
-    by_seq.sort_by_key(|&i| seq[i]);
-    for w in by_seq.windows(2) {
-        if seq[w[1]] - seq[w[0]] > 1 {
-            let (before, after) = (arrival[w[0]], arrival[w[1]]);
-            gaps.push(ArrivalGap {
+        } else if step > 1 {
+            // Arrivals in order: the earlier arrival is `before`.
+            losses.push(ArrivalGap {
                 start_unix_ms: before.min(after),
                 end_unix_ms: before.max(after),
                 cause: ArrivalCause::Loss,
             });
         }
     }
+    let limit = if positive == 0 || short > positive / 2 {
+        // The median's upper middle value is short, and the median (that value, or the mean of
+        // it and a smaller one) no larger: 3 × median ≤ GAP_MS.
+        GAP_MS
+    } else {
+        let mut spaced: Vec<f64> = arrival_ms
+            .windows(2)
+            .map(|w| (f64::from(w[1]) + start_unix_ms) - (f64::from(w[0]) + start_unix_ms))
+            .filter(|&d| d > 0.0)
+            .collect();
+        GAP_MS.max(3.0 * median(&mut spaced))
+    };
+    silences.retain(|g| g.end_unix_ms - g.start_unix_ms > limit);
+    if !seq_in_order {
+        losses.clear();
+        for (i, j) in jumps_in_sequence_order(seq) {
+            let (before, after) = (at(i), at(j));
+            losses.push(ArrivalGap {
+                start_unix_ms: before.min(after),
+                end_unix_ms: before.max(after),
+                cause: ArrivalCause::Loss,
+            });
+        }
+    }
+    let mut gaps = silences;
+    gaps.append(&mut losses);
     gaps.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms)); // stable
     gaps
+}
+
+/// The rows (as `(i, j)` indices) on either side of each jump of more than 1 between
+/// neighbours when the rows are put in sequence order, stable (equal numbers keep their row
+/// order): `i` the last row of the lower number, `j` the first of the higher, jumps by the
+/// lower number. Numbers spanning at most a few times the row count (reordering, not garbage)
+/// are placed in a table by number, in one pass and without a sort.
+// Extended sequence numbers stay far below 2^63 (2^16 per cycle, one cycle per wrap).
+#[allow(clippy::cast_possible_wrap)]
+fn jumps_in_sequence_order(seq: &[u64]) -> Vec<(usize, usize)> {
+    let (Some(&lo), Some(&hi)) = (seq.iter().min(), seq.iter().max()) else {
+        return Vec::new();
+    };
+    let span = (hi - lo).saturating_add(1);
+    let mut jumps = Vec::new();
+    let fits = |n: usize| u64::try_from(n).is_ok_and(|n| span <= 4 * n + 64);
+    if fits(seq.len()) && u32::try_from(seq.len()).is_ok_and(|n| n < u32::MAX) {
+        const NONE: u32 = u32::MAX;
+        // Per number, its first and last row.
+        let mut rows = vec![(NONE, NONE); span as usize];
+        for (i, &s) in seq.iter().enumerate() {
+            let slot = &mut rows[(s - lo) as usize];
+            if slot.0 == NONE {
+                slot.0 = i as u32;
+            }
+            slot.1 = i as u32;
+        }
+        let mut previous: Option<(usize, u32)> = None; // (number - lo, its last row)
+        for (k, &(first, last)) in rows.iter().enumerate() {
+            if first == NONE {
+                continue;
+            }
+            if let Some((p, p_last)) = previous {
+                if k - p > 1 {
+                    jumps.push((p_last as usize, first as usize));
+                }
+            }
+            previous = Some((k, last));
+        }
+        return jumps;
+    }
+    let mut by_seq: Vec<(i64, usize)> = seq
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s as i64, i))
+        .collect();
+    by_seq.sort_by_key(|p| p.0);
+    for w in by_seq.windows(2) {
+        if w[1].0 - w[0].0 > 1 {
+            jumps.push((w[0].1, w[1].1));
+        }
+    }
+    jumps
 }
 
 /// The median of finite values, the mean of the middle two for an even count (as `NumPy`), by
@@ -314,6 +466,7 @@ mod tests {
     use super::*;
     use crate::analyze::tests::{Capture, A, B};
     use crate::rtcp::write as rtcp_write;
+    use proptest::prelude::*;
 
     #[test]
     fn columns_hold_one_row_per_rtp_record() {
@@ -443,29 +596,238 @@ mod tests {
         assert!(none.timestamps.is_empty(), "no stream without an SSRC");
     }
 
+    /// `(arrival ms, ssrc, payload type, seq, padding only)` records into a capture.
+    fn capture_with_padding(records: &[(u32, u32, u8, u16, bool)]) -> Vec<u8> {
+        records
+            .iter()
+            .fold(Capture::new(), |c, &(ms, ssrc, pt, seq, padding_only)| {
+                if padding_only {
+                    c.packet(ms, ssrc, pt, seq, &[], 8)
+                } else {
+                    c.packet(ms, ssrc, pt, seq, &[0xAB; 20], 0)
+                }
+            })
+            .0
+    }
+
+    fn rtx_cfg() -> crate::AnalyzeConfig {
+        crate::AnalyzeConfig {
+            rtx_apt: vec![(97, 96)],
+            clock_rates: vec![(96, 90_000), (97, 90_000), (111, 48_000)],
+            ..crate::AnalyzeConfig::default()
+        }
+    }
+
+    /// A case: its name, the capture, the analysis settings and the (SSRC, payload type) the
+    /// track's stream is.
+    type StreamCase = (
+        &'static str,
+        Vec<u8>,
+        crate::AnalyzeConfig,
+        (Option<u32>, Option<u8>),
+    );
+
     #[test]
-    fn the_rows_an_analysis_keeps_read_as_the_capture_does() {
+    fn the_analysis_pass_reads_the_tracks_stream_as_a_second_read_would() {
         let mut sr = Vec::new();
         rtcp_write::sender_report(&mut sr, A, 0, 0, 0, 0);
-        // A's media with a loss, a Sender Report, another SSRC, then a cut-off record.
-        let mut input = capture_of(&steady(A, (0..60).filter(|s| !(20..25).contains(s))));
         let header_len = Capture::new().0.len();
-        let more = Capture::new().raw(0, &sr).rtp(B, [3, 9]).tail(&[0, 9]).0;
-        input.extend_from_slice(&more[header_len..]);
-        let cfg = crate::AnalyzeConfig::default();
-        let (report, rows) = crate::analyze_capture_rows(&input, &cfg).expect("valid header");
-        assert_eq!(
-            report,
-            crate::analyze_capture(&input, &cfg).expect("valid header")
-        );
-        for (ssrc, pt) in [
-            (Some(A), Some(111)),
-            (Some(B), None),
-            (None, None),
-            (Some(A), Some(5)),
-        ] {
-            let read = stream_columns(&input, ssrc, pt, 7.0).expect("valid header");
-            assert_eq!(rows.stream(ssrc, pt, 7.0), read, "{ssrc:?} {pt:?}");
+        let with_sr_and_tail = {
+            // A's media with a loss, a Sender Report, another SSRC, then a cut-off record.
+            let mut input = capture_of(&steady(A, (0..60).filter(|s| !(20..25).contains(s))));
+            let more = Capture::new().raw(0, &sr).rtp(B, [3, 9]).tail(&[0, 9]).0;
+            input.extend_from_slice(&more[header_len..]);
+            input
+        };
+        let reordered = {
+            // Arrivals out of file order and sequence numbers out of arrival order, a wrap too.
+            let mut r = steady(A, 0..40);
+            r.swap(5, 9);
+            r.swap(20, 21);
+            r[30].0 = 2_000;
+            r.extend(
+                (65_530..=65_535)
+                    .chain(0..6)
+                    .map(|s| (2_100 + u32::from(s % 100), A, 111, s)),
+            );
+            capture_of(&r)
+        };
+        let mixed_payload_types = {
+            let mut r = steady(A, 0..30);
+            for row in r.iter_mut().step_by(3) {
+                row.2 = 13; // comfort noise among the Opus packets: gaps keep it, columns do not
+            }
+            r.extend(steady(B, 0..10));
+            capture_of(&r)
+        };
+        let rtx_only = capture_with_padding(&[
+            (0, B, 97, 1, false),
+            (20, B, 97, 2, false),
+            (400, B, 97, 3, false),
+        ]);
+        let padding_only = capture_with_padding(&[
+            (0, A, 96, 1, true),
+            (20, A, 96, 2, true),
+            (500, A, 96, 5, true),
+        ]);
+        let cases: Vec<StreamCase> = vec![
+            (
+                "the main SSRC among reports, another SSRC and a cut-off tail",
+                with_sr_and_tail,
+                crate::AnalyzeConfig::default(),
+                (Some(A), Some(111)),
+            ),
+            (
+                "reordered arrivals and sequence numbers across a wrap",
+                reordered,
+                crate::AnalyzeConfig::default(),
+                (Some(A), Some(111)),
+            ),
+            (
+                "a second payload type in the stream's SSRC",
+                mixed_payload_types,
+                crate::AnalyzeConfig::default(),
+                (Some(A), Some(13)),
+            ),
+            (
+                "an RTX stream only: no media",
+                rtx_only,
+                rtx_cfg(),
+                (None, None),
+            ),
+            (
+                "padding only: no media",
+                padding_only,
+                rtx_cfg(),
+                (None, None),
+            ),
+            ("no packets", Capture::new().0, rtx_cfg(), (None, None)),
+        ];
+        for (name, input, cfg, want) in cases {
+            let (report, stream) = crate::analyze_capture_stream(&input, &cfg).expect(name);
+            assert_eq!(
+                report,
+                crate::analyze_capture(&input, &cfg).expect(name),
+                "{name}"
+            );
+            let (ssrc, pt) = report.track_stream();
+            assert_eq!((ssrc, pt), want, "{name}");
+            let start = report.header.start_unix_us() as f64 / 1000.0;
+            let read = stream_columns(&input, ssrc, pt, start).expect(name);
+            assert_eq!(stream, read, "{name}");
+        }
+    }
+
+    /// The gap rule as the `NumPy` code computed it, written out step by step: the reference the
+    /// single-pass [`arrival_gaps`] is held to.
+    fn reference_gaps(rows: &[(u32, u64)], start_unix_ms: f64) -> Vec<ArrivalGap> {
+        let mut rows = rows.to_vec();
+        rows.sort_by_key(|r| r.0);
+        if rows.len() < 2 {
+            return Vec::new();
+        }
+        let arrival: Vec<f64> = rows
+            .iter()
+            .map(|r| f64::from(r.0) + start_unix_ms)
+            .collect();
+        let seq: Vec<i64> = rows.iter().map(|r| r.1 as i64).collect();
+        let d: Vec<f64> = arrival.windows(2).map(|w| w[1] - w[0]).collect();
+        let mut spaced: Vec<f64> = d.iter().copied().filter(|&x| x > 0.0).collect();
+        spaced.sort_by(f64::total_cmp);
+        let limit = match spaced.len() {
+            0 => GAP_MS,
+            n if n % 2 == 0 => GAP_MS.max(3.0 * ((spaced[n / 2 - 1] + spaced[n / 2]) / 2.0)),
+            n => GAP_MS.max(3.0 * spaced[n / 2]),
+        };
+        let mut gaps = Vec::new();
+        for k in 0..d.len() {
+            if d[k] > limit && seq[k + 1] - seq[k] <= 1 {
+                gaps.push(ArrivalGap {
+                    start_unix_ms: arrival[k],
+                    end_unix_ms: arrival[k + 1],
+                    cause: ArrivalCause::Silence,
+                });
+            }
+        }
+        let mut by_seq: Vec<usize> = (0..seq.len()).collect();
+        by_seq.sort_by_key(|&i| seq[i]);
+        for w in by_seq.windows(2) {
+            if seq[w[1]] - seq[w[0]] > 1 {
+                let (before, after) = (arrival[w[0]], arrival[w[1]]);
+                gaps.push(ArrivalGap {
+                    start_unix_ms: before.min(after),
+                    end_unix_ms: before.max(after),
+                    cause: ArrivalCause::Loss,
+                });
+            }
+        }
+        gaps.sort_by(|a, b| a.start_unix_ms.total_cmp(&b.start_unix_ms));
+        gaps
+    }
+
+    /// Rows of one stream: steady or bursty spacing, pauses, losses, duplicates and reordering.
+    fn stream_rows() -> impl Strategy<Value = Vec<(u32, u64)>> {
+        proptest::collection::vec((0u32..4, 0u32..400, 0u64..4, any::<bool>()), 0..300).prop_map(
+            |steps| {
+                let (mut ms, mut seq) = (1_000u32, 10u64);
+                let mut rows: Vec<(u32, u64)> = Vec::new();
+                for (kind, pause, skip, swap) in steps {
+                    ms += match kind {
+                        0 => 0,
+                        1 | 2 => 20,
+                        _ => pause,
+                    };
+                    seq += skip;
+                    rows.push((ms, seq));
+                    if swap && rows.len() > 1 {
+                        let n = rows.len();
+                        rows.swap(n - 1, n - 2);
+                    }
+                }
+                rows
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn sequence_order_jumps_by_table_equal_those_by_a_stable_sort(
+            seq in proptest::collection::vec(
+                prop_oneof![0u64..50, 1_000u64..1_010, Just(1u64 << 40)], 0..200),
+        ) {
+            let mut by_seq: Vec<usize> = (0..seq.len()).collect();
+            by_seq.sort_by_key(|&i| seq[i]);
+            let want: Vec<(usize, usize)> = by_seq
+                .windows(2)
+                .filter(|w| seq[w[1]] - seq[w[0]] > 1)
+                .map(|w| (w[0], w[1]))
+                .collect();
+            prop_assert_eq!(jumps_in_sequence_order(&seq), want);
+        }
+
+        #[test]
+        fn the_single_pass_gaps_equal_the_reference(
+            rows in stream_rows(),
+            start in prop_oneof![Just(0.0), Just(1.7e12 + 0.123), 0.0..2e12f64],
+        ) {
+            let (arrival, seq): (Vec<u32>, Vec<u64>) = rows.iter().copied().unzip();
+            prop_assert_eq!(arrival_gaps(&arrival, &seq, start), reference_gaps(&rows, start));
+        }
+
+        #[test]
+        fn the_analysis_pass_stream_equals_a_second_read(
+            records in proptest::collection::vec(
+                (0u32..3_000, prop_oneof![Just(A), Just(B)], prop_oneof![Just(111u8), Just(13u8)],
+                 any::<u16>()),
+                0..120,
+            ),
+        ) {
+            let input = capture_of(&records);
+            let cfg = crate::AnalyzeConfig::default();
+            let (report, stream) = crate::analyze_capture_stream(&input, &cfg).expect("header");
+            let (ssrc, pt) = report.track_stream();
+            let start = report.header.start_unix_us() as f64 / 1000.0;
+            prop_assert_eq!(stream, stream_columns(&input, ssrc, pt, start).expect("header"));
         }
     }
 }

@@ -47,13 +47,12 @@ pub mod track;
 pub mod video;
 
 pub use analyze::{
-    analyze_capture, analyze_capture_rows, AnalyzeConfig, CaptureReport, CaptureWarning,
+    analyze_capture, analyze_capture_stream, AnalyzeConfig, CaptureReport, CaptureWarning,
     SenderReportRecord,
 };
 pub use audio::{AudioEvent, AudioTimeline, GapCause, TimelineConfig, TimelineReport};
 pub use columns::{
-    capture_columns, stream_columns, ArrivalCause, ArrivalGap, CaptureColumns, PacketRow,
-    PacketRows, StreamColumns,
+    capture_columns, stream_columns, ArrivalCause, ArrivalGap, CaptureColumns, StreamColumns,
 };
 pub use depacketize::h264::NalFormat;
 pub use depacketize::vp9::SpatialLayerPolicy;

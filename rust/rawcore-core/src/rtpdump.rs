@@ -165,7 +165,18 @@ pub struct RtpdumpReader<'a> {
     pos: usize,
     header: FileHeader,
     done: bool,
+    /// The bytes up to here have been touched ahead of the records ([`READ_AHEAD`]).
+    touched: usize,
 }
+
+/// How far ahead of the record being read the reader touches the capture, one load per cache
+/// line. Each record's header says where the next one starts, so a plain walk is a chain of
+/// dependent loads: over a capture of large (video) records, that is one memory latency per
+/// record (160 ns a record, 3x the analysis itself, on a 44 MB VP8 capture). Touching the
+/// lines ahead in address order lets the hardware stream them in while records are handled.
+const READ_AHEAD: usize = 4096;
+/// The cache line the read-ahead steps by.
+const LINE: usize = 64;
 
 fn be_u16(b: &[u8], at: usize) -> Option<u16> {
     let bytes = b.get(at..at.checked_add(2)?)?;
@@ -248,6 +259,7 @@ impl<'a> RtpdumpReader<'a> {
             pos: start + FILE_HEADER_LEN,
             header,
             done: false,
+            touched: start + FILE_HEADER_LEN,
         })
     }
 
@@ -269,8 +281,24 @@ impl<'a> RtpdumpReader<'a> {
         self.data
     }
 
+    /// Loads one byte of every cache line up to [`READ_AHEAD`] bytes past `at` (see there).
+    fn read_ahead(&mut self, at: usize) {
+        let end = at.saturating_add(READ_AHEAD).min(self.data.len());
+        if self.touched >= end {
+            return;
+        }
+        let mut sum = 0u8;
+        while self.touched < end {
+            sum ^= self.data.get(self.touched).copied().unwrap_or_default();
+            self.touched += LINE;
+        }
+        // Kept, so the loads are not optimised away; the value itself means nothing.
+        std::hint::black_box(sum);
+    }
+
     fn read_record(&mut self) -> Result<Option<Record<'a>>, RtpdumpError> {
         let at = self.pos;
+        self.read_ahead(at);
         let rest = self.data.get(at..).unwrap_or_default();
         if rest.is_empty() {
             return Ok(None);

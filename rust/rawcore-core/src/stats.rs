@@ -163,8 +163,7 @@ impl StreamTracker {
         if first {
             s.first_rtp_ts = ts.0;
         }
-        let outcome = self.reorder.push(seq, ());
-        while self.reorder.pop().is_some() {}
+        let outcome = self.reorder.push_drained(seq, ());
 
         let fresh = matches!(outcome, PushOutcome::Accepted | PushOutcome::Reordered);
         if let (true, false, Some(clock)) = (fresh, p.padding_only, s.clock_rate) {
@@ -178,8 +177,7 @@ impl StreamTracker {
     /// stream. Returns the outcome and whether it filled a gap.
     pub fn on_retransmission(&mut self, seq: u16) -> (PushOutcome, bool) {
         let seq = self.seq.unwrap(seq);
-        let outcome = self.reorder.push(seq, ());
-        while self.reorder.pop().is_some() {}
+        let outcome = self.reorder.push_drained(seq, ());
         match outcome {
             PushOutcome::Reordered => self.rtx_out_of_order.0 += 1,
             PushOutcome::TooLate { .. } => self.rtx_out_of_order.1 += 1,

@@ -60,21 +60,25 @@ fn analyze_capture(
     Ok(CaptureReport::from(&report))
 }
 
-/// `analyze_capture`, and in the same pass the rows a stream read needs (`stream_columns`).
+/// `analyze_capture`, and in the same pass the stream a track of the capture is, as
+/// `stream_columns` reads it.
 #[pyfunction]
 #[pyo3(signature = (data, *, rtx_apt=None, clock_rates=None, reorder_window=512))]
-fn analyze_capture_rows(
+fn analyze_capture_stream(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     rtx_apt: Option<Vec<(u8, u8)>>,
     clock_rates: Option<Vec<(u8, u32)>>,
     reorder_window: usize,
-) -> PyResult<(CaptureReport, timeline::PacketRows)> {
+) -> PyResult<(CaptureReport, timeline::StreamColumns)> {
     let cfg = config(rtx_apt, clock_rates, reorder_window);
     let bytes = ReadOnlyBytes::get(data)?;
     let slice = bytes.as_slice();
-    let (report, rows) = detached(py, || core::analyze_capture_rows(slice, &cfg))?;
-    Ok((CaptureReport::from(&report), timeline::PacketRows { rows }))
+    let (report, cols) = detached(py, || core::analyze_capture_stream(slice, &cfg))?;
+    Ok((
+        CaptureReport::from(&report),
+        timeline::StreamColumns { cols },
+    ))
 }
 
 /// Per-packet columns of a capture as `NumPy` arrays, one row per valid RTP record.
@@ -119,8 +123,7 @@ fn parse_sdp(text: &str) -> PyResult<Sdp> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(analyze_capture, m)?)?;
-    m.add_function(wrap_pyfunction!(analyze_capture_rows, m)?)?;
-    m.add_class::<timeline::PacketRows>()?;
+    m.add_function(wrap_pyfunction!(analyze_capture_stream, m)?)?;
     m.add_function(wrap_pyfunction!(capture_columns, m)?)?;
     m.add_function(wrap_pyfunction!(slice_capture, m)?)?;
     m.add_function(wrap_pyfunction!(parse_sdp, m)?)?;

@@ -135,7 +135,7 @@ mirror! {
 /// copy, and the SSRC's arrival gaps as small tuples.
 #[pyclass(frozen, module = "rawcore._core")]
 pub struct StreamColumns {
-    cols: core::StreamColumns,
+    pub(crate) cols: core::StreamColumns,
 }
 
 #[pymethods]
@@ -164,23 +164,8 @@ impl StreamColumns {
     }
 }
 
-/// The rows of a capture's RTP records that a stream read needs, from `analyze_capture_rows`:
-/// 16 bytes a packet, kept until the call timeline has read its stream from them.
-#[pyclass(frozen, module = "rawcore._core")]
-pub struct PacketRows {
-    pub(crate) rows: core::PacketRows,
-}
-
-#[pymethods]
-impl PacketRows {
-    fn __len__(&self) -> usize {
-        self.rows.0.len()
-    }
-}
-
-/// Read the stream `ssrc` (payload type `payload_type`, any when None) of a capture (or of the
-/// rows its analysis kept) and the arrival gaps of that SSRC (of every packet when `ssrc` is
-/// None), in one pass.
+/// Read the stream `ssrc` (payload type `payload_type`, any when None) of a capture and the
+/// arrival gaps of that SSRC (of every packet when `ssrc` is None), in one pass.
 #[pyfunction]
 #[pyo3(signature = (data, *, ssrc, payload_type, start_unix_ms))]
 pub fn stream_columns(
@@ -190,12 +175,6 @@ pub fn stream_columns(
     payload_type: Option<u8>,
     start_unix_ms: f64,
 ) -> PyResult<StreamColumns> {
-    if let Ok(rows) = data.cast::<PacketRows>() {
-        let rows = &rows.get().rows;
-        let cols = py.detach(|| rows.stream(ssrc, payload_type, start_unix_ms));
-        py.check_signals()?;
-        return Ok(StreamColumns { cols });
-    }
     let bytes = ReadOnlyBytes::get(data)?;
     let slice = bytes.as_slice();
     let cols = detached(py, || {

@@ -1,10 +1,10 @@
 //! Any bytes after a valid rtpdump header must analyse without panicking, and the stream read
-//! from an analysis' rows must equal the one read from the capture.
+//! an analysis reads in its own pass must equal the one read from the capture.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rawcore_core::{
-    analyze_capture, analyze_capture_rows, capture_columns, stream_columns, AnalyzeConfig,
+    analyze_capture, analyze_capture_stream, capture_columns, stream_columns, AnalyzeConfig,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -18,12 +18,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = analyze_capture(&capture, &cfg);
     let _ = capture_columns(&capture);
-    // The stream read and its gaps, from the capture and from the rows an analysis kept.
-    if let Ok((_, rows)) = analyze_capture_rows(&capture, &cfg) {
-        for ssrc in [None, rows.0.first().map(|r| r.ssrc)] {
-            let read = stream_columns(&capture, ssrc, None, 0.0).expect("the header is valid");
-            assert_eq!(rows.stream(ssrc, None, 0.0), read);
-        }
+    // The stream read and its gaps, from the capture and from the analysis pass.
+    if let Ok((report, stream)) = analyze_capture_stream(&capture, &cfg) {
+        let (ssrc, pt) = report.track_stream();
+        let read = stream_columns(&capture, ssrc, pt, 0.0).expect("the header is valid");
+        assert_eq!(stream, read);
     }
     let _ = analyze_capture(data, &cfg);
 });

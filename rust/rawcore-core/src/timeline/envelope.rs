@@ -53,14 +53,30 @@ pub fn fit_offset(
     window_ms: f64,
 ) -> Result<OffsetFit, TimelineError> {
     check_lengths("sender_ms", sender_ms.len(), "arrival_ms", arrival_ms.len())?;
-    if sender_ms.is_empty() {
+    fit_offset_samples(
+        || sender_ms.iter().copied().zip(arrival_ms.iter().copied()),
+        window_ms,
+    )
+}
+
+/// [`fit_offset`] of the `(sender_ms, arrival_ms)` pairs `samples()` yields (the same ones each
+/// call), so a caller that derives them (sender time from RTP timestamps, several streams in a
+/// row) needs no columns of its own: two passes over them, no copy.
+pub(crate) fn fit_offset_samples<I>(
+    samples: impl Fn() -> I,
+    window_ms: f64,
+) -> Result<OffsetFit, TimelineError>
+where
+    I: Iterator<Item = (f64, f64)>,
+{
+    if samples().next().is_none() {
         return Err(TimelineError::NoSamples);
     }
     if !(window_ms.is_finite() && window_ms > 0.0) {
         return Err(TimelineError::BadWindow { window_ms });
     }
     let (mut t_min, mut t_max) = (f64::INFINITY, f64::NEG_INFINITY);
-    for (index, (&s, &a)) in sender_ms.iter().zip(arrival_ms).enumerate() {
+    for (index, (s, a)) in samples().enumerate() {
         let what = match (plausible(s), plausible(a)) {
             (true, true) => {
                 t_min = t_min.min(s);
@@ -78,7 +94,7 @@ pub fn fit_offset(
     let n_windows = ((span / window) as usize + 1).min(MAX_WINDOWS);
     // (minimum of arrival − sender, sender time of that minimum) per window; one pass.
     let mut minima = vec![(f64::INFINITY, 0.0); n_windows];
-    for (&s, &a) in sender_ms.iter().zip(arrival_ms) {
+    for (s, a) in samples() {
         let slot = &mut minima[(((s - t_min) / window) as usize).min(n_windows - 1)];
         let diff = a - s;
         if diff < slot.0 {

@@ -163,14 +163,19 @@ impl Placement {
         // Ticks times 1000 over the rate (not ticks times `clock.b`): the rounding the call
         // timeline has always used, so placements stay bit-for-bit what they were.
         let rate = f64::from(clock_rate);
-        let media_ms: Vec<f64> = rtp
-            .iter()
-            .map(|&r| ticks(r, first) * 1000.0 / rate)
-            .collect();
-        if let Some(index) = media_ms.iter().position(|&m| !plausible(m)) {
+        let media_ms = move |r: i64| ticks(r, first) * 1000.0 / rate;
+        if let Some(index) = rtp.iter().position(|&r| !plausible(media_ms(r))) {
             return Err(TimelineError::BadValue { what: "rtp", index });
         }
-        let offset = fit_offset(&media_ms, arrival_ms, window_ms)?;
+        // Media time is derived on the fly in both of the fit's passes: no column of it.
+        let offset = envelope::fit_offset_samples(
+            || {
+                rtp.iter()
+                    .map(|&r| media_ms(r))
+                    .zip(arrival_ms.iter().copied())
+            },
+            window_ms,
+        )?;
         Ok(Self {
             basis: Basis::Arrival,
             clock,
@@ -211,8 +216,13 @@ pub fn unwrap_rtp_timestamps(ts: &[u32]) -> Vec<i64> {
 }
 
 /// RTP ticks from `from` to `to`, exact in i128 so no pair of extended timestamps overflows.
+/// The difference is the same integer either way, so it rounds to the same `f64`; i64 is taken
+/// when it holds it, as converting i128 is a library call per packet.
 pub(crate) fn ticks(to: i64, from: i64) -> f64 {
-    (i128::from(to) - i128::from(from)) as f64
+    match to.checked_sub(from) {
+        Some(d) => d as f64,
+        None => (i128::from(to) - i128::from(from)) as f64,
+    }
 }
 
 pub(crate) fn plausible(ms: f64) -> bool {

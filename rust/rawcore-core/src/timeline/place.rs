@@ -8,9 +8,10 @@
 //! by its own arrival times ([`Placement::from_arrivals`]). Streams come in and placements go out
 //! in the same order.
 
+use super::envelope::fit_offset_samples;
 use super::{
-    check_lengths, fit_offset, fit_sender_clock, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit,
-    Placement, SrPoint, TimelineError,
+    check_lengths, fit_sender_clock, unwrap_rtp_timestamps, Basis, ClockFit, OffsetFit, Placement,
+    SrPoint, TimelineError,
 };
 use crate::seq::extend_ts_near;
 
@@ -107,18 +108,26 @@ pub fn place_streams(
         .iter()
         .map(|p| (!p.reports.is_empty()).then(|| fit_sender_clock(&p.reports, p.input.clock_rate)))
         .collect();
-    // Audio and video of a sender share its clock: one envelope over every fitted stream.
-    let (mut sender, mut arrival) = (Vec::new(), Vec::new());
-    for (p, clock) in prepared.iter().zip(&clocks) {
-        if let Some(Ok(clock)) = clock {
-            sender.extend(p.ext.iter().map(|&rtp| clock.sender_ms(rtp)));
-            arrival.extend_from_slice(p.input.arrival_unix_ms);
-        }
-    }
-    let shared = if sender.is_empty() {
+    // Audio and video of a sender share its clock: one envelope over every fitted stream, its
+    // samples (sender time of each packet, its arrival) taken stream after stream.
+    let fitted: Vec<(&Prepared<'_>, &ClockFit)> = prepared
+        .iter()
+        .zip(&clocks)
+        .filter_map(|(p, clock)| match clock {
+            Some(Ok(clock)) => Some((p, clock)),
+            _ => None,
+        })
+        .collect();
+    let shared = if fitted.is_empty() {
         None
     } else {
-        Some(fit_offset(&sender, &arrival, window_ms)?)
+        let samples = || {
+            fitted.iter().flat_map(|&(p, clock)| {
+                let sender = p.ext.iter().map(move |&rtp| clock.sender_ms(rtp));
+                sender.zip(p.input.arrival_unix_ms.iter().copied())
+            })
+        };
+        Some(fit_offset_samples(samples, window_ms)?)
     };
     prepared
         .iter()

@@ -609,3 +609,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn ticks_are_the_exact_difference_rounded_once_at_every_range() {
+    let exact = |to: i64, from: i64| (i128::from(to) - i128::from(from)) as f64;
+    let cases = [
+        ("a step forward", 1_000, 40),
+        ("a step back (reordering)", 40, 1_000),
+        (
+            "beyond 2^53, where rounding starts",
+            1 << 60,
+            -(1 << 60) + 3,
+        ),
+        (
+            "the widest pair, whose difference needs i128",
+            i64::MAX,
+            i64::MIN,
+        ),
+        ("the widest pair backwards", i64::MIN, i64::MAX),
+        ("equal", 77, 77),
+    ];
+    for (name, to, from) in cases {
+        assert_eq!(
+            super::ticks(to, from).to_bits(),
+            exact(to, from).to_bits(),
+            "{name}"
+        );
+    }
+}
