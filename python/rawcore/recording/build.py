@@ -88,6 +88,8 @@ class _Analysis:
     warnings: tuple[str, ...]
     facts: CaptureFacts
     extmaps: tuple[tuple[int, str], ...] = ()
+    ssrc: int | None = None
+    opus_stereo: bool = False
 
 
 def _facts(
@@ -207,6 +209,8 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo, streams: bool = Fal
         warnings=tuple(warnings),
         facts=_facts(report, report.primary_ssrc, rows),
         extmaps=sdp.extmaps,
+        ssrc=report.primary_ssrc,
+        opus_stereo=report.primary_opus_stereo,
     )
 
 
@@ -495,6 +499,8 @@ def _segment_of(
         payload_type=analysis.payload_type,
         channels=analysis.channels,
         extmaps=analysis.extmaps,
+        ssrc=analysis.ssrc,
+        opus_stereo=analysis.opus_stereo,
     )
 
 

@@ -462,6 +462,96 @@ mod tests {
         );
     }
 
+    /// The VP8 track (its last packets of a few frames lost) with a stray stream of the same
+    /// payload type (a sender restart's few packets) interleaved.
+    fn busy_vp8_capture() -> Vec<u8> {
+        use crate::rtp::{build, PacketSpec};
+        use crate::rtpdump::{write_header, write_rtp_record};
+        use crate::video::tests::file_header;
+        let frames: Vec<_> = (0..40).map(|i| (i % 15 == 0, None)).collect();
+        let mut out = Vec::new();
+        write_header(&mut out, &file_header());
+        for (i, p) in vp8_stream(100, 5000, &frames).concat().iter().enumerate() {
+            if i % 17 == 5 {
+                continue; // lost
+            }
+            let mut record = |ssrc, seq, ts, marker, payload: &[u8]| {
+                let spec = PacketSpec {
+                    marker,
+                    payload_type: p.pt,
+                    sequence_number: seq,
+                    timestamp: ts,
+                    ssrc,
+                    ..PacketSpec::default()
+                };
+                write_rtp_record(&mut out, i as u32, &build(&spec, payload)).expect("fits");
+            };
+            record(0x1234_5678, p.seq, p.ts, p.marker, &p.payload);
+            if i % 10 == 0 {
+                record(0xBEEF, i as u16, i as u32 * 3000, true, &p.payload);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_ssrc_from_the_analysis_gives_the_bytes_extraction_chooses_itself() {
+        let a = busy_vp8_capture();
+        let report = crate::analyze::analyze_capture(&a, &crate::AnalyzeConfig::default())
+            .expect("analyses");
+        let segments = [
+            VideoSegmentInput {
+                capture: &a,
+                offset_ms: 0,
+                drift_ppm: 0.0,
+            },
+            VideoSegmentInput {
+                capture: &a,
+                offset_ms: 3000,
+                drift_ppm: 0.0,
+            },
+        ];
+        let chosen = VideoExtractConfig {
+            payload_type: Some(96),
+            ..VideoExtractConfig::default()
+        };
+        let run = |cfg: &VideoExtractConfig| {
+            let mut out = Cursor::new(Vec::new());
+            let report = extract_video(&segments, cfg, &mut out).expect("extracts");
+            (out.into_inner(), report)
+        };
+        let (want, want_report) = run(&chosen);
+        assert_eq!(want_report.ssrcs, [Some(0x1234_5678); 2]);
+        for (name, ssrcs) in [
+            ("both named", vec![report.primary_ssrc; 2]),
+            ("one left to the core", vec![None, report.primary_ssrc]),
+        ] {
+            let (got, got_report) = run(&VideoExtractConfig {
+                ssrcs,
+                ..chosen.clone()
+            });
+            assert!(got == want, "{name}: the same bytes");
+            assert_eq!(got_report.ssrcs, want_report.ssrcs, "{name}");
+            assert_eq!(got_report.frames_emitted, want_report.frames_emitted, "{name}");
+        }
+        let wrong = VideoExtractConfig {
+            ssrcs: vec![None, Some(0x0BAD)],
+            ..chosen
+        };
+        let err = extract_video(&segments, &wrong, Cursor::new(Vec::new())).expect_err("wrong");
+        assert!(
+            matches!(
+                err,
+                VideoError::SsrcNotFound {
+                    segment: 1,
+                    ssrc: 0x0BAD,
+                    payload_type: 96
+                }
+            ),
+            "{err}"
+        );
+    }
+
     #[test]
     fn negative_offset_is_refused() {
         let a = capture(&vp8_stream(0, 0, &[(true, None)]).concat());
