@@ -152,8 +152,8 @@ fn bench(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     let mut out = Cursor::new(Vec::with_capacity(hour.len()));
-                    let report = extract_video(black_box(&segments), &cfg, &mut out)
-                        .expect("valid capture");
+                    let report =
+                        extract_video(black_box(&segments), &cfg, &mut out).expect("valid capture");
                     black_box((report.frames_emitted, out.into_inner().len()))
                 });
             },

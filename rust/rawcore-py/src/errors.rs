@@ -149,9 +149,7 @@ impl From<CoreError> for PyErr {
                 match e {
                     ExtractError::Capture { .. }
                     | ExtractError::NoPackets { .. }
-                    | ExtractError::SsrcNotFound { .. } => {
-                        CaptureError::new_err(msg)
-                    }
+                    | ExtractError::SsrcNotFound { .. } => CaptureError::new_err(msg),
                     ExtractError::UnsupportedCodec { .. } | ExtractError::NegativeOffset { .. } => {
                         InputError::new_err(msg)
                     }

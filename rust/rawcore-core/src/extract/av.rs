@@ -194,7 +194,7 @@ fn write_video<W: Write + Seek>(
         audio_end: 0,
         video_shift,
         last_ns: None,
-        held: None,
+        last_video: None,
     };
     let mut gaps = GapTracker::default();
     let mut log = PictureLog::default();
@@ -259,16 +259,18 @@ fn write_video<W: Write + Seek>(
     Ok(report)
 }
 
-/// Interleaves the video frames with the audio packets due before each. Video is written one
-/// frame late: only at the end is a frame known to be the last, and the last is written to
-/// last until the track's end.
+/// Interleaves the video frames with the audio packets due before each. Only at the end is a
+/// frame known to be the last, which is to last until the track's end: the writer turns the
+/// frame it wrote last into one that lasts ([`MatroskaWriter::last_frame_lasts`]), so no frame
+/// is held back (nor copied) waiting for the next.
 struct Interleaver<'a, I: Iterator<Item = (u64, &'a [u8])>> {
     audio: Option<std::iter::Peekable<I>>,
     audio_shift: u64,
     audio_end: u64,
     video_shift: u64,
     last_ns: Option<u64>,
-    held: Option<HeldFrame>,
+    /// Output time of the last video frame written.
+    last_video: Option<u64>,
 }
 
 impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
@@ -288,7 +290,7 @@ impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
         Ok(())
     }
 
-    /// Takes the next video frame (output time `pts`, 90 kHz) and writes the one before it.
+    /// Writes the next video frame (output time `pts`, 90 kHz), after the audio due before it.
     fn video<W: Write + Seek>(
         &mut self,
         writer: &mut MatroskaWriter<W>,
@@ -299,55 +301,26 @@ impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
         // Overlapping segments must not make the track go back in time.
         let t = self.last_ns.map_or(ns(pts), |last| ns(pts).max(last)) + self.video_shift;
         self.last_ns = Some(t - self.video_shift);
-        if let Some(mut h) = self.held.take() {
-            self.audio_until(writer, Some(h.t_ns))?;
-            writer.write_frame(0, h.t_ns, &h.data, h.key)?;
-            h.set(t, data, key);
-            self.held = Some(h);
-        } else {
-            self.held = Some(HeldFrame::new(t, data, key));
-        }
+        self.audio_until(writer, Some(t))?;
+        writer.write_frame(0, t, data, key)?;
+        self.last_video = Some(t);
         Ok(())
     }
 
-    /// Writes the last video frame lasting until `video_end` (ns) and the rest of the audio;
+    /// Makes the last video frame last until `video_end` (ns) and writes the rest of the audio;
     /// returns where the audio ends.
     fn finish<W: Write + Seek>(
         mut self,
         writer: &mut MatroskaWriter<W>,
         video_end: u64,
     ) -> Result<u64, MuxError> {
-        if let Some(h) = self.held.take() {
-            self.audio_until(writer, Some(h.t_ns))?;
-            let lasts = video_end.saturating_sub(h.t_ns);
-            writer.write_frame_lasting(0, h.t_ns, &h.data, h.key, lasts)?;
+        if let Some(t) = self.last_video {
+            // Nothing was written after it: the audio due before it went first.
+            let lasts = writer.last_frame_lasts(0, video_end.saturating_sub(t));
+            debug_assert!(lasts, "the last block written is the last video frame");
         }
         self.audio_until(writer, None)?;
         Ok(self.audio_end)
-    }
-}
-
-/// A video frame written one step late (a copy: the assembler reuses its buffer).
-struct HeldFrame {
-    t_ns: u64,
-    data: Vec<u8>,
-    key: bool,
-}
-
-impl HeldFrame {
-    fn new(t_ns: u64, data: &[u8], key: bool) -> Self {
-        Self {
-            t_ns,
-            data: data.to_vec(),
-            key,
-        }
-    }
-
-    fn set(&mut self, t_ns: u64, data: &[u8], key: bool) {
-        self.t_ns = t_ns;
-        self.data.clear();
-        self.data.extend_from_slice(data);
-        self.key = key;
     }
 }
 
@@ -532,7 +505,10 @@ mod tests {
             });
             assert!(got == want, "{name}: the same bytes");
             assert_eq!(got_report.ssrcs, want_report.ssrcs, "{name}");
-            assert_eq!(got_report.frames_emitted, want_report.frames_emitted, "{name}");
+            assert_eq!(
+                got_report.frames_emitted, want_report.frames_emitted,
+                "{name}"
+            );
         }
         let wrong = VideoExtractConfig {
             ssrcs: vec![None, Some(0x0BAD)],

@@ -702,7 +702,14 @@ fn busy_capture(stereo_at: Option<usize>) -> Vec<u8> {
         packets.push((SSRC, 111, seq, ts, ms, payload));
         if i % 9 == 0 {
             let k = (i / 9) as u16;
-            packets.push((0xBEEF, 111, 7 + k, 90_000 + u32::from(k) * 960, ms, opus20(30)));
+            packets.push((
+                0xBEEF,
+                111,
+                7 + k,
+                90_000 + u32::from(k) * 960,
+                ms,
+                opus20(30),
+            ));
             packets.push((0xF00D, 112, 50 + k, 0, ms, vec![0x12, 0x34, 0xF8, 0x00]));
         }
     }
@@ -727,7 +734,11 @@ fn ssrcs_from_the_analysis_give_the_bytes_extraction_chooses_itself() {
     let cases: [(&str, Vec<&[u8]>, Vec<bool>); 4] = [
         ("one mono capture", vec![&mono], vec![true]),
         ("one capture, stereo late in it", vec![&stereo], vec![true]),
-        ("two captures, both named", vec![&mono, &stereo], vec![true, true]),
+        (
+            "two captures, both named",
+            vec![&mono, &stereo],
+            vec![true, true],
+        ),
         (
             "two captures, one left to the core",
             vec![&stereo, &mono],
@@ -757,12 +768,7 @@ fn ssrcs_from_the_analysis_give_the_bytes_extraction_chooses_itself() {
                     .zip(&named)
                     .map(|(a, &n)| if n { a.0 } else { None })
                     .collect(),
-                opus_stereo: Some(
-                    analyses
-                        .iter()
-                        .zip(&named)
-                        .any(|(a, &n)| n && a.1),
-                ),
+                opus_stereo: Some(analyses.iter().zip(&named).any(|(a, &n)| n && a.1)),
                 ..cfg(container)
             };
             let run = |c: &AudioExtractConfig| {
@@ -776,7 +782,11 @@ fn ssrcs_from_the_analysis_give_the_bytes_extraction_chooses_itself() {
             assert_eq!(want_report, got_report, "{name}, {container:?}");
             assert_eq!(got_report.ssrcs, vec![Some(SSRC); captures.len()], "{name}");
             let stereo_expected = captures.iter().any(|c| std::ptr::eq(*c, stereo.as_slice()));
-            assert_eq!(got_report.channels, if stereo_expected { 2 } else { 1 }, "{name}");
+            assert_eq!(
+                got_report.channels,
+                if stereo_expected { 2 } else { 1 },
+                "{name}"
+            );
         }
     }
 }

@@ -243,6 +243,19 @@ struct OpenCluster {
     cue_track: Option<u64>,
 }
 
+/// Where the last SimpleBlock sits in the open cluster and what it was written with.
+#[derive(Debug, Clone, Copy)]
+struct LastBlock {
+    /// Offset of the element in the cluster's blocks, and of its frame data.
+    at: usize,
+    data_at: usize,
+    track: usize,
+    timestamp_ns: u64,
+    /// The track's block before it.
+    previous_ns: Option<u64>,
+    keyframe: bool,
+}
+
 /// Writes a Matroska or WebM file frame by frame.
 #[derive(Debug)]
 pub struct MatroskaWriter<W: Write + Seek> {
@@ -261,6 +274,9 @@ pub struct MatroskaWriter<W: Write + Seek> {
     last_ns: Vec<Option<u64>>,
     cluster: Option<OpenCluster>,
     blocks: Vec<u8>,
+    /// The last block written, while it is a SimpleBlock in the open cluster: what
+    /// [`MatroskaWriter::last_frame_lasts`] turns into a BlockGroup.
+    last_block: Option<LastBlock>,
     cues: Vec<Cue>,
     end_ns: u64,
     duration_ns: Option<u64>,
@@ -394,6 +410,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             tracks,
             cluster: None,
             blocks: Vec::with_capacity(64 * 1024),
+            last_block: None,
             cues: Vec::new(),
             end_ns: 0,
             duration_ns: None,
@@ -442,6 +459,38 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         self.write_block(track, timestamp_ns, data, keyframe, Some(duration_ns))
     }
 
+    /// Makes the last frame written, when it was `track`'s (with [`write_frame`]), stay current
+    /// for `duration_ns`: the same bytes as writing it with [`write_frame_lasting`] in the first
+    /// place. A caller that learns only at the end which frame is the last need not hold a copy
+    /// of each frame until the next one comes. Returns false (and changes nothing) when the
+    /// last block written is not such a frame.
+    ///
+    /// [`write_frame`]: MatroskaWriter::write_frame
+    /// [`write_frame_lasting`]: MatroskaWriter::write_frame_lasting
+    #[must_use]
+    pub fn last_frame_lasts(&mut self, track: usize, duration_ns: u64) -> bool {
+        let Some(last) = self.last_block.take().filter(|b| b.track == track) else {
+            return false;
+        };
+        let Some(data) = self.blocks.get(last.data_at..).map(<[u8]>::to_vec) else {
+            return false;
+        };
+        self.blocks.truncate(last.at);
+        let ms = Self::ms_of(last.timestamp_ns);
+        let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
+        let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
+        self.append_lasting(
+            track,
+            last.timestamp_ns,
+            rel,
+            &data,
+            last.keyframe,
+            duration_ns,
+            last.previous_ns,
+        );
+        true
+    }
+
     /// Milliseconds (the timestamp scale) of a nanosecond time, rounded.
     fn ms_of(timestamp_ns: u64) -> i64 {
         i64::try_from(timestamp_ns.saturating_add(500_000) / 1_000_000).unwrap_or(i64::MAX)
@@ -469,7 +518,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 });
             }
         }
-        let previous_ms = last.map(Self::ms_of);
+        let previous_ns = *last;
         *last = Some(timestamp_ns);
         self.end_ns = self.end_ns.max(timestamp_ns);
         let ms = Self::ms_of(timestamp_ns);
@@ -502,17 +551,53 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
         let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
         match duration_ns {
-            None => self.append_simple_block(track as u64 + 1, rel, data, keyframe),
+            None => {
+                let at = self.blocks.len();
+                self.append_simple_block(track as u64 + 1, rel, data, keyframe);
+                self.last_block = Some(LastBlock {
+                    at,
+                    data_at: self.blocks.len() - data.len(),
+                    track,
+                    timestamp_ns,
+                    previous_ns,
+                    keyframe,
+                });
+            }
             Some(duration_ns) => {
-                let end_ms = Self::ms_of(timestamp_ns.saturating_add(duration_ns));
-                let lasting_ms = u64::try_from(end_ms - ms).unwrap_or(0);
-                // The previous block of the track, relative to this one (never positive).
-                let reference = (!keyframe).then(|| previous_ms.map_or(0, |p| p - ms));
-                self.end_ns = self.end_ns.max(timestamp_ns.saturating_add(duration_ns));
-                self.append_block_group(track as u64 + 1, rel, data, lasting_ms, reference);
+                self.last_block = None;
+                self.append_lasting(
+                    track,
+                    timestamp_ns,
+                    rel,
+                    data,
+                    keyframe,
+                    duration_ns,
+                    previous_ns,
+                );
             }
         }
         Ok(())
+    }
+
+    /// A frame that stays current for `duration_ns`, as a BlockGroup.
+    #[allow(clippy::too_many_arguments)] // one block's facts, gathered by the two callers
+    fn append_lasting(
+        &mut self,
+        track: usize,
+        timestamp_ns: u64,
+        rel: i16,
+        data: &[u8],
+        keyframe: bool,
+        duration_ns: u64,
+        previous_ns: Option<u64>,
+    ) {
+        let ms = Self::ms_of(timestamp_ns);
+        let end_ms = Self::ms_of(timestamp_ns.saturating_add(duration_ns));
+        let lasting_ms = u64::try_from(end_ms - ms).unwrap_or(0);
+        // The previous block of the track, relative to this one (never positive).
+        let reference = (!keyframe).then(|| previous_ns.map_or(0, |p| Self::ms_of(p) - ms));
+        self.end_ns = self.end_ns.max(timestamp_ns.saturating_add(duration_ns));
+        self.append_block_group(track as u64 + 1, rel, data, lasting_ms, reference);
     }
 
     fn append_block_group(
@@ -552,6 +637,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
     }
 
     fn close_cluster(&mut self) -> Result<(), MuxError> {
+        self.last_block = None;
         let Some(cluster) = self.cluster.take() else {
             return Ok(());
         };
@@ -652,6 +738,70 @@ mod tests {
     use super::super::ebml::reader::{parse, Element};
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn a_last_frame_made_to_last_is_the_bytes_of_one_written_lasting() {
+        // (name, frames (ms, keyframe, track) before the last, the last frame's (ms, keyframe))
+        let cases: [(&str, Vec<(u64, bool, usize)>, (u64, bool)); 4] = [
+            ("a lone keyframe", vec![], (0, true)),
+            (
+                "an inter frame after a keyframe and audio",
+                vec![(0, true, 0), (10, true, 1), (20, true, 1)],
+                (33, false),
+            ),
+            (
+                "an inter frame in a cluster of its own",
+                vec![(0, true, 0), (100, false, 0)],
+                (7_000, false),
+            ),
+            (
+                "a keyframe opening a new cluster",
+                vec![(0, true, 0), (33, false, 0), (40, true, 1)],
+                (66, true),
+            ),
+        ];
+        let tracks = || {
+            vec![
+                TrackEntry::Vp8 {
+                    width: 64,
+                    height: 48,
+                },
+                opus_track(),
+            ]
+        };
+        for (name, before, (last_ms, key)) in cases {
+            let ns = |ms: u64| ms * 1_000_000 + 333;
+            let run = |made_to_last: bool| {
+                let mut w = MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, tracks())
+                    .expect("headers");
+                for &(ms, k, track) in &before {
+                    w.write_frame(track, ns(ms), &[track as u8; 40], k)
+                        .expect("frame");
+                }
+                let data = [0xAB; 300];
+                if made_to_last {
+                    w.write_frame(0, ns(last_ms), &data, key).expect("frame");
+                    assert!(w.last_frame_lasts(0, 1_234_567_890), "{name}");
+                    assert!(!w.last_frame_lasts(0, 1), "{name}: only once");
+                } else {
+                    w.write_frame_lasting(0, ns(last_ms), &data, key, 1_234_567_890)
+                        .expect("frame");
+                }
+                w.write_frame(1, ns(last_ms + 5), &[1; 20], true)
+                    .expect("audio after");
+                w.finish().expect("finish").into_inner()
+            };
+            assert!(run(true) == run(false), "{name}: the same bytes");
+        }
+        let mut w =
+            MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, tracks()).expect("headers");
+        w.write_frame(0, 0, &[1; 10], true).expect("frame");
+        w.write_frame(1, 1, &[2; 10], true).expect("frame");
+        assert!(
+            !w.last_frame_lasts(0, 5),
+            "the last block written is another track's"
+        );
+    }
 
     fn opus_track() -> TrackEntry {
         TrackEntry::Opus(OpusHead::default())
