@@ -55,10 +55,10 @@ fn vp8_capture(shape: &Shape) -> (Vec<u8>, u64) {
         seconds,
         key_every,
         packets: (key_packets, inter_packets),
-        payload: PAYLOAD,
+        payload,
         lose_every,
     } = shape;
-    let mut out = Vec::with_capacity(seconds as usize * 150 * (PAYLOAD + 30));
+    let mut out = Vec::with_capacity(seconds as usize * 150 * (payload + 30));
     write_header(
         &mut out,
         &FileHeader {
@@ -69,8 +69,8 @@ fn vp8_capture(shape: &Shape) -> (Vec<u8>, u64) {
     );
     let mut seq = 0u16;
     let mut packets = 0u64;
-    let mut body = vec![0u8; PAYLOAD + 4];
-    let mut pkt = Vec::with_capacity(PAYLOAD + 64);
+    let mut body = vec![0u8; payload + 4];
+    let mut pkt = Vec::with_capacity(payload + 64);
     for frame in 0..seconds * 30 {
         let key = frame % key_every == 0;
         let n = if key { key_packets } else { inter_packets };
@@ -88,7 +88,7 @@ fn vp8_capture(shape: &Shape) -> (Vec<u8>, u64) {
                     body.extend_from_slice(&[0x31, 0x02, 0x00]);
                 }
             }
-            body.resize(PAYLOAD, frame as u8);
+            body.resize(payload, frame as u8);
             pkt.clear();
             PacketSpec {
                 marker: i + 1 == n,

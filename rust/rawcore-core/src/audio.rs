@@ -445,16 +445,8 @@ impl<'a> AudioTimeline<'a> {
         let prev = seg.prev;
 
         if let Some((prev_pts, prev_arrival)) = prev {
-            let arrival_adv = i64::from(held.arrival_ms) - i64::from(prev_arrival);
-            // Whole output samples of the arrival time, rounded toward zero; in 64 bits (a
-            // 128-bit division is a library call) unless the product would not fit.
-            let arrival_samples = arrival_adv
-                .checked_mul(i64::from(self.cfg.sample_rate))
-                .map_or_else(
-                    || i128::from(arrival_adv) * rate / 1000,
-                    |p| i128::from(p / 1000),
-                );
-            let arrival_adv = i128::from(arrival_adv);
+            let arrival_adv = i128::from(held.arrival_ms) - i128::from(prev_arrival);
+            let arrival_samples = ms_to_samples(arrival_adv, self.cfg.sample_rate);
             let ts_adv = nominal - i128::from(prev_pts);
             let ahead = ts_adv - arrival_samples;
             let forward = ahead > max_forward;
@@ -613,6 +605,15 @@ impl<'a> AudioTimeline<'a> {
         }
         Ok(())
     }
+}
+
+/// Whole output samples of `ms` milliseconds, rounded toward zero: in 64 bits when it fits (a
+/// 128-bit division is a library call, and this runs per packet).
+fn ms_to_samples(ms: i128, rate: u32) -> i128 {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| ms.checked_mul(i64::from(rate)))
+        .map_or_else(|| ms * i128::from(rate) / 1000, |p| i128::from(p / 1000))
 }
 
 /// Output samples (rounded down) of `delta` RTP clock ticks: the ticks themselves when the

@@ -667,8 +667,11 @@ fn the_stream_yields_the_packets_collect_would_hold_with_each_hole_marked() {
     }
 }
 
-/// `(ssrc, pt, seq, ts, arrival_ms, payload)` records into a capture.
-fn capture_of_streams(packets: &[(u32, u8, u16, u32, u32, Vec<u8>)]) -> Vec<u8> {
+/// `(ssrc, pt, seq, ts, arrival_ms, payload)` of a packet of some stream.
+type StreamRecord = (u32, u8, u16, u32, u32, Vec<u8>);
+
+/// Records of several streams into a capture.
+fn capture_of_streams(packets: &[StreamRecord]) -> Vec<u8> {
     let mut out = Vec::new();
     write_header(
         &mut out,
@@ -726,12 +729,14 @@ fn analysed(capture: &[u8]) -> (Option<u32>, bool) {
     (report.primary_ssrc, report.primary_opus_stereo)
 }
 
+/// (name, segments, per segment: its SSRC named, else left to the core)
+type NamingCase<'a> = (&'static str, Vec<&'a [u8]>, Vec<bool>);
+
 #[test]
 fn ssrcs_from_the_analysis_give_the_bytes_extraction_chooses_itself() {
     let mono = busy_capture(None);
     let stereo = busy_capture(Some(70));
-    // (name, segments, named SSRCs: None lets the core choose that one)
-    let cases: [(&str, Vec<&[u8]>, Vec<bool>); 4] = [
+    let cases: [NamingCase<'_>; 4] = [
         ("one mono capture", vec![&mono], vec![true]),
         ("one capture, stereo late in it", vec![&stereo], vec![true]),
         (

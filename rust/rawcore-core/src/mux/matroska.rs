@@ -382,18 +382,17 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         let duration_pos = head.len() as u64 + 5 + duration_in_info as u64;
         head.extend_from_slice(&info);
         let tracks_at = start + head.len() as u64;
-        let mut pixel_pos = Vec::with_capacity(tracks.len());
         let mut search_from = 0;
-        for track in &tracks {
-            let found = track.video_size().and_then(|(w, h)| {
+        let pixel_pos: Vec<_> = (tracks.iter().map(|track| {
+            track.video_size().and_then(|(w, h)| {
                 let rest = track_bytes.get(search_from..)?;
                 let (pw, ph) = pixel_positions(rest, w, h)?;
                 let base = search_from as u64;
                 search_from += ph as usize + 8;
                 Some((tracks_at + base + pw, tracks_at + base + ph))
-            });
-            pixel_pos.push(found);
-        }
+            })
+        }))
+        .collect();
         head.extend_from_slice(&track_bytes);
         out.write_all(&head).map_err(MuxError::io("headers"))?;
 
