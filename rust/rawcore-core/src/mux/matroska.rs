@@ -6,13 +6,17 @@
 //! writes the Cues and patches the Segment size, the duration and the Cues seek entry in place.
 //! Each cluster is assembled in memory (at most [`CLUSTER_MAX_MS`] of media or about
 //! [`CLUSTER_MAX_BYTES`]) and written with its exact size, so memory stays flat in the duration;
-//! only the cue list grows, one entry per cluster.
+//! only the cue list grows, one entry per cluster. Closed clusters stay where they were
+//! assembled until about [`PENDING_BYTES`] are pending, then go out in one vectored write (a
+//! buffered output passes a write that large straight through, so the blocks are not copied
+//! once more into its buffer).
 //!
 //! Timestamps go in as nanoseconds and are rounded to the nearest millisecond block by block,
 //! each from its own exact value, so rounding never accumulates: 20 ms Opus frames land exactly,
 //! 2.5 ms frames alternate between 2 and 3 ms steps around their true positions.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{ErrorKind, IoSlice, Seek, SeekFrom, Write};
+use std::ops::Range;
 
 use super::ebml::{
     size_len, write_bytes, write_float, write_id, write_int, write_master, write_size,
@@ -25,6 +29,11 @@ use super::{MuxError, OpusHead};
 pub const CLUSTER_MAX_MS: i64 = 5_000;
 /// A cluster is closed once its blocks reach this many bytes.
 pub const CLUSTER_MAX_BYTES: usize = 1 << 20;
+/// Closed clusters are written out once this many bytes of them are pending.
+pub const PENDING_BYTES: usize = 1 << 20;
+/// Bytes kept free before a cluster's blocks for its head (ID, size, Timestamp element: at most
+/// 4 + 8 + 10), written there when the cluster closes.
+const CLUSTER_HEAD_ROOM: usize = 24;
 /// Opus streams are decoded this long before a seek target to converge (RFC 7845 §4.6).
 const OPUS_SEEK_PRE_ROLL_NS: u64 = 80_000_000;
 /// Bytes of one Seek entry with an 8-byte position: 3 + (2+1+4) + (2+1+8).
@@ -273,7 +282,11 @@ pub struct MatroskaWriter<W: Write + Seek> {
     has_video: bool,
     last_ns: Vec<Option<u64>>,
     cluster: Option<OpenCluster>,
+    /// Closed clusters not yet written (their bytes: `pending`), then the open cluster: the
+    /// room for its head at `open_at`, then its blocks.
     blocks: Vec<u8>,
+    pending: Vec<Range<usize>>,
+    open_at: usize,
     /// The last block written, while it is a SimpleBlock in the open cluster: what
     /// [`MatroskaWriter::last_frame_lasts`] turns into a BlockGroup.
     last_block: Option<LastBlock>,
@@ -409,6 +422,8 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             tracks,
             cluster: None,
             blocks: Vec::with_capacity(64 * 1024),
+            pending: Vec::new(),
+            open_at: 0,
             last_block: None,
             cues: Vec::new(),
             end_ns: 0,
@@ -529,8 +544,8 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 let rel = ms.saturating_sub(c.time_ms);
                 rel >= CLUSTER_MAX_MS
                     || rel < i64::from(i16::MIN)
-                    || self.blocks.len() >= CLUSTER_MAX_BYTES
-                    || (video_key && !self.blocks.is_empty())
+                    || self.cluster_bytes() >= CLUSTER_MAX_BYTES
+                    || (video_key && self.cluster_bytes() > 0)
             }
         };
         if needs_new {
@@ -546,6 +561,8 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 time_ms: ms,
                 cue_track,
             });
+            self.open_at = self.blocks.len();
+            self.blocks.resize(self.open_at + CLUSTER_HEAD_ROOM, 0);
         }
         let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
         let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
@@ -641,19 +658,32 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             return Ok(());
         };
         let cluster_pos = self.written - (self.segment_body_pos - self.start);
-        let mut head = Vec::with_capacity(24);
+        let mut head = Vec::with_capacity(CLUSTER_HEAD_ROOM);
         let mut time = Vec::with_capacity(10);
         let time_ms = u64::try_from(cluster.time_ms).unwrap_or(0);
         write_uint(&mut time, ids::TIMESTAMP, time_ms);
         write_id(&mut head, ids::CLUSTER);
-        write_size(&mut head, (time.len() + self.blocks.len()) as u64);
+        write_size(&mut head, (time.len() + self.cluster_bytes()) as u64);
         head.extend_from_slice(&time);
-        self.out
-            .write_all(&head)
-            .and_then(|()| self.out.write_all(&self.blocks))
-            .map_err(MuxError::io("cluster"))?;
-        self.written += (head.len() + self.blocks.len()) as u64;
-        self.blocks.clear();
+        // The head goes right before the blocks, into the room kept for it (it needs at most
+        // 22 bytes); the bytes before it in the room are not written.
+        let body = self.open_at + CLUSTER_HEAD_ROOM;
+        let start = body
+            .checked_sub(head.len())
+            .filter(|&at| at >= self.open_at);
+        let Some(room) = start.and_then(|at| self.blocks.get_mut(at..body)) else {
+            return Err(MuxError::io("cluster")(std::io::Error::other(
+                "cluster head longer than its room",
+            )));
+        };
+        room.copy_from_slice(&head);
+        let range = body - head.len()..self.blocks.len();
+        self.written += range.len() as u64;
+        self.pending.push(range);
+        self.open_at = self.blocks.len();
+        if self.blocks.len() >= PENDING_BYTES {
+            self.write_pending()?;
+        }
         if let Some(track) = cluster.cue_track {
             self.cues.push(Cue {
                 time_ms,
@@ -661,6 +691,42 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 cluster_pos,
             });
         }
+        Ok(())
+    }
+
+    /// Bytes of the open cluster's blocks.
+    fn cluster_bytes(&self) -> usize {
+        self.blocks
+            .len()
+            .saturating_sub(self.open_at + CLUSTER_HEAD_ROOM)
+    }
+
+    /// Writes the closed clusters still pending, in one vectored write (more when the output
+    /// takes part of it at a time).
+    fn write_pending(&mut self) -> Result<(), MuxError> {
+        let mut slices: Vec<IoSlice<'_>> = self
+            .pending
+            .iter()
+            .filter_map(|r| self.blocks.get(r.clone()).map(IoSlice::new))
+            .collect();
+        let mut bufs = slices.as_mut_slice();
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            match self.out.write_vectored(bufs) {
+                Ok(0) => {
+                    return Err(MuxError::io("cluster")(std::io::Error::from(
+                        ErrorKind::WriteZero,
+                    )))
+                }
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(MuxError::io("cluster")(e)),
+            }
+        }
+        self.pending.clear();
+        // The open cluster (if any) moves to the front.
+        self.blocks.drain(..self.open_at);
+        self.open_at = 0;
         Ok(())
     }
 
@@ -672,6 +738,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             SEEK_ID, SEEK_POSITION,
         };
         self.close_cluster()?;
+        self.write_pending()?;
         let segment_rel = self.segment_body_pos - self.start;
         let mut seek_entry = Vec::with_capacity(SEEK_ENTRY_LEN);
         if !self.cues.is_empty() {
