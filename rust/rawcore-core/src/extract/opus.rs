@@ -70,7 +70,7 @@ impl<S: OpusSink> OpusSink for &mut S {
 /// libopus conceals both alike. A block costs 6 bytes more than a lace entry, 50 bytes per
 /// second of silence: an hour of it takes 260 kB instead of 90 kB.
 enum OpusFile<W: Write + Seek> {
-    Matroska(MatroskaWriter<W>),
+    Matroska(Box<MatroskaWriter<W>>),
     Ogg(OggOpusWriter<W>),
 }
 
@@ -290,7 +290,8 @@ pub fn extract_opus<W: Write + Seek>(
             } else {
                 DocType::Matroska
             };
-            OpusFile::Matroska(MatroskaWriter::new(out, doc, vec![TrackEntry::Opus(head)])?)
+            let writer = MatroskaWriter::new(out, doc, vec![TrackEntry::Opus(head)])?;
+            OpusFile::Matroska(Box::new(writer))
         }
         AudioContainer::Ogg => OpusFile::Ogg(OggOpusWriter::new(out, &head, OGG_SERIAL)?),
     };

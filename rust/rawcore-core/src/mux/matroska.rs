@@ -319,6 +319,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
 
     /// [`MatroskaWriter::new`], with the video tracks declaring a display rotation: the
     /// clockwise turn, in degrees, that shows their pictures upright.
+    #[allow(clippy::too_many_lines)] // the headers element by element, then the writer's state
     pub fn with_rotation(
         mut out: W,
         doc: DocType,
