@@ -185,6 +185,11 @@ class CaptureReport:
         the payload type with the most, then its SSRC with the most (ties: the lowest value).
         None without media packets."""
     @property
+    def primary_opus_stereo(self) -> bool:
+        """Some media packet of that stream has the stereo bit of an Opus TOC (bit 2 of the
+        first payload byte): what `extract_audio` needs besides the SSRC to read a capture
+        once (`opus_stereo`)."""
+    @property
     def cnames(self) -> list[tuple[int, str]]: ...
     @property
     def bye_ssrcs(self) -> list[int]: ...
@@ -536,6 +541,8 @@ def extract_audio(
     fix_dtx: bool = True,
     reorder_window: int = 512,
     fec: bool = True,
+    ssrcs: Sequence[int | None] | None = None,
+    opus_stereo: bool | None = None,
 ) -> AudioReport:
     """Write one Opus track to `path` (`container`: matroska, webm or ogg).
 
@@ -546,6 +553,13 @@ def extract_audio(
     own coding instead (`AudioReport.fec_recovered`); every received packet is written as it
     came. Raises `CaptureError` when no packet can be used, `OutputError` when the file cannot
     be written.
+
+    The track is chosen per capture by the analysis' rule (`CaptureReport.primary_ssrc`), which
+    costs a pass over each capture. A caller that already knows it passes `ssrcs` (one per
+    segment, None to let the core choose) with `payload_type` and, for Opus, `opus_stereo`
+    (whether a packet of those streams is coded stereo: `CaptureReport.primary_opus_stereo`):
+    each capture is then read once, with the same output. A named SSRC without a packet of the
+    payload type in its capture raises `CaptureError`.
     """
 
 def decode_pcm(
@@ -661,6 +675,7 @@ def video_frames(
     reorder_window: int = 128,
     fill_gaps: bool = True,
     on_loss: str = "freeze",
+    ssrcs: Sequence[int | None] | None = None,
 ) -> tuple[dict[str, npt.NDArray[Any]], VideoReport]:
     """The frames `extract_video` would write, as NumPy columns on the output timeline:
     pts_90k (uint64), keyframe (bool), width and height in force (uint32), bytes (uint32).
@@ -691,13 +706,17 @@ def extract_video(
     reorder_window: int = 128,
     fill_gaps: bool = True,
     on_loss: str = "freeze",
+    ssrcs: Sequence[int | None] | None = None,
 ) -> VideoReport:
     """Write one video track (`codec`: vp8, vp9, h264, av1) to `path`, remuxed: complete frames
     from the first keyframe on, at their exact RTP times plus segment offsets. `container`:
     auto (WebM for VP8/VP9/AV1, Matroska for H.264), matroska or webm. `fill` frames
     ((pts at 90 kHz, data, keyframe), sorted) are merged in by time. The last frame lasts to
     `end_pts_90k` (a BlockGroup with a BlockDuration), as does the file; the report carries the
-    same plan as `video_frames` with these `fill_gaps` and `on_loss`."""
+    same plan as `video_frames` with these `fill_gaps` and `on_loss`. `ssrcs` (with
+    `payload_type`; also in `video_frames`): each segment's SSRC as the analysis chose it
+    (`CaptureReport.primary_ssrc`; None lets the core choose, a pass over that capture), as in
+    `extract_audio`."""
 
 def extract_av(
     video_segments: Sequence[_SegmentArg],

@@ -146,8 +146,15 @@ def run_audio_job(
                     tmp, container, rate, lambda sink: _core.decode_pcm(inputs, sink, **options)
                 )
             else:
+                ssrcs, stereo = job.streams()
                 report = _core.extract_audio(
-                    inputs, str(tmp), container=container, fec=fec, **options
+                    inputs,
+                    str(tmp),
+                    container=container,
+                    fec=fec,
+                    ssrcs=ssrcs,
+                    opus_stereo=stereo,
+                    **options,
                 )
             if report.packets_written == 0:
                 raise InputError(f"no audio packets in {len(inputs)} capture(s)")

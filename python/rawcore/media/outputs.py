@@ -99,6 +99,24 @@ class OutputJob:
         types = {s.payload_type for s, _ in self.segments if s.payload_type is not None}
         return types.pop() if len(types) == 1 else None
 
+    def streams(self) -> tuple[list[int | None], bool]:
+        """Per segment, the SSRC the analysis chose for it (None where the core must choose:
+        the segment's payload type is not the job's, or only a window of its capture is read,
+        whose busiest stream may differ), and whether one of those streams is coded stereo.
+        Handed to the core, they spare it a pass over each capture."""
+        pt = self.payload_type
+        windows = self.windows or (None,) * len(self.segments)
+        ssrcs = [
+            seg.ssrc if pt is not None and seg.payload_type == pt and window is None else None
+            for (seg, _), window in zip(self.segments, windows, strict=True)
+        ]
+        stereo = any(
+            seg.opus_stereo
+            for (seg, _), ssrc in zip(self.segments, ssrcs, strict=True)
+            if ssrc is not None
+        )
+        return ssrcs, stereo
+
     def inputs(self, stack: contextlib.ExitStack, archive: Archive) -> list[SegmentArg]:
         """The core's segment arguments: each capture opened (closed with `stack`), its offset
         and its clock drift."""

@@ -254,6 +254,7 @@ def run_video_job(
     with contextlib.ExitStack() as stack:
         inputs = job.inputs(stack, archive)
         options = video_options(job, fill_gaps, on_loss)
+        options["ssrcs"] = job.streams()[0]
         with atomic_path(out_dir, job.name) as tmp:
             report, fill = write_video(job, inputs, tmp, container, options)
         path = out_dir / job.name

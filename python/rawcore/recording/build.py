@@ -84,6 +84,8 @@ class _Analysis(NamedTuple):
     warnings: tuple[str, ...]
     facts: CaptureFacts
     extmaps: tuple[tuple[int, str], ...] = ()
+    ssrc: int | None = None
+    opus_stereo: bool = False
 
 
 def _facts(
@@ -204,6 +206,8 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo, streams: bool = Fal
         warnings=tuple(warnings),
         facts=_facts(report, report.primary_ssrc, stream),
         extmaps=sdp.extmaps,
+        ssrc=report.primary_ssrc,
+        opus_stereo=report.primary_opus_stereo,
     )
 
 
@@ -490,6 +494,8 @@ def _segment_of(
         payload_type=analysis.payload_type,
         channels=analysis.channels,
         extmaps=analysis.extmaps,
+        ssrc=analysis.ssrc,
+        opus_stereo=analysis.opus_stereo,
     )
 
 

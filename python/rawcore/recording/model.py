@@ -80,6 +80,11 @@ class Segment:
     capture_size: int = 0
     payload_type: int | None = None  # the media payload type (RTX excluded)
     channels: int | None = None  # from the SDP rtpmap, when it says
+    #: The track's stream as the analysis chose it (`CaptureReport.primary_ssrc`, the rule the
+    #: core's extraction follows too), and whether a packet of it is coded stereo (Opus TOC):
+    #: handed to the extraction so that it reads the capture once.
+    ssrc: int | None = None
+    opus_stereo: bool = False
     #: RTP header extensions the SDP negotiated: (id, URI), e.g. video orientation.
     extmaps: tuple[tuple[int, str], ...] = ()
 

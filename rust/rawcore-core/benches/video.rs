@@ -1,20 +1,64 @@
-//! Throughput of video frame assembly on a synthetic capture built in memory: a 10-minute VP8
-//! track at 30 fps with a keyframe every 3 s, ~1100-byte payloads (keyframes 15 packets, inter
-//! frames 4), one RTCP sender report every 5 s. Measures `assemble_video` end to end (rtpdump
+//! Throughput of video frame assembly on synthetic captures built in memory.
+//!
+//! `assemble_video`: a 10-minute VP8 track at 30 fps with a keyframe every 3 s, ~1100-byte
+//! payloads (keyframes 15 packets, inter frames 4). Measures the assembly end to end (rtpdump
 //! reader, RTP parse, reorder buffer, descriptor parsing, frame reassembly into one buffer).
+//!
+//! `extract_video`: a 60-minute VP8 track at 30 fps shaped like the process-to-process bench's
+//! call (`benches/startup.py --video`): a keyframe every 10 s, ~400-byte packets, one packet per
+//! inter frame, 0.3 % of the packets lost (a fixed pattern). Measures the whole extraction into
+//! WebM in memory, with the track chosen by extraction (`self-chosen`) and given as the analysis
+//! chose it (`ssrc given`).
 
+use std::io::Cursor;
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rawcore_core::rtp::PacketSpec;
 use rawcore_core::rtpdump::{write_header, write_rtp_record};
-use rawcore_core::{assemble_video, FileHeader, VideoEvent, VideoExtractConfig};
+use rawcore_core::{
+    assemble_video, extract_video, FileHeader, VideoEvent, VideoExtractConfig, VideoSegmentInput,
+};
 
-const PAYLOAD: usize = 1100;
+/// Shape of a synthetic VP8 track.
+struct Shape {
+    seconds: u32,
+    /// Frames from one keyframe to the next.
+    key_every: u32,
+    /// Packets of a keyframe and of an inter frame.
+    packets: (u32, u32),
+    /// Payload bytes per packet.
+    payload: usize,
+    /// Every `lose_every`-th packet is lost (0: none).
+    lose_every: u64,
+}
+
+const TEN_MINUTES: Shape = Shape {
+    seconds: 600,
+    key_every: 90,
+    packets: (15, 4),
+    payload: 1100,
+    lose_every: 0,
+};
+
+const HOUR_LOSSY: Shape = Shape {
+    seconds: 3600,
+    key_every: 300,
+    packets: (12, 1),
+    payload: 400,
+    lose_every: 333,
+};
 
 #[allow(clippy::cast_possible_truncation)]
-fn vp8_capture(seconds: u32) -> (Vec<u8>, u64) {
-    let mut out = Vec::with_capacity(seconds as usize * 150 * (PAYLOAD + 30));
+fn vp8_capture(shape: &Shape) -> (Vec<u8>, u64) {
+    let &Shape {
+        seconds,
+        key_every,
+        packets: (key_packets, inter_packets),
+        payload,
+        lose_every,
+    } = shape;
+    let mut out = Vec::with_capacity(seconds as usize * 150 * (payload + 30));
     write_header(
         &mut out,
         &FileHeader {
@@ -25,11 +69,11 @@ fn vp8_capture(seconds: u32) -> (Vec<u8>, u64) {
     );
     let mut seq = 0u16;
     let mut packets = 0u64;
-    let mut body = vec![0u8; PAYLOAD + 4];
-    let mut pkt = Vec::with_capacity(PAYLOAD + 64);
+    let mut body = vec![0u8; payload + 4];
+    let mut pkt = Vec::with_capacity(payload + 64);
     for frame in 0..seconds * 30 {
-        let key = frame % 90 == 0;
-        let n = if key { 15 } else { 4 };
+        let key = frame % key_every == 0;
+        let n = if key { key_packets } else { inter_packets };
         let ts = frame * 3000;
         for i in 0..n {
             body.clear();
@@ -44,7 +88,7 @@ fn vp8_capture(seconds: u32) -> (Vec<u8>, u64) {
                     body.extend_from_slice(&[0x31, 0x02, 0x00]);
                 }
             }
-            body.resize(PAYLOAD, frame as u8);
+            body.resize(payload, frame as u8);
             pkt.clear();
             PacketSpec {
                 marker: i + 1 == n,
@@ -55,16 +99,19 @@ fn vp8_capture(seconds: u32) -> (Vec<u8>, u64) {
                 ..PacketSpec::default()
             }
             .write(&mut pkt, &body);
-            write_rtp_record(&mut out, frame * 33, &pkt).expect("small packet");
             seq = seq.wrapping_add(1);
             packets += 1;
+            if lose_every > 0 && packets % lose_every == 0 {
+                continue;
+            }
+            write_rtp_record(&mut out, frame * 33, &pkt).expect("small packet");
         }
     }
     (out, packets)
 }
 
 fn bench(c: &mut Criterion) {
-    let (capture, packets) = vp8_capture(600);
+    let (capture, packets) = vp8_capture(&TEN_MINUTES);
     let cfg = VideoExtractConfig::default();
     let mut group = c.benchmark_group("video");
     group.throughput(Throughput::Bytes(capture.len() as u64));
@@ -87,6 +134,31 @@ fn bench(c: &mut Criterion) {
             });
         },
     );
+    let (hour, packets) = vp8_capture(&HOUR_LOSSY);
+    let segments = [VideoSegmentInput {
+        capture: &hour,
+        offset_ms: 0,
+        drift_ppm: 0.0,
+    }];
+    group.throughput(Throughput::Bytes(hour.len() as u64));
+    for (name, ssrcs) in [("self-chosen", vec![]), ("ssrc given", vec![Some(0xCAFE)])] {
+        let cfg = VideoExtractConfig {
+            payload_type: Some(96),
+            ssrcs,
+            ..VideoExtractConfig::default()
+        };
+        group.bench_function(
+            format!("extract_video VP8 60 min 0.3 % loss ({packets} packets), {name}"),
+            |b| {
+                b.iter(|| {
+                    let mut out = Cursor::new(Vec::with_capacity(hour.len()));
+                    let report =
+                        extract_video(black_box(&segments), &cfg, &mut out).expect("valid capture");
+                    black_box((report.frames_emitted, out.into_inner().len()))
+                });
+            },
+        );
+    }
     group.finish();
 }
 

@@ -95,6 +95,10 @@ pub struct CaptureReport {
     /// The track's SSRC by the one rule of [`crate::track`] (RTX payload types left out):
     /// `None` without media packets.
     pub primary_ssrc: Option<u32>,
+    /// Some media packet of that stream has bit 2 of its first payload byte set: the stereo
+    /// flag of Opus's TOC, what extraction needs to know besides the SSRC to read the capture
+    /// once ([`crate::track::Source::opus_stereo`]).
+    pub primary_opus_stereo: bool,
     /// Distinct (SSRC, CNAME) pairs in first-seen order.
     pub cnames: Vec<(u32, String)>,
     /// Distinct SSRCs that sent a BYE, in first-seen order.
@@ -444,6 +448,7 @@ impl Analyzer {
                     .is_some_and(|i| i.apt.is_none())
             })
             .collect();
+        let primary = choose_track(&media, None);
         let sr_counts = self.sr_counts;
         let streams = self
             .streams
@@ -458,7 +463,8 @@ impl Analyzer {
             header,
             streams,
             sender_reports: self.sender_reports,
-            primary_ssrc: choose_track(&media, None).map(|s| s.ssrc),
+            primary_ssrc: primary.map(|s| s.ssrc),
+            primary_opus_stereo: primary.is_some_and(|s| s.opus_stereo),
             cnames: self.cnames,
             bye_ssrcs: self.bye_ssrcs,
             records: self.records,

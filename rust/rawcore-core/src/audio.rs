@@ -210,6 +210,8 @@ const STRAYS_FOR_RESYNC: usize = 3;
 #[derive(Debug)]
 pub struct AudioTimeline<'a> {
     cfg: TimelineConfig,
+    /// The reset thresholds in output samples (`max_forward_jump_ms`, `max_backward_jump_ms`).
+    max_jump: (i128, i128),
     segment: Option<Segment<'a>>,
     /// End of everything emitted so far.
     expected: u64,
@@ -232,7 +234,12 @@ impl<'a> AudioTimeline<'a> {
     /// A timeline that starts at output sample 0.
     #[must_use]
     pub fn new(cfg: TimelineConfig) -> Self {
+        let samples = |ms: u64| i128::from(ms) * i128::from(cfg.sample_rate) / 1000;
         Self {
+            max_jump: (
+                samples(cfg.max_forward_jump_ms),
+                samples(cfg.max_backward_jump_ms),
+            ),
             cfg,
             segment: None,
             expected: 0,
@@ -415,10 +422,6 @@ impl<'a> AudioTimeline<'a> {
         }
     }
 
-    fn samples(&self, ms: i128) -> i128 {
-        ms * i128::from(self.cfg.sample_rate) / 1000
-    }
-
     /// Decides where a packet released in sequence order goes, emitting fills before it.
     fn place<E>(
         &mut self,
@@ -427,10 +430,8 @@ impl<'a> AudioTimeline<'a> {
         sink: &mut impl FnMut(AudioEvent<'a>) -> Result<(), E>,
     ) -> Result<(), E> {
         let rate = i128::from(self.cfg.sample_rate);
-        let clock = i128::from(self.cfg.rtp_clock);
         let expected = i128::from(self.expected);
-        let max_forward = self.samples(i128::from(self.cfg.max_forward_jump_ms));
-        let max_backward = self.samples(i128::from(self.cfg.max_backward_jump_ms));
+        let (max_forward, max_backward) = self.max_jump;
         let Some(seg) = self.segment.as_mut() else {
             return Ok(());
         };
@@ -440,12 +441,12 @@ impl<'a> AudioTimeline<'a> {
             pts: i128::from(seg.offset),
         });
         let delta = i128::from(held.ts) - i128::from(anchor.ts);
-        let mut nominal = anchor.pts + (delta * rate).div_euclid(clock) - seg.shift;
+        let mut nominal = anchor.pts + media_samples(delta, &self.cfg) - seg.shift;
         let prev = seg.prev;
 
         if let Some((prev_pts, prev_arrival)) = prev {
             let arrival_adv = i128::from(held.arrival_ms) - i128::from(prev_arrival);
-            let arrival_samples = arrival_adv * rate / 1000;
+            let arrival_samples = ms_to_samples(arrival_adv, self.cfg.sample_rate);
             let ts_adv = nominal - i128::from(prev_pts);
             let ahead = ts_adv - arrival_samples;
             let forward = ahead > max_forward;
@@ -537,16 +538,15 @@ impl<'a> AudioTimeline<'a> {
     fn follow_drift(&mut self, held: &Held<'_>, gap: i128, cause: GapCause) -> i128 {
         let filled = cause_filled(&self.cfg, cause);
         let rate = i128::from(self.cfg.sample_rate);
-        let clock = i128::from(self.cfg.rtp_clock);
         let Some(seg) = self.segment.as_mut() else {
             return 0;
         };
         // Holes not filled at all leave the output off the wall clock: no drift to follow.
-        if !self.cfg.fill_gaps {
+        if !self.cfg.fill_gaps || seg.drift.is_none() {
             return 0;
         }
         let Some(anchor) = seg.anchor else { return 0 };
-        let elapsed = ((i128::from(held.ts) - i128::from(anchor.ts)) * rate).div_euclid(clock);
+        let elapsed = media_samples(i128::from(held.ts) - i128::from(anchor.ts), &self.cfg);
         let level = self
             .level
             .as_mut()
@@ -604,6 +604,25 @@ impl<'a> AudioTimeline<'a> {
             self.report.closed_up += gap;
         }
         Ok(())
+    }
+}
+
+/// Whole output samples of `ms` milliseconds, rounded toward zero: in 64 bits when it fits (a
+/// 128-bit division is a library call, and this runs per packet).
+fn ms_to_samples(ms: i128, rate: u32) -> i128 {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| ms.checked_mul(i64::from(rate)))
+        .map_or_else(|| ms * i128::from(rate) / 1000, |p| i128::from(p / 1000))
+}
+
+/// Output samples (rounded down) of `delta` RTP clock ticks: the ticks themselves when the
+/// clock is the output rate (Opus, G.711), with no 128-bit division per packet.
+fn media_samples(delta: i128, cfg: &TimelineConfig) -> i128 {
+    if cfg.rtp_clock == cfg.sample_rate {
+        delta
+    } else {
+        (delta * i128::from(cfg.sample_rate)).div_euclid(i128::from(cfg.rtp_clock))
     }
 }
 

@@ -96,6 +96,12 @@ impl DriftState {
         }
     }
 
+    /// Whether the clocks run alike: every [`DriftState::adjustment`] is then 0.
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        self.ppm == 0.0
+    }
+
     /// The segment was re-anchored on the output clock: nothing is owed from before.
     pub fn reanchor(&mut self) {
         self.applied = 0;

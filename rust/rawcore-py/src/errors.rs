@@ -147,9 +147,9 @@ impl From<CoreError> for PyErr {
             CoreError::Extract(e) => {
                 let msg = e.to_string();
                 match e {
-                    ExtractError::Capture { .. } | ExtractError::NoPackets { .. } => {
-                        CaptureError::new_err(msg)
-                    }
+                    ExtractError::Capture { .. }
+                    | ExtractError::NoPackets { .. }
+                    | ExtractError::SsrcNotFound { .. } => CaptureError::new_err(msg),
                     ExtractError::UnsupportedCodec { .. } | ExtractError::NegativeOffset { .. } => {
                         InputError::new_err(msg)
                     }
@@ -163,6 +163,7 @@ impl From<CoreError> for PyErr {
                 match e {
                     VideoError::Capture { .. }
                     | VideoError::NoPackets { .. }
+                    | VideoError::SsrcNotFound { .. }
                     | VideoError::NoFrames { .. } => CaptureError::new_err(msg),
                     VideoError::NegativeOffset { .. } => InputError::new_err(msg),
                     VideoError::Mux(e) => mux_err(&e, msg),

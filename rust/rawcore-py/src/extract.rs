@@ -124,13 +124,15 @@ pub fn config(
         container: container(container_name)?,
         reorder_window,
         fec,
+        ..AudioExtractConfig::default()
     })
 }
 
 /// Write one Opus track (its segments placed at their offsets, in ms) to `path`.
 #[pyfunction]
 #[pyo3(signature = (segments, path, *, codec="opus", container="matroska", payload_type=None,
-                    channels=2, fill_gaps=true, fix_dtx=true, reorder_window=512, fec=true))]
+                    channels=2, fill_gaps=true, fix_dtx=true, reorder_window=512, fec=true,
+                    ssrcs=None, opus_stereo=None))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub fn extract_audio(
     py: Python<'_>,
@@ -144,17 +146,23 @@ pub fn extract_audio(
     fix_dtx: bool,
     reorder_window: usize,
     fec: bool,
+    ssrcs: Option<Vec<Option<u32>>>,
+    opus_stereo: Option<bool>,
 ) -> PyResult<AudioReport> {
-    let cfg = config(
-        codec,
-        container,
-        payload_type,
-        channels,
-        fill_gaps,
-        fix_dtx,
-        reorder_window,
-        fec,
-    )?;
+    let cfg = AudioExtractConfig {
+        ssrcs: ssrcs.unwrap_or_default(),
+        opus_stereo,
+        ..config(
+            codec,
+            container,
+            payload_type,
+            channels,
+            fill_gaps,
+            fix_dtx,
+            reorder_window,
+            fec,
+        )?
+    };
     let held = hold_segments(&segments)?;
     let file = File::create(&path).map_err(CoreError::create_output(&path))?;
     let segs = inputs(&held);

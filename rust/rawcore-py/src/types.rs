@@ -88,6 +88,7 @@ mirror! {
         streams: Vec<StreamStats> = r.streams.iter().map(StreamStats::from).collect(),
         sender_reports: Vec<SenderReport> = r.sender_reports.iter().map(SenderReport::from).collect(),
         primary_ssrc: Option<u32>,
+        primary_opus_stereo: bool,
         cnames: Vec<(u32, String)>,
         bye_ssrcs: Vec<u32>,
         records: u64,

@@ -94,6 +94,7 @@ struct Options<'a> {
     reorder_window: usize,
     fill_gaps: bool,
     on_loss: &'a str,
+    ssrcs: Option<Vec<Option<u32>>>,
 }
 
 impl Options<'_> {
@@ -125,6 +126,7 @@ impl Options<'_> {
             reorder_window: self.reorder_window,
             on_loss,
             fill_gaps: self.fill_gaps,
+            ssrcs: self.ssrcs.clone().unwrap_or_default(),
             ..VideoExtractConfig::default()
         })
     }
@@ -152,7 +154,7 @@ fn fill_frames<'a>(fill: &'a [(u64, Bound<'_, PyBytes>, bool)]) -> Vec<FillFrame
 /// report with the plan of what the output shows where no new picture comes.
 #[pyfunction]
 #[pyo3(signature = (segments, *, codec, payload_type=None, cvo_extension_id=None,
-                    reorder_window=128, fill_gaps=true, on_loss="freeze"))]
+                    reorder_window=128, fill_gaps=true, on_loss="freeze", ssrcs=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn video_frames<'py>(
     py: Python<'py>,
@@ -163,6 +165,7 @@ pub fn video_frames<'py>(
     reorder_window: usize,
     fill_gaps: bool,
     on_loss: &str,
+    ssrcs: Option<Vec<Option<u32>>>,
 ) -> PyResult<(Bound<'py, PyDict>, VideoReport)> {
     let cfg = Options {
         codec,
@@ -171,6 +174,7 @@ pub fn video_frames<'py>(
         reorder_window,
         fill_gaps,
         on_loss,
+        ssrcs,
     }
     .config()?;
     let held = hold_segments(&segments)?;
@@ -190,7 +194,7 @@ pub fn video_frames<'py>(
 #[pyfunction]
 #[pyo3(signature = (segments, path, *, codec, container="auto", payload_type=None,
                     cvo_extension_id=None, fill=Vec::new(), reorder_window=128, fill_gaps=true,
-                    on_loss="freeze"))]
+                    on_loss="freeze", ssrcs=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn extract_video(
     py: Python<'_>,
@@ -204,6 +208,7 @@ pub fn extract_video(
     reorder_window: usize,
     fill_gaps: bool,
     on_loss: &str,
+    ssrcs: Option<Vec<Option<u32>>>,
 ) -> PyResult<VideoReport> {
     let cfg = Options {
         codec,
@@ -212,6 +217,7 @@ pub fn extract_video(
         reorder_window,
         fill_gaps,
         on_loss,
+        ssrcs,
     }
     .config()?;
     let doc = match container {
@@ -273,6 +279,7 @@ pub fn extract_av(
         reorder_window,
         fill_gaps,
         on_loss,
+        ssrcs: None,
     }
     .config()?;
     let acfg = core::AudioExtractConfig {
@@ -284,6 +291,7 @@ pub fn extract_av(
         container: core::AudioContainer::Matroska,
         reorder_window: 512,
         fec,
+        ..core::AudioExtractConfig::default()
     };
     if !audio_offset_ms.is_finite() {
         return Err(CoreError::Argument("audio_offset_ms must be finite".to_owned()).into());

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
             _ => AudioContainer::Ogg,
         },
         reorder_window: 1 + usize::from(flags >> 6) * 16,
+        ..AudioExtractConfig::default()
     };
     let captures: Vec<Vec<u8>> = if flags & 0x40 != 0 {
         let (a, b) = rest.split_at(rest.len() / 2);

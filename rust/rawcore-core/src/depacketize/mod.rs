@@ -231,6 +231,18 @@ pub trait VideoDepacketizer {
         out: &mut Vec<u8>,
     ) -> Result<FrameMeta, VideoDepacketizeError>;
 
+    /// [`assemble`](Self::assemble) for a frame that is a slice of one packet's payload (a
+    /// VP8 picture in one packet is the payload after its descriptor): its facts and that
+    /// slice, so the caller writes it without a copy. `None` (the default) when the frame must
+    /// be assembled.
+    fn assemble_in_place<'p>(
+        &mut self,
+        packets: &[(PacketInfo, &'p [u8])],
+    ) -> Option<Result<(FrameMeta, &'p [u8]), VideoDepacketizeError>> {
+        let _ = packets;
+        None
+    }
+
     /// What the packets that arrived of an incomplete picture tell about its references (its
     /// number, whether it is a reference, the slots it writes); [`RefInfo::Unknown`] when they
     /// cannot tell.

@@ -95,6 +95,26 @@ pub fn parse_descriptor(payload: &[u8]) -> Result<Vp8Descriptor, VideoDepacketiz
 #[derive(Debug, Clone, Default)]
 pub struct Vp8Depacketizer;
 
+impl Vp8Depacketizer {
+    /// The facts of a frame from its bitstream header and its packets' descriptors.
+    fn meta(
+        &self,
+        frame: &[u8],
+        packets: &[(PacketInfo, &[u8])],
+    ) -> Result<FrameMeta, VideoDepacketizeError> {
+        let header = parse_header(frame).map_err(|source| VideoDepacketizeError::Bitstream {
+            codec: "VP8",
+            source,
+        })?;
+        Ok(FrameMeta {
+            keyframe: header.keyframe,
+            size: header.size,
+            config: None,
+            refs: self.partial_refs(packets),
+        })
+    }
+}
+
 impl VideoDepacketizer for Vp8Depacketizer {
     fn inspect(&self, payload: &[u8]) -> Result<PacketInfo, VideoDepacketizeError> {
         let d = parse_descriptor(payload)?;
@@ -128,16 +148,20 @@ impl VideoDepacketizer for Vp8Depacketizer {
                     .unwrap_or_default(),
             );
         }
-        let header = parse_header(out).map_err(|source| VideoDepacketizeError::Bitstream {
-            codec: "VP8",
-            source,
-        })?;
-        Ok(FrameMeta {
-            keyframe: header.keyframe,
-            size: header.size,
-            config: None,
-            refs: self.partial_refs(packets),
-        })
+        self.meta(out, packets)
+    }
+
+    fn assemble_in_place<'p>(
+        &mut self,
+        packets: &[(PacketInfo, &'p [u8])],
+    ) -> Option<Result<(FrameMeta, &'p [u8]), VideoDepacketizeError>> {
+        let [(info, payload)] = packets else {
+            return None;
+        };
+        let frame = payload
+            .get(usize::from(info.header_len)..)
+            .unwrap_or_default();
+        Some(self.meta(frame, packets).map(|meta| (meta, frame)))
     }
 
     /// Every packet's descriptor repeats the picture's `PictureID`, `N` and layer fields, so
@@ -255,6 +279,66 @@ mod tests {
         assert_eq!(
             out,
             [0x30, 0x51, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00, 0x00]
+        );
+    }
+
+    #[test]
+    fn a_frame_in_one_packet_is_its_payload_after_the_descriptor() {
+        let cases: [(&str, &[u8], Option<Option<(u32, u32)>>); 4] = [
+            (
+                "a keyframe, short descriptor",
+                &[
+                    0x10, 0x30, 0x51, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00,
+                ],
+                Some(Some((320, 180))),
+            ),
+            (
+                "an inter frame, extended descriptor with a 15-bit PictureID",
+                &[0x90, 0x80, 0x81, 0x23, 0x31, 0x02, 0x00, 0x77],
+                Some(None),
+            ),
+            ("a frame whose header is cut off", &[0x10, 0x30, 0x51], None),
+            (
+                "a keyframe without its start code",
+                &[0x10, 0x30, 0x51, 0x00, 0, 0, 0, 0, 0, 0],
+                None,
+            ),
+        ];
+        for (name, payload, want) in cases {
+            let mut d = Vp8Depacketizer;
+            let packets = [(d.inspect(payload).expect(name), payload)];
+            let mut out = Vec::new();
+            let copied = d.assemble(&packets, &mut out);
+            let in_place = d.assemble_in_place(&packets).expect("one packet: in place");
+            match (want, copied, in_place) {
+                (Some(size), Ok(meta), Ok((meta_in_place, frame))) => {
+                    assert_eq!(meta, meta_in_place, "{name}");
+                    assert_eq!(meta.size, size, "{name}");
+                    assert_eq!(frame, out.as_slice(), "{name}");
+                    assert!(
+                        std::ptr::eq(
+                            frame.as_ptr(),
+                            payload[payload.len() - frame.len()..].as_ptr()
+                        ),
+                        "{name}: not copied"
+                    );
+                }
+                (None, Err(_), Err(_)) => {}
+                (_, copied, in_place) => panic!("{name}: {copied:?} / {in_place:?}"),
+            }
+        }
+        let two: &[&[u8]] = &[
+            &[0x10, 0x30, 0x51, 0x00, 0x9d, 0x01],
+            &[0x00, 0x2a, 0x40, 0x01, 0xb4, 0x00, 0x00],
+        ];
+        let mut d = Vp8Depacketizer;
+        let packets: Vec<_> = two
+            .iter()
+            .map(|p| (d.inspect(p).expect("valid"), *p))
+            .collect();
+        assert!(
+            d.assemble_in_place(&packets).is_none(),
+            "two packets are assembled"
         );
     }
 

@@ -103,6 +103,15 @@ pub struct AudioExtractConfig {
     /// Rebuild a lost Opus frame from the in-band FEC (LBRR) of the packet after it
     /// ([`super::fec`]) instead of concealing it.
     pub fec: bool,
+    /// Each segment's SSRC (in segment order) as an earlier pass chose it by the rule of
+    /// [`crate::track`] (the analysis' `primary_ssrc`), used with `payload_type` set (and, for
+    /// Opus, `opus_stereo`): the capture is then read once. Empty, or `None` for a segment, lets
+    /// the extraction choose, which costs a pass over that capture. A named SSRC without a
+    /// packet of the payload type in its capture is an error ([`ExtractError::SsrcNotFound`]).
+    pub ssrcs: Vec<Option<u32>>,
+    /// Whether some packet of the named SSRCs' streams has the Opus TOC's stereo bit, as the
+    /// same earlier pass counted it; `None` lets the extraction count it (a pass per capture).
+    pub opus_stereo: Option<bool>,
 }
 
 impl Default for AudioExtractConfig {
@@ -116,6 +125,8 @@ impl Default for AudioExtractConfig {
             container: AudioContainer::Matroska,
             reorder_window: 64,
             fec: true,
+            ssrcs: Vec::new(),
+            opus_stereo: None,
         }
     }
 }
@@ -229,6 +240,16 @@ pub enum ExtractError {
         /// The offset given.
         offset_ms: i64,
     },
+    /// A segment's named SSRC has no packet of the payload type in its capture.
+    #[error("segment {segment}: no packet of SSRC {ssrc:#010x} with payload type {payload_type}")]
+    SsrcNotFound {
+        /// Index of the segment.
+        segment: usize,
+        /// The SSRC named for it.
+        ssrc: u32,
+        /// The payload type extracted.
+        payload_type: u8,
+    },
     /// The output could not be written.
     #[error(transparent)]
     Mux(#[from] MuxError),
@@ -246,34 +267,51 @@ pub(super) struct Plan {
     pub(super) pt: u8,
     pub(super) ssrcs: Vec<Option<u32>>,
     pub(super) stereo: bool,
+    /// Per segment: its SSRC was named by the caller, not counted, so the walk checks it.
+    pub(super) named: Vec<bool>,
 }
 
 /// Picks the track by the one rule of [`crate::track`]: the payload type for all segments (the
 /// configured one, else the one with the most media packets over all of them), then each
-/// segment's SSRC.
+/// segment's SSRC. A segment whose SSRC the caller names (with the payload type, and for Opus
+/// whether it is stereo) is not counted: its capture is read once, by the walk.
 pub(super) fn plan(
     segments: &[AudioSegmentInput<'_>],
     cfg: &AudioExtractConfig,
 ) -> Result<Plan, ExtractError> {
+    let named = |segment: usize| -> Option<u32> {
+        let complete = cfg.payload_type.is_some()
+            && (cfg.codec != AudioCodec::Opus || cfg.opus_stereo.is_some());
+        complete.then(|| cfg.ssrcs.get(segment).copied().flatten())?
+    };
     let surveys = segments
         .iter()
         .enumerate()
         .map(|(segment, s)| {
-            count_sources(s.capture).map_err(|source| ExtractError::Capture { segment, source })
+            if named(segment).is_some() {
+                return Ok(None);
+            }
+            count_sources(s.capture)
+                .map(Some)
+                .map_err(|source| ExtractError::Capture { segment, source })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let pt = match cfg.payload_type {
         Some(pt) => pt,
-        None => dominant_payload_type(surveys.iter().flatten())
+        None => dominant_payload_type(surveys.iter().flatten().flatten())
             .ok_or(ExtractError::NoPackets { payload_type: None })?,
     };
-    let mut stereo = false;
+    let mut stereo = cfg.opus_stereo.unwrap_or(false);
     let ssrcs: Vec<Option<u32>> = surveys
         .iter()
-        .map(|sources| {
-            let track = choose_track(sources, Some(pt))?;
-            stereo |= track.opus_stereo;
-            Some(track.ssrc)
+        .enumerate()
+        .map(|(segment, sources)| match sources {
+            None => named(segment),
+            Some(sources) => {
+                let track = choose_track(sources, Some(pt))?;
+                stereo |= track.opus_stereo;
+                Some(track.ssrc)
+            }
         })
         .collect();
     if ssrcs.iter().all(Option::is_none) {
@@ -281,7 +319,13 @@ pub(super) fn plan(
             payload_type: cfg.payload_type,
         });
     }
-    Ok(Plan { pt, ssrcs, stereo })
+    let named = surveys.iter().map(Option::is_none).collect();
+    Ok(Plan {
+        pt,
+        ssrcs,
+        stereo,
+        named,
+    })
 }
 
 /// Counters of the record walk, outside the timeline.
@@ -314,9 +358,12 @@ const STEP_RECORDS: usize = 16;
 /// The walk of [`walk`], resumable: [`Walk::step`] walks a few records at a time, so a caller
 /// can pull a track's events as it needs them (the mix) instead of holding the whole track.
 pub(super) struct Walk<'a> {
-    segments: Vec<(usize, AudioSegmentInput<'a>, u32)>,
+    /// (index, segment, SSRC, SSRC named by the caller) in output order.
+    segments: Vec<(usize, AudioSegmentInput<'a>, u32, bool)>,
     next_segment: usize,
     reader: Option<(usize, RtpdumpReader<'a>)>,
+    /// Packets of the track in the current segment.
+    matched: u64,
     pt: u8,
     codec: AudioCodec,
     rate: u32,
@@ -343,16 +390,20 @@ impl<'a> Walk<'a> {
             // G.722's adaptive decoder cannot start mid-stream: its frames count as quiet.
             AudioCodec::G722 => {}
         }
-        let mut order: Vec<(usize, AudioSegmentInput<'a>, u32)> = segments
+        let mut order: Vec<(usize, AudioSegmentInput<'a>, u32, bool)> = segments
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some((i, *s, (*plan.ssrcs.get(i)?)?)))
+            .filter_map(|(i, s)| {
+                let named = plan.named.get(i).copied().unwrap_or(false);
+                Some((i, *s, (*plan.ssrcs.get(i)?)?, named))
+            })
             .collect();
-        order.sort_by_key(|(_, s, _)| s.offset_ms);
+        order.sort_by_key(|(_, s, _, _)| s.offset_ms);
         Self {
             segments: order,
             next_segment: 0,
             reader: None,
+            matched: 0,
             pt: plan.pt,
             codec: cfg.codec,
             rate,
@@ -367,7 +418,7 @@ impl<'a> Walk<'a> {
         on_event: &mut impl FnMut(AudioEvent<'a>) -> Result<(), ExtractError>,
     ) -> Result<bool, ExtractError> {
         if self.reader.is_none() {
-            let Some(&(i, segment, _)) = self.segments.get(self.next_segment) else {
+            let Some(&(i, segment, _, _)) = self.segments.get(self.next_segment) else {
                 return Ok(false);
             };
             let offset_ms =
@@ -381,26 +432,31 @@ impl<'a> Walk<'a> {
             let reader = RtpdumpReader::new(segment.capture)
                 .map_err(|source| ExtractError::Capture { segment: i, source })?;
             self.reader = Some((i, reader));
+            self.matched = 0;
         }
         let Some((i, reader)) = &mut self.reader else {
             return Ok(false);
         };
         let i = *i;
-        let ssrc = self.segments[self.next_segment].2;
+        let (_, _, ssrc, named) = self.segments[self.next_segment];
         let counts = &mut self.counts;
         for _ in 0..STEP_RECORDS {
-            let Some(record) = reader.next() else {
-                self.reader = None;
-                self.next_segment += 1;
-                return Ok(true);
-            };
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    if counts.warnings.len() < crate::audio::MAX_WARNINGS {
-                        counts
-                            .warnings
-                            .push(format!("segment {i}: {e}; rest of the capture skipped"));
+            let record = match reader.next() {
+                Some(Ok(r)) => r,
+                end => {
+                    if let Some(Err(e)) = end {
+                        if counts.warnings.len() < crate::audio::MAX_WARNINGS {
+                            counts
+                                .warnings
+                                .push(format!("segment {i}: {e}; rest of the capture skipped"));
+                        }
+                    }
+                    if named && self.matched == 0 {
+                        return Err(ExtractError::SsrcNotFound {
+                            segment: i,
+                            ssrc,
+                            payload_type: self.pt,
+                        });
                     }
                     self.reader = None;
                     self.next_segment += 1;
@@ -426,6 +482,7 @@ impl<'a> Walk<'a> {
                 counts.other += 1;
                 continue;
             }
+            self.matched += 1;
             if packet.is_padding_only() {
                 counts.padding_only += 1;
                 continue;
@@ -461,7 +518,7 @@ impl<'a> Walk<'a> {
     /// it once the walk has moved past it; 0 for a segment it takes nothing from).
     pub(super) fn walked(&self, segments: usize) -> Vec<usize> {
         let mut walked = vec![0; segments];
-        for (k, (i, segment, _)) in self.segments.iter().enumerate() {
+        for (k, (i, segment, _, _)) in self.segments.iter().enumerate() {
             let bytes = match &self.reader {
                 _ if k < self.next_segment => segment.capture.len(),
                 Some((_, reader)) if k == self.next_segment => reader.position(),

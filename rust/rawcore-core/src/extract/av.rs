@@ -194,7 +194,7 @@ fn write_video<W: Write + Seek>(
         audio_end: 0,
         video_shift,
         last_ns: None,
-        held: None,
+        last_video: None,
     };
     let mut gaps = GapTracker::default();
     let mut log = PictureLog::default();
@@ -259,16 +259,18 @@ fn write_video<W: Write + Seek>(
     Ok(report)
 }
 
-/// Interleaves the video frames with the audio packets due before each. Video is written one
-/// frame late: only at the end is a frame known to be the last, and the last is written to
-/// last until the track's end.
+/// Interleaves the video frames with the audio packets due before each. Only at the end is a
+/// frame known to be the last, which is to last until the track's end: the writer turns the
+/// frame it wrote last into one that lasts ([`MatroskaWriter::last_frame_lasts`]), so no frame
+/// is held back (nor copied) waiting for the next.
 struct Interleaver<'a, I: Iterator<Item = (u64, &'a [u8])>> {
     audio: Option<std::iter::Peekable<I>>,
     audio_shift: u64,
     audio_end: u64,
     video_shift: u64,
     last_ns: Option<u64>,
-    held: Option<HeldFrame>,
+    /// Output time of the last video frame written.
+    last_video: Option<u64>,
 }
 
 impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
@@ -288,7 +290,7 @@ impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
         Ok(())
     }
 
-    /// Takes the next video frame (output time `pts`, 90 kHz) and writes the one before it.
+    /// Writes the next video frame (output time `pts`, 90 kHz), after the audio due before it.
     fn video<W: Write + Seek>(
         &mut self,
         writer: &mut MatroskaWriter<W>,
@@ -299,55 +301,26 @@ impl<'a, I: Iterator<Item = (u64, &'a [u8])>> Interleaver<'a, I> {
         // Overlapping segments must not make the track go back in time.
         let t = self.last_ns.map_or(ns(pts), |last| ns(pts).max(last)) + self.video_shift;
         self.last_ns = Some(t - self.video_shift);
-        if let Some(mut h) = self.held.take() {
-            self.audio_until(writer, Some(h.t_ns))?;
-            writer.write_frame(0, h.t_ns, &h.data, h.key)?;
-            h.set(t, data, key);
-            self.held = Some(h);
-        } else {
-            self.held = Some(HeldFrame::new(t, data, key));
-        }
+        self.audio_until(writer, Some(t))?;
+        writer.write_frame(0, t, data, key)?;
+        self.last_video = Some(t);
         Ok(())
     }
 
-    /// Writes the last video frame lasting until `video_end` (ns) and the rest of the audio;
+    /// Makes the last video frame last until `video_end` (ns) and writes the rest of the audio;
     /// returns where the audio ends.
     fn finish<W: Write + Seek>(
         mut self,
         writer: &mut MatroskaWriter<W>,
         video_end: u64,
     ) -> Result<u64, MuxError> {
-        if let Some(h) = self.held.take() {
-            self.audio_until(writer, Some(h.t_ns))?;
-            let lasts = video_end.saturating_sub(h.t_ns);
-            writer.write_frame_lasting(0, h.t_ns, &h.data, h.key, lasts)?;
+        if let Some(t) = self.last_video {
+            // Nothing was written after it: the audio due before it went first.
+            let lasts = writer.last_frame_lasts(0, video_end.saturating_sub(t));
+            debug_assert!(lasts, "the last block written is the last video frame");
         }
         self.audio_until(writer, None)?;
         Ok(self.audio_end)
-    }
-}
-
-/// A video frame written one step late (a copy: the assembler reuses its buffer).
-struct HeldFrame {
-    t_ns: u64,
-    data: Vec<u8>,
-    key: bool,
-}
-
-impl HeldFrame {
-    fn new(t_ns: u64, data: &[u8], key: bool) -> Self {
-        Self {
-            t_ns,
-            data: data.to_vec(),
-            key,
-        }
-    }
-
-    fn set(&mut self, t_ns: u64, data: &[u8], key: bool) {
-        self.t_ns = t_ns;
-        self.data.clear();
-        self.data.extend_from_slice(data);
-        self.key = key;
     }
 }
 
@@ -459,6 +432,99 @@ mod tests {
             cluster.all(ids::BLOCK_GROUP).count(),
             1,
             "one BlockGroup only"
+        );
+    }
+
+    /// The VP8 track (its last packets of a few frames lost) with a stray stream of the same
+    /// payload type (a sender restart's few packets) interleaved.
+    fn busy_vp8_capture() -> Vec<u8> {
+        use crate::rtp::{build, PacketSpec};
+        use crate::rtpdump::{write_header, write_rtp_record};
+        use crate::video::tests::file_header;
+        let frames: Vec<_> = (0..40).map(|i| (i % 15 == 0, None)).collect();
+        let mut out = Vec::new();
+        write_header(&mut out, &file_header());
+        for (i, p) in vp8_stream(100, 5000, &frames).concat().iter().enumerate() {
+            if i % 17 == 5 {
+                continue; // lost
+            }
+            let mut record = |ssrc, seq, ts, marker, payload: &[u8]| {
+                let spec = PacketSpec {
+                    marker,
+                    payload_type: p.pt,
+                    sequence_number: seq,
+                    timestamp: ts,
+                    ssrc,
+                    ..PacketSpec::default()
+                };
+                write_rtp_record(&mut out, i as u32, &build(&spec, payload)).expect("fits");
+            };
+            record(0x1234_5678, p.seq, p.ts, p.marker, &p.payload);
+            if i % 10 == 0 {
+                record(0xBEEF, i as u16, i as u32 * 3000, true, &p.payload);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_ssrc_from_the_analysis_gives_the_bytes_extraction_chooses_itself() {
+        let a = busy_vp8_capture();
+        let report = crate::analyze::analyze_capture(&a, &crate::AnalyzeConfig::default())
+            .expect("analyses");
+        let segments = [
+            VideoSegmentInput {
+                capture: &a,
+                offset_ms: 0,
+                drift_ppm: 0.0,
+            },
+            VideoSegmentInput {
+                capture: &a,
+                offset_ms: 3000,
+                drift_ppm: 0.0,
+            },
+        ];
+        let chosen = VideoExtractConfig {
+            payload_type: Some(96),
+            ..VideoExtractConfig::default()
+        };
+        let run = |cfg: &VideoExtractConfig| {
+            let mut out = Cursor::new(Vec::new());
+            let report = extract_video(&segments, cfg, &mut out).expect("extracts");
+            (out.into_inner(), report)
+        };
+        let (want, want_report) = run(&chosen);
+        assert_eq!(want_report.ssrcs, [Some(0x1234_5678); 2]);
+        for (name, ssrcs) in [
+            ("both named", vec![report.primary_ssrc; 2]),
+            ("one left to the core", vec![None, report.primary_ssrc]),
+        ] {
+            let (got, got_report) = run(&VideoExtractConfig {
+                ssrcs,
+                ..chosen.clone()
+            });
+            assert!(got == want, "{name}: the same bytes");
+            assert_eq!(got_report.ssrcs, want_report.ssrcs, "{name}");
+            assert_eq!(
+                got_report.frames_emitted, want_report.frames_emitted,
+                "{name}"
+            );
+        }
+        let wrong = VideoExtractConfig {
+            ssrcs: vec![None, Some(0x0BAD)],
+            ..chosen
+        };
+        let err = extract_video(&segments, &wrong, Cursor::new(Vec::new())).expect_err("wrong");
+        assert!(
+            matches!(
+                err,
+                VideoError::SsrcNotFound {
+                    segment: 1,
+                    ssrc: 0x0BAD,
+                    payload_type: 96
+                }
+            ),
+            "{err}"
         );
     }
 

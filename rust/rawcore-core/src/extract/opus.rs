@@ -21,9 +21,14 @@ use crate::mux::{MuxError, OpusHead};
 /// Ogg stream serial number; fixed so the same input always gives the same bytes.
 const OGG_SERIAL: u32 = 0x7261_7763; // "rawc"
 
-/// Nanoseconds of `samples` at 48 kHz.
+/// Nanoseconds of `samples` at 48 kHz, rounded down: in 64 bits for any time under six
+/// thousand years (a 128-bit division is a library call, and this runs per packet).
 fn opus_ns(samples: u64) -> u64 {
-    (u128::from(samples) * 1_000_000_000 / u128::from(OPUS_RATE)) as u64
+    const NS_PER_TICK: (u64, u64) = (1_000_000_000 / 16_000, OPUS_RATE as u64 / 16_000); // 62500/3
+    samples.checked_mul(NS_PER_TICK.0).map_or_else(
+        || (u128::from(samples) * 1_000_000_000 / u128::from(OPUS_RATE)) as u64,
+        |n| n / NS_PER_TICK.1,
+    )
 }
 
 /// Where an Opus extraction's packets go: the track's frames as they are, and the packets that
@@ -65,7 +70,7 @@ impl<S: OpusSink> OpusSink for &mut S {
 /// libopus conceals both alike. A block costs 6 bytes more than a lace entry, 50 bytes per
 /// second of silence: an hour of it takes 260 kB instead of 90 kB.
 enum OpusFile<W: Write + Seek> {
-    Matroska(MatroskaWriter<W>),
+    Matroska(Box<MatroskaWriter<W>>),
     Ogg(OggOpusWriter<W>),
 }
 
@@ -285,7 +290,8 @@ pub fn extract_opus<W: Write + Seek>(
             } else {
                 DocType::Matroska
             };
-            OpusFile::Matroska(MatroskaWriter::new(out, doc, vec![TrackEntry::Opus(head)])?)
+            let writer = MatroskaWriter::new(out, doc, vec![TrackEntry::Opus(head)])?;
+            OpusFile::Matroska(Box::new(writer))
         }
         AudioContainer::Ogg => OpusFile::Ogg(OggOpusWriter::new(out, &head, OGG_SERIAL)?),
     };

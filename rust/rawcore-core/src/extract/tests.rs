@@ -666,3 +666,182 @@ fn the_stream_yields_the_packets_collect_would_hold_with_each_hole_marked() {
         assert_eq!(report.fec_recovered > 0, fec, "fec {fec}");
     }
 }
+
+/// `(ssrc, pt, seq, ts, arrival_ms, payload)` of a packet of some stream.
+type StreamRecord = (u32, u8, u16, u32, u32, Vec<u8>);
+
+/// Records of several streams into a capture.
+fn capture_of_streams(packets: &[StreamRecord]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_header(
+        &mut out,
+        &FileHeader {
+            address: "192.0.2.1".into(),
+            port: 5004,
+            ..FileHeader::default()
+        },
+    );
+    for (ssrc, pt, seq, ts, ms, payload) in packets {
+        let spec = PacketSpec {
+            payload_type: *pt,
+            sequence_number: *seq,
+            timestamp: *ts,
+            ssrc: *ssrc,
+            ..PacketSpec::default()
+        };
+        write_rtp_record(&mut out, *ms, &build(&spec, payload)).expect("record fits");
+    }
+    out
+}
+
+/// The track (`talk_with_holes` on [`SSRC`], one packet of it coded stereo) interleaved with a
+/// shorter stream of the same payload type (a sender restart), RTX and RTCP-like noise.
+fn busy_capture(stereo_at: Option<usize>) -> Vec<u8> {
+    let mut packets = Vec::new();
+    for (i, (seq, ts, ms, mut payload)) in talk_with_holes().into_iter().enumerate() {
+        if stereo_at == Some(i) {
+            payload[0] |= 0x04;
+        }
+        packets.push((SSRC, 111, seq, ts, ms, payload));
+        if i % 9 == 0 {
+            let k = (i / 9) as u16;
+            packets.push((
+                0xBEEF,
+                111,
+                7 + k,
+                90_000 + u32::from(k) * 960,
+                ms,
+                opus20(30),
+            ));
+            packets.push((0xF00D, 112, 50 + k, 0, ms, vec![0x12, 0x34, 0xF8, 0x00]));
+        }
+    }
+    capture_of_streams(&packets)
+}
+
+/// What the analysis chose for a capture: its primary SSRC and whether it is coded stereo.
+fn analysed(capture: &[u8]) -> (Option<u32>, bool) {
+    let cfg = crate::analyze::AnalyzeConfig {
+        rtx_apt: vec![(112, 111)],
+        ..crate::analyze::AnalyzeConfig::default()
+    };
+    let report = crate::analyze::analyze_capture(capture, &cfg).expect("capture analyses");
+    (report.primary_ssrc, report.primary_opus_stereo)
+}
+
+/// (name, segments, per segment: its SSRC named, else left to the core)
+type NamingCase<'a> = (&'static str, Vec<&'a [u8]>, Vec<bool>);
+
+#[test]
+fn ssrcs_from_the_analysis_give_the_bytes_extraction_chooses_itself() {
+    let mono = busy_capture(None);
+    let stereo = busy_capture(Some(70));
+    let cases: [NamingCase<'_>; 4] = [
+        ("one mono capture", vec![&mono], vec![true]),
+        ("one capture, stereo late in it", vec![&stereo], vec![true]),
+        (
+            "two captures, both named",
+            vec![&mono, &stereo],
+            vec![true, true],
+        ),
+        (
+            "two captures, one left to the core",
+            vec![&stereo, &mono],
+            vec![false, true],
+        ),
+    ];
+    for (name, captures, named) in cases {
+        let segments: Vec<_> = captures
+            .iter()
+            .enumerate()
+            .map(|(i, c)| AudioSegmentInput {
+                capture: c,
+                offset_ms: i as i64 * 10_000,
+                drift_ppm: 0.0,
+            })
+            .collect();
+        let analyses: Vec<_> = captures.iter().map(|c| analysed(c)).collect();
+        for container in [
+            AudioContainer::Matroska,
+            AudioContainer::Webm,
+            AudioContainer::Ogg,
+        ] {
+            let chosen = cfg(container);
+            let given = AudioExtractConfig {
+                ssrcs: analyses
+                    .iter()
+                    .zip(&named)
+                    .map(|(a, &n)| if n { a.0 } else { None })
+                    .collect(),
+                opus_stereo: Some(analyses.iter().zip(&named).any(|(a, &n)| n && a.1)),
+                ..cfg(container)
+            };
+            let run = |c: &AudioExtractConfig| {
+                let mut out = Cursor::new(Vec::new());
+                let report = extract_opus(&segments, c, &mut out).expect("extracts");
+                (out.into_inner(), report)
+            };
+            let (want, want_report) = run(&chosen);
+            let (got, got_report) = run(&given);
+            assert!(want == got, "{name}, {container:?}: the same bytes");
+            assert_eq!(want_report, got_report, "{name}, {container:?}");
+            assert_eq!(got_report.ssrcs, vec![Some(SSRC); captures.len()], "{name}");
+            let stereo_expected = captures.iter().any(|c| std::ptr::eq(*c, stereo.as_slice()));
+            assert_eq!(
+                got_report.channels,
+                if stereo_expected { 2 } else { 1 },
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_named_ssrc_the_capture_lacks_is_a_typed_error() {
+    let input = busy_capture(None);
+    let segments = [AudioSegmentInput {
+        capture: &input,
+        offset_ms: 0,
+        drift_ppm: 0.0,
+    }];
+    let cases = [
+        ("an SSRC never seen", 0x0BAD_F00D, 111),
+        ("an SSRC seen only with another payload type", 0xF00D, 111),
+    ];
+    for (name, ssrc, pt) in cases {
+        let c = AudioExtractConfig {
+            payload_type: Some(pt),
+            ssrcs: vec![Some(ssrc)],
+            opus_stereo: Some(false),
+            ..cfg(AudioContainer::Matroska)
+        };
+        let err = extract_opus(&segments, &c, Cursor::new(Vec::new())).expect_err(name);
+        assert!(
+            matches!(err, ExtractError::SsrcNotFound { segment: 0, ssrc: s, payload_type: 111 } if s == ssrc),
+            "{name}: {err}"
+        );
+    }
+    // Without the payload type (or, for Opus, the stereo flag) the names are not enough to
+    // skip the survey: the core chooses, and finds the track.
+    for (name, c) in [
+        (
+            "no payload type",
+            AudioExtractConfig {
+                payload_type: None,
+                ssrcs: vec![Some(0x0BAD_F00D)],
+                opus_stereo: Some(false),
+                ..cfg(AudioContainer::Matroska)
+            },
+        ),
+        (
+            "no stereo flag",
+            AudioExtractConfig {
+                ssrcs: vec![Some(0x0BAD_F00D)],
+                ..cfg(AudioContainer::Matroska)
+            },
+        ),
+    ] {
+        let report = extract_opus(&segments, &c, Cursor::new(Vec::new())).expect(name);
+        assert_eq!(report.ssrcs, [Some(SSRC)], "{name}");
+    }
+}

@@ -6,13 +6,17 @@
 //! writes the Cues and patches the Segment size, the duration and the Cues seek entry in place.
 //! Each cluster is assembled in memory (at most [`CLUSTER_MAX_MS`] of media or about
 //! [`CLUSTER_MAX_BYTES`]) and written with its exact size, so memory stays flat in the duration;
-//! only the cue list grows, one entry per cluster.
+//! only the cue list grows, one entry per cluster. Closed clusters stay where they were
+//! assembled until about [`PENDING_BYTES`] are pending, then go out in one vectored write (a
+//! buffered output passes a write that large straight through, so the blocks are not copied
+//! once more into its buffer).
 //!
 //! Timestamps go in as nanoseconds and are rounded to the nearest millisecond block by block,
 //! each from its own exact value, so rounding never accumulates: 20 ms Opus frames land exactly,
 //! 2.5 ms frames alternate between 2 and 3 ms steps around their true positions.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{ErrorKind, IoSlice, Seek, SeekFrom, Write};
+use std::ops::Range;
 
 use super::ebml::{
     size_len, write_bytes, write_float, write_id, write_int, write_master, write_size,
@@ -25,6 +29,11 @@ use super::{MuxError, OpusHead};
 pub const CLUSTER_MAX_MS: i64 = 5_000;
 /// A cluster is closed once its blocks reach this many bytes.
 pub const CLUSTER_MAX_BYTES: usize = 1 << 20;
+/// Closed clusters are written out once this many bytes of them are pending.
+pub const PENDING_BYTES: usize = 1 << 20;
+/// Bytes kept free before a cluster's blocks for its head (ID, size, Timestamp element: at most
+/// 4 + 8 + 10), written there when the cluster closes.
+const CLUSTER_HEAD_ROOM: usize = 24;
 /// Opus streams are decoded this long before a seek target to converge (RFC 7845 §4.6).
 const OPUS_SEEK_PRE_ROLL_NS: u64 = 80_000_000;
 /// Bytes of one Seek entry with an 8-byte position: 3 + (2+1+4) + (2+1+8).
@@ -243,6 +252,19 @@ struct OpenCluster {
     cue_track: Option<u64>,
 }
 
+/// Where the last SimpleBlock sits in the open cluster and what it was written with.
+#[derive(Debug, Clone, Copy)]
+struct LastBlock {
+    /// Offset of the element in the cluster's blocks, and of its frame data.
+    at: usize,
+    data_at: usize,
+    track: usize,
+    timestamp_ns: u64,
+    /// The track's block before it.
+    previous_ns: Option<u64>,
+    keyframe: bool,
+}
+
 /// Writes a Matroska or WebM file frame by frame.
 #[derive(Debug)]
 pub struct MatroskaWriter<W: Write + Seek> {
@@ -260,7 +282,14 @@ pub struct MatroskaWriter<W: Write + Seek> {
     has_video: bool,
     last_ns: Vec<Option<u64>>,
     cluster: Option<OpenCluster>,
+    /// Closed clusters not yet written (their bytes: `pending`), then the open cluster: the
+    /// room for its head at `open_at`, then its blocks.
     blocks: Vec<u8>,
+    pending: Vec<Range<usize>>,
+    open_at: usize,
+    /// The last block written, while it is a SimpleBlock in the open cluster: what
+    /// [`MatroskaWriter::last_frame_lasts`] turns into a BlockGroup.
+    last_block: Option<LastBlock>,
     cues: Vec<Cue>,
     end_ns: u64,
     duration_ns: Option<u64>,
@@ -290,6 +319,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
 
     /// [`MatroskaWriter::new`], with the video tracks declaring a display rotation: the
     /// clockwise turn, in degrees, that shows their pictures upright.
+    #[allow(clippy::too_many_lines)] // the headers element by element, then the writer's state
     pub fn with_rotation(
         mut out: W,
         doc: DocType,
@@ -366,18 +396,17 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         let duration_pos = head.len() as u64 + 5 + duration_in_info as u64;
         head.extend_from_slice(&info);
         let tracks_at = start + head.len() as u64;
-        let mut pixel_pos = Vec::with_capacity(tracks.len());
         let mut search_from = 0;
-        for track in &tracks {
-            let found = track.video_size().and_then(|(w, h)| {
+        let pixel_pos: Vec<_> = (tracks.iter().map(|track| {
+            track.video_size().and_then(|(w, h)| {
                 let rest = track_bytes.get(search_from..)?;
                 let (pw, ph) = pixel_positions(rest, w, h)?;
                 let base = search_from as u64;
                 search_from += ph as usize + 8;
                 Some((tracks_at + base + pw, tracks_at + base + ph))
-            });
-            pixel_pos.push(found);
-        }
+            })
+        }))
+        .collect();
         head.extend_from_slice(&track_bytes);
         out.write_all(&head).map_err(MuxError::io("headers"))?;
 
@@ -394,6 +423,9 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             tracks,
             cluster: None,
             blocks: Vec::with_capacity(64 * 1024),
+            pending: Vec::new(),
+            open_at: 0,
+            last_block: None,
             cues: Vec::new(),
             end_ns: 0,
             duration_ns: None,
@@ -442,6 +474,38 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         self.write_block(track, timestamp_ns, data, keyframe, Some(duration_ns))
     }
 
+    /// Makes the last frame written, when it was `track`'s (with [`write_frame`]), stay current
+    /// for `duration_ns`: the same bytes as writing it with [`write_frame_lasting`] in the first
+    /// place. A caller that learns only at the end which frame is the last need not hold a copy
+    /// of each frame until the next one comes. Returns false (and changes nothing) when the
+    /// last block written is not such a frame.
+    ///
+    /// [`write_frame`]: MatroskaWriter::write_frame
+    /// [`write_frame_lasting`]: MatroskaWriter::write_frame_lasting
+    #[must_use]
+    pub fn last_frame_lasts(&mut self, track: usize, duration_ns: u64) -> bool {
+        let Some(last) = self.last_block.take().filter(|b| b.track == track) else {
+            return false;
+        };
+        let Some(data) = self.blocks.get(last.data_at..).map(<[u8]>::to_vec) else {
+            return false;
+        };
+        self.blocks.truncate(last.at);
+        let ms = Self::ms_of(last.timestamp_ns);
+        let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
+        let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
+        self.append_lasting(
+            track,
+            last.timestamp_ns,
+            rel,
+            &data,
+            last.keyframe,
+            duration_ns,
+            last.previous_ns,
+        );
+        true
+    }
+
     /// Milliseconds (the timestamp scale) of a nanosecond time, rounded.
     fn ms_of(timestamp_ns: u64) -> i64 {
         i64::try_from(timestamp_ns.saturating_add(500_000) / 1_000_000).unwrap_or(i64::MAX)
@@ -469,7 +533,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 });
             }
         }
-        let previous_ms = last.map(Self::ms_of);
+        let previous_ns = *last;
         *last = Some(timestamp_ns);
         self.end_ns = self.end_ns.max(timestamp_ns);
         let ms = Self::ms_of(timestamp_ns);
@@ -481,8 +545,8 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 let rel = ms.saturating_sub(c.time_ms);
                 rel >= CLUSTER_MAX_MS
                     || rel < i64::from(i16::MIN)
-                    || self.blocks.len() >= CLUSTER_MAX_BYTES
-                    || (video_key && !self.blocks.is_empty())
+                    || self.cluster_bytes() >= CLUSTER_MAX_BYTES
+                    || (video_key && self.cluster_bytes() > 0)
             }
         };
         if needs_new {
@@ -498,21 +562,59 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 time_ms: ms,
                 cue_track,
             });
+            self.open_at = self.blocks.len();
+            self.blocks.resize(self.open_at + CLUSTER_HEAD_ROOM, 0);
         }
         let cluster_ms = self.cluster.as_ref().map_or(ms, |c| c.time_ms);
         let rel = i16::try_from(ms - cluster_ms).unwrap_or(0);
         match duration_ns {
-            None => self.append_simple_block(track as u64 + 1, rel, data, keyframe),
+            None => {
+                let at = self.blocks.len();
+                self.append_simple_block(track as u64 + 1, rel, data, keyframe);
+                self.last_block = Some(LastBlock {
+                    at,
+                    data_at: self.blocks.len() - data.len(),
+                    track,
+                    timestamp_ns,
+                    previous_ns,
+                    keyframe,
+                });
+            }
             Some(duration_ns) => {
-                let end_ms = Self::ms_of(timestamp_ns.saturating_add(duration_ns));
-                let lasting_ms = u64::try_from(end_ms - ms).unwrap_or(0);
-                // The previous block of the track, relative to this one (never positive).
-                let reference = (!keyframe).then(|| previous_ms.map_or(0, |p| p - ms));
-                self.end_ns = self.end_ns.max(timestamp_ns.saturating_add(duration_ns));
-                self.append_block_group(track as u64 + 1, rel, data, lasting_ms, reference);
+                self.last_block = None;
+                self.append_lasting(
+                    track,
+                    timestamp_ns,
+                    rel,
+                    data,
+                    keyframe,
+                    duration_ns,
+                    previous_ns,
+                );
             }
         }
         Ok(())
+    }
+
+    /// A frame that stays current for `duration_ns`, as a BlockGroup.
+    #[allow(clippy::too_many_arguments)] // one block's facts, gathered by the two callers
+    fn append_lasting(
+        &mut self,
+        track: usize,
+        timestamp_ns: u64,
+        rel: i16,
+        data: &[u8],
+        keyframe: bool,
+        duration_ns: u64,
+        previous_ns: Option<u64>,
+    ) {
+        let ms = Self::ms_of(timestamp_ns);
+        let end_ms = Self::ms_of(timestamp_ns.saturating_add(duration_ns));
+        let lasting_ms = u64::try_from(end_ms - ms).unwrap_or(0);
+        // The previous block of the track, relative to this one (never positive).
+        let reference = (!keyframe).then(|| previous_ns.map_or(0, |p| Self::ms_of(p) - ms));
+        self.end_ns = self.end_ns.max(timestamp_ns.saturating_add(duration_ns));
+        self.append_block_group(track as u64 + 1, rel, data, lasting_ms, reference);
     }
 
     fn append_block_group(
@@ -552,23 +654,37 @@ impl<W: Write + Seek> MatroskaWriter<W> {
     }
 
     fn close_cluster(&mut self) -> Result<(), MuxError> {
+        self.last_block = None;
         let Some(cluster) = self.cluster.take() else {
             return Ok(());
         };
         let cluster_pos = self.written - (self.segment_body_pos - self.start);
-        let mut head = Vec::with_capacity(24);
+        let mut head = Vec::with_capacity(CLUSTER_HEAD_ROOM);
         let mut time = Vec::with_capacity(10);
         let time_ms = u64::try_from(cluster.time_ms).unwrap_or(0);
         write_uint(&mut time, ids::TIMESTAMP, time_ms);
         write_id(&mut head, ids::CLUSTER);
-        write_size(&mut head, (time.len() + self.blocks.len()) as u64);
+        write_size(&mut head, (time.len() + self.cluster_bytes()) as u64);
         head.extend_from_slice(&time);
-        self.out
-            .write_all(&head)
-            .and_then(|()| self.out.write_all(&self.blocks))
-            .map_err(MuxError::io("cluster"))?;
-        self.written += (head.len() + self.blocks.len()) as u64;
-        self.blocks.clear();
+        // The head goes right before the blocks, into the room kept for it (it needs at most
+        // 22 bytes); the bytes before it in the room are not written.
+        let body = self.open_at + CLUSTER_HEAD_ROOM;
+        let start = body
+            .checked_sub(head.len())
+            .filter(|&at| at >= self.open_at);
+        let Some(room) = start.and_then(|at| self.blocks.get_mut(at..body)) else {
+            return Err(MuxError::io("cluster")(std::io::Error::other(
+                "cluster head longer than its room",
+            )));
+        };
+        room.copy_from_slice(&head);
+        let range = body - head.len()..self.blocks.len();
+        self.written += range.len() as u64;
+        self.pending.push(range);
+        self.open_at = self.blocks.len();
+        if self.blocks.len() >= PENDING_BYTES {
+            self.write_pending()?;
+        }
         if let Some(track) = cluster.cue_track {
             self.cues.push(Cue {
                 time_ms,
@@ -576,6 +692,42 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 cluster_pos,
             });
         }
+        Ok(())
+    }
+
+    /// Bytes of the open cluster's blocks.
+    fn cluster_bytes(&self) -> usize {
+        self.blocks
+            .len()
+            .saturating_sub(self.open_at + CLUSTER_HEAD_ROOM)
+    }
+
+    /// Writes the closed clusters still pending, in one vectored write (more when the output
+    /// takes part of it at a time).
+    fn write_pending(&mut self) -> Result<(), MuxError> {
+        let mut slices: Vec<IoSlice<'_>> = self
+            .pending
+            .iter()
+            .filter_map(|r| self.blocks.get(r.clone()).map(IoSlice::new))
+            .collect();
+        let mut bufs = slices.as_mut_slice();
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            match self.out.write_vectored(bufs) {
+                Ok(0) => {
+                    return Err(MuxError::io("cluster")(std::io::Error::from(
+                        ErrorKind::WriteZero,
+                    )))
+                }
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(MuxError::io("cluster")(e)),
+            }
+        }
+        self.pending.clear();
+        // The open cluster (if any) moves to the front.
+        self.blocks.drain(..self.open_at);
+        self.open_at = 0;
         Ok(())
     }
 
@@ -587,6 +739,7 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             SEEK_ID, SEEK_POSITION,
         };
         self.close_cluster()?;
+        self.write_pending()?;
         let segment_rel = self.segment_body_pos - self.start;
         let mut seek_entry = Vec::with_capacity(SEEK_ENTRY_LEN);
         if !self.cues.is_empty() {
@@ -652,6 +805,70 @@ mod tests {
     use super::super::ebml::reader::{parse, Element};
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn a_last_frame_made_to_last_is_the_bytes_of_one_written_lasting() {
+        // (name, frames (ms, keyframe, track) before the last, the last frame's (ms, keyframe))
+        let cases: [(&str, Vec<(u64, bool, usize)>, (u64, bool)); 4] = [
+            ("a lone keyframe", vec![], (0, true)),
+            (
+                "an inter frame after a keyframe and audio",
+                vec![(0, true, 0), (10, true, 1), (20, true, 1)],
+                (33, false),
+            ),
+            (
+                "an inter frame in a cluster of its own",
+                vec![(0, true, 0), (100, false, 0)],
+                (7_000, false),
+            ),
+            (
+                "a keyframe opening a new cluster",
+                vec![(0, true, 0), (33, false, 0), (40, true, 1)],
+                (66, true),
+            ),
+        ];
+        let tracks = || {
+            vec![
+                TrackEntry::Vp8 {
+                    width: 64,
+                    height: 48,
+                },
+                opus_track(),
+            ]
+        };
+        for (name, before, (last_ms, key)) in cases {
+            let ns = |ms: u64| ms * 1_000_000 + 333;
+            let run = |made_to_last: bool| {
+                let mut w = MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, tracks())
+                    .expect("headers");
+                for &(ms, k, track) in &before {
+                    w.write_frame(track, ns(ms), &[track as u8; 40], k)
+                        .expect("frame");
+                }
+                let data = [0xAB; 300];
+                if made_to_last {
+                    w.write_frame(0, ns(last_ms), &data, key).expect("frame");
+                    assert!(w.last_frame_lasts(0, 1_234_567_890), "{name}");
+                    assert!(!w.last_frame_lasts(0, 1), "{name}: only once");
+                } else {
+                    w.write_frame_lasting(0, ns(last_ms), &data, key, 1_234_567_890)
+                        .expect("frame");
+                }
+                w.write_frame(1, ns(last_ms + 5), &[1; 20], true)
+                    .expect("audio after");
+                w.finish().expect("finish").into_inner()
+            };
+            assert!(run(true) == run(false), "{name}: the same bytes");
+        }
+        let mut w =
+            MatroskaWriter::new(Cursor::new(Vec::new()), DocType::Webm, tracks()).expect("headers");
+        w.write_frame(0, 0, &[1; 10], true).expect("frame");
+        w.write_frame(1, 1, &[2; 10], true).expect("frame");
+        assert!(
+            !w.last_frame_lasts(0, 5),
+            "the last block written is another track's"
+        );
+    }
 
     fn opus_track() -> TrackEntry {
         TrackEntry::Opus(OpusHead::default())

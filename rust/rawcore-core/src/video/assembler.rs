@@ -65,6 +65,18 @@ impl VideoDepacketizer for AnyDepacketizer {
         }
     }
 
+    fn assemble_in_place<'p>(
+        &mut self,
+        packets: &[(PacketInfo, &'p [u8])],
+    ) -> Option<Result<(FrameMeta, &'p [u8]), VideoDepacketizeError>> {
+        match self {
+            Self::Vp8(d) => d.assemble_in_place(packets),
+            Self::Vp9(d) => d.assemble_in_place(packets),
+            Self::H264(d) => d.assemble_in_place(packets),
+            Self::Av1(d) => d.assemble_in_place(packets),
+        }
+    }
+
     fn partial_refs(&self, packets: &[(PacketInfo, &[u8])]) -> RefInfo {
         match self {
             Self::Vp8(d) => d.partial_refs(packets),
@@ -320,8 +332,16 @@ impl<'a> VideoAssembler<'a> {
             self.lost_picture(pts);
             return missed(pts, cur.loss_before, sink);
         }
-        let meta = match self.depack.assemble(&self.packets, &mut self.out) {
-            Ok(meta) => meta,
+        // A frame that is a slice of its one packet is written from the capture, uncopied.
+        let assembled = match self.depack.assemble_in_place(&self.packets) {
+            Some(in_place) => in_place.map(|(meta, frame)| (meta, Some(frame))),
+            None => self
+                .depack
+                .assemble(&self.packets, &mut self.out)
+                .map(|meta| (meta, None)),
+        };
+        let (meta, in_place) = match assembled {
+            Ok(assembled) => assembled,
             Err(e) => {
                 self.report
                     .warn(|| format!("frame at pts {pts} (90 kHz) dropped: {e}"));
@@ -351,7 +371,8 @@ impl<'a> VideoAssembler<'a> {
                 if verdict == Verdict::NeedKeyframe {
                     self.wait_for_keyframe(pts);
                 }
-                return self.emit(pts, false, meta.size, cur.cvo, cur.loss_before, sink);
+                let facts = (pts, false, meta.size, cur.cvo, cur.loss_before);
+                return self.emit(facts, in_place, sink);
             }
             Verdict::Skip => {
                 self.report.frames_undecodable += 1;
@@ -382,14 +403,8 @@ impl<'a> VideoAssembler<'a> {
             *since = None;
         }
         self.refs.record(&meta.refs);
-        self.emit(
-            pts,
-            meta.keyframe,
-            meta.size,
-            cur.cvo,
-            cur.loss_before,
-            sink,
-        )
+        let facts = (pts, meta.keyframe, meta.size, cur.cvo, cur.loss_before);
+        self.emit(facts, in_place, sink)
     }
 
     fn wait_for_keyframe(&mut self, pts: u64) {
@@ -417,14 +432,12 @@ impl<'a> VideoAssembler<'a> {
         self.on_loss(pts);
     }
 
-    #[allow(clippy::too_many_arguments)] // one frame's facts, gathered by `close`
+    /// Hands the sink a frame: `(pts, keyframe, size, cvo, loss_before)` as `close` gathered
+    /// them, its data the assembled frame, or `in_place` in the capture.
     fn emit<E>(
         &mut self,
-        pts: u64,
-        keyframe: bool,
-        size: Option<(u32, u32)>,
-        cvo: Option<u8>,
-        loss_before: bool,
+        (pts, keyframe, size, cvo, loss_before): (u64, bool, Option<(u32, u32)>, Option<u8>, bool),
+        in_place: Option<&'a [u8]>,
         sink: &mut impl FnMut(VideoEvent<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let config_changed = self.config_unsent;
@@ -470,7 +483,7 @@ impl<'a> VideoAssembler<'a> {
         let frame = VideoFrame {
             pts_90k: pts,
             keyframe,
-            data: &self.out,
+            data: in_place.unwrap_or(&self.out),
             size,
             config_changed,
             loss_before,

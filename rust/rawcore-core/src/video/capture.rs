@@ -14,20 +14,23 @@ pub(crate) fn assemble_segment<E>(
 ) -> Result<Result<VideoReport, E>, VideoError> {
     let reader =
         RtpdumpReader::new(capture).map_err(|source| VideoError::Capture { segment, source })?;
-    // The track: by the one rule of `crate::track`, per capture.
-    let track = count_sources(capture)
-        .ok()
-        .and_then(|sources| choose_track(&sources, cfg.payload_type));
-    let Some(Source {
-        payload_type: pt,
-        ssrc,
-        ..
-    }) = track
-    else {
+    // The track: as the caller names it (an earlier pass chose it), else by the one rule of
+    // `crate::track`, per capture.
+    let named = cfg
+        .payload_type
+        .zip(cfg.ssrcs.get(segment).copied().flatten());
+    let track = named.or_else(|| {
+        count_sources(capture)
+            .ok()
+            .and_then(|sources| choose_track(&sources, cfg.payload_type))
+            .map(|s: Source| (s.payload_type, s.ssrc))
+    });
+    let Some((pt, ssrc)) = track else {
         return Err(VideoError::NoPackets {
             payload_type: cfg.payload_type,
         });
     };
+    let mut matched = 0u64;
     let mut asm = VideoAssembler::new(cfg);
     let (mut rtcp, mut invalid, mut other, mut padding, mut truncated) = (0, 0, 0, 0, 0);
     let mut capture_warning = None;
@@ -60,6 +63,7 @@ pub(crate) fn assemble_segment<E>(
             other += 1;
             continue;
         }
+        matched += 1;
         if record.truncated {
             // A packet cut by the snap length would make its frame look complete but be short.
             truncated += 1;
@@ -72,6 +76,13 @@ pub(crate) fn assemble_segment<E>(
         if let Err(e) = asm.push(&packet, sink) {
             return Ok(Err(e));
         }
+    }
+    if named.is_some() && matched == 0 {
+        return Err(VideoError::SsrcNotFound {
+            segment,
+            ssrc,
+            payload_type: pt,
+        });
     }
     let mut report = match asm.finish(sink) {
         Ok(r) => r,
@@ -93,7 +104,7 @@ pub(crate) fn assemble_segment<E>(
 /// Assembles the video track of one rtpdump capture, handing events to `sink` in order.
 ///
 /// The track is `cfg.payload_type` (or the capture's dominant payload type) with its busiest SSRC
-/// ([`crate::track`]); RTX, other payload types and SSRCs, RTCP, padding-only packets and garbage
+/// ([`crate::track`]), or the SSRC `cfg.ssrcs` names for segment 0; RTX, other payload types and SSRCs, RTCP, padding-only packets and garbage
 /// are skipped and counted.
 /// An error from `sink` stops the assembly as [`VideoError::Stopped`].
 pub fn assemble_video<E: std::fmt::Display>(

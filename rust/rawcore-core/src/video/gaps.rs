@@ -30,6 +30,9 @@ pub struct GapTracker {
     last: Option<u64>,
     deltas: [u64; INTERVAL_HISTORY],
     count: usize,
+    /// The median of `deltas` while they are unchanged: a steady frame rate replaces each
+    /// interval with an equal one, so it is sorted again only when the history changes.
+    median: Option<u64>,
     /// The gaps found.
     pub gaps: Vec<VideoGap>,
 }
@@ -64,6 +67,10 @@ impl GapTracker {
             }
         }
         if let Some(slot) = self.deltas.get_mut(self.count % INTERVAL_HISTORY) {
+            // Until the history is full, every interval is a new one.
+            if *slot != delta || self.count < INTERVAL_HISTORY {
+                self.median = None;
+            }
             *slot = delta;
         }
         self.count += 1;
@@ -71,7 +78,14 @@ impl GapTracker {
 
     /// The median of the recent frame intervals.
     #[must_use]
-    pub fn interval(&self) -> Option<u64> {
+    pub fn interval(&mut self) -> Option<u64> {
+        if self.median.is_none() {
+            self.median = self.sorted_median();
+        }
+        self.median
+    }
+
+    fn sorted_median(&self) -> Option<u64> {
         let n = self.count.min(INTERVAL_HISTORY);
         if n == 0 {
             return None;

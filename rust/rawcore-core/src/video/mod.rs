@@ -93,6 +93,12 @@ pub struct VideoExtractConfig {
     pub on_loss: OnLoss,
     /// Black pictures may fill what has no picture ([`FillPlan`]); else nothing is filled.
     pub fill_gaps: bool,
+    /// Each segment's SSRC (in segment order) as an earlier pass chose it by the rule of
+    /// [`crate::track`] (the analysis' `primary_ssrc`), used with `payload_type` set: the
+    /// capture is then read once. Empty, or `None` for a segment, lets the extraction choose,
+    /// which costs a pass over that capture. A named SSRC without a media packet of the payload
+    /// type in its capture is an error ([`VideoError::SsrcNotFound`]).
+    pub ssrcs: Vec<Option<u32>>,
 }
 
 impl Default for VideoExtractConfig {
@@ -106,6 +112,7 @@ impl Default for VideoExtractConfig {
             h264_format: NalFormat::Avcc,
             on_loss: OnLoss::Freeze,
             fill_gaps: true,
+            ssrcs: Vec::new(),
         }
     }
 }
@@ -196,6 +203,16 @@ pub enum VideoError {
     NoPackets {
         /// The payload type looked for (`None`: any).
         payload_type: Option<u8>,
+    },
+    /// A segment's named SSRC has no packet of the payload type in its capture.
+    #[error("segment {segment}: no packet of SSRC {ssrc:#010x} with payload type {payload_type}")]
+    SsrcNotFound {
+        /// Index of the segment.
+        segment: usize,
+        /// The SSRC named for it.
+        ssrc: u32,
+        /// The payload type extracted.
+        payload_type: u8,
     },
     /// Packets were there but no frame could be decoded (no keyframe arrived).
     #[error("no decodable frame: {frames_incomplete} incomplete, {frames_undecodable} waiting for a keyframe")]
