@@ -459,8 +459,16 @@ mod tests {
             ("no step", &[5], None),
             ("no positive step", &[5, 5, 3], None),
             ("one step", &[0, 3000], Some(3000)),
-            ("even count: the mean of the middle two, rounded down", &[0, 1, 4, 8, 9], Some(2)),
-            ("odd count: the middle one", &[0, 3000, 6000, 6001], Some(3000)),
+            (
+                "even count: the mean of the middle two, rounded down",
+                &[0, 1, 4, 8, 9],
+                Some(2),
+            ),
+            (
+                "odd count: the middle one",
+                &[0, 3000, 6000, 6001],
+                Some(3000),
+            ),
         ];
         for (name, pts, want) in cases {
             assert_eq!(median_positive_step(pts), want, "{name}");
