@@ -174,19 +174,24 @@ pub(crate) struct StreamCollector {
     room: usize,
 }
 
+/// The most rows a stream's columns get room for at once (46 MB of address space, a day of
+/// Opus): a longer capture's columns grow as they fill, so a huge capture asks for no more
+/// address space than it uses.
+const MAX_ROOM: usize = 1 << 22;
+
 /// Streams whose columns get room for the whole capture when first seen (a capture's media
 /// stream and its retransmissions); any further ones grow as they fill.
 const ROOMY_STREAMS: usize = 2;
 
 impl StreamCollector {
     /// A collector for a capture of `bytes` bytes. Its first streams' columns get room for as
-    /// many rows as the capture can hold (a record with an RTP header takes at least 20 bytes):
-    /// memory only addressed, not touched, until rows fill it, so the columns never move as
-    /// they grow (each move copied them into fresh pages).
+    /// many rows as the capture can hold (a record with an RTP header takes at least 20 bytes),
+    /// up to [`MAX_ROOM`]: memory only addressed, not touched, until rows fill it, so the
+    /// columns never move as they grow (each move copied them into fresh pages).
     pub(crate) fn for_capture(bytes: usize) -> Self {
         Self {
             by_stream: Vec::new(),
-            room: bytes / (RECORD_HEADER_LEN + FIXED_HEADER_LEN),
+            room: (bytes / (RECORD_HEADER_LEN + FIXED_HEADER_LEN)).min(MAX_ROOM),
         }
     }
 
