@@ -532,7 +532,7 @@ pub fn analyze_capture_stream(
     let mut reader = RtpdumpReader::new(data)?;
     let header = reader.header().clone();
     let mut analyzer = Analyzer::new(cfg);
-    analyzer.collector = Some(StreamCollector::default());
+    analyzer.collector = Some(StreamCollector::for_capture(data.len()));
     for record in reader.by_ref() {
         match record {
             Ok(record) => analyzer.on_record(&record),

@@ -330,15 +330,19 @@ impl<'a> AudioTimeline<'a> {
             seg.strays.clear();
         }
         let ts = seg.tss.unwrap(packet.timestamp).0;
-        seg.reorder.push(
-            seq,
-            Held {
-                ts,
-                arrival_ms: packet.arrival_ms,
-                duration: packet.duration,
-                payload: packet.payload,
-            },
-        );
+        let held = Held {
+            ts,
+            arrival_ms: packet.arrival_ms,
+            duration: packet.duration,
+            payload: packet.payload,
+        };
+        // Once releasing, the packet the buffer waits for with nothing held leaves at once: the
+        // same release, counters and history as through the queue (the common case of packets
+        // in order, nothing lost or late).
+        if seg.primed && seg.reorder.release_in_order(seq) {
+            return self.place(held, 0, sink);
+        }
+        seg.reorder.push(seq, held);
         // Nothing leaves before the window first fills: a segment's first packets may arrive
         // out of order too, and once a packet is released nothing before it can follow.
         if !seg.primed {
@@ -436,6 +440,8 @@ impl<'a> AudioTimeline<'a> {
             return Ok(());
         };
         let first_in_segment = seg.anchor.is_none();
+        // Without drift to follow (the usual segment) the rule is not asked at all.
+        let drifting = self.cfg.fill_gaps && !seg.drift.is_none();
         let anchor = *seg.anchor.get_or_insert(Anchor {
             ts: held.ts,
             pts: i128::from(seg.offset),
@@ -480,7 +486,11 @@ impl<'a> AudioTimeline<'a> {
             GapCause::Dtx
         };
         let raw_gap = nominal - expected;
-        let adj = self.follow_drift(&held, raw_gap, gap_cause);
+        let adj = if drifting {
+            self.follow_drift(&held, raw_gap, gap_cause)
+        } else {
+            0
+        };
         nominal += adj;
         let drift_drop = adj != 0 && nominal + i128::from(held.duration) <= expected;
 

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::rtp::looks_like_rtcp;
-use crate::rtpdump::{Record, RtpdumpError, RtpdumpReader};
+use crate::rtp::{looks_like_rtcp, FIXED_HEADER_LEN};
+use crate::rtpdump::{Record, RtpdumpError, RtpdumpReader, RECORD_HEADER_LEN};
 use crate::seq::SeqUnwrapper;
 
 /// Per-packet columns of a capture, one row per RTP record in file order.
@@ -170,13 +170,44 @@ struct SsrcRows {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StreamCollector {
     by_stream: Vec<SsrcRows>,
+    /// Rows the capture can hold at most: the room the first streams' columns get at once.
+    room: usize,
 }
 
+/// The most rows a stream's columns get room for at once (46 MB of address space, a day of
+/// Opus): a longer capture's columns grow as they fill, so a huge capture asks for no more
+/// address space than it uses.
+const MAX_ROOM: usize = 1 << 22;
+
+/// Streams whose columns get room for the whole capture when first seen (a capture's media
+/// stream and its retransmissions); any further ones grow as they fill.
+const ROOMY_STREAMS: usize = 2;
+
 impl StreamCollector {
+    /// A collector for a capture of `bytes` bytes. Its first streams' columns get room for as
+    /// many rows as the capture can hold (a record with an RTP header takes at least 20 bytes),
+    /// up to [`MAX_ROOM`]: memory only addressed, not touched, until rows fill it, so the
+    /// columns never move as they grow (each move copied them into fresh pages).
+    pub(crate) fn for_capture(bytes: usize) -> Self {
+        Self {
+            by_stream: Vec::new(),
+            room: (bytes / (RECORD_HEADER_LEN + FIXED_HEADER_LEN)).min(MAX_ROOM),
+        }
+    }
+
     /// Keeps `row`, of the analysis' stream `index` (one per SSRC, numbered as first seen).
     pub(crate) fn push(&mut self, index: usize, row: PacketRow) {
         if index >= self.by_stream.len() {
-            self.by_stream.resize_with(index + 1, SsrcRows::default);
+            let room = self.room;
+            self.by_stream.resize_with(index + 1, || SsrcRows {
+                arrival_ms: Vec::with_capacity(room),
+                timestamp: Vec::with_capacity(room),
+                seq: Vec::with_capacity(room),
+                payload_type: Vec::with_capacity(room),
+            });
+            if self.by_stream.len() >= ROOMY_STREAMS {
+                self.room = 0;
+            }
         }
         let Some(rows) = self.by_stream.get_mut(index) else {
             return;
@@ -206,8 +237,10 @@ impl StreamCollector {
         let every = payload_type.is_none_or(|pt| rows.payload_type.iter().all(|&p| p == pt));
         let (timestamps, arrival_unix_ms) = if every {
             let arrival = rows.arrival_ms.iter();
+            let mut timestamps = rows.timestamp;
+            timestamps.shrink_to_fit(); // the room not filled goes back
             (
-                rows.timestamp,
+                timestamps,
                 arrival.map(|&a| f64::from(a) + start_unix_ms).collect(),
             )
         } else {

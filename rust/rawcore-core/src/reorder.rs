@@ -177,19 +177,32 @@ impl<T> ReorderBuffer<T> {
     /// with nothing held, is released at once without passing through the queue: the common case
     /// of packets in order, with the same outcome, counters and history as the long way.
     pub fn push_drained(&mut self, seq: SeqNo, item: T) -> PushOutcome {
-        if self.held.is_empty() && self.next == Some(seq) && self.highest.is_none_or(|h| h < seq) {
-            // What `push` (accepted: nothing at or above it yet) and `release_front` (no gap)
-            // would do.
-            self.highest = Some(seq);
-            self.mark(seq, true);
-            self.released += 1;
-            self.base.get_or_insert(seq);
-            self.next = Some(seq.next());
+        if self.release_in_order(seq) {
             return PushOutcome::Accepted;
         }
         let outcome = self.push(seq, item);
         while self.pop().is_some() {}
         outcome
+    }
+
+    /// The fast path of packets in order: when `seq` is the packet the buffer waits for, nothing
+    /// is held and nothing at or above `seq` was pushed, notes it as pushed and released at once
+    /// and returns true — the outcome (accepted, no gap before it), counters and history of
+    /// [`push`](Self::push) then [`pop`](Self::pop), without the item passing through the
+    /// queue. Otherwise changes nothing and returns false: push the packet the long way.
+    pub fn release_in_order(&mut self, seq: SeqNo) -> bool {
+        if !(self.held.is_empty() && self.next == Some(seq) && self.highest.is_none_or(|h| h < seq))
+        {
+            return false;
+        }
+        // What `push` (accepted: nothing at or above it yet) and `release_front` (no gap) would
+        // do.
+        self.highest = Some(seq);
+        self.mark(seq, true);
+        self.released += 1;
+        self.base.get_or_insert(seq);
+        self.next = Some(seq.next());
+        true
     }
 
     /// Releases the oldest held packet regardless of the window.
@@ -525,6 +538,42 @@ mod tests {
                 while long.pop().is_some() {}
                 proptest::prop_assert_eq!(short.push_drained(SeqNo(s), ()), want);
                 proptest::prop_assert_eq!(format!("{short:?}"), format!("{long:?}"));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn release_in_order_releases_what_push_then_pop_would(
+            window in 0usize..40,
+            steps in proptest::collection::vec(-3i64..5, 0..400),
+            random in proptest::collection::vec(0u64..300, 0..50),
+        ) {
+            // The timeline's fast path: a packet `release_in_order` takes is placed at once;
+            // any other is pushed and the releases popped. Same releases, items and state.
+            let mut at = 100i64;
+            let walk = steps.iter().map(|&d| {
+                at = (at + d).max(0);
+                at as u64
+            });
+            let seqs: Vec<u64> = walk.chain(random).collect();
+            let (mut long, mut fast) = (ReorderBuffer::new(window), ReorderBuffer::new(window));
+            let (mut long_out, mut fast_out) = (Vec::new(), Vec::new());
+            for s in seqs {
+                long.push(SeqNo(s), s);
+                while let Some(p) = long.pop() {
+                    long_out.push((p.seq, p.item, p.lost_before));
+                }
+                if fast.release_in_order(SeqNo(s)) {
+                    fast_out.push((SeqNo(s), s, 0));
+                } else {
+                    fast.push(SeqNo(s), s);
+                    while let Some(p) = fast.pop() {
+                        fast_out.push((p.seq, p.item, p.lost_before));
+                    }
+                }
+                proptest::prop_assert_eq!(&fast_out, &long_out);
+                proptest::prop_assert_eq!(format!("{fast:?}"), format!("{long:?}"));
             }
         }
     }

@@ -35,6 +35,9 @@ pub const WARM_UP: usize = 4_800;
 const WARM_UP_COMPLEXITY: i32 = 5;
 /// The largest packet the encoder may write.
 const MAX_PACKET: usize = 1_500;
+/// Packets held before the ones outside the history are dropped: far more than the history
+/// needs (at most 81 packets of 2.5 ms), few enough to stay small.
+const TRIM_AT: usize = 256;
 
 /// A packet already written, as a player's decoder will see it.
 struct Written<'a> {
@@ -71,13 +74,36 @@ impl<'a> Rebuilder<'a> {
             received,
         });
         self.written_samples += samples;
-        while let Some(front) = self.written.front() {
-            if self.written_samples - front.samples < HISTORY {
+        // Trimmed a batch at a time: the packets kept are the same (see `history`), and a
+        // packet written costs a push, not a push and a pop.
+        if self.written.len() >= TRIM_AT {
+            let stale = self.stale();
+            for w in self.written.drain(..stale) {
+                self.written_samples -= w.samples;
+            }
+        }
+    }
+
+    /// How many of the oldest packets held lie wholly outside the history: the front ones
+    /// without which the rest still spans [`HISTORY`] samples. Dropping them one at a time as
+    /// each packet is written leaves the same packets as dropping them all at once later,
+    /// since what follows a packet only grows.
+    fn stale(&self) -> usize {
+        let mut rest = self.written_samples;
+        let mut stale = 0;
+        for w in &self.written {
+            if rest - w.samples < HISTORY {
                 break;
             }
-            self.written_samples -= front.samples;
-            self.written.pop_front();
+            rest -= w.samples;
+            stale += 1;
         }
+        stale
+    }
+
+    /// The packets of the history: the last [`HISTORY`] samples written, in order.
+    fn history(&self) -> std::collections::vec_deque::Iter<'_, Written<'a>> {
+        self.written.range(self.stale()..)
     }
 
     /// Whether `next`, the packet right after a loss, carries LBRR for the frame before it.
@@ -108,7 +134,7 @@ impl<'a> Rebuilder<'a> {
         let mut decoder = Decoder::new(SAMPLE_RATE, channels).ok()?;
         let mut buf = vec![0f32; 5_760 * ch];
         let mut pcm: Vec<f32> = Vec::with_capacity((HISTORY as usize + 2 * frame) * ch);
-        for w in &self.written {
+        for w in self.history() {
             let n = decoder.decode_float(&w.data, &mut buf, false).ok()?;
             pcm.extend_from_slice(buf.get(..n * ch)?);
         }
@@ -160,8 +186,7 @@ impl<'a> Rebuilder<'a> {
             (Mode::Celt, _) => return None,
         };
         let (bytes, samples) = self
-            .written
-            .iter()
+            .history()
             .filter(|w| w.received)
             .map(|w| (w.data.len() as u64, w.samples))
             .chain(std::iter::once((
@@ -184,5 +209,45 @@ impl<'a> Rebuilder<'a> {
         };
         encoder.set_force_channels(Some(forced)).ok()?;
         Some(encoder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn history_is_the_last_history_samples_however_late_it_is_trimmed(
+            samples in proptest::collection::vec(0u64..6_000, 0..1_200),
+        ) {
+            // Reference: the oldest packet dropped as soon as the rest spans HISTORY samples.
+            let mut eager: VecDeque<u64> = VecDeque::new();
+            let mut total = 0;
+            let mut rebuilder = Rebuilder::new(1);
+            for (i, &n) in samples.iter().enumerate() {
+                eager.push_back(n);
+                total += n;
+                while let Some(&front) = eager.front() {
+                    if total - front < HISTORY {
+                        break;
+                    }
+                    total -= front;
+                    eager.pop_front();
+                }
+                let data = (i as u32).to_be_bytes().to_vec();
+                rebuilder.wrote(Cow::Owned(data), n, i % 3 == 0);
+                let kept: Vec<u64> = rebuilder.history().map(|w| w.samples).collect();
+                proptest::prop_assert_eq!(&kept, &Vec::from(eager.clone()));
+                proptest::prop_assert!(rebuilder.written.len() <= TRIM_AT);
+                // The packets kept are the newest ones, in order.
+                let last: Vec<u32> = rebuilder
+                    .history()
+                    .map(|w| u32::from_be_bytes(w.data[..4].try_into().expect("4 bytes")))
+                    .collect();
+                let want: Vec<u32> = (i + 1 - kept.len()..=i).map(|k| k as u32).collect();
+                proptest::prop_assert_eq!(last, want);
+            }
+        }
     }
 }

@@ -31,6 +31,9 @@ pub const CLUSTER_MAX_MS: i64 = 5_000;
 pub const CLUSTER_MAX_BYTES: usize = 1 << 20;
 /// Closed clusters are written out once this many bytes of them are pending.
 pub const PENDING_BYTES: usize = 1 << 20;
+/// Room beyond [`PENDING_BYTES`] and [`CLUSTER_MAX_BYTES`] the block buffer starts with: the
+/// last frame of a full cluster and the cluster heads.
+const BLOCKS_SLACK: usize = 256 * 1024;
 /// Bytes kept free before a cluster's blocks for its head (ID, size, Timestamp element: at most
 /// 4 + 8 + 10), written there when the cluster closes.
 const CLUSTER_HEAD_ROOM: usize = 24;
@@ -422,7 +425,10 @@ impl<W: Write + Seek> MatroskaWriter<W> {
             last_ns: vec![None; tracks.len()],
             tracks,
             cluster: None,
-            blocks: Vec::with_capacity(64 * 1024),
+            // Room for what the buffer holds at most (the pending clusters and an open one) from
+            // the start: pages are touched only as blocks fill them, and the buffer never moves
+            // (each move copied it into fresh pages).
+            blocks: Vec::with_capacity(PENDING_BYTES + CLUSTER_MAX_BYTES + BLOCKS_SLACK),
             pending: Vec::new(),
             open_at: 0,
             last_block: None,

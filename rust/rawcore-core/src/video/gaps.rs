@@ -417,14 +417,70 @@ fn median_positive_step(pts: &[i64]) -> Option<i64> {
         .map(|w| w[1].saturating_sub(w[0]))
         .filter(|&d| d > 0)
         .collect();
-    steps.sort_unstable();
     let n = steps.len();
-    let upper = *steps.get(n / 2)?;
+    if n == 0 {
+        return None;
+    }
+    // The middle ones by selection, not a full sort: the upper middle in its sorted place, the
+    // steps before it no larger, so the lower middle is the largest of those.
+    let (below, &mut upper, _) = steps.select_nth_unstable(n / 2);
     if n % 2 == 1 {
         Some(upper)
     } else {
         // `n` is even and not 0, so there is a lower middle.
-        let lower = steps.get(n / 2 - 1).copied().unwrap_or(upper);
+        let lower = below.iter().copied().max().unwrap_or(upper);
         Some(lower + (upper - lower) / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_positive_step;
+
+    /// The median as a full sort gives it.
+    fn sorted_median(pts: &[i64]) -> Option<i64> {
+        let mut steps: Vec<i64> = pts
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .filter(|&d| d > 0)
+            .collect();
+        steps.sort_unstable();
+        let n = steps.len();
+        let upper = *steps.get(n / 2)?;
+        if n % 2 == 1 {
+            return Some(upper);
+        }
+        Some(steps[n / 2 - 1] + (upper - steps[n / 2 - 1]) / 2)
+    }
+
+    #[test]
+    fn median_step_cases() {
+        let cases: [(&str, &[i64], Option<i64>); 5] = [
+            ("no step", &[5], None),
+            ("no positive step", &[5, 5, 3], None),
+            ("one step", &[0, 3000], Some(3000)),
+            (
+                "even count: the mean of the middle two, rounded down",
+                &[0, 1, 4, 8, 9],
+                Some(2),
+            ),
+            (
+                "odd count: the middle one",
+                &[0, 3000, 6000, 6001],
+                Some(3000),
+            ),
+        ];
+        for (name, pts, want) in cases {
+            assert_eq!(median_positive_step(pts), want, "{name}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn median_step_is_the_sorted_median(
+            pts in proptest::collection::vec(-50i64..50_000, 0..300),
+        ) {
+            proptest::prop_assert_eq!(median_positive_step(&pts), sorted_median(&pts));
+        }
     }
 }
