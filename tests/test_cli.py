@@ -441,3 +441,107 @@ def test_outputs_get_the_mode_the_umask_gives_like_any_new_file(
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
         p.name: oct(mode) for p in files
     }
+
+
+# --- the captures' analysis runs while the command's layers load ---------------------------
+
+_ORDER = """
+import contextlib, json, sys
+from rawcore import _core
+import rawcore.recording.reading as reading
+from rawcore.cli.main import run
+
+events = []
+real_start, real_stream = reading.start_reading, _core.analyze_capture_stream
+
+def start(*args, **kwargs):
+    events.append(["start", sorted(m for m in sys.modules if m.startswith("rawcore.media"))])
+    return real_start(*args, **kwargs)
+
+def analyse(buf, *args, **kwargs):
+    events.append(["analyse", len(buf)])
+    return real_stream(buf, *args, **kwargs)
+
+reading.start_reading, _core.analyze_capture_stream = start, analyse
+with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):
+    run(sys.argv[1:])
+print(json.dumps(events))
+"""
+
+
+@pytest.mark.parametrize("command", ["extract-audio", "extract-video"])
+def test_the_analysis_starts_before_the_media_layers_load_and_reads_each_capture_once(
+    command: str, call: RecordingInfo, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _ORDER, command, "--input-dir", str(call.root), "-o",
+         str(tmp_path / "out"), "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    events = json.loads(proc.stdout)
+    what, loaded = events[0]
+    assert what == "start"
+    # Only the option tables the parser needs, none of the layers that extract.
+    assert set(loaded) <= {"rawcore.media", "rawcore.media.formats"}, loaded
+    captures = sorted(p.stat().st_size for p in call.root.rglob("*.rtpdump"))
+    assert sorted(size for what, size in events[1:] if what == "analyse") == captures
+
+
+def _with_garbage_capture(call: RecordingInfo, root: Path, *, only: bool) -> Path:
+    """The call, or just a folder, with one capture that is not an rtpdump at all."""
+    if not only:
+        import shutil
+
+        shutil.copytree(call.root, root)
+    (root / "user_9" / "session_1").mkdir(parents=True)
+    (root / "user_9" / "session_1" / "audio_1.rtpdump").write_bytes(b"\x17garbage" * 500)
+    return root
+
+
+@pytest.mark.parametrize("command", ["list-tracks", "extract-audio", "extract-video"])
+def test_a_garbage_capture_read_ahead_is_reported_as_before(
+    command: str, call: RecordingInfo, tmp_path: Path
+) -> None:
+    """Analysed ahead on threads, a capture that cannot be read is still one warning among
+    the others (the same as the library's `open_recording` gives) and the rest is written;
+    a folder of nothing else is the usual one-line error, exit 3 and no output folder."""
+    from rawcore.recording.build import open_recording
+
+    def out(name: str) -> list[str | Path]:
+        return ["-o", tmp_path / name] if command != "list-tracks" else []
+
+    mixed = _with_garbage_capture(call, tmp_path / "mixed", only=False)
+    rc, _, err = rawcore(command, "--input-dir", mixed, *out("out-mixed"))
+    assert rc == ExitCode.OK, err
+    with open_recording(mixed) as rec:
+        expected = [f"rawcore: warning: {w}" for w in rec.warnings]
+    assert [line for line in err.splitlines() if "warning" in line][: len(expected)] == expected
+    skipped = [line for line in err.splitlines() if line.endswith("; capture skipped")]
+    assert len(skipped) == 1 and "user_9/session_1/audio_1.rtpdump: not an rtpdump" in skipped[0]
+    assert "Traceback" not in err
+
+    bad = _with_garbage_capture(call, tmp_path / "bad", only=True)
+    rc, stdout, err = rawcore(command, "--input-dir", bad, *out("out-bad"), "-q")
+    assert rc == ExitCode.INPUT
+    assert stdout == ""
+    assert err == f"rawcore: error: {bad}: none of the captures could be read\n"
+    assert not (tmp_path / "out-bad").exists()
+
+
+def test_a_failure_while_the_command_loads_leaves_no_analysis_running(
+    call: RecordingInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import threading
+
+    import rawcore.cli.dispatch as dispatch
+
+    def broken(command: str) -> None:
+        raise MemoryError("while loading")
+
+    monkeypatch.setattr(dispatch, "load_command", broken)
+    args = ["extract-audio", "--input-dir", call.root, "-o", tmp_path / "o", "-q"]
+    code, _, err = run_main(capsys, *args)
+    assert code == ExitCode.INTERNAL and "MemoryError: while loading" in err
+    assert [t.name for t in threading.enumerate() if t.name.startswith("rawcore-")] == []
