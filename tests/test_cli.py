@@ -541,7 +541,7 @@ def test_a_failure_while_the_command_loads_leaves_no_analysis_running(
         raise MemoryError("while loading")
 
     monkeypatch.setattr(dispatch, "load_command", broken)
-    args = ["extract-audio", "--input-dir", call.root, "-o", tmp_path / "o", "-q"]
+    args: list[str | Path] = ["extract-audio", "--input-dir", call.root, "-o", tmp_path / "o", "-q"]
     code, _, err = run_main(capsys, *args)
     assert code == ExitCode.INTERNAL and "MemoryError: while loading" in err
     assert [t.name for t in threading.enumerate() if t.name.startswith("rawcore-")] == []
