@@ -545,3 +545,66 @@ def test_a_failure_while_the_command_loads_leaves_no_analysis_running(
     code, _, err = run_main(capsys, *args)
     assert code == ExitCode.INTERNAL and "MemoryError: while loading" in err
     assert [t.name for t in threading.enumerate() if t.name.startswith("rawcore-")] == []
+
+
+# --- the exit: the process ends without tearing the interpreter down, once all is written ---
+
+_ENDING = """
+import os, sys
+import rawcore.cli
+
+class Watch:
+    def __del__(self, write=os.write):
+        write(2, b"teardown\\n")
+
+watch = Watch()  # freed only by the interpreter's teardown
+args = sys.argv[2:]
+if sys.argv[1] == "argv":
+    rawcore.cli.main(args)  # a library call with its own arguments
+sys.argv[1:] = args
+rawcore.cli.main()  # the process's own command line
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "command", "teardown"),
+    [
+        pytest.param("process", "extract-audio", False, id="extract-audio: no teardown"),
+        pytest.param("process", "extract-video", False, id="extract-video: no teardown"),
+        pytest.param("process", "list-tracks", False, id="list-tracks: no teardown"),
+        pytest.param("process", "mux-av", True, id="other commands: the usual exit"),
+        pytest.param("argv", "extract-audio", True, id="main(argv), as a library: the usual exit"),
+    ],
+)
+def test_the_process_ends_without_teardown_only_once_everything_is_written(
+    how: str, command: str, teardown: bool, call: RecordingInfo, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    rec = _with_garbage_capture(call, tmp_path / "rec", only=False)  # for a warning on stderr
+    args = [command, "--input-dir", str(rec)] + (["-o", str(out)] * (command != "list-tracks"))
+    proc = subprocess.run(
+        [sys.executable, "-c", _ENDING, how, *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert proc.stderr.endswith("teardown\n") is teardown, proc.stderr
+    assert "capture skipped" in proc.stderr  # stderr flushed
+    if command == "list-tracks":
+        assert len(proc.stdout.splitlines()) > 9  # the whole table arrived (stdout flushed)
+    else:
+        written = sorted(p.name for p in out.iterdir() if p.name != "manifest.json")
+        assert sorted(Path(line).name for line in proc.stdout.splitlines()) == written
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert len(manifest["outputs"]) == len(written)
+        assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temp file left"
+
+
+def test_an_error_still_ends_with_its_code_and_line_without_teardown(tmp_path: Path) -> None:
+    (tmp_path / "u" / "s").mkdir(parents=True)
+    (tmp_path / "u" / "s" / "a.rtpdump").write_bytes(b"junk" * 100)
+    proc = subprocess.run(
+        [sys.executable, "-c", _ENDING, "process", "extract-audio", "--input-dir",
+         str(tmp_path), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == ExitCode.INPUT
+    assert proc.stderr == f"rawcore: error: {tmp_path}: none of the captures could be read\n"
