@@ -608,3 +608,14 @@ def test_an_error_still_ends_with_its_code_and_line_without_teardown(tmp_path: P
     )  # fmt: skip
     assert proc.returncode == ExitCode.INPUT
     assert proc.stderr == f"rawcore: error: {tmp_path}: none of the captures could be read\n"
+
+
+def test_the_analysis_threads_end_with_the_opening(call: RecordingInfo) -> None:
+    """No analysis thread outlives `open_recording` (the CLI's exit checks for other threads)."""
+    import threading
+
+    from rawcore.recording.build import open_recording
+
+    with open_recording(call.root, streams=True) as rec:
+        assert rec.tracks
+        assert [t.name for t in threading.enumerate() if t.name.startswith("rawcore-")] == []

@@ -141,6 +141,7 @@ class Reading:
         as soon as it and those before it are done."""
         if self._running is not None:
             yield from zip(self.captures, self._running, strict=True)
+            self._running.close()  # every item done: the threads end here, none outlives this
 
     def close(self) -> None:
         """Stop analysing (the running captures finish first) and close the archive."""
