@@ -43,7 +43,7 @@ ROOMS: Mapping[str, tuple[str | tuple[str, ...], ...]] = {
         "archive",
     ),
     "rawcore.storage": ("keys", "backends", "identity"),
-    "rawcore.recording": ("metadata", "model", "columns", "build", "timeline"),
+    "rawcore.recording": (("metadata", "reading"), "model", "columns", "build", "timeline"),
     "rawcore.media": (
         ("files", "formats"),
         "manifest",

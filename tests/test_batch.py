@@ -280,9 +280,16 @@ class KillFirstAttempt:
     marker: str
     every_time: bool = False
 
+    def _first(self) -> bool:
+        """True for one attempt only, even when two start at once (create-exclusive)."""
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
     def __call__(self, argv: list[str]) -> CommandRun:
-        if self.every_time or not os.path.exists(self.marker):
-            Path(self.marker).touch()
+        if self.every_time or self._first():
             run_recording(argv)
             out = Path(argv[argv.index("--output") + 1])
             (out / "stray-half-written.mkv").write_bytes(b"\x1a\x45\xdf\xa3")

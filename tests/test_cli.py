@@ -441,3 +441,181 @@ def test_outputs_get_the_mode_the_umask_gives_like_any_new_file(
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
         p.name: oct(mode) for p in files
     }
+
+
+# --- the captures' analysis runs while the command's layers load ---------------------------
+
+_ORDER = """
+import contextlib, json, sys
+from rawcore import _core
+import rawcore.recording.reading as reading
+from rawcore.cli.main import run
+
+events = []
+real_start, real_stream = reading.start_reading, _core.analyze_capture_stream
+
+def start(*args, **kwargs):
+    events.append(["start", sorted(m for m in sys.modules if m.startswith("rawcore.media"))])
+    return real_start(*args, **kwargs)
+
+def analyse(buf, *args, **kwargs):
+    events.append(["analyse", len(buf)])
+    return real_stream(buf, *args, **kwargs)
+
+reading.start_reading, _core.analyze_capture_stream = start, analyse
+with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):
+    run(sys.argv[1:])
+print(json.dumps(events))
+"""
+
+
+@pytest.mark.parametrize("command", ["extract-audio", "extract-video"])
+def test_the_analysis_starts_before_the_media_layers_load_and_reads_each_capture_once(
+    command: str, call: RecordingInfo, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _ORDER, command, "--input-dir", str(call.root), "-o",
+         str(tmp_path / "out"), "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    events = json.loads(proc.stdout)
+    what, loaded = events[0]
+    assert what == "start"
+    # Only the option tables the parser needs, none of the layers that extract.
+    assert set(loaded) <= {"rawcore.media", "rawcore.media.formats"}, loaded
+    captures = sorted(p.stat().st_size for p in call.root.rglob("*.rtpdump"))
+    assert sorted(size for what, size in events[1:] if what == "analyse") == captures
+
+
+def _with_garbage_capture(call: RecordingInfo, root: Path, *, only: bool) -> Path:
+    """The call, or just a folder, with one capture that is not an rtpdump at all."""
+    if not only:
+        import shutil
+
+        shutil.copytree(call.root, root)
+    (root / "user_9" / "session_1").mkdir(parents=True)
+    (root / "user_9" / "session_1" / "audio_1.rtpdump").write_bytes(b"\x17garbage" * 500)
+    return root
+
+
+@pytest.mark.parametrize("command", ["list-tracks", "extract-audio", "extract-video"])
+def test_a_garbage_capture_read_ahead_is_reported_as_before(
+    command: str, call: RecordingInfo, tmp_path: Path
+) -> None:
+    """Analysed ahead on threads, a capture that cannot be read is still one warning among
+    the others (the same as the library's `open_recording` gives) and the rest is written;
+    a folder of nothing else is the usual one-line error, exit 3 and no output folder."""
+    from rawcore.recording.build import open_recording
+
+    def out(name: str) -> list[str | Path]:
+        return ["-o", tmp_path / name] if command != "list-tracks" else []
+
+    mixed = _with_garbage_capture(call, tmp_path / "mixed", only=False)
+    rc, _, err = rawcore(command, "--input-dir", mixed, *out("out-mixed"))
+    assert rc == ExitCode.OK, err
+    with open_recording(mixed) as rec:
+        expected = [f"rawcore: warning: {w}" for w in rec.warnings]
+    assert [line for line in err.splitlines() if "warning" in line][: len(expected)] == expected
+    skipped = [line for line in err.splitlines() if line.endswith("; capture skipped")]
+    assert len(skipped) == 1 and "user_9/session_1/audio_1.rtpdump: not an rtpdump" in skipped[0]
+    assert "Traceback" not in err
+
+    bad = _with_garbage_capture(call, tmp_path / "bad", only=True)
+    rc, stdout, err = rawcore(command, "--input-dir", bad, *out("out-bad"), "-q")
+    assert rc == ExitCode.INPUT
+    assert stdout == ""
+    assert err == f"rawcore: error: {bad}: none of the captures could be read\n"
+    assert not (tmp_path / "out-bad").exists()
+
+
+def test_a_failure_while_the_command_loads_leaves_no_analysis_running(
+    call: RecordingInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import threading
+
+    import rawcore.cli.dispatch as dispatch
+
+    def broken(command: str) -> None:
+        raise MemoryError("while loading")
+
+    monkeypatch.setattr(dispatch, "load_command", broken)
+    args: list[str | Path] = ["extract-audio", "--input-dir", call.root, "-o", tmp_path / "o", "-q"]
+    code, _, err = run_main(capsys, *args)
+    assert code == ExitCode.INTERNAL and "MemoryError: while loading" in err
+    assert [t.name for t in threading.enumerate() if t.name.startswith("rawcore-")] == []
+
+
+# --- the exit: the process ends without tearing the interpreter down, once all is written ---
+
+_ENDING = """
+import os, sys
+import rawcore.cli
+
+class Watch:
+    def __del__(self, write=os.write):
+        write(2, b"teardown\\n")
+
+watch = Watch()  # freed only by the interpreter's teardown
+args = sys.argv[2:]
+if sys.argv[1] == "argv":
+    rawcore.cli.main(args)  # a library call with its own arguments
+sys.argv[1:] = args
+rawcore.cli.main()  # the process's own command line
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "command", "teardown"),
+    [
+        pytest.param("process", "extract-audio", False, id="extract-audio: no teardown"),
+        pytest.param("process", "extract-video", False, id="extract-video: no teardown"),
+        pytest.param("process", "list-tracks", False, id="list-tracks: no teardown"),
+        pytest.param("process", "mux-av", True, id="other commands: the usual exit"),
+        pytest.param("argv", "extract-audio", True, id="main(argv), as a library: the usual exit"),
+    ],
+)
+def test_the_process_ends_without_teardown_only_once_everything_is_written(
+    how: str, command: str, teardown: bool, call: RecordingInfo, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    rec = _with_garbage_capture(call, tmp_path / "rec", only=False)  # for a warning on stderr
+    args = [command, "--input-dir", str(rec)] + (["-o", str(out)] * (command != "list-tracks"))
+    proc = subprocess.run(
+        [sys.executable, "-c", _ENDING, how, *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == ExitCode.OK, proc.stderr
+    assert proc.stderr.endswith("teardown\n") is teardown, proc.stderr
+    assert "capture skipped" in proc.stderr  # stderr flushed
+    if command == "list-tracks":
+        assert len(proc.stdout.splitlines()) > 9  # the whole table arrived (stdout flushed)
+    else:
+        written = sorted(p.name for p in out.iterdir() if p.name != "manifest.json")
+        assert sorted(Path(line).name for line in proc.stdout.splitlines()) == written
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert len(manifest["outputs"]) == len(written)
+        assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temp file left"
+
+
+def test_an_error_still_ends_with_its_code_and_line_without_teardown(tmp_path: Path) -> None:
+    (tmp_path / "u" / "s").mkdir(parents=True)
+    (tmp_path / "u" / "s" / "a.rtpdump").write_bytes(b"junk" * 100)
+    proc = subprocess.run(
+        [sys.executable, "-c", _ENDING, "process", "extract-audio", "--input-dir",
+         str(tmp_path), "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == ExitCode.INPUT
+    assert proc.stderr == f"rawcore: error: {tmp_path}: none of the captures could be read\n"
+
+
+def test_the_analysis_threads_end_with_the_opening(call: RecordingInfo) -> None:
+    """No analysis thread outlives `open_recording` (the CLI's exit checks for other threads)."""
+    import threading
+
+    from rawcore.recording.build import open_recording
+
+    with open_recording(call.root, streams=True) as rec:
+        assert rec.tracks
+        assert [t.name for t in threading.enumerate() if t.name.startswith("rawcore-")] == []

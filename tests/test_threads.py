@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from rawcore.threads import map_in_threads
+from rawcore.threads import map_in_threads, start_in_threads
 
 
 @pytest.mark.parametrize(
@@ -68,4 +68,41 @@ def test_leaving_the_loop_early_starts_no_further_item() -> None:
     assert next(results) == 0
     results.close()  # what a `break` or an exception in the caller's loop does
     assert len(started) < 10
+    assert threading.active_count() == before
+
+
+def test_started_work_runs_before_anyone_asks_for_it() -> None:
+    """`start_in_threads` begins at once (the CLI analyses captures while it imports)."""
+    ran = threading.Event()
+
+    def note(x: int) -> int:
+        ran.set()
+        return x + 1
+
+    running = start_in_threads(note, [1, 2, 3], 1)  # one worker still means a thread
+    try:
+        assert ran.wait(timeout=10), "nothing ran before the results were asked for"
+        assert list(running) == [2, 3, 4]
+    finally:
+        running.close()
+
+
+def test_closing_started_work_waits_for_the_running_item_and_starts_no_other() -> None:
+    started: list[int] = []
+    release = threading.Event()
+
+    def slow(x: int) -> int:
+        started.append(x)
+        release.wait(timeout=10)
+        return x
+
+    before = threading.active_count()
+    running = start_in_threads(slow, list(range(10)), 1)
+    while not started:
+        time.sleep(0.001)
+    timer = threading.Timer(0.05, release.set)  # lets item 0 end while `close` waits for it
+    timer.start()
+    running.close()
+    timer.join()
+    assert started == [0]
     assert threading.active_count() == before

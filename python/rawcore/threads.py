@@ -1,4 +1,5 @@
-"""Running a function over a few items on threads: `map_in_threads`.
+"""Running a function over a few items on threads: `map_in_threads`, and `start_in_threads`
+for work that should begin now and be collected later.
 
 The work inside is the core's (a capture analysed, a track written), which releases the GIL,
 so threads run it in parallel. `concurrent.futures` would do the same, but importing it costs
@@ -10,13 +11,72 @@ those before it are done.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Sequence
-from typing import TypeVar, cast
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Generic, TypeVar, cast
 
-__all__ = ["map_in_threads"]
+__all__ = ["InThreads", "map_in_threads", "start_in_threads"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class InThreads(Generic[T, R]):
+    """`fn(item)` for every item, started at once on up to `workers` threads (at least one:
+    the point is to work while the caller does something else). Iterate for the results in the
+    order of the items; `close` starts no further item and waits for the running ones."""
+
+    def __init__(self, fn: Callable[[T], R], items: Sequence[T], workers: int) -> None:
+        self._fn = fn
+        self._items = items
+        count = len(items)
+        self._results: list[R | None] = [None] * count
+        self._errors: list[BaseException | None] = [None] * count
+        self._done = [threading.Event() for _ in range(count)]
+        self._lock = threading.Lock()
+        self._taken = 0
+        self._stop = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"rawcore-{n}", daemon=True)
+            for n in range(min(max(workers, 1), count))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                i = self._taken
+                if self._stop or i >= len(self._items):
+                    return
+                self._taken = i + 1
+            try:
+                self._results[i] = self._fn(self._items[i])
+            except BaseException as exc:  # handed to the caller, in its turn
+                self._errors[i] = exc
+            finally:
+                self._done[i].set()
+
+    def __iter__(self) -> Iterator[R]:
+        """The results in item order, each as soon as it is done; an exception raised by `fn`
+        is raised here when its item's turn comes."""
+        for i in range(len(self._items)):
+            self._done[i].wait()
+            error = self._errors[i]
+            if error is not None:
+                raise error
+            yield cast(R, self._results[i])  # its item is done, without an error
+
+    def close(self) -> None:
+        """Start no further item and wait for the running ones: no thread outlives this."""
+        with self._lock:
+            self._stop = True
+        for thread in self._threads:
+            thread.join()
+
+
+def start_in_threads(fn: Callable[[T], R], items: Sequence[T], workers: int) -> InThreads[T, R]:
+    """`fn(item)` for every item, begun now on up to `workers` threads; see `InThreads`."""
+    return InThreads(fn, items, workers)
 
 
 def map_in_threads(
@@ -28,47 +88,11 @@ def map_in_threads(
     early (an exception, `break`) starts no further item and waits for the running ones, so no
     thread outlives the call.
     """
-    count = len(items)
-    if count <= 1 or workers <= 1:
+    if len(items) <= 1 or workers <= 1:
         yield from map(fn, items)  # one at a time: no thread to start
         return
-    results: list[R | None] = [None] * count
-    errors: list[BaseException | None] = [None] * count
-    done = [threading.Event() for _ in range(count)]
-    lock = threading.Lock()
-    taken = 0
-    stop = False
-
-    def work() -> None:
-        nonlocal taken
-        while True:
-            with lock:
-                i = taken
-                if stop or i >= count:
-                    return
-                taken = i + 1
-            try:
-                results[i] = fn(items[i])
-            except BaseException as exc:  # handed to the caller, in its turn
-                errors[i] = exc
-            finally:
-                done[i].set()
-
-    threads = [
-        threading.Thread(target=work, name=f"rawcore-{n}", daemon=True)
-        for n in range(min(workers, count))
-    ]
-    for thread in threads:
-        thread.start()
+    running = InThreads(fn, items, workers)
     try:
-        for i in range(count):
-            done[i].wait()
-            error = errors[i]
-            if error is not None:
-                raise error
-            yield cast(R, results[i])  # its item is done, without an error
+        yield from running
     finally:
-        with lock:
-            stop = True
-        for thread in threads:
-            thread.join()
+        running.close()

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from rawcore.errors import InputError, OutputError, RawcoreError, RemoteError
@@ -77,6 +78,29 @@ def report_outputs(result: Outputs, quiet: bool) -> int:
         print(entry.path)
     print_warnings(result.warnings, quiet)
     return outcome(result.failures)
+
+
+def load_command(command: str) -> ModuleType | None:
+    """Import the layers `command` runs on a recording (its function imports them again, for
+    free) and return the module that runs it: the CLI calls this while the core analyses the
+    captures, so the imports take the time of one core while the analysis has the other."""
+    if command == "extract-video":
+        import rawcore.media.video
+
+        return rawcore.media.video
+    if command == "extract-audio":
+        import rawcore.media.audio
+
+        return rawcore.media.audio
+    if command == "mux-av":
+        import rawcore.media.mux
+
+        return rawcore.media.mux
+    if command in ("mix-audio", "process-all"):
+        import rawcore.pipeline.process
+
+        return rawcore.pipeline.process
+    return None
 
 
 def cmd_extract_video(args: argparse.Namespace, rec: Recording) -> int:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rawcore.cli.commands import progress_printer, show_progress
+from rawcore.cli.commands import load_command, progress_printer, show_progress
 from rawcore.cli.parser import check_options, parser_for
 from rawcore.errors import InputError, SourceNotFoundError
 
@@ -38,19 +38,28 @@ def run_parsed(args: argparse.Namespace) -> int:
     if args.input_file is not None and Path(args.input_file).is_dir():
         raise InputError(f"{args.input_file}: is a directory (use --input-dir)")
     # Loaded once the command line holds up: --version, --help and usage errors skip it.
-    from rawcore.recording.build import open_recording
+    # The captures' analysis starts first (on threads: the core releases the GIL), and the
+    # layers the command runs load while the core analyses.
+    from rawcore.recording.reading import start_reading
     from rawcore.source.captures import parse_pt_option
 
-    with open_recording(
+    reading = start_reading(
         _source(args),
         s3_endpoint=args.s3_endpoint,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-        progress=progress_printer(show=show_progress(args)),
         payload_types=dict(parse_pt_option(text) for text in getattr(args, "pt", [])),
         sdp=getattr(args, "sdp", None),
         # Every writing command builds the call timeline: read it in the analysis pass.
         streams=args.command != "list-tracks",
-    ) as rec:
+    )
+    try:
+        from rawcore.recording.build import recording_from
+
+        load_command(args.command)
+    except BaseException:
+        reading.close()
+        raise
+    with recording_from(reading, progress=progress_printer(show=show_progress(args))) as rec:
         if not args.quiet:
             for warning in rec.warnings:
                 print(f"rawcore: warning: {warning}", file=sys.stderr)

@@ -2,9 +2,10 @@
 
 A raw recording is a tree of captures (`<user>/<session>/<base>.rtpdump` + `<base>.sdp`) with
 timing metadata per session. `open_recording` matches every capture to its metadata segment by
-exact base name, analyses each capture once in the Rust core (in parallel, GIL released), and
-builds the frozen model (`rawcore.recording.model`). Without metadata it infers the same
-structure from the tree and says so in `Recording.warnings`.
+exact base name, analyses each capture once in the Rust core (in parallel, GIL released:
+`rawcore.recording.reading`, which a caller may start early with `start_reading` and hand to
+`recording_from`), and builds the frozen model (`rawcore.recording.model`). Without metadata
+it infers the same structure from the tree and says so in `Recording.warnings`.
 
 What later stages need from a capture beyond its `Segment` (Sender Reports, CNAME) is kept
 small on the `Recording` (`capture_cache`), so no stage analyses a capture again.
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from rawcore import _core
-from rawcore.errors import CaptureError, InputError, MetadataError, RawcoreError, SdpError
+from rawcore.errors import InputError, MetadataError, RawcoreError
 from rawcore.recording.metadata import (
     SegmentMetadata,
     SessionMetadata,
@@ -27,7 +28,6 @@ from rawcore.recording.metadata import (
     parse_session_metadata,
 )
 from rawcore.recording.model import (
-    CAPTURE_SUFFIX,
     CaptureFacts,
     Kind,
     Participant,
@@ -37,9 +37,9 @@ from rawcore.recording.model import (
     Track,
     TrackStats,
 )
-from rawcore.source.archive import Archive, Limits, open_archive
+from rawcore.recording.reading import CAPTURE_SUFFIX, CaptureFile, Reading, SdpInfo, start_reading
+from rawcore.source.archive import Limits
 from rawcore.source.captures import RtpMapping
-from rawcore.threads import map_in_threads
 
 # Codec names as list-tracks prints them, keyed by the SDP encoding name.
 _CODEC_NAMES = {
@@ -53,23 +53,6 @@ _CODEC_NAMES = {
     "g722": "g722",
     "red": "red",
 }
-
-
-class _Capture(NamedTuple):
-    name: str  # archive member of the .rtpdump
-    directory: str
-    base: str
-    sdp: str | None
-    size: int
-
-
-class _SdpInfo(NamedTuple):
-    kind: Kind | None
-    rtx_apt: tuple[tuple[int, int], ...]
-    clock_rates: tuple[tuple[int, int], ...]
-    codecs: dict[int, str]
-    channels: dict[int, int]
-    extmaps: tuple[tuple[int, str], ...] = ()
 
 
 class _Analysis(NamedTuple):
@@ -108,48 +91,13 @@ def _kind_from_track_type(track_type: str) -> Kind:
     return "audio" if track_type.endswith("AUDIO") else "video"
 
 
-def _read_sdp(archive: Archive, name: str | None, warnings: list[str]) -> _SdpInfo:
-    empty = _SdpInfo(None, (), (), {}, {})
-    if name is None:
-        return empty
-    try:
-        text = archive.read_bytes(name).decode("utf-8", errors="replace")
-        sdp = _core.parse_sdp(text)
-    except SdpError as exc:
-        warnings.append(f"{name}: {exc}; codec and clock rate come from the metadata")
-        return empty
-    rtx: list[tuple[int, int]] = []
-    rates: list[tuple[int, int]] = []
-    codecs: dict[int, str] = {}
-    channels: dict[int, int] = {}
-    extmaps: list[tuple[int, str]] = []
-    kind: Kind | None = None
-    for media in sdp.media:
-        extmaps.extend((e.id, e.uri) for e in media.extmaps)
-        if kind is None and media.kind in ("audio", "video"):
-            kind = "audio" if media.kind == "audio" else "video"
-        rtx.extend(media.rtx)
-        for rtpmap in media.rtpmaps:
-            rates.append((rtpmap.payload_type, rtpmap.clock_rate))
-            codecs[rtpmap.payload_type] = rtpmap.encoding.lower()
-            if rtpmap.channels is not None:
-                channels[rtpmap.payload_type] = rtpmap.channels
-    return _SdpInfo(kind, tuple(rtx), tuple(rates), codecs, channels, tuple(extmaps))
-
-
-def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo, streams: bool = False) -> _Analysis:
-    stream: _core.StreamColumns | None = None
-    with archive.open_buffer(cap.name) as buf:
-        try:
-            rtx_apt, clock_rates = list(sdp.rtx_apt), list(sdp.clock_rates)
-            if streams:
-                report, stream = _core.analyze_capture_stream(
-                    buf, rtx_apt=rtx_apt, clock_rates=clock_rates
-                )
-            else:
-                report = _core.analyze_capture(buf, rtx_apt=rtx_apt, clock_rates=clock_rates)
-        except CaptureError as exc:
-            raise CaptureError(f"{cap.name}: {exc}") from None
+def _summarise(
+    cap: CaptureFile,
+    sdp: SdpInfo,
+    report: _core.CaptureReport,
+    stream: _core.StreamColumns | None,
+) -> _Analysis:
+    """What the model keeps of a capture's analysis."""
     warnings = [f"{cap.name}: {msg} (byte {off})" for off, msg in report.warnings]
     media = [s for s in report.streams if not s.is_rtx and s.packets > s.padding_only]
     primary = [] if report.primary_ssrc is None else [report.primary_ssrc]
@@ -211,22 +159,7 @@ def _analyse(archive: Archive, cap: _Capture, sdp: _SdpInfo, streams: bool = Fal
     )
 
 
-def _find_captures(archive: Archive) -> tuple[list[_Capture], list[str]]:
-    names = {m.name: m.size for m in archive.members()}
-    captures = []
-    for name, size in names.items():
-        if not name.endswith(CAPTURE_SUFFIX):
-            continue
-        directory, filename = posixpath.split(name)
-        base = filename[: -len(CAPTURE_SUFFIX)]
-        sdp = posixpath.join(directory, base + ".sdp")
-        captures.append(_Capture(name, directory, base, sdp if sdp in names else None, size))
-    metadata = sorted(n for n in names if is_metadata_name(posixpath.basename(n)))
-    captures.sort(key=lambda c: c.name)
-    return captures, metadata
-
-
-def _infer_ids(cap: _Capture) -> tuple[str, str]:
+def _infer_ids(cap: CaptureFile) -> tuple[str, str]:
     """Participant and session from `<user>/<session>/<base>.rtpdump` (any top folders)."""
     parts = [p for p in cap.directory.split("/") if p]
     session = parts[-1] if parts else "session"
@@ -234,7 +167,7 @@ def _infer_ids(cap: _Capture) -> tuple[str, str]:
     return participant, session
 
 
-def _infer_track_type(cap: _Capture, kind: Kind | None) -> str:
+def _infer_track_type(cap: CaptureFile, kind: Kind | None) -> str:
     lowered = cap.base.lower()
     screen = "screen" in lowered or "share" in lowered
     if kind is None:
@@ -247,9 +180,9 @@ def _infer_track_type(cap: _Capture, kind: Kind | None) -> str:
 def _match_segment(
     seg: SegmentMetadata,
     meta_dir: str,
-    by_dir_base: dict[tuple[str, str], _Capture],
-    by_base: dict[str, list[_Capture]],
-) -> _Capture | None:
+    by_dir_base: dict[tuple[str, str], CaptureFile],
+    by_base: dict[str, list[CaptureFile]],
+) -> CaptureFile | None:
     """Exact base-name match: the metadata's own folder first, else a unique match anywhere."""
     base = seg.base_filename
     if base.endswith(CAPTURE_SUFFIX):
@@ -266,7 +199,7 @@ class _Draft(NamedTuple):
     session_id: str
     track_id: str
     track_type: str
-    pieces: list[tuple[_Capture, SegmentMetadata | None]]
+    pieces: list[tuple[CaptureFile, SegmentMetadata | None]]
 
 
 def open_recording(
@@ -292,37 +225,44 @@ def open_recording(
     `RawcoreError` subclass with a one-line message when the source cannot be read; problems
     with single captures become `warnings`.
     """
-    archive = open_archive(
+    reading = start_reading(
         source,
-        cache_dir=cache_dir,
-        limits=limits or Limits(),
         s3_endpoint=s3_endpoint,
+        cache_dir=cache_dir,
+        limits=limits,
+        workers=workers,
         payload_types=payload_types,
         sdp=sdp,
+        streams=streams,
     )
+    return recording_from(reading, progress=progress)
+
+
+def recording_from(
+    reading: Reading, *, progress: Callable[[int, int], None] | None = None
+) -> Recording:
+    """The recording whose captures `reading` analyses (`start_reading` takes
+    `open_recording`'s arguments): its captures matched to their metadata, their analyses
+    collected in order, the model built. The recording owns the reading's archive from then
+    on; if this raises, the reading is closed."""
     try:
-        return _build(str(source), archive, workers, progress, streams)
+        return _build(reading, progress)
     except BaseException:
-        archive.close()
+        reading.close()
         raise
 
 
-def _build(
-    source: str,
-    archive: Archive,
-    workers: int | None,
-    progress: Callable[[int, int], None] | None,
-    streams: bool = False,
-) -> Recording:
+def _build(reading: Reading, progress: Callable[[int, int], None] | None) -> Recording:
+    source, archive, captures = reading.source, reading.archive, reading.captures
     warnings: list[str] = list(archive.notes)
-    captures, metadata_names = _find_captures(archive)
     if not captures and archive.kind == "capture":
         raise InputError(f"{source}: no RTP streams found in the capture")
     if not captures:
         raise InputError(f"{source}: no .rtpdump captures found in the recording")
 
+    # The metadata is read while the core analyses the captures.
     sessions_meta: list[SessionMetadata] = []
-    for name in metadata_names:
+    for name in sorted(n for n in reading.members if is_metadata_name(posixpath.basename(n))):
         try:
             meta = parse_session_metadata(archive.read_bytes(name), name)
         except MetadataError as exc:
@@ -332,7 +272,7 @@ def _build(
             warnings.extend(meta.warnings)
 
     by_dir_base = {(c.directory, c.base): c for c in captures}
-    by_base: dict[str, list[_Capture]] = {}
+    by_base: dict[str, list[CaptureFile]] = {}
     for c in captures:
         by_base.setdefault(c.base, []).append(c)
 
@@ -373,30 +313,26 @@ def _build(
                 "from folder and file names, times from capture arrival times"
             )
 
-    # Analyse every capture once, in parallel: the core releases the GIL.
-    sdp_infos = {c.name: _read_sdp(archive, c.sdp, warnings) for c in captures}
+    # Every capture analysed once, in parallel (the core releases the GIL), since
+    # `start_reading`.
+    if reading.sdp_error is not None:
+        raise reading.sdp_error
+    warnings.extend(reading.sdp_warnings)
     for c in captures:
         if c.sdp is None:
             warnings.append(f"{c.name}: no SDP beside it; codec and clock rate unknown")
     analyses: dict[str, _Analysis] = {}
-
-    def run(cap: _Capture) -> tuple[str, _Analysis | RawcoreError]:
-        try:
-            return cap.name, _analyse(archive, cap, sdp_infos[cap.name], streams)
-        except RawcoreError as exc:
-            return cap.name, exc
-
     failed: set[str] = set()
-    results = map_in_threads(run, captures, workers or min(8, os.cpu_count() or 2))
-    for done, (name, result) in enumerate(results, 1):
+    for done, (cap, result) in enumerate(reading.results(), 1):
         if progress is not None:
             progress(done, len(captures))
         if isinstance(result, RawcoreError):
             warnings.append(f"{result}; capture skipped")
-            failed.add(name)
+            failed.add(cap.name)
         else:
-            analyses[name] = result
-            warnings.extend(result.warnings)
+            summary = _summarise(cap, reading.sdp[cap.name], *result)
+            analyses[cap.name] = summary
+            warnings.extend(summary.warnings)
 
     for cap in unclaimed:
         participant, session = _infer_ids(cap)
@@ -455,7 +391,7 @@ _VIDEO_CODECS = frozenset({"vp8", "vp9", "h264", "av1"})
 
 
 def _segment_of(
-    cap: _Capture,
+    cap: CaptureFile,
     meta: SegmentMetadata | None,
     analysis: _Analysis,
     kind: Kind,

@@ -19,8 +19,6 @@ Kind = Literal["audio", "video"]
 #: One arrival gap: start and end (Unix ms) and its cause (0.0 silence, 1.0 loss).
 ArrivalGap = tuple[float, float, float]
 
-CAPTURE_SUFFIX = ".rtpdump"
-
 
 @dataclass(frozen=True)
 class TrackStats:
