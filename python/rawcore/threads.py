@@ -10,11 +10,19 @@ those before it are done.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Generic, TypeVar, cast
 
-__all__ = ["InThreads", "map_in_threads", "start_in_threads"]
+__all__ = ["InThreads", "core_workers", "map_in_threads", "start_in_threads"]
+
+
+def core_workers() -> int:
+    """Threads for core work that releases the GIL (one capture each): one per core, at most 8,
+    where more only adds memory for the captures in flight."""
+    return min(8, os.cpu_count() or 2)
+
 
 T = TypeVar("T")
 R = TypeVar("R")

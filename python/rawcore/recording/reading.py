@@ -21,7 +21,7 @@ from rawcore import _core
 from rawcore.errors import CaptureError, RawcoreError, SdpError
 from rawcore.source.archive import Archive, Limits, open_archive
 from rawcore.source.captures import RtpMapping
-from rawcore.threads import InThreads, start_in_threads
+from rawcore.threads import InThreads, core_workers, start_in_threads
 
 CAPTURE_SUFFIX = ".rtpdump"
 
@@ -172,7 +172,7 @@ def start_reading(
         sdp=sdp,
     )
     try:
-        return Reading(str(source), archive, streams, workers or min(8, os.cpu_count() or 2))
+        return Reading(str(source), archive, streams, workers or core_workers())
     except BaseException:
         archive.close()
         raise

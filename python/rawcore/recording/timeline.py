@@ -22,7 +22,6 @@ gathers the inputs, groups the streams by clock and keeps the results.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -30,7 +29,7 @@ from rawcore import _core
 from rawcore.errors import RawcoreError
 from rawcore.recording.columns import capture_facts, read_stream
 from rawcore.recording.model import Recording, Segment, Track
-from rawcore.threads import map_in_threads
+from rawcore.threads import core_workers, map_in_threads
 
 Basis = Literal["sender_reports", "arrival"]
 WINDOW_MS = 10_000.0
@@ -139,7 +138,7 @@ def build_timeline(rec: Recording, *, window_ms: float = WINDOW_MS) -> Timeline:
     pairs = [(track, seg) for track in rec.tracks for seg in track.segments]
     # The core reads captures and places clocks with the GIL released, so the captures not read
     # by the analysis pass are read in parallel threads, and the clock groups placed so too.
-    workers = min(8, os.cpu_count() or 2)
+    workers = core_workers()
     unread = sum(rec.capture_cache[seg.capture].stream is None for _, seg in pairs)
     loaded = list(
         map_in_threads(lambda pair: _load(rec, *pair), pairs, workers if unread > 1 else 1)
